@@ -1,0 +1,2 @@
+//! The `trustsweep` binary.
+fn main() {}

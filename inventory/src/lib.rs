@@ -1,0 +1,1 @@
+//! inventory (placeholder until its issue lands).

@@ -1,0 +1,1 @@
+//! lab (placeholder until its issue lands).

@@ -1,0 +1,1 @@
+//! playbooks (placeholder until its issue lands).

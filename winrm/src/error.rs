@@ -1,0 +1,1 @@
+//! The crate's top-level error (filled in with the transport).
