@@ -25,6 +25,6 @@ pub mod session;
 pub mod soap;
 pub mod transport;
 
-
+pub use error::Error;
 pub use secret::Secret;
-
+pub use session::{Output, Session, SessionConfig};

@@ -1,1 +1,593 @@
-//! (in progress)
+//! The listener side of WinRM, as the lab's simulated Windows hosts serve it.
+//!
+//! It behaves on the wire the way a default Windows listener on port 5985 does, so that
+//! independent clients (pywinrm, pypsrp) and ours see the same thing they would see on
+//! Windows: `401` with `WWW-Authenticate: Negotiate` and `Kerberos` until NTLM completes
+//! (raw NTLM tokens under `Negotiate` or `NTLM`), message encryption required
+//! (`AllowUnencrypted=false`, MS-WSMV 2.2.9.1), faults in Windows' shape with HTTP 500,
+//! `413` for envelopes above `MaxEnvelopeSizekb`, and long-polling Receives that end in an
+//! `OperationTimeout` fault (MS-WSMV 3.1.4.14). The WinRS shell table (Create, Command,
+//! Send, Receive, Signal, Delete) lives here too; what a command *does* is the
+//! [`Backend`]'s business (the lab's model of a Windows host).
+
+use std::collections::HashMap;
+use std::fmt;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use base64::Engine as _;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE, SERVER, WWW_AUTHENTICATE};
+use hyper::{Request, Response as HttpResponse, StatusCode};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::encryption;
+use crate::ntlm::{Acceptor, AwaitingAuthenticate, ClaimedIdentity, ServerIdentity, SessionSecurity};
+use crate::secret::Secret;
+use crate::soap::{self, ParsedRequest, ReceiveOutput, Request as WsRequest, Response, ShellInfo, StreamChunk, WsmanFault};
+
+/// What the backend decides about a user who claims an identity in NTLM AUTHENTICATE.
+#[derive(Debug)]
+pub enum Logon<P> {
+    /// Verify the NTLM response against this password; on success the connection runs as
+    /// `principal`.
+    Verify {
+        /// The account's password.
+        password: Secret,
+        /// Who the connection will be.
+        principal: P,
+    },
+    /// Answer 401 (unknown account, or a domain account the host cannot verify).
+    Reject,
+}
+
+/// The host identity a listener presents.
+#[derive(Clone, Debug)]
+pub struct HostIdentity {
+    /// NTLM target information (NetBIOS and DNS names).
+    pub ntlm: ServerIdentity,
+    /// `Machine=` in faults (the host's DNS name).
+    pub machine: String,
+}
+
+/// Output of a finished command.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ExecOutput {
+    /// stdout bytes.
+    pub stdout: Vec<u8>,
+    /// stderr bytes.
+    pub stderr: Vec<u8>,
+    /// Exit code.
+    pub exit_code: i64,
+}
+
+/// The host behind a listener: who may log on, and what commands do.
+pub trait Backend: Send + Sync + 'static {
+    /// The authenticated identity of a connection.
+    type Principal: Clone + Send + Sync + fmt::Debug + 'static;
+
+    /// The host served on `local`, or `None` to drop the connection (no such host / off).
+    fn identity(&self, local: SocketAddr) -> Option<HostIdentity>;
+    /// Decides how to verify a claimed identity.
+    fn logon(&self, local: SocketAddr, claimed: &ClaimedIdentity) -> Logon<Self::Principal>;
+    /// After authentication: may this principal use WinRM? `false` is answered with the
+    /// Access Denied fault (e.g. UAC remote restrictions on a local administrator).
+    fn authorize(&self, local: SocketAddr, who: &Self::Principal) -> bool;
+    /// The name shown as the shell's `Owner`.
+    fn principal_name(&self, who: &Self::Principal) -> String;
+    /// Whether the program reads stdin (then it runs once stdin has ended).
+    fn reads_stdin(&self, local: SocketAddr, command_line: &str) -> bool;
+    /// Runs a command line (as `cmd.exe /c` would) and returns its output.
+    fn execute(
+        &self,
+        local: SocketAddr,
+        who: Self::Principal,
+        command_line: String,
+        stdin: Vec<u8>,
+    ) -> impl Future<Output = ExecOutput> + Send + 'static;
+    /// Simulated network round-trip time added to every reply of this host.
+    fn latency(&self, _local: SocketAddr) -> Duration {
+        Duration::ZERO
+    }
+}
+
+/// Listener settings, named as in `winrm/config`.
+#[derive(Clone, Debug)]
+pub struct ServerConfig {
+    /// `MaxEnvelopeSizekb` (Windows default 500).
+    pub max_envelope_size_kb: u32,
+    /// `MaxTimeoutms`: the cap on a request's OperationTimeout (default 60000).
+    pub max_timeout_ms: u64,
+    /// `Winrs/MaxShellsPerUser` (default 30).
+    pub max_shells_per_user: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig { max_envelope_size_kb: 500, max_timeout_ms: 60_000, max_shells_per_user: 30 }
+    }
+}
+
+/// A WinRM server over one backend, able to serve many listeners (one per simulated host).
+pub struct Server<B: Backend> {
+    backend: Arc<B>,
+    config: ServerConfig,
+    shells: Mutex<HashMap<(SocketAddr, String), Shell<B::Principal>>>,
+}
+
+impl<B: Backend> fmt::Debug for Server<B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Server").field("config", &self.config).finish_non_exhaustive()
+    }
+}
+
+struct Shell<P> {
+    owner: P,
+    owner_name: String,
+    commands: HashMap<String, Command>,
+}
+
+struct Command {
+    command_line: String,
+    stdin: Vec<u8>,
+    started: bool,
+    result: watch::Receiver<Option<Arc<ExecOutput>>>,
+    sender: Option<watch::Sender<Option<Arc<ExecOutput>>>>,
+    /// Bytes of stdout/stderr already delivered.
+    stdout_pos: usize,
+    stderr_pos: usize,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+enum ConnState {
+    Fresh,
+    Challenged(Box<AwaitingAuthenticate>),
+    Authenticated(Box<SessionSecurity>),
+}
+
+struct Conn<P> {
+    state: ConnState,
+    principal: Option<P>,
+    scheme: &'static str,
+}
+
+impl<B: Backend> Server<B> {
+    /// A server for `backend`.
+    pub fn new(backend: Arc<B>, config: ServerConfig) -> Arc<Self> {
+        Arc::new(Server { backend, config, shells: Mutex::new(HashMap::new()) })
+    }
+
+    /// The backend.
+    pub fn backend(&self) -> &Arc<B> {
+        &self.backend
+    }
+
+    /// Accepts connections on `listener` until the task is dropped/aborted.
+    pub async fn serve(self: Arc<Self>, listener: TcpListener) {
+        loop {
+            let (stream, _) = match listener.accept().await {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::debug!(error = %e, "accept failed");
+                    // Out of file descriptors and the like: back off briefly, bounded.
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    continue;
+                }
+            };
+            let local = match stream.local_addr() {
+                Ok(a) => a,
+                Err(_) => continue,
+            };
+            if self.backend.identity(local).is_none() {
+                drop(stream);
+                continue;
+            }
+            let _ = stream.set_nodelay(true);
+            let server = self.clone();
+            tokio::spawn(async move {
+                let conn = Arc::new(tokio::sync::Mutex::new(Conn::<B::Principal> {
+                    state: ConnState::Fresh,
+                    principal: None,
+                    scheme: "Negotiate",
+                }));
+                let service = hyper::service::service_fn(move |req: Request<Incoming>| {
+                    let server = server.clone();
+                    let conn = conn.clone();
+                    async move { Ok::<_, std::convert::Infallible>(server.handle_http(local, &conn, req).await) }
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .keep_alive(true)
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    }
+
+    async fn handle_http(
+        &self,
+        local: SocketAddr,
+        conn: &tokio::sync::Mutex<Conn<B::Principal>>,
+        req: Request<Incoming>,
+    ) -> HttpResponse<Full<Bytes>> {
+        let latency = self.backend.latency(local);
+        if !latency.is_zero() {
+            tokio::time::sleep(latency).await;
+        }
+        let Some(host) = self.backend.identity(local) else {
+            return plain(StatusCode::SERVICE_UNAVAILABLE, "");
+        };
+        let auth = req.headers().get(AUTHORIZATION).and_then(|v| v.to_str().ok()).map(str::to_string);
+        let content_type = req.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+        let body = match req.into_body().collect().await {
+            Ok(b) => b.to_bytes(),
+            Err(_) => return plain(StatusCode::BAD_REQUEST, ""),
+        };
+        let mut conn = conn.lock().await;
+
+        if let Some(auth) = auth {
+            match self.authenticate(local, &host, &mut conn, &auth) {
+                AuthStep::Continue(resp) => return resp,
+                AuthStep::Done => {
+                    if body.is_empty() {
+                        return plain(StatusCode::OK, "");
+                    }
+                }
+            }
+        }
+        let ConnState::Authenticated(security) = &mut conn.state else {
+            return unauthorized(None, conn.scheme);
+        };
+        if body.is_empty() {
+            return plain(StatusCode::OK, "");
+        }
+        // AllowUnencrypted=false: a plaintext SOAP body over HTTP is refused.
+        if !encryption::is_encrypted(&content_type) {
+            return unauthorized(None, conn.scheme);
+        }
+        let plaintext = match encryption::unseal_body(security, &content_type, &body) {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::debug!(error = %e, "cannot unseal request; dropping context");
+                conn.state = ConnState::Fresh;
+                conn.principal = None;
+                return plain(StatusCode::BAD_REQUEST, "");
+            }
+        };
+        let limit = (self.config.max_envelope_size_kb as usize).saturating_mul(1024);
+        if plaintext.len() > limit {
+            return plain(StatusCode::PAYLOAD_TOO_LARGE, "");
+        }
+        let Some(principal) = conn.principal.clone() else {
+            return unauthorized(None, conn.scheme);
+        };
+        // Release the connection lock while a Receive long-polls? HTTP/1.1 is sequential
+        // per connection, so holding it costs nothing.
+        let (status, xml) = if !self.backend.authorize(local, &principal) {
+            (StatusCode::INTERNAL_SERVER_ERROR, soap::build_fault(None, &WsmanFault::access_denied(&host.machine)))
+        } else {
+            match soap::parse_request(&plaintext) {
+                Err(e) => (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    soap::build_fault(
+                        soap::peek_message_id(&plaintext).as_deref(),
+                        &WsmanFault::from_request_error(&e, &host.machine),
+                    ),
+                ),
+                Ok(parsed) => {
+                    let message_id = parsed.message_id.clone();
+                    match self.dispatch(local, &host, &principal, &parsed).await {
+                        Ok((resp, shell)) => (StatusCode::OK, soap::build_response_for(&parsed, &resp, shell.as_ref())),
+                        Err(fault) => (StatusCode::INTERNAL_SERVER_ERROR, soap::build_fault(Some(&message_id), &fault)),
+                    }
+                }
+            }
+        };
+        let ConnState::Authenticated(security) = &mut conn.state else {
+            return unauthorized(None, conn.scheme);
+        };
+        let sealed = encryption::seal_body(security, xml.as_bytes());
+        let mut resp = HttpResponse::new(Full::new(Bytes::from(sealed)));
+        *resp.status_mut() = status;
+        resp.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static(encryption::CONTENT_TYPE));
+        resp.headers_mut().insert(SERVER, HeaderValue::from_static("Microsoft-HTTPAPI/2.0"));
+        resp
+    }
+
+    fn authenticate(
+        &self,
+        local: SocketAddr,
+        host: &HostIdentity,
+        conn: &mut Conn<B::Principal>,
+        header: &str,
+    ) -> AuthStep {
+        let mut parts = header.splitn(2, ' ');
+        let scheme_name = parts.next().unwrap_or("");
+        let scheme: &'static str = if scheme_name.eq_ignore_ascii_case("Negotiate") {
+            "Negotiate"
+        } else if scheme_name.eq_ignore_ascii_case("NTLM") {
+            "NTLM"
+        } else {
+            // Basic and Kerberos are not offered by this listener.
+            return AuthStep::Continue(unauthorized(None, conn.scheme));
+        };
+        conn.scheme = scheme;
+        let Some(token) = parts.next().and_then(|t| base64::engine::general_purpose::STANDARD.decode(t.trim()).ok()) else {
+            return AuthStep::Continue(plain(StatusCode::BAD_REQUEST, ""));
+        };
+        let message_type = token.get(8..12).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
+        let state = std::mem::replace(&mut conn.state, ConnState::Fresh);
+        conn.principal = None;
+        match (message_type, state) {
+            (Some(1), _) => match Acceptor::new(host.ntlm.clone()).challenge(&token) {
+                Ok((challenge, awaiting)) => {
+                    conn.state = ConnState::Challenged(Box::new(awaiting));
+                    AuthStep::Continue(unauthorized(Some(&challenge), scheme))
+                }
+                Err(e) => {
+                    tracing::debug!(error = %e, "bad NTLM NEGOTIATE");
+                    AuthStep::Continue(unauthorized(None, scheme))
+                }
+            },
+            (Some(3), ConnState::Challenged(awaiting)) => {
+                let claimed = match awaiting.claimed_identity(&token) {
+                    Ok(c) => c,
+                    Err(_) => return AuthStep::Continue(unauthorized(None, scheme)),
+                };
+                match self.backend.logon(local, &claimed) {
+                    Logon::Reject => AuthStep::Continue(unauthorized(None, scheme)),
+                    Logon::Verify { password, principal } => match awaiting.accept(&token, &password) {
+                        Ok(security) => {
+                            conn.state = ConnState::Authenticated(Box::new(security));
+                            conn.principal = Some(principal);
+                            AuthStep::Done
+                        }
+                        Err(e) => {
+                            tracing::debug!(user = %claimed.user, error = %e, "NTLM authentication failed");
+                            AuthStep::Continue(unauthorized(None, scheme))
+                        }
+                    },
+                }
+            }
+            _ => AuthStep::Continue(unauthorized(None, scheme)),
+        }
+    }
+
+    async fn dispatch(
+        &self,
+        local: SocketAddr,
+        host: &HostIdentity,
+        principal: &B::Principal,
+        req: &ParsedRequest,
+    ) -> Result<(Response, Option<ShellInfo>), WsmanFault> {
+        let machine = host.machine.as_str();
+        let op_timeout = req
+            .operation_timeout
+            .unwrap_or(Duration::from_secs(60))
+            .min(Duration::from_millis(self.config.max_timeout_ms));
+        let max_env = req
+            .max_envelope_size
+            .map(|v| v as usize)
+            .unwrap_or(153_600)
+            .min((self.config.max_envelope_size_kb as usize).saturating_mul(1024));
+        match req.request.clone() {
+            WsRequest::Create(_options) => {
+                let owner_name = self.backend.principal_name(principal);
+                let mut shells = self.lock_shells();
+                let open = shells
+                    .iter()
+                    .filter(|((addr, _), s)| *addr == local && s.owner_name == owner_name)
+                    .count();
+                if open >= self.config.max_shells_per_user {
+                    return Err(WsmanFault::quota_max_shells(self.config.max_shells_per_user, machine));
+                }
+                let shell_id = uuid::Uuid::new_v4().to_string().to_uppercase();
+                shells.insert(
+                    (local, shell_id.clone()),
+                    Shell { owner: principal.clone(), owner_name: owner_name.clone(), commands: HashMap::new() },
+                );
+                let info = ShellInfo {
+                    shell_id: shell_id.clone(),
+                    owner: owner_name,
+                    client_ip: "127.0.0.1".to_string(),
+                    idle_timeout: "PT7200.000S".to_string(),
+                };
+                Ok((Response::Created { shell_id }, Some(info)))
+            }
+            WsRequest::Command { shell_id, command, arguments, .. } => {
+                let command_line = std::iter::once(command).chain(arguments).collect::<Vec<_>>().join(" ");
+                let reads_stdin = self.backend.reads_stdin(local, &command_line);
+                let command_id = uuid::Uuid::new_v4().to_string().to_uppercase();
+                let mut shells = self.lock_shells();
+                let shell = shells.get_mut(&(local, shell_id.clone())).ok_or_else(|| WsmanFault::shell_not_found(&shell_id, machine))?;
+                let (tx, rx) = watch::channel(None);
+                let mut cmd = Command {
+                    command_line,
+                    stdin: Vec::new(),
+                    started: false,
+                    result: rx,
+                    sender: Some(tx),
+                    stdout_pos: 0,
+                    stderr_pos: 0,
+                    task: None,
+                };
+                if !reads_stdin {
+                    self.start(local, shell.owner.clone(), &mut cmd);
+                }
+                shell.commands.insert(command_id.clone(), cmd);
+                Ok((Response::CommandStarted { command_id }, None))
+            }
+            WsRequest::Send { shell_id, command_id, data, end, .. } => {
+                let mut shells = self.lock_shells();
+                let shell = shells.get_mut(&(local, shell_id.clone())).ok_or_else(|| WsmanFault::shell_not_found(&shell_id, machine))?;
+                let owner = shell.owner.clone();
+                let cmd = shell.commands.get_mut(&command_id).ok_or_else(|| WsmanFault::unknown_command_id(machine))?;
+                if !cmd.started {
+                    cmd.stdin.extend_from_slice(&data);
+                    if end {
+                        self.start(local, owner, cmd);
+                    }
+                }
+                Ok((Response::Sent, None))
+            }
+            WsRequest::Receive { shell_id, command_id, .. } => {
+                let Some(command_id) = command_id else {
+                    return Err(WsmanFault::invalid_parameter_receive_without_command(machine));
+                };
+                let mut rx = {
+                    let shells = self.lock_shells();
+                    let shell = shells.get(&(local, shell_id.clone())).ok_or_else(|| WsmanFault::shell_not_found(&shell_id, machine))?;
+                    let cmd = shell.commands.get(&command_id).ok_or_else(|| WsmanFault::unknown_command_id(machine))?;
+                    cmd.result.clone()
+                };
+                // Long poll: wait for the process, at most the OperationTimeout.
+                let ready = tokio::time::timeout(op_timeout, rx.wait_for(|r| r.is_some())).await;
+                let output = match ready {
+                    Ok(Ok(r)) => r.clone(),
+                    Ok(Err(_)) => None,
+                    Err(_) => return Err(WsmanFault::operation_timed_out(machine)),
+                };
+                let Some(output) = output else {
+                    return Err(WsmanFault::operation_timed_out(machine));
+                };
+                let mut shells = self.lock_shells();
+                let shell = shells.get_mut(&(local, shell_id.clone())).ok_or_else(|| WsmanFault::shell_not_found(&shell_id, machine))?;
+                let cmd = shell.commands.get_mut(&command_id).ok_or_else(|| WsmanFault::unknown_command_id(machine))?;
+                Ok((Response::Received(next_chunks(cmd, &command_id, &output, max_env)), None))
+            }
+            WsRequest::Signal { shell_id, command_id, .. } => {
+                let mut shells = self.lock_shells();
+                let shell = shells.get_mut(&(local, shell_id.clone())).ok_or_else(|| WsmanFault::shell_not_found(&shell_id, machine))?;
+                let cmd = shell.commands.remove(&command_id).ok_or_else(|| WsmanFault::unknown_command_id(machine))?;
+                if let Some(task) = cmd.task {
+                    task.abort();
+                }
+                Ok((Response::Signalled, None))
+            }
+            WsRequest::Delete { shell_id } => {
+                let mut shells = self.lock_shells();
+                let shell = shells.remove(&(local, shell_id.clone())).ok_or_else(|| WsmanFault::shell_not_found(&shell_id, machine))?;
+                for (_, cmd) in shell.commands {
+                    if let Some(task) = cmd.task {
+                        task.abort();
+                    }
+                }
+                Ok((Response::Deleted, None))
+            }
+            WsRequest::GetConfig => Ok((
+                Response::Config {
+                    max_envelope_size_kb: self.config.max_envelope_size_kb,
+                    max_timeout_ms: self.config.max_timeout_ms,
+                },
+                None,
+            )),
+        }
+    }
+
+    fn start(&self, local: SocketAddr, who: B::Principal, cmd: &mut Command) {
+        cmd.started = true;
+        let Some(tx) = cmd.sender.take() else { return };
+        let fut = self.backend.execute(local, who, cmd.command_line.clone(), std::mem::take(&mut cmd.stdin));
+        cmd.task = Some(tokio::spawn(async move {
+            let out = fut.await;
+            let _ = tx.send(Some(Arc::new(out)));
+        }));
+    }
+
+    fn lock_shells(&self) -> std::sync::MutexGuard<'_, HashMap<(SocketAddr, String), Shell<B::Principal>>> {
+        // A poisoned lock only means another request panicked mid-update; the table is
+        // still usable for a simulator.
+        self.shells.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Number of open shells on all listeners (for tests).
+    pub fn open_shells(&self) -> usize {
+        self.lock_shells().len()
+    }
+}
+
+/// The next Receive response for a finished command: as much output as fits the client's
+/// MaxEnvelopeSize, `End` markers and `CommandState/Done` with the exit code once
+/// everything was delivered.
+fn next_chunks(cmd: &mut Command, command_id: &str, out: &ExecOutput, max_env: usize) -> ReceiveOutput {
+    // Leave room for the envelope itself; base64 grows data by 4/3.
+    let mut budget = max_env.saturating_sub(4096) / 4 * 3;
+    let budget_floor = 1024;
+    if budget < budget_floor {
+        budget = budget_floor;
+    }
+    let mut chunks = Vec::new();
+    for (name, data, pos) in [
+        ("stdout", &out.stdout, &mut cmd.stdout_pos),
+        ("stderr", &out.stderr, &mut cmd.stderr_pos),
+    ] {
+        let remaining = data.get(*pos..).unwrap_or(&[]);
+        if remaining.is_empty() {
+            continue;
+        }
+        let take = remaining.len().min(budget);
+        if take == 0 {
+            continue;
+        }
+        chunks.push(StreamChunk {
+            stream: name.to_string(),
+            command_id: Some(command_id.to_string()),
+            data: remaining.get(..take).unwrap_or(&[]).to_vec(),
+            end: false,
+        });
+        *pos += take;
+        budget -= take;
+    }
+    let done = cmd.stdout_pos >= out.stdout.len() && cmd.stderr_pos >= out.stderr.len();
+    if done {
+        for name in ["stdout", "stderr"] {
+            chunks.push(StreamChunk { stream: name.to_string(), command_id: Some(command_id.to_string()), data: Vec::new(), end: true });
+        }
+    }
+    ReceiveOutput {
+        chunks,
+        state: Some(soap::CommandState {
+            command_id: command_id.to_string(),
+            done,
+            exit_code: done.then_some(out.exit_code),
+        }),
+    }
+}
+
+enum AuthStep {
+    /// Answer this now (a challenge or a refusal).
+    Continue(HttpResponse<Full<Bytes>>),
+    /// Authenticated; go on with the request body.
+    Done,
+}
+
+fn plain(status: StatusCode, body: &'static str) -> HttpResponse<Full<Bytes>> {
+    let mut resp = HttpResponse::new(Full::new(Bytes::from_static(body.as_bytes())));
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(SERVER, HeaderValue::from_static("Microsoft-HTTPAPI/2.0"));
+    resp
+}
+
+/// 401 as Windows sends it: with a CHALLENGE token, or offering `Negotiate` and `Kerberos`.
+fn unauthorized(challenge: Option<&[u8]>, scheme: &str) -> HttpResponse<Full<Bytes>> {
+    let mut resp = plain(StatusCode::UNAUTHORIZED, "");
+    let headers = resp.headers_mut();
+    match challenge {
+        Some(token) => {
+            let value = format!("{scheme} {}", base64::engine::general_purpose::STANDARD.encode(token));
+            if let Ok(v) = HeaderValue::from_str(&value) {
+                headers.insert(WWW_AUTHENTICATE, v);
+            }
+        }
+        None => {
+            headers.append(WWW_AUTHENTICATE, HeaderValue::from_static("Negotiate"));
+            headers.append(WWW_AUTHENTICATE, HeaderValue::from_static("Kerberos"));
+        }
+    }
+    resp
+}

@@ -1,1 +1,336 @@
-//! (in progress)
+//! A host session: one transport (one connection, one handshake) and one WinRS `cmd`
+//! shell, reused for every command run on the host.
+//!
+//! A command follows MS-WSMV 3.1.4: Command, optional Send of stdin (chunked to fit the
+//! envelope, `End` on the last chunk), Receive until `CommandState/Done` (an
+//! `OperationTimeout` fault, WSManFault 2150858793, only means "nothing yet, poll again",
+//! MS-WSMV 3.1.4.14), then a Signal `terminate` (required after Done by the same section).
+//! The shell is created lazily with `WINRS_CODEPAGE=65001` and `WINRS_NOPROFILE`, and
+//! re-created once if the server says it no longer knows it.
+
+use std::time::Duration;
+
+use crate::error::Error;
+use crate::powershell;
+use crate::secret::Secret;
+use crate::soap::{self, FaultKind, Request, RequestContext, Response, ShellOptions};
+use crate::transport::{AuthMethod, Endpoint, TlsOptions, Transport, TransportConfig};
+
+/// The client's default `MaxEnvelopeSize`: 150 KiB, which Windows Server 2008 R2 accepts
+/// (newer hosts allow 500 KiB; pywinrm and pypsrp send the same default).
+pub const DEFAULT_MAX_ENVELOPE_SIZE: u32 = 153_600;
+
+/// Everything needed to open a session on one host.
+#[derive(Clone, Debug)]
+pub struct SessionConfig {
+    /// Where.
+    pub endpoint: Endpoint,
+    /// NTLM or Basic.
+    pub auth: AuthMethod,
+    /// The connecting user (`DOMAIN\user`, `user@domain`, `user`).
+    pub user: String,
+    /// Its password.
+    pub password: Secret,
+    /// TLS settings (HTTPS).
+    pub tls: TlsOptions,
+    /// TCP/TLS connect timeout.
+    pub connect_timeout: Duration,
+    /// WS-Man `OperationTimeout` sent to the server (how long a Receive may block).
+    pub operation_timeout: Duration,
+    /// HTTP read timeout; must be longer than `operation_timeout`.
+    pub read_timeout: Duration,
+    /// `MaxEnvelopeSize` we announce, and the budget for our own requests.
+    pub max_envelope_size: u32,
+}
+
+impl SessionConfig {
+    /// A configuration with the usual defaults: 10 s connect, 20 s operation timeout,
+    /// 30 s read timeout (pywinrm's pair), 150 KiB envelopes.
+    pub fn new(endpoint: Endpoint, auth: AuthMethod, user: impl Into<String>, password: Secret) -> Self {
+        SessionConfig {
+            endpoint,
+            auth,
+            user: user.into(),
+            password,
+            tls: TlsOptions::default(),
+            connect_timeout: Duration::from_secs(10),
+            operation_timeout: Duration::from_secs(20),
+            read_timeout: Duration::from_secs(30),
+            max_envelope_size: DEFAULT_MAX_ENVELOPE_SIZE,
+        }
+    }
+
+    fn validate(&self) -> Result<(), Error> {
+        if self.read_timeout <= self.operation_timeout {
+            return Err(Error::InvalidConfig(format!(
+                "the read timeout ({:?}) must be longer than the operation timeout ({:?}), or every long poll would look like a dead server",
+                self.read_timeout, self.operation_timeout
+            )));
+        }
+        if self.max_envelope_size < 8192 {
+            return Err(Error::InvalidConfig(format!(
+                "max envelope size {} is below the 8192 bytes WS-Management requires (MS-WSMV 3.1.4.1.7)",
+                self.max_envelope_size
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// Which output stream a chunk belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stream {
+    /// Standard output.
+    Stdout,
+    /// Standard error.
+    Stderr,
+}
+
+/// The result of one command.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Output {
+    /// Raw stdout bytes (UTF-8, as the shell runs with code page 65001).
+    pub stdout: Vec<u8>,
+    /// Raw stderr bytes. For PowerShell, see [`Output::stderr_text`].
+    pub stderr: Vec<u8>,
+    /// The process exit code.
+    pub exit_code: i64,
+}
+
+impl Output {
+    /// stdout as text (lossy UTF-8).
+    pub fn stdout_text(&self) -> String {
+        String::from_utf8_lossy(&self.stdout).into_owned()
+    }
+    /// stderr as readable text: a `#< CLIXML` document from PowerShell is decoded to its
+    /// error messages.
+    pub fn stderr_text(&self) -> String {
+        powershell::decode_clixml(&String::from_utf8_lossy(&self.stderr))
+    }
+}
+
+/// A WinRM session with one host.
+#[derive(Debug)]
+pub struct Session {
+    transport: Transport,
+    ctx: RequestContext,
+    shell_id: Option<String>,
+    max_envelope_size: u32,
+}
+
+impl Session {
+    /// Creates a session; nothing is sent until the first command.
+    pub fn new(cfg: SessionConfig) -> Result<Self, Error> {
+        cfg.validate()?;
+        let ctx = RequestContext {
+            to: cfg.endpoint.url(),
+            max_envelope_size: cfg.max_envelope_size,
+            operation_timeout: cfg.operation_timeout,
+            locale: "en-US".to_string(),
+        };
+        let transport = Transport::new(TransportConfig {
+            endpoint: cfg.endpoint,
+            auth: cfg.auth,
+            user: cfg.user,
+            password: cfg.password,
+            tls: cfg.tls,
+            connect_timeout: cfg.connect_timeout,
+            read_timeout: cfg.read_timeout,
+        })?;
+        Ok(Session { transport, ctx, shell_id: None, max_envelope_size: cfg.max_envelope_size })
+    }
+
+    /// The endpoint of this session.
+    pub fn endpoint(&self) -> &Endpoint {
+        self.transport.endpoint()
+    }
+
+    /// How many TCP connections (each with one NTLM handshake) this session has opened.
+    pub fn connects(&self) -> u32 {
+        self.transport.connects()
+    }
+
+    /// Connects and authenticates without running anything (a logon test).
+    pub async fn connect(&mut self) -> Result<(), Error> {
+        self.transport.connect().await
+    }
+
+    /// Runs a command line through the shell and collects its output.
+    pub async fn run(&mut self, command: &str, args: &[String], stdin: Option<&[u8]>) -> Result<Output, Error> {
+        self.run_streaming(command, args, stdin, |_, _| {}).await
+    }
+
+    /// Runs a PowerShell script the way admins and Ansible do
+    /// (`powershell.exe -NoProfile -NonInteractive -EncodedCommand …`), with optional stdin
+    /// (read by the script through `$input`). Secrets belong in stdin, never in the script.
+    pub async fn run_powershell(&mut self, script: &str, stdin: Option<&[u8]>) -> Result<Output, Error> {
+        let (cmd, args) = powershell::command_line(script);
+        self.run(&cmd, &args, stdin).await
+    }
+
+    /// Like [`Session::run`], calling `on_output` for every chunk as it arrives.
+    pub async fn run_streaming(
+        &mut self,
+        command: &str,
+        args: &[String],
+        stdin: Option<&[u8]>,
+        mut on_output: impl FnMut(Stream, &[u8]),
+    ) -> Result<Output, Error> {
+        let shell_id = self.shell().await?;
+        let command_id = match self.start_command(&shell_id, command, args).await {
+            Err(e) if e.fault_kind() == Some(FaultKind::InvalidSelectors) => {
+                // The server forgot our shell (idle timeout, service restart): open a new
+                // one and try once more, as WinRb does.
+                self.shell_id = None;
+                let shell_id = self.shell().await?;
+                let id = self.start_command(&shell_id, command, args).await?;
+                return self.finish_command(&shell_id, &id, stdin, &mut on_output).await;
+            }
+            other => other?,
+        };
+        self.finish_command(&shell_id, &command_id, stdin, &mut on_output).await
+    }
+
+    async fn finish_command(
+        &mut self,
+        shell_id: &str,
+        command_id: &str,
+        stdin: Option<&[u8]>,
+        on_output: &mut impl FnMut(Stream, &[u8]),
+    ) -> Result<Output, Error> {
+        if let Some(data) = stdin {
+            self.send_stdin(shell_id, command_id, data).await?;
+        }
+        let mut out = Output::default();
+        let exit_code = loop {
+            let req = Request::Receive {
+                shell_id: shell_id.to_string(),
+                command_id: Some(command_id.to_string()),
+                streams: vec!["stdout".into(), "stderr".into()],
+            };
+            let received = match self.call(&req).await {
+                Ok(Response::Received(r)) => r,
+                Ok(other) => return Err(self.unexpected("ReceiveResponse", &other)),
+                // MS-WSMV 3.1.4.14: no output within OperationTimeout; poll again.
+                Err(e) if e.fault_kind() == Some(FaultKind::OperationTimedOut) => continue,
+                Err(e) => return Err(e),
+            };
+            for chunk in received.chunks {
+                if chunk.command_id.as_deref().is_some_and(|id| id != command_id) {
+                    continue;
+                }
+                let (stream, buf) = match chunk.stream.as_str() {
+                    "stdout" => (Stream::Stdout, &mut out.stdout),
+                    "stderr" => (Stream::Stderr, &mut out.stderr),
+                    _ => continue,
+                };
+                if !chunk.data.is_empty() {
+                    on_output(stream, &chunk.data);
+                    buf.extend_from_slice(&chunk.data);
+                }
+            }
+            if let Some(state) = received.state {
+                if state.done {
+                    break state.exit_code.unwrap_or(0);
+                }
+            }
+        };
+        out.exit_code = exit_code;
+        // MS-WSMV 3.1.4.14: after Done the client must still Signal the command.
+        let signal = Request::Signal {
+            shell_id: shell_id.to_string(),
+            command_id: command_id.to_string(),
+            code: soap::signal::TERMINATE.to_string(),
+        };
+        match self.call(&signal).await {
+            Ok(_) => {}
+            // The process is gone; a fault here changes nothing about the result.
+            Err(Error::Fault(f)) => tracing::debug!(fault = %f, "Signal after Done faulted"),
+            Err(e) => return Err(e),
+        }
+        Ok(out)
+    }
+
+    async fn send_stdin(&mut self, shell_id: &str, command_id: &str, data: &[u8]) -> Result<(), Error> {
+        // Room for the payload: the envelope minus headers (about 1.5 KiB), in base64 (4/3).
+        let budget = (self.max_envelope_size as usize).saturating_sub(2048) / 4 * 3;
+        let chunk_size = budget.max(1024);
+        let mut chunks: Vec<&[u8]> = data.chunks(chunk_size).collect();
+        if chunks.is_empty() {
+            chunks.push(&[]);
+        }
+        let last = chunks.len().saturating_sub(1);
+        for (i, chunk) in chunks.into_iter().enumerate() {
+            let req = Request::Send {
+                shell_id: shell_id.to_string(),
+                command_id: command_id.to_string(),
+                stream: "stdin".to_string(),
+                data: chunk.to_vec(),
+                end: i == last,
+            };
+            match self.call(&req).await? {
+                Response::Sent => {}
+                other => return Err(self.unexpected("SendResponse", &other)),
+            }
+        }
+        Ok(())
+    }
+
+    async fn start_command(&mut self, shell_id: &str, command: &str, args: &[String]) -> Result<String, Error> {
+        let req = Request::Command {
+            shell_id: shell_id.to_string(),
+            command: command.to_string(),
+            arguments: args.to_vec(),
+            skip_cmd_shell: false,
+            console_mode_stdin: true,
+        };
+        match self.call(&req).await? {
+            Response::CommandStarted { command_id } => Ok(command_id),
+            other => Err(self.unexpected("CommandResponse", &other)),
+        }
+    }
+
+    async fn shell(&mut self) -> Result<String, Error> {
+        if let Some(id) = &self.shell_id {
+            return Ok(id.clone());
+        }
+        let req = Request::Create(ShellOptions {
+            codepage: Some(65001),
+            no_profile: true,
+            environment: Vec::new(),
+            working_directory: None,
+            idle_timeout: None,
+        });
+        match self.call(&req).await? {
+            Response::Created { shell_id } => {
+                self.shell_id = Some(shell_id.clone());
+                Ok(shell_id)
+            }
+            other => Err(self.unexpected("CreateResponse", &other)),
+        }
+    }
+
+    /// Deletes the shell (if one is open) and drops the connection.
+    pub async fn close(mut self) -> Result<(), Error> {
+        if let Some(shell_id) = self.shell_id.take() {
+            let res = self.call(&Request::Delete { shell_id }).await;
+            self.transport.disconnect();
+            res?;
+        }
+        Ok(())
+    }
+
+    async fn call(&mut self, req: &Request) -> Result<Response, Error> {
+        let message_id = format!("uuid:{}", uuid::Uuid::new_v4().to_string().to_uppercase());
+        let xml = soap::build_request(&self.ctx, &message_id, req);
+        let reply = self.transport.send(&xml).await?;
+        soap::parse_response(&reply.body).map_err(|e| crate::transport::soap_error(self.transport.endpoint(), e))
+    }
+
+    fn unexpected(&self, expected: &str, got: &Response) -> Error {
+        Error::Soap {
+            addr: self.transport.endpoint().addr(),
+            source: soap::SoapError::Unexpected { expected: expected.to_string(), found: format!("{got:?}") },
+        }
+    }
+}
