@@ -118,7 +118,7 @@ impl Default for ServerConfig {
 pub struct Server<B: Backend> {
     backend: Arc<B>,
     config: ServerConfig,
-    shells: Mutex<HashMap<(SocketAddr, String), Shell<B::Principal>>>,
+    shells: Mutex<ShellTable<B::Principal>>,
 }
 
 impl<B: Backend> fmt::Debug for Server<B> {
@@ -126,6 +126,9 @@ impl<B: Backend> fmt::Debug for Server<B> {
         f.debug_struct("Server").field("config", &self.config).finish_non_exhaustive()
     }
 }
+
+/// Open shells of every listener, keyed by (listener address, ShellId).
+type ShellTable<P> = HashMap<(SocketAddr, String), Shell<P>>;
 
 struct Shell<P> {
     owner: P,
@@ -320,7 +323,8 @@ impl<B: Backend> Server<B> {
         let Some(token) = parts.next().and_then(|t| base64::engine::general_purpose::STANDARD.decode(t.trim()).ok()) else {
             return AuthStep::Continue(plain(StatusCode::BAD_REQUEST, ""));
         };
-        let message_type = token.get(8..12).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
+        // MS-NLMP 2.2.1: MessageType is the u32 after the 8-byte signature.
+        let message_type = token.get(8..12).and_then(|b| <[u8; 4]>::try_from(b).ok()).map(u32::from_le_bytes);
         let state = std::mem::replace(&mut conn.state, ConnState::Fresh);
         conn.principal = None;
         match (message_type, state) {
@@ -499,7 +503,7 @@ impl<B: Backend> Server<B> {
         }));
     }
 
-    fn lock_shells(&self) -> std::sync::MutexGuard<'_, HashMap<(SocketAddr, String), Shell<B::Principal>>> {
+    fn lock_shells(&self) -> std::sync::MutexGuard<'_, ShellTable<B::Principal>> {
         // A poisoned lock only means another request panicked mid-update; the table is
         // still usable for a simulator.
         self.shells.lock().unwrap_or_else(|p| p.into_inner())

@@ -772,7 +772,7 @@ impl<'a> Reader<'a> {
     /// Decodes a string field per the UNICODE flag.
     fn string(&self, b: &[u8], flags: NegotiateFlags, field: &str) -> Result<String, NtlmError> {
         if flags.contains(NegotiateFlags::UNICODE) {
-            if b.len() % 2 != 0 {
+            if !b.len().is_multiple_of(2) {
                 return Err(self.err(format!("{field} has odd length {} for UTF-16", b.len())));
             }
             let units: Vec<u16> = b

@@ -135,7 +135,7 @@ impl Document {
 /// rejects anything else that is not UTF-8.
 fn to_utf8(bytes: &[u8]) -> Result<Cow<'_, str>, SoapError> {
     let utf16 = |le: bool, rest: &[u8]| -> Result<Cow<'_, str>, SoapError> {
-        if rest.len() % 2 != 0 {
+        if !rest.len().is_multiple_of(2) {
             return Err(SoapError::Xml(
                 "UTF-16 document with an odd number of bytes".into(),
             ));
