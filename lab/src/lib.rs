@@ -1,1 +1,17 @@
-//! lab (placeholder until its issue lands).
+//! `lab`: a simulated Windows Active Directory domain — domain controllers with replicated
+//! computer accounts, member hosts with their machine secrets and local accounts, and the
+//! faults that break secure channels — that answers the way Windows does.
+//!
+//! This part is the Windows "brain" and does no networking: [`model::Lab`] decides who may
+//! log on (NTLM password or HTTP 401), who may use WinRM (or Access Denied), and runs the
+//! command lines WinRS would start (`cmd.exe` built-ins, `nltest`, and a small Windows
+//! PowerShell 5.1 subset) against the simulated state. [`faults`] places the real causes of
+//! broken trust (snapshot restore, clones, replication lag, DC-side reset, no DC, ...) on
+//! hosts, deterministically from a seed. The wire layer (WinRM listener) calls into it.
+
+pub mod domain;
+pub mod exec;
+pub mod faults;
+pub mod host;
+pub mod model;
+pub mod wire;

@@ -1,0 +1,251 @@
+//! The fleet engine: bounded fan-out over hosts, a deadline per host, a result for every
+//! host, and events out. It never prints; reporters present the events.
+//!
+//! Shape borrowed from omicron's `ParallelTaskSet` (a `JoinSet` under a `Semaphore`) and
+//! nextest's runner → events → reporters split. One host's failure, panic or timeout
+//! becomes that host's result and never stops the sweep.
+
+use std::future::Future;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::{mpsc, Semaphore};
+use tokio::task::JoinSet;
+
+/// Something the engine tells the reporters.
+#[derive(Debug, Clone)]
+pub enum Event<R> {
+    /// A phase started over `total` hosts.
+    PhaseStarted {
+        /// Phase name (`probe`, `repair`, `verify`).
+        phase: &'static str,
+        /// Number of hosts in the phase.
+        total: usize,
+    },
+    /// A host started its work in the current phase.
+    HostStarted {
+        /// Index of the host in the sweep.
+        index: usize,
+    },
+    /// A host finished (successfully or not) in the current phase.
+    HostFinished {
+        /// Index of the host in the sweep.
+        index: usize,
+        /// How long it took.
+        elapsed: Duration,
+        /// Its result.
+        result: R,
+    },
+    /// A phase is over.
+    PhaseFinished {
+        /// Phase name.
+        phase: &'static str,
+        /// Wall time of the phase.
+        elapsed: Duration,
+    },
+}
+
+/// Limits of one fan-out.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// At most this many hosts at once.
+    pub concurrency: usize,
+    /// Each host's whole job must finish within this.
+    pub host_deadline: Duration,
+}
+
+/// What became of a job that did not return normally.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Abnormal {
+    /// It ran past the host deadline.
+    DeadlineExceeded(Duration),
+    /// It panicked (a bug: reported for the host, the sweep goes on).
+    Panicked(String),
+}
+
+/// Runs `job` for every item with bounded concurrency and a per-item deadline; sends
+/// events to `events` and returns one result per item, in input order.
+///
+/// `on_abnormal` turns a timeout or panic into the item's result, so every host gets one.
+/// Also returns the peak number of jobs that ran at once.
+pub async fn fan_out<T, R, F, Fut>(
+    phase: &'static str,
+    items: Vec<T>,
+    limits: Limits,
+    events: &mpsc::UnboundedSender<Event<R>>,
+    job: F,
+    on_abnormal: impl Fn(&T, Abnormal) -> R,
+    cancel: Option<&tokio_util_cancel::Token>,
+) -> (Vec<R>, usize)
+where
+    T: Clone + Send + 'static,
+    R: Clone + Send + 'static,
+    F: Fn(usize, T) -> Fut,
+    Fut: Future<Output = R> + Send + 'static,
+{
+    let started = Instant::now();
+    let total = items.len();
+    let _ = events.send(Event::PhaseStarted { phase, total });
+    let sem = Arc::new(Semaphore::new(limits.concurrency.max(1)));
+    let running = Arc::new(AtomicUsize::new(0));
+    let peak = Arc::new(AtomicUsize::new(0));
+    let mut set: JoinSet<(usize, Duration, Result<R, Abnormal>)> = JoinSet::new();
+    let mut results: Vec<Option<R>> = (0..total).map(|_| None).collect();
+    for (index, item) in items.iter().cloned().enumerate() {
+        if cancel.is_some_and(|c| c.is_cancelled()) {
+            break;
+        }
+        let permit = match sem.clone().acquire_owned().await {
+            Ok(p) => p,
+            Err(_) => break,
+        };
+        // Collect what already finished so events flow while we wait for permits.
+        while let Some(done) = set.try_join_next() {
+            record(done, &items, &mut results, events, &on_abnormal);
+        }
+        let fut = job(index, item);
+        let events = events.clone();
+        let running = running.clone();
+        let peak = peak.clone();
+        let deadline = limits.host_deadline;
+        set.spawn(async move {
+            let _permit = permit;
+            let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+            peak.fetch_max(now, Ordering::SeqCst);
+            let _ = events.send(Event::HostStarted { index });
+            let t0 = Instant::now();
+            // The job runs in its own task so that a panic is caught as a JoinError.
+            let handle = tokio::spawn(fut);
+            let abort = handle.abort_handle();
+            let res = match tokio::time::timeout(deadline, handle).await {
+                Ok(Ok(r)) => Ok(r),
+                Ok(Err(e)) => Err(Abnormal::Panicked(panic_message(e))),
+                Err(_) => {
+                    abort.abort();
+                    Err(Abnormal::DeadlineExceeded(deadline))
+                }
+            };
+            running.fetch_sub(1, Ordering::SeqCst);
+            (index, t0.elapsed(), res)
+        });
+    }
+    while let Some(done) = set.join_next().await {
+        record(done, &items, &mut results, events, &on_abnormal);
+    }
+    let _ = events.send(Event::PhaseFinished { phase, elapsed: started.elapsed() });
+    let out = results
+        .into_iter()
+        .zip(items.iter())
+        .map(|(r, item)| r.unwrap_or_else(|| on_abnormal(item, Abnormal::Panicked("not started (interrupted)".into()))))
+        .collect();
+    (out, peak.load(Ordering::SeqCst))
+}
+
+fn record<T, R: Clone>(
+    done: Result<(usize, Duration, Result<R, Abnormal>), tokio::task::JoinError>,
+    items: &[T],
+    results: &mut [Option<R>],
+    events: &mpsc::UnboundedSender<Event<R>>,
+    on_abnormal: &impl Fn(&T, Abnormal) -> R,
+) {
+    // The wrapper task itself cannot panic (it only awaits a JoinHandle); if it was
+    // cancelled its host keeps no result and is filled in at the end.
+    let Ok((index, elapsed, res)) = done else { return };
+    let Some(item) = items.get(index) else { return };
+    let result = match res {
+        Ok(r) => r,
+        Err(a) => on_abnormal(item, a),
+    };
+    if let Some(slot) = results.get_mut(index) {
+        *slot = Some(result.clone());
+    }
+    let _ = events.send(Event::HostFinished { index, elapsed, result });
+}
+
+fn panic_message(e: tokio::task::JoinError) -> String {
+    if e.is_cancelled() {
+        return "cancelled".to_string();
+    }
+    match e.try_into_panic() {
+        Ok(p) => p
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| p.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "panic".to_string()),
+        Err(_) => "task failed".to_string(),
+    }
+}
+
+/// A tiny cancellation token (Ctrl-C stops starting new hosts).
+pub mod tokio_util_cancel {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+
+    /// Set once; checked before each host starts.
+    #[derive(Clone, Debug, Default)]
+    pub struct Token(Arc<AtomicBool>);
+
+    impl Token {
+        /// A fresh token.
+        pub fn new() -> Self {
+            Token::default()
+        }
+        /// Requests cancellation.
+        pub fn cancel(&self) {
+            self.0.store(true, Ordering::SeqCst);
+        }
+        /// Whether cancellation was requested.
+        pub fn is_cancelled(&self) -> bool {
+            self.0.load(Ordering::SeqCst)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn bounded_every_item_gets_a_result() {
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let items: Vec<u32> = (0..50).collect();
+        let limits = Limits { concurrency: 7, host_deadline: Duration::from_millis(500) };
+        let (results, peak) = fan_out(
+            "probe",
+            items,
+            limits,
+            &tx,
+            |_, n| async move {
+                // Yield a few times so that jobs overlap.
+                for _ in 0..3 {
+                    tokio::task::yield_now().await;
+                }
+                if n == 13 {
+                    panic!("boom");
+                }
+                if n == 21 {
+                    // Never finishes: must be cut by the deadline.
+                    std::future::pending::<()>().await;
+                }
+                format!("ok {n}")
+            },
+            |n, a| format!("abnormal {n}: {a:?}"),
+            None,
+        )
+        .await;
+        assert_eq!(results.len(), 50);
+        assert_eq!(results[0], "ok 0");
+        assert!(results[13].starts_with("abnormal 13: Panicked"), "{}", results[13]);
+        assert!(results[21].starts_with("abnormal 21: DeadlineExceeded"), "{}", results[21]);
+        assert!(peak <= 7 && peak >= 1, "peak {peak}");
+        drop(tx);
+        let mut finished = 0;
+        while let Some(ev) = rx.recv().await {
+            if matches!(ev, Event::HostFinished { .. }) {
+                finished += 1;
+            }
+        }
+        assert_eq!(finished, 50);
+    }
+}

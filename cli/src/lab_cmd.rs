@@ -1,0 +1,124 @@
+//! `trustsweep lab serve` and the in-process lab behind `--lab N`: a simulated Windows
+//! domain whose member hosts each listen for WinRM on their own loopback address.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Args;
+use lab::faults::FaultKind;
+use lab::model::{Lab, LabSpec};
+use lab::wire::{RunningLab, WireOptions};
+
+use crate::exit;
+
+/// How to build a lab (shared by `lab serve` and `--lab`).
+#[derive(Debug, Clone, Args)]
+pub struct LabArgs {
+    /// Faults to place, as KIND=COUNT,... (snapshot, clone, replication-lag, dc-reset,
+    /// no-dc, offline, slow, filtered-admin). Default: a realistic mix of every kind.
+    #[arg(long, value_name = "KIND=COUNT,...", value_parser = parse_faults)]
+    pub faults: Option<Vec<(FaultKind, usize)>>,
+    /// Seed: the same seed and options give the same lab.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Simulated network round-trip time per request, in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 0)]
+    pub latency_ms: u64,
+    /// Simulated PowerShell start-up time per command, in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 0)]
+    pub powershell_ms: u64,
+}
+
+/// `trustsweep lab serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Number of member hosts.
+    #[arg(long, default_value_t = 20)]
+    hosts: usize,
+    #[command(flatten)]
+    lab: LabArgs,
+    /// Write an Ansible-style YAML inventory of the lab (with its lab-only credentials) here.
+    #[arg(long, value_name = "PATH")]
+    write_inventory: Option<PathBuf>,
+    /// Port every host listens on (falls back to an ephemeral port where it is taken).
+    #[arg(long, default_value_t = 5985)]
+    port: u16,
+}
+
+fn parse_faults(s: &str) -> Result<Vec<(FaultKind, usize)>, String> {
+    let mut out = Vec::new();
+    for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (kind, count) = part
+            .split_once('=')
+            .ok_or_else(|| format!("'{part}': expected KIND=COUNT, e.g. snapshot=3"))?;
+        let kind: FaultKind = kind.trim().parse().map_err(|e| format!("{e}"))?;
+        let count: usize = count.trim().parse().map_err(|_| format!("'{part}': COUNT must be a whole number"))?;
+        out.push((kind, count));
+    }
+    Ok(out)
+}
+
+/// Builds the model for `hosts` hosts.
+pub fn build(hosts: usize, args: &LabArgs) -> Result<Lab, String> {
+    let mut spec = LabSpec::new(hosts, args.seed);
+    if let Some(f) = &args.faults {
+        spec.faults = f.clone();
+    }
+    spec.latency = Duration::from_millis(args.latency_ms);
+    Lab::build(spec).map_err(|e| format!("cannot build the lab: {e}"))
+}
+
+/// Starts the lab's listeners (ephemeral ports unless `port` is given).
+pub async fn start(hosts: usize, args: &LabArgs, port: Option<u16>) -> Result<RunningLab, String> {
+    let lab = build(hosts, args)?;
+    let opts = WireOptions { port, powershell_startup: Duration::from_millis(args.powershell_ms), ..WireOptions::default() };
+    RunningLab::start(lab, opts).await.map_err(|e| format!("cannot start the lab: {e}"))
+}
+
+/// `trustsweep lab serve`: runs in the foreground until interrupted.
+pub async fn serve(args: ServeArgs) -> i32 {
+    let running = match start(args.hosts, &args.lab, Some(args.port)).await {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("trustsweep lab serve: {e}");
+            return exit::USAGE;
+        }
+    };
+    if let Some(path) = &args.write_inventory {
+        if let Err(e) = write_private(path, &running.inventory_yaml()) {
+            eprintln!("trustsweep lab serve: cannot write inventory {}: {e}", path.display());
+            return exit::USAGE;
+        }
+        eprintln!("inventory written to {}", path.display());
+    }
+    let eps = running.endpoints();
+    if let (Some(first), Some(last)) = (eps.first(), eps.last()) {
+        eprintln!(
+            "lab {}: {} hosts listening for WinRM from {} to {}; press Ctrl-C to stop",
+            running.lab().domain_name(),
+            eps.len(),
+            first.addr,
+            last.addr
+        );
+    }
+    for ep in eps {
+        let fault = ep.info.fault.map(|f| f.name()).unwrap_or("healthy");
+        println!("{}\t{}\t{}", ep.info.address, ep.addr, fault);
+    }
+    let _ = tokio::signal::ctrl_c().await;
+    eprintln!("lab stopped");
+    exit::OK
+}
+
+/// Writes a file readable by its owner only (it holds lab passwords).
+pub fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    #[cfg(unix)]
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    opts.mode(0o600);
+    let mut f = opts.open(path)?;
+    f.write_all(text.as_bytes())
+}

@@ -1,0 +1,169 @@
+//! From arguments to a validated list of targets, before any host is contacted
+//! (ripgrep's LowArgs → HiArgs): the inventory (`-i`) or an in-process lab (`--lab N`),
+//! connection settings per host, and the two credentials kept apart — the one that
+//! connects and the domain account that may reset machine passwords.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Args;
+use lab::wire::RunningLab;
+use secrecy::SecretString;
+use winrm::transport::{AuthMethod, Endpoint, Scheme, TlsOptions};
+
+use crate::lab_cmd::{self, LabArgs};
+
+/// Where the hosts come from and how to reach them (shared by check, plan, repair).
+#[derive(Debug, Clone, Args)]
+pub struct SourceArgs {
+    /// Inventory file (Ansible YAML shape: all/hosts/children/vars).
+    #[arg(short = 'i', long = "inventory", value_name = "FILE", conflicts_with = "lab")]
+    pub inventory: Option<PathBuf>,
+    /// Sweep a built-in simulated domain of N hosts on loopback instead of real hosts.
+    #[arg(long, value_name = "N")]
+    pub lab: Option<usize>,
+    #[command(flatten)]
+    pub lab_opts: LabArgs,
+    /// Connecting user for hosts whose inventory sets no ansible_user (password from
+    /// TRUSTSWEEP_PASSWORD or a prompt).
+    #[arg(long, short = 'u')]
+    pub user: Option<String>,
+    /// Domain account allowed to reset machine passwords (password from
+    /// TRUSTSWEEP_REPAIR_PASSWORD or a prompt). Overrides trustsweep_repair_user.
+    #[arg(long)]
+    pub repair_user: Option<String>,
+    /// Extra CA certificates (PEM) for HTTPS hosts.
+    #[arg(long, value_name = "FILE")]
+    pub ca_file: Option<PathBuf>,
+    /// Do not verify HTTPS certificates. Dangerous: anyone on the path can read passwords.
+    #[arg(long)]
+    pub insecure_skip_tls_verify: bool,
+    /// Hosts worked on at once.
+    #[arg(long, default_value_t = 64)]
+    pub concurrency: usize,
+    /// Seconds one host may take in a phase before it is reported as timed out.
+    #[arg(long, value_name = "SECONDS", default_value_t = 120)]
+    pub host_deadline: u64,
+    /// Seconds to wait for a TCP/TLS connection.
+    #[arg(long, value_name = "SECONDS", default_value_t = 10)]
+    pub connect_timeout: u64,
+    /// WS-Management OperationTimeout in seconds (how long one Receive may wait).
+    #[arg(long, value_name = "SECONDS", default_value_t = 20)]
+    pub operation_timeout: u64,
+}
+
+/// A credential: user and password (the password never printed).
+#[derive(Clone, Debug)]
+pub struct Credential {
+    /// `DOMAIN\user`, `user@domain` or a local user.
+    pub user: String,
+    /// The password.
+    pub password: SecretString,
+}
+
+/// One host to sweep, fully resolved.
+#[derive(Clone, Debug)]
+pub struct Target {
+    /// Inventory name.
+    pub name: String,
+    /// Where its WinRM listener is.
+    pub endpoint: Endpoint,
+    /// NTLM or Basic.
+    pub auth: AuthMethod,
+    /// TLS settings.
+    pub tls: TlsOptions,
+    /// The connecting credential (local Administrator for broken hosts).
+    pub connect: Option<Credential>,
+    /// The domain account that may reset machine passwords.
+    pub repair: Option<Credential>,
+    /// Timeouts.
+    pub connect_timeout: Duration,
+    /// WS-Man operation timeout.
+    pub operation_timeout: Duration,
+}
+
+/// The resolved sweep: targets, plus the lab if one was started (it must outlive the sweep).
+#[derive(Debug)]
+pub struct Resolved {
+    /// The hosts.
+    pub targets: Vec<Target>,
+    /// The in-process lab, for `--lab`.
+    pub lab: Option<RunningLab>,
+}
+
+/// Resolves the arguments into targets. Errors name the file and what to do.
+pub async fn resolve(args: &SourceArgs) -> Result<Resolved, String> {
+    let (inventory, lab) = match (&args.inventory, args.lab) {
+        (Some(path), None) => (inventory::load(path).map_err(|e| e.to_string())?, None),
+        (None, Some(n)) => {
+            let running = lab_cmd::start(n, &args.lab_opts, None).await?;
+            // The lab is swept through the same inventory format a user would write.
+            let inv = inventory::parse_yaml(&running.inventory_yaml(), std::path::Path::new("<lab inventory>"))
+                .map_err(|e| e.to_string())?;
+            (inv, Some(running))
+        }
+        (None, None) => return Err("no hosts: give an inventory with -i FILE, or --lab N for the built-in lab".into()),
+        (Some(_), Some(_)) => return Err("-i and --lab cannot be used together".into()),
+    };
+    if args.concurrency == 0 {
+        return Err("--concurrency must be at least 1".into());
+    }
+    let fallback_password = if inventory.hosts.iter().any(|h| h.user().is_none() || h.password().is_none()) {
+        match &args.user {
+            Some(u) => Some(Credential {
+                user: u.clone(),
+                password: crate::run::crate_password("TRUSTSWEEP_PASSWORD", &format!("Password for {u}: "))?,
+            }),
+            None => None,
+        }
+    } else {
+        None
+    };
+    let repair_override = match &args.repair_user {
+        Some(u) => Some(Credential {
+            user: u.clone(),
+            password: crate::run::crate_password("TRUSTSWEEP_REPAIR_PASSWORD", &format!("Password for {u}: "))?,
+        }),
+        None => None,
+    };
+    let mut targets = Vec::with_capacity(inventory.hosts.len());
+    for h in &inventory.hosts {
+        let scheme: Scheme = match h.var("ansible_winrm_scheme") {
+            Some(s) => s.parse().map_err(|e| format!("host {}: ansible_winrm_scheme: {e}", h.name))?,
+            None => {
+                if h.port == Some(5986) {
+                    Scheme::Https
+                } else {
+                    Scheme::Http
+                }
+            }
+        };
+        let auth: AuthMethod = match h.var("ansible_winrm_transport") {
+            Some(t) => t.parse().map_err(|e| format!("host {}: ansible_winrm_transport: {e}", h.name))?,
+            None => AuthMethod::Ntlm,
+        };
+        let skip_verify = args.insecure_skip_tls_verify
+            || h.var("ansible_winrm_server_cert_validation").is_some_and(|v| v.eq_ignore_ascii_case("ignore"));
+        let connect = match (h.user(), h.password()) {
+            (Some(user), Some(password)) => Some(Credential { user, password: password.clone() }),
+            _ => fallback_password.clone(),
+        };
+        let repair = repair_override.clone().or_else(|| {
+            Some(Credential {
+                user: h.var("trustsweep_repair_user")?,
+                password: h.secret("trustsweep_repair_password")?.clone(),
+            })
+        });
+        targets.push(Target {
+            name: h.name.clone(),
+            endpoint: Endpoint::new(h.address.clone(), h.port, scheme),
+            auth,
+            tls: TlsOptions { ca_file: args.ca_file.clone(), dangerous_skip_verify: skip_verify },
+            connect,
+            repair,
+            connect_timeout: Duration::from_secs(args.connect_timeout),
+            operation_timeout: Duration::from_secs(args.operation_timeout),
+        });
+    }
+    Ok(Resolved { targets, lab })
+}

@@ -1,0 +1,441 @@
+//! The simulated Active Directory domain: domain controllers, their (replicated) copies of
+//! every computer account, domain user accounts with their rights, and the lab clock.
+//!
+//! # Time
+//! All lab times are [`LabTime`]: the [`Duration`] elapsed since the lab was built, read
+//! from an injectable [`Clock`] (real by default, [`ManualClock`] in tests). `pwdLastSet`
+//! is reported as a Windows FILETIME (100 ns ticks since 1601-01-01 UTC): the lab starts
+//! at [`LAB_EPOCH_FILETIME`] (2025-11-01 00:00:00 UTC) and advances with the clock.
+//!
+//! # Replication
+//! Each computer account keeps the log of writes made to it. A write is made on one DC
+//! (its origin) and becomes visible on every other DC once `replication_delay` has passed,
+//! unless the account's replication is stuck (a [`Stuck`] window holds back writes made
+//! after `since` until `until`). What a DC "holds" is the newest write visible to it, a
+//! pure function of the log and the time: reading never changes state.
+//!
+//! # Previous password
+//! A member-initiated password change (Netlogon's rotation, `nltest /sc_change_pwd`) keeps
+//! the old password as the previous one, and DCs accept either. An administrative reset
+//! (`SetPassword` over LDAP: ADUC "Reset Account", `Reset-ComputerMachinePassword`,
+//! `Test-ComputerSecureChannel -Repair`, a rejoin) is modelled as leaving **no usable
+//! previous password**. That is what Microsoft documents for "Reset Account" (the member
+//! stays broken until it rejoins) and what makes resetting one clone break its twin;
+//! exactly what AD keeps in the password history after an admin reset, and whether Netlogon
+//! would accept it, is not confirmed.
+
+use std::fmt;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use secrecy::{ExposeSecret, SecretString};
+
+/// Time since the lab was built.
+pub type LabTime = Duration;
+
+/// 2025-11-01T00:00:00Z as a Windows FILETIME: the `pwdLastSet` of lab time zero.
+pub const LAB_EPOCH_FILETIME: u64 = 134_064_288_000_000_000;
+
+/// FILETIME ticks (100 ns) in one day.
+pub const FILETIME_DAY: u64 = 864_000_000_000;
+
+/// Converts a lab time to a FILETIME.
+pub fn filetime_at(t: LabTime) -> u64 {
+    let ticks = u64::try_from(t.as_nanos() / 100).unwrap_or(u64::MAX);
+    LAB_EPOCH_FILETIME.saturating_add(ticks)
+}
+
+/// Source of the current instant. Implement it to drive the lab's time from a test.
+pub trait Clock: Send + Sync + fmt::Debug {
+    /// The current instant.
+    fn now(&self) -> Instant;
+}
+
+/// The real monotonic clock.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> Instant {
+        Instant::now()
+    }
+}
+
+/// A clock that only moves when told to; share it (it is cheap to clone) between the test
+/// and the lab.
+#[derive(Debug, Clone)]
+pub struct ManualClock {
+    base: Instant,
+    offset: Arc<Mutex<Duration>>,
+}
+
+impl ManualClock {
+    /// A clock standing still at "now".
+    pub fn new() -> Self {
+        ManualClock { base: Instant::now(), offset: Arc::new(Mutex::new(Duration::ZERO)) }
+    }
+
+    /// Moves the clock forward.
+    pub fn advance(&self, by: Duration) {
+        let mut guard = self.offset.lock().unwrap_or_else(|e| e.into_inner());
+        *guard = guard.saturating_add(by);
+    }
+}
+
+impl Default for ManualClock {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> Instant {
+        let offset = *self.offset.lock().unwrap_or_else(|e| e.into_inner());
+        self.base + offset
+    }
+}
+
+/// Index of a domain controller in [`Domain::dcs`].
+pub type DcIndex = usize;
+
+/// A domain controller.
+#[derive(Debug, Clone)]
+pub struct DomainController {
+    /// Host label, e.g. `dc1`.
+    pub name: String,
+    /// FQDN, e.g. `dc1.lab.test`.
+    pub fqdn: String,
+    /// Holds the PDC emulator role.
+    pub pdc: bool,
+    /// AD site.
+    pub site: String,
+}
+
+/// The state of a computer object as one write left it.
+#[derive(Clone)]
+pub struct AccountState {
+    /// The object exists (false after a deletion).
+    pub exists: bool,
+    /// `userAccountControl` does not have ACCOUNTDISABLE.
+    pub enabled: bool,
+    /// Current password.
+    pub current: SecretString,
+    /// Previous password, when DCs still accept one.
+    pub previous: Option<SecretString>,
+    /// `pwdLastSet` as a FILETIME.
+    pub pwd_last_set: u64,
+}
+
+impl fmt::Debug for AccountState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AccountState")
+            .field("exists", &self.exists)
+            .field("enabled", &self.enabled)
+            .field("current", &"[REDACTED]")
+            .field("previous", &self.previous.as_ref().map(|_| "[REDACTED]"))
+            .field("pwd_last_set", &self.pwd_last_set)
+            .finish()
+    }
+}
+
+/// One write to a computer object.
+#[derive(Debug, Clone)]
+pub struct AccountWrite {
+    /// DC the write was made on; `None` for history that predates the lab and is already
+    /// everywhere.
+    pub origin: Option<DcIndex>,
+    /// When it was made.
+    pub at: LabTime,
+    /// The object's state after the write.
+    pub state: AccountState,
+}
+
+/// A window during which an account's replication is stuck: writes made at or after
+/// `since` do not reach other DCs before `until`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stuck {
+    /// Writes from this time on are held back.
+    pub since: LabTime,
+    /// ... until this time.
+    pub until: LabTime,
+}
+
+/// A computer account (`NAME$`) with its write log.
+#[derive(Debug, Clone)]
+pub struct ComputerAccount {
+    /// Computer name in upper case, without `$`.
+    pub name: String,
+    /// objectSid: domain SID + RID.
+    pub sid: String,
+    /// RID.
+    pub rid: u32,
+    /// Writes, oldest first; the index is the version.
+    pub writes: Vec<AccountWrite>,
+    /// Replication hold-back for this account.
+    pub stuck: Option<Stuck>,
+}
+
+/// What one DC holds for a computer account, without secrets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountView {
+    /// `NAME$`.
+    pub sam_account_name: String,
+    /// objectSid.
+    pub object_sid: String,
+    /// Enabled.
+    pub enabled: bool,
+    /// `pwdLastSet` (FILETIME).
+    pub pwd_last_set: u64,
+    /// Version (index of the write this DC holds).
+    pub version: usize,
+}
+
+impl ComputerAccount {
+    /// The write a DC holds at `now` (newest visible one), with its version.
+    pub fn on_dc(&self, dc: DcIndex, now: LabTime, delay: Duration) -> Option<(usize, &AccountWrite)> {
+        self.writes.iter().enumerate().rev().find(|(_, w)| self.visible(w, dc, now, delay))
+    }
+
+    fn visible(&self, w: &AccountWrite, dc: DcIndex, now: LabTime, delay: Duration) -> bool {
+        let Some(origin) = w.origin else { return true };
+        if origin == dc {
+            return true;
+        }
+        if now < w.at.saturating_add(delay) {
+            return false;
+        }
+        !matches!(self.stuck, Some(s) if w.at >= s.since && now < s.until)
+    }
+
+    /// Does `secret` open a secure channel against what `dc` holds?
+    pub fn accepts(&self, dc: DcIndex, now: LabTime, delay: Duration, secret: &SecretString) -> ChannelCheck {
+        match self.on_dc(dc, now, delay) {
+            None => ChannelCheck::NoAccount,
+            Some((_, w)) if !w.state.exists || !w.state.enabled => ChannelCheck::NoAccount,
+            Some((_, w)) => {
+                let s = secret.expose_secret();
+                let cur = w.state.current.expose_secret() == s;
+                let prev = w.state.previous.as_ref().is_some_and(|p| p.expose_secret() == s);
+                if cur || prev {
+                    ChannelCheck::Ok
+                } else {
+                    ChannelCheck::WrongPassword
+                }
+            }
+        }
+    }
+}
+
+/// Result of checking a member's secret against one DC's copy of its account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChannelCheck {
+    /// Current or previous password matches.
+    Ok,
+    /// Neither matches (NTSTATUS ACCESS_DENIED → Win32 5).
+    WrongPassword,
+    /// No such (enabled) account on that DC (1787 ERROR_NO_TRUST_SAM_ACCOUNT).
+    NoAccount,
+}
+
+/// A domain user.
+#[derive(Clone)]
+pub struct DomainUser {
+    /// sAMAccountName with its canonical case, e.g. `tsrepair`.
+    pub sam: String,
+    /// Password.
+    pub password: SecretString,
+    /// RID.
+    pub rid: u32,
+    /// Member of Domain Admins.
+    pub domain_admin: bool,
+    /// Delegated Reset Password (and the rest of what a rejoin of an existing account
+    /// needs) on computer objects.
+    pub reset_computer_password: bool,
+    /// Member of every member host's local Administrators (by GPO).
+    pub member_local_admin: bool,
+}
+
+impl fmt::Debug for DomainUser {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DomainUser")
+            .field("sam", &self.sam)
+            .field("password", &"[REDACTED]")
+            .field("rid", &self.rid)
+            .field("domain_admin", &self.domain_admin)
+            .field("reset_computer_password", &self.reset_computer_password)
+            .field("member_local_admin", &self.member_local_admin)
+            .finish()
+    }
+}
+
+impl DomainUser {
+    /// May reset computer passwords (Domain Admins or delegated).
+    pub fn can_reset_computers(&self) -> bool {
+        self.domain_admin || self.reset_computer_password
+    }
+}
+
+/// Why a domain credential was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CredentialError {
+    /// Unknown user, wrong password, or a name outside the domain.
+    BadCredentials,
+}
+
+/// The domain.
+#[derive(Debug, Clone)]
+pub struct Domain {
+    /// DNS name, `lab.test`.
+    pub dns_name: String,
+    /// NetBIOS name, `LAB`.
+    pub netbios: String,
+    /// Domain SID, `S-1-5-21-a-b-c`.
+    pub sid: String,
+    /// Domain controllers; index 0 is the PDC emulator.
+    pub dcs: Vec<DomainController>,
+    /// Computer accounts, by upper-case name.
+    pub computers: std::collections::BTreeMap<String, ComputerAccount>,
+    /// Users.
+    pub users: Vec<DomainUser>,
+    /// Replication delay between DCs.
+    pub replication_delay: Duration,
+    /// Next RID to hand out.
+    pub next_rid: u32,
+}
+
+impl Domain {
+    /// Is `name` this domain (DNS or NetBIOS name, any case)?
+    pub fn is_named(&self, name: &str) -> bool {
+        name.eq_ignore_ascii_case(&self.dns_name) || name.eq_ignore_ascii_case(&self.netbios)
+    }
+
+    /// Finds a DC by label or FQDN (any case, optional leading `\\`).
+    pub fn dc_by_name(&self, name: &str) -> Option<DcIndex> {
+        let n = name.trim_start_matches('\\');
+        self.dcs.iter().position(|d| d.name.eq_ignore_ascii_case(n) || d.fqdn.eq_ignore_ascii_case(n))
+    }
+
+    /// Finds a user by sAMAccountName (any case).
+    pub fn user(&self, sam: &str) -> Option<&DomainUser> {
+        self.users.iter().find(|u| u.sam.eq_ignore_ascii_case(sam))
+    }
+
+    /// Resolves a user name as written in a credential (`LAB\u`, `lab.test\u`, `u@lab.test`,
+    /// or a bare `u`) to a domain user, if it names this domain.
+    pub fn resolve_user_spec(&self, spec: &str) -> Option<&DomainUser> {
+        if let Some((dom, user)) = spec.split_once('\\') {
+            return if self.is_named(dom) { self.user(user) } else { None };
+        }
+        if let Some((user, suffix)) = spec.rsplit_once('@') {
+            return if self.is_named(suffix) { self.user(user) } else { None };
+        }
+        self.user(spec)
+    }
+
+    /// Checks a credential (user spec + password) against the domain.
+    pub fn check_credential(&self, spec: &str, password: &SecretString) -> Result<&DomainUser, CredentialError> {
+        match self.resolve_user_spec(spec) {
+            Some(u) if u.password.expose_secret() == password.expose_secret() => Ok(u),
+            _ => Err(CredentialError::BadCredentials),
+        }
+    }
+
+    /// The account of `computer` as `dc` holds it now.
+    pub fn view(&self, computer: &str, dc: DcIndex, now: LabTime) -> Option<AccountView> {
+        let acct = self.computers.get(&computer.to_ascii_uppercase())?;
+        let (version, w) = acct.on_dc(dc, now, self.replication_delay)?;
+        if !w.state.exists {
+            return None;
+        }
+        Some(AccountView {
+            sam_account_name: format!("{}$", acct.name),
+            object_sid: acct.sid.clone(),
+            enabled: w.state.enabled,
+            pwd_last_set: w.state.pwd_last_set,
+            version,
+        })
+    }
+
+    /// Checks a member's secret for `computer` against `dc`.
+    pub fn check_secret(&self, computer: &str, dc: DcIndex, now: LabTime, secret: &SecretString) -> ChannelCheck {
+        match self.computers.get(&computer.to_ascii_uppercase()) {
+            None => ChannelCheck::NoAccount,
+            Some(a) => a.accepts(dc, now, self.replication_delay, secret),
+        }
+    }
+
+    /// Creates a computer account that already exists everywhere (pre-lab history).
+    pub fn create_computer(&mut self, name: &str, passwords: &[SecretString]) -> String {
+        let rid = self.next_rid;
+        self.next_rid = self.next_rid.saturating_add(1);
+        let sid = format!("{}-{}", self.sid, rid);
+        let mut writes = Vec::new();
+        let n = passwords.len();
+        for (i, pw) in passwords.iter().enumerate() {
+            let age_days = u64::try_from(n.saturating_sub(i)).unwrap_or(0).saturating_mul(30);
+            writes.push(AccountWrite {
+                origin: None,
+                at: Duration::ZERO,
+                state: AccountState {
+                    exists: true,
+                    enabled: true,
+                    current: pw.clone(),
+                    previous: i.checked_sub(1).and_then(|p| passwords.get(p)).cloned(),
+                    pwd_last_set: LAB_EPOCH_FILETIME.saturating_sub(age_days.saturating_mul(FILETIME_DAY)),
+                },
+            });
+        }
+        let name = name.to_ascii_uppercase();
+        self.computers.insert(name.clone(), ComputerAccount { name: name.clone(), sid: sid.clone(), rid, writes, stuck: None });
+        sid
+    }
+
+    /// Writes a new password for `computer` on `dc`. `admin_reset` leaves no usable
+    /// previous password (see the module docs); a member-initiated change keeps the old
+    /// one. Creates the account when it does not exist. Returns false only when `dc` is
+    /// out of range.
+    pub fn write_password(&mut self, computer: &str, dc: DcIndex, now: LabTime, new: SecretString, admin_reset: bool) -> bool {
+        if dc >= self.dcs.len() {
+            return false;
+        }
+        let key = computer.to_ascii_uppercase();
+        if !self.computers.contains_key(&key) {
+            let rid = self.next_rid;
+            self.next_rid = self.next_rid.saturating_add(1);
+            let sid = format!("{}-{}", self.sid, rid);
+            self.computers.insert(key.clone(), ComputerAccount { name: key.clone(), sid, rid, writes: Vec::new(), stuck: None });
+        }
+        let delay = self.replication_delay;
+        let Some(acct) = self.computers.get_mut(&key) else { return false };
+        let prior = acct.on_dc(dc, now, delay).map(|(_, w)| w.state.clone()).filter(|s| s.exists);
+        let previous = if admin_reset { None } else { prior.as_ref().map(|s| s.current.clone()) };
+        let enabled = prior.as_ref().is_none_or(|s| s.enabled);
+        acct.writes.push(AccountWrite {
+            origin: Some(dc),
+            at: now,
+            state: AccountState { exists: true, enabled, current: new, previous, pwd_last_set: filetime_at(now) },
+        });
+        true
+    }
+
+    /// Sets the enabled flag of `computer` on `dc` (a write that replicates). Returns false
+    /// when the account is unknown to that DC.
+    pub fn set_enabled(&mut self, computer: &str, dc: DcIndex, now: LabTime, enabled: bool) -> bool {
+        let delay = self.replication_delay;
+        let Some(acct) = self.computers.get_mut(&computer.to_ascii_uppercase()) else { return false };
+        let Some((_, w)) = acct.on_dc(dc, now, delay) else { return false };
+        let mut state = w.state.clone();
+        if !state.exists {
+            return false;
+        }
+        state.enabled = enabled;
+        acct.writes.push(AccountWrite { origin: Some(dc), at: now, state });
+        true
+    }
+}
+
+/// Compares a user-supplied name with a canonical one the way Windows does (ASCII
+/// case-insensitive).
+pub fn same_name(a: &str, b: &str) -> bool {
+    a.eq_ignore_ascii_case(b)
+}

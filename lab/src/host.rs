@@ -1,0 +1,210 @@
+//! Member hosts: identity, machine secret, secure-channel binding, local accounts, power.
+
+use std::fmt;
+use std::time::Duration;
+
+use secrecy::SecretString;
+
+use crate::domain::{DcIndex, LabTime};
+use crate::faults::FaultKind;
+
+/// Index of a host in the lab (stable for the lab's life).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct HostId(pub usize);
+
+impl fmt::Display for HostId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "host#{}", self.0)
+    }
+}
+
+/// Operating system edition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HostOs {
+    /// Windows Server 2022 Standard.
+    Server2022,
+    /// Windows 11 Enterprise.
+    Windows11,
+}
+
+impl HostOs {
+    /// `Win32_OperatingSystem.Caption`.
+    pub fn caption(self) -> &'static str {
+        match self {
+            HostOs::Server2022 => "Microsoft Windows Server 2022 Standard",
+            HostOs::Windows11 => "Microsoft Windows 11 Enterprise",
+        }
+    }
+
+    /// `Win32_OperatingSystem.Version`.
+    pub fn version(self) -> &'static str {
+        match self {
+            HostOs::Server2022 => "10.0.20348",
+            HostOs::Windows11 => "10.0.26100",
+        }
+    }
+}
+
+/// Power state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PowerState {
+    /// Up.
+    Online,
+    /// Down for good (until someone powers it on).
+    Offline,
+    /// Restarting; online again from `until`.
+    Rebooting {
+        /// When the host answers again.
+        until: LabTime,
+    },
+}
+
+/// A local SAM account.
+#[derive(Clone)]
+pub struct LocalAccount {
+    /// Name with its canonical case.
+    pub name: String,
+    /// RID (500 for the built-in Administrator).
+    pub rid: u32,
+    /// Password.
+    pub password: SecretString,
+    /// Disabled accounts cannot log on.
+    pub enabled: bool,
+    /// Member of the local Administrators group.
+    pub admin: bool,
+}
+
+impl fmt::Debug for LocalAccount {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LocalAccount")
+            .field("name", &self.name)
+            .field("rid", &self.rid)
+            .field("password", &"[REDACTED]")
+            .field("enabled", &self.enabled)
+            .field("admin", &self.admin)
+            .finish()
+    }
+}
+
+/// Domain membership.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Membership {
+    /// Joined to the lab domain.
+    Domain,
+    /// In a workgroup.
+    Workgroup(String),
+}
+
+/// A member host.
+#[derive(Clone)]
+pub struct Host {
+    /// Id.
+    pub id: HostId,
+    /// The name inventories use to reach it (unique): `ws0001.lab.test`.
+    pub address: String,
+    /// Computer (NetBIOS) name, upper case: `WS0001`. A clone has its twin's.
+    pub computer_name: String,
+    /// Machine SID `S-1-5-21-a-b-c` (a clone has its twin's).
+    pub machine_sid: String,
+    /// Domain or workgroup.
+    pub membership: Membership,
+    /// The machine-account password the host believes (`$MACHINE.ACC`); `None` when not
+    /// joined.
+    pub secret: Option<SecretString>,
+    /// The DC its secure channel is bound to.
+    pub bound_dc: DcIndex,
+    /// Which DCs it can reach, by index.
+    pub reachable_dcs: Vec<bool>,
+    /// Local accounts.
+    pub local_accounts: Vec<LocalAccount>,
+    /// `HKLM\...\Policies\System\LocalAccountTokenFilterPolicy`; `None` when absent
+    /// (the Windows default, which means filtered).
+    pub latfp: Option<u32>,
+    /// Power.
+    pub power: PowerState,
+    /// Network latency of this host.
+    pub latency: Duration,
+    /// OS edition.
+    pub os: HostOs,
+    /// Lab time of the last boot.
+    pub last_boot: LabTime,
+    /// Fault placed on it at build time.
+    pub fault: Option<FaultKind>,
+    /// The other host of a clone pair.
+    pub twin: Option<HostId>,
+}
+
+impl fmt::Debug for Host {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Host")
+            .field("id", &self.id)
+            .field("address", &self.address)
+            .field("computer_name", &self.computer_name)
+            .field("machine_sid", &self.machine_sid)
+            .field("membership", &self.membership)
+            .field("secret", &self.secret.as_ref().map(|_| "[REDACTED]"))
+            .field("bound_dc", &self.bound_dc)
+            .field("reachable_dcs", &self.reachable_dcs)
+            .field("local_accounts", &self.local_accounts)
+            .field("latfp", &self.latfp)
+            .field("power", &self.power)
+            .field("latency", &self.latency)
+            .field("os", &self.os)
+            .field("fault", &self.fault)
+            .field("twin", &self.twin)
+            .finish()
+    }
+}
+
+impl Host {
+    /// DNS host label, lower case: `ws0001`.
+    pub fn dns_label(&self) -> String {
+        self.computer_name.to_ascii_lowercase()
+    }
+
+    /// Is it joined to the domain?
+    pub fn joined(&self) -> bool {
+        self.membership == Membership::Domain
+    }
+
+    /// Can it reach DC `dc`?
+    pub fn reaches(&self, dc: DcIndex) -> bool {
+        self.reachable_dcs.get(dc).copied().unwrap_or(false)
+    }
+
+    /// The DC Netlogon talks to: the bound one when reachable, else the first reachable
+    /// one (DC locator), else none.
+    pub fn effective_dc(&self) -> Option<DcIndex> {
+        if self.reaches(self.bound_dc) {
+            return Some(self.bound_dc);
+        }
+        self.reachable_dcs.iter().position(|r| *r)
+    }
+
+    /// Is it answering at `now`?
+    pub fn online_at(&self, now: LabTime) -> bool {
+        match self.power {
+            PowerState::Online => true,
+            PowerState::Offline => false,
+            PowerState::Rebooting { until } => now >= until,
+        }
+    }
+
+    /// Local account by name (any case).
+    pub fn local_account(&self, name: &str) -> Option<&LocalAccount> {
+        self.local_accounts.iter().find(|a| a.name.eq_ignore_ascii_case(name))
+    }
+
+    /// Local account by RID.
+    pub fn local_account_by_rid(&self, rid: u32) -> Option<&LocalAccount> {
+        self.local_accounts.iter().find(|a| a.rid == rid)
+    }
+
+    /// Workgroup name when not joined.
+    pub fn workgroup(&self) -> Option<&str> {
+        match &self.membership {
+            Membership::Domain => None,
+            Membership::Workgroup(w) => Some(w.as_str()),
+        }
+    }
+}

@@ -1,0 +1,966 @@
+//! The lab's decisions, as the WinRM wire layer calls them: who may log on (and with which
+//! password the NTLM response must verify), who may use WinRM, whether a host answers, and
+//! what a command line prints.
+//!
+//! [`Lab`] is cheap to clone and thread-safe (one mutex around the state; every call holds
+//! it for microseconds).
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::domain::{
+    AccountState, AccountView, AccountWrite, ChannelCheck, Clock, DcIndex, Domain, DomainController, DomainUser, LabTime, Stuck,
+    SystemClock,
+};
+use crate::faults::{self, FaultKind};
+use crate::host::{Host, HostId, HostOs, LocalAccount, Membership, PowerState};
+
+/// How to build a lab.
+#[derive(Debug, Clone)]
+pub struct LabSpec {
+    /// Number of member hosts.
+    pub hosts: usize,
+    /// Faults to place: kind and count (for `clone`, the number of pairs).
+    pub faults: Vec<(FaultKind, usize)>,
+    /// Seed: same seed and spec give the same lab.
+    pub seed: u64,
+    /// Number of DCs (`dc1` is the PDC emulator).
+    pub dcs: usize,
+    /// Latency of ordinary hosts.
+    pub latency: Duration,
+    /// Latency of `slow` hosts.
+    pub slow_latency: Duration,
+    /// Replication delay between DCs.
+    pub replication_delay: Duration,
+    /// How long a `replication-lag` account stays stuck after the lab starts.
+    pub lag_stuck_for: Duration,
+    /// How long `Restart-Computer` keeps a host down.
+    pub reboot_duration: Duration,
+    /// Clock; the real one when `None`.
+    pub clock: Option<Arc<dyn Clock>>,
+}
+
+impl Default for LabSpec {
+    fn default() -> Self {
+        LabSpec {
+            hosts: 20,
+            faults: faults::default_mix(20),
+            seed: 1,
+            dcs: 2,
+            latency: Duration::from_millis(2),
+            slow_latency: Duration::from_secs(3),
+            replication_delay: Duration::from_secs(15),
+            lag_stuck_for: Duration::from_secs(3600),
+            reboot_duration: Duration::from_secs(30),
+            clock: None,
+        }
+    }
+}
+
+impl LabSpec {
+    /// `hosts` hosts with the default fault mix.
+    pub fn new(hosts: usize, seed: u64) -> Self {
+        LabSpec { hosts, faults: faults::default_mix(hosts), seed, ..LabSpec::default() }
+    }
+
+    /// `hosts` healthy hosts.
+    pub fn healthy(hosts: usize, seed: u64) -> Self {
+        LabSpec { hosts, faults: Vec::new(), seed, ..LabSpec::default() }
+    }
+
+    /// Adds a fault.
+    pub fn with_fault(mut self, kind: FaultKind, count: usize) -> Self {
+        self.faults.push((kind, count));
+        self
+    }
+
+    /// Uses this clock.
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = Some(clock);
+        self
+    }
+}
+
+/// Why a spec cannot be built.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BuildError {
+    /// More fault slots than hosts.
+    #[error("the faults need {needed} hosts but the lab has {hosts}")]
+    TooManyFaults {
+        /// Slots needed.
+        needed: usize,
+        /// Hosts available.
+        hosts: usize,
+    },
+    /// No DC.
+    #[error("a lab needs at least one DC")]
+    NoDcs,
+    /// `replication-lag` needs two DCs.
+    #[error("replication-lag needs at least two DCs")]
+    ReplicationNeedsTwoDcs,
+    /// Too many hosts for the naming scheme.
+    #[error("at most 9999 hosts")]
+    TooManyHosts,
+}
+
+/// Who a logon is, once the password verifies.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Identity {
+    /// A local SAM account of `host`.
+    Local {
+        /// The host whose SAM holds it.
+        host: HostId,
+        /// The host's computer name (its "domain" for the account).
+        computer: String,
+        /// Account name, canonical case.
+        name: String,
+        /// RID.
+        rid: u32,
+    },
+    /// A domain account.
+    Domain {
+        /// Domain NetBIOS name.
+        netbios: String,
+        /// sAMAccountName, canonical case.
+        sam: String,
+        /// RID.
+        rid: u32,
+    },
+}
+
+impl Identity {
+    /// `whoami` output: `lab\tsrepair`, `ws0001\administrator`.
+    pub fn whoami(&self) -> String {
+        match self {
+            Identity::Local { computer, name, .. } => format!("{computer}\\{name}").to_lowercase(),
+            Identity::Domain { netbios, sam, .. } => format!("{netbios}\\{sam}").to_lowercase(),
+        }
+    }
+
+    /// `DOMAIN\user` in canonical case.
+    pub fn qualified(&self) -> String {
+        match self {
+            Identity::Local { computer, name, .. } => format!("{computer}\\{name}"),
+            Identity::Domain { netbios, sam, .. } => format!("{netbios}\\{sam}"),
+        }
+    }
+
+    /// User name part.
+    pub fn user(&self) -> &str {
+        match self {
+            Identity::Local { name, .. } => name,
+            Identity::Domain { sam, .. } => sam,
+        }
+    }
+
+    /// Is it a domain account?
+    pub fn is_domain(&self) -> bool {
+        matches!(self, Identity::Domain { .. })
+    }
+}
+
+/// Why a logon is refused with HTTP 401.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RejectReason {
+    /// No such account (local or domain), or an unknown domain name.
+    UnknownUser,
+    /// The account is disabled.
+    AccountDisabled,
+    /// A domain account on a host whose secure channel is broken (NTLM pass-through needs
+    /// Netlogon).
+    BrokenTrust,
+    /// A domain account on a host that reaches no DC.
+    NoLogonServers,
+    /// A domain account on a host that is not joined.
+    NotJoined,
+}
+
+/// The answer to a logon attempt.
+#[derive(Clone)]
+pub enum Logon {
+    /// Verify the NTLM response against `password`; on success the session is `identity`.
+    Verify {
+        /// The account's password (the NT hash comes from it).
+        password: SecretString,
+        /// Who the session will be.
+        identity: Identity,
+    },
+    /// Answer HTTP 401 whatever the response.
+    Reject(RejectReason),
+}
+
+impl fmt::Debug for Logon {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Logon::Verify { identity, .. } => {
+                f.debug_struct("Verify").field("password", &"[REDACTED]").field("identity", identity).finish()
+            }
+            Logon::Reject(r) => f.debug_tuple("Reject").field(r).finish(),
+        }
+    }
+}
+
+/// WinRM refuses the authenticated user (the listener answers Access Denied, WSManFault 5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Denied {
+    /// A local administrator other than RID 500 with `LocalAccountTokenFilterPolicy` not 1
+    /// gets a filtered token (UAC remote restrictions, KB951016).
+    #[error("Access is denied. (filtered token: UAC remote restrictions)")]
+    FilteredToken,
+    /// Not a member of the local Administrators group.
+    #[error("Access is denied. (not a local administrator)")]
+    NotAdmin,
+    /// Unknown host.
+    #[error("Access is denied. (unknown host)")]
+    UnknownHost,
+}
+
+/// What a command printed and its exit code.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ExecResult {
+    /// Standard output bytes (CRLF line endings).
+    pub stdout: Vec<u8>,
+    /// Standard error bytes.
+    pub stderr: Vec<u8>,
+    /// Process exit code.
+    pub exit_code: i64,
+}
+
+impl ExecResult {
+    /// Stdout as (lossy) text.
+    pub fn stdout_text(&self) -> String {
+        String::from_utf8_lossy(&self.stdout).into_owned()
+    }
+
+    /// Stderr as (lossy) text.
+    pub fn stderr_text(&self) -> String {
+        String::from_utf8_lossy(&self.stderr).into_owned()
+    }
+}
+
+/// A user name and password.
+#[derive(Clone)]
+pub struct Credential {
+    /// `LAB\tsrepair`, `Administrator`, ...
+    pub user: String,
+    /// Password.
+    pub password: SecretString,
+}
+
+impl fmt::Debug for Credential {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Credential").field("user", &self.user).field("password", &"[REDACTED]").finish()
+    }
+}
+
+/// What the wire layer and tests need to know about a host.
+#[derive(Debug, Clone)]
+pub struct HostInfo {
+    /// Id.
+    pub id: HostId,
+    /// Unique name to reach it: `ws0001.lab.test`.
+    pub address: String,
+    /// Computer name (a clone reports its twin's).
+    pub computer_name: String,
+    /// `<computer>.lab.test`, lower case.
+    pub dns_name: String,
+    /// Machine SID.
+    pub machine_sid: String,
+    /// Fault placed at build time.
+    pub fault: Option<FaultKind>,
+    /// Clone twin.
+    pub twin: Option<HostId>,
+    /// OS caption.
+    pub os_caption: &'static str,
+    /// The local administrator an inventory/LAPS would hand out: the built-in
+    /// `Administrator`, or `opsadmin` on a `filtered-admin` host. User is the bare name.
+    pub local_admin: Credential,
+    /// The built-in Administrator (RID 500), even when disabled.
+    pub builtin_admin: Credential,
+    /// `opsadmin` (RID 1001).
+    pub opsadmin: Credential,
+    /// FQDN of the DC the host's channel is bound to.
+    pub bound_dc: String,
+}
+
+/// Whether a host's secure channel works right now, as the lab knows it (ground truth for
+/// tests, not something Windows prints).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChannelStatus {
+    /// Works against `dc`.
+    Ok {
+        /// The DC Netlogon uses.
+        dc: DcIndex,
+    },
+    /// Secret matches neither password on `dc`.
+    WrongPassword {
+        /// The DC Netlogon uses.
+        dc: DcIndex,
+    },
+    /// `dc` holds no (enabled) account.
+    NoAccount {
+        /// The DC Netlogon uses.
+        dc: DcIndex,
+    },
+    /// No DC reachable.
+    NoLogonServers,
+    /// In a workgroup.
+    NotJoined,
+}
+
+impl ChannelStatus {
+    /// Works?
+    pub fn is_ok(self) -> bool {
+        matches!(self, ChannelStatus::Ok { .. })
+    }
+
+    /// The Win32 status Netlogon reports.
+    pub fn win32(self) -> u32 {
+        match self {
+            ChannelStatus::Ok { .. } => 0,
+            ChannelStatus::WrongPassword { .. } => 5,
+            ChannelStatus::NoAccount { .. } => 1787,
+            ChannelStatus::NoLogonServers => 1311,
+            ChannelStatus::NotJoined => 1355,
+        }
+    }
+}
+
+/// The mutable lab state.
+#[derive(Debug)]
+pub(crate) struct State {
+    pub(crate) domain: Domain,
+    pub(crate) hosts: Vec<Host>,
+    pub(crate) rng: ChaCha8Rng,
+    pub(crate) reboot_duration: Duration,
+}
+
+impl State {
+    pub(crate) fn host(&self, id: HostId) -> Option<&Host> {
+        self.hosts.get(id.0)
+    }
+
+    pub(crate) fn host_mut(&mut self, id: HostId) -> Option<&mut Host> {
+        self.hosts.get_mut(id.0)
+    }
+
+    /// A new random machine password.
+    pub(crate) fn new_password(&mut self, len: usize) -> SecretString {
+        SecretString::from(random_password(&mut self.rng, len))
+    }
+
+    /// Channel status of `host` against `dc` (or its effective DC when `None`).
+    pub(crate) fn channel(&self, host: &Host, dc: Option<DcIndex>, now: LabTime) -> ChannelStatus {
+        if !host.joined() {
+            return ChannelStatus::NotJoined;
+        }
+        let dc = match dc {
+            Some(d) if host.reaches(d) => d,
+            Some(_) => return ChannelStatus::NoLogonServers,
+            None => match host.effective_dc() {
+                Some(d) => d,
+                None => return ChannelStatus::NoLogonServers,
+            },
+        };
+        let Some(secret) = host.secret.as_ref() else { return ChannelStatus::WrongPassword { dc } };
+        match self.domain.check_secret(&host.computer_name, dc, now, secret) {
+            ChannelCheck::Ok => ChannelStatus::Ok { dc },
+            ChannelCheck::WrongPassword => ChannelStatus::WrongPassword { dc },
+            ChannelCheck::NoAccount => ChannelStatus::NoAccount { dc },
+        }
+    }
+
+    /// Is `identity` a member of `host`'s local Administrators (full token aside)?
+    pub(crate) fn is_local_admin(&self, host: &Host, identity: &Identity) -> bool {
+        match identity {
+            Identity::Local { host: h, rid, .. } => *h == host.id && host.local_account_by_rid(*rid).is_some_and(|a| a.admin),
+            Identity::Domain { sam, .. } => {
+                self.domain.user(sam).is_some_and(|u| u.domain_admin || u.member_local_admin) && host.joined()
+            }
+        }
+    }
+
+    /// WinRM authorisation (and so: does the session run elevated).
+    pub(crate) fn authorize(&self, host: &Host, identity: &Identity) -> Result<(), Denied> {
+        match identity {
+            Identity::Local { host: h, rid, .. } => {
+                if *h != host.id {
+                    return Err(Denied::NotAdmin);
+                }
+                let Some(acct) = host.local_account_by_rid(*rid) else { return Err(Denied::NotAdmin) };
+                if !acct.admin {
+                    return Err(Denied::NotAdmin);
+                }
+                if *rid == 500 || host.latfp == Some(1) {
+                    Ok(())
+                } else {
+                    Err(Denied::FilteredToken)
+                }
+            }
+            Identity::Domain { .. } => {
+                if self.is_local_admin(host, identity) {
+                    Ok(())
+                } else {
+                    Err(Denied::NotAdmin)
+                }
+            }
+        }
+    }
+}
+
+pub(crate) fn random_password(rng: &mut ChaCha8Rng, len: usize) -> String {
+    const CHARS: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789!#%+-=";
+    (0..len)
+        .map(|_| {
+            let i = rng.gen_range(0..CHARS.len());
+            CHARS.get(i).map(|c| char::from(*c)).unwrap_or('x')
+        })
+        .collect()
+}
+
+fn random_sid(rng: &mut ChaCha8Rng) -> String {
+    let a: u32 = rng.gen_range(100_000_000..=4_000_000_000);
+    let b: u32 = rng.gen_range(100_000_000..=4_000_000_000);
+    let c: u32 = rng.gen_range(100_000_000..=4_000_000_000);
+    format!("S-1-5-21-{a}-{b}-{c}")
+}
+
+#[derive(Debug)]
+struct Inner {
+    state: Mutex<State>,
+    clock: Arc<dyn Clock>,
+    epoch: Instant,
+    spec: LabSpec,
+}
+
+/// The simulated domain and its member hosts.
+#[derive(Debug, Clone)]
+pub struct Lab {
+    inner: Arc<Inner>,
+}
+
+/// FNV-1a fingerprint of a secret (for snapshots; not a security measure).
+fn fingerprint(s: &SecretString) -> u64 {
+    fnv(s.expose_secret().as_bytes())
+}
+
+fn fnv(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in bytes {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}
+
+/// A comparable picture of the whole lab state; secrets appear only as fingerprints.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LabSnapshot {
+    /// One line per host.
+    pub hosts: Vec<String>,
+    /// One line per computer-account write, plus stuck windows.
+    pub accounts: Vec<String>,
+    /// One line per domain user.
+    pub users: Vec<String>,
+}
+
+impl Lab {
+    /// Builds a lab from a spec, deterministically from its seed.
+    pub fn build(spec: LabSpec) -> Result<Lab, BuildError> {
+        if spec.dcs == 0 {
+            return Err(BuildError::NoDcs);
+        }
+        if spec.hosts > 9999 {
+            return Err(BuildError::TooManyHosts);
+        }
+        let needed = faults::slots_needed(&spec.faults);
+        if needed > spec.hosts {
+            return Err(BuildError::TooManyFaults { needed, hosts: spec.hosts });
+        }
+        if spec.dcs < 2 && spec.faults.iter().any(|(k, n)| *k == FaultKind::ReplicationLag && *n > 0) {
+            return Err(BuildError::ReplicationNeedsTwoDcs);
+        }
+        let mut rng = ChaCha8Rng::seed_from_u64(spec.seed);
+        let dcs = (1..=spec.dcs)
+            .map(|i| DomainController {
+                name: format!("dc{i}"),
+                fqdn: format!("dc{i}.lab.test"),
+                pdc: i == 1,
+                site: "Default-First-Site-Name".to_string(),
+            })
+            .collect();
+        let users = vec![
+            DomainUser {
+                sam: "Administrator".into(),
+                password: SecretString::from(random_password(&mut rng, 20)),
+                rid: 500,
+                domain_admin: true,
+                reset_computer_password: true,
+                member_local_admin: true,
+            },
+            DomainUser {
+                sam: "tsrepair".into(),
+                password: SecretString::from(random_password(&mut rng, 20)),
+                rid: 1105,
+                domain_admin: false,
+                reset_computer_password: true,
+                member_local_admin: true,
+            },
+            DomainUser {
+                sam: "helpdesk".into(),
+                password: SecretString::from(random_password(&mut rng, 20)),
+                rid: 1106,
+                domain_admin: false,
+                reset_computer_password: false,
+                member_local_admin: false,
+            },
+        ];
+        let mut domain = Domain {
+            dns_name: "lab.test".into(),
+            netbios: "LAB".into(),
+            sid: random_sid(&mut rng),
+            dcs,
+            computers: BTreeMap::new(),
+            users,
+            replication_delay: spec.replication_delay,
+            next_rid: 1107,
+        };
+
+        // Place faults on shuffled slots.
+        let mut order: Vec<usize> = (0..spec.hosts).collect();
+        for i in (1..order.len()).rev() {
+            let j = rng.gen_range(0..=i);
+            order.swap(i, j);
+        }
+        let mut assignment: Vec<Option<FaultKind>> = vec![None; spec.hosts];
+        let mut pairs: Vec<(usize, usize)> = Vec::new();
+        let mut next = order.into_iter();
+        for (kind, count) in &spec.faults {
+            for _ in 0..*count {
+                let (Some(a), b) = (next.next(), if *kind == FaultKind::Clone { next.next() } else { None }) else {
+                    break;
+                };
+                if let Some(slot) = assignment.get_mut(a) {
+                    *slot = Some(*kind);
+                }
+                if let Some(b) = b {
+                    if let Some(slot) = assignment.get_mut(b) {
+                        *slot = Some(*kind);
+                    }
+                    pairs.push((a.min(b), a.max(b)));
+                }
+            }
+        }
+
+        // Hosts, healthy first.
+        let mut hosts = Vec::with_capacity(spec.hosts);
+        for i in 0..spec.hosts {
+            let n = i + 1;
+            let name = format!("WS{n:04}");
+            let history: Vec<SecretString> = (0..3).map(|_| SecretString::from(random_password(&mut rng, 32))).collect();
+            let is_clone_copy = pairs.iter().any(|(_, b)| *b == i);
+            if !is_clone_copy {
+                domain.create_computer(&name, &history);
+            }
+            let secret = history.last().cloned();
+            hosts.push(Host {
+                id: HostId(i),
+                address: format!("ws{n:04}.lab.test"),
+                computer_name: name,
+                machine_sid: random_sid(&mut rng),
+                membership: Membership::Domain,
+                secret,
+                bound_dc: i % spec.dcs,
+                reachable_dcs: vec![true; spec.dcs],
+                local_accounts: vec![
+                    LocalAccount {
+                        name: "Administrator".into(),
+                        rid: 500,
+                        password: SecretString::from(random_password(&mut rng, 16)),
+                        enabled: true,
+                        admin: true,
+                    },
+                    LocalAccount {
+                        name: "opsadmin".into(),
+                        rid: 1001,
+                        password: SecretString::from(random_password(&mut rng, 16)),
+                        enabled: true,
+                        admin: true,
+                    },
+                ],
+                latfp: None,
+                power: PowerState::Online,
+                latency: spec.latency,
+                os: if n % 3 == 0 { HostOs::Server2022 } else { HostOs::Windows11 },
+                last_boot: Duration::ZERO,
+                fault: assignment.get(i).copied().flatten(),
+                twin: None,
+            });
+        }
+
+        // Apply faults.
+        for (a, b) in &pairs {
+            let (a, b) = (*a, *b);
+            let Some(orig) = hosts.get(a).cloned() else { continue };
+            let acct_passwords = domain
+                .computers
+                .get(&orig.computer_name)
+                .and_then(|acc| acc.writes.last())
+                .map(|w| w.state.clone());
+            let stale = SecretString::from(random_password(&mut rng, 32));
+            let original_wins = rng.gen_bool(0.5);
+            if let Some(copy) = hosts.get_mut(b) {
+                copy.computer_name = orig.computer_name.clone();
+                copy.machine_sid = orig.machine_sid.clone();
+                copy.local_accounts = orig.local_accounts.clone();
+                copy.bound_dc = orig.bound_dc;
+                copy.os = orig.os;
+                copy.twin = Some(HostId(a));
+                copy.secret = if original_wins { Some(stale.clone()) } else { acct_passwords.as_ref().map(|s| s.current.clone()) };
+            }
+            if let Some(o) = hosts.get_mut(a) {
+                o.twin = Some(HostId(b));
+                o.secret = if original_wins { acct_passwords.as_ref().map(|s| s.current.clone()) } else { Some(stale) };
+            }
+        }
+        for host in hosts.iter_mut() {
+            match host.fault {
+                Some(FaultKind::Snapshot) => {
+                    // Two rotations old: the first password of the history.
+                    if let Some(acct) = domain.computers.get(&host.computer_name) {
+                        host.secret = acct.writes.first().map(|w| w.state.current.clone());
+                    }
+                }
+                Some(FaultKind::ReplicationLag) => {
+                    let new = SecretString::from(random_password(&mut rng, 32));
+                    domain.write_password(&host.computer_name, 0, Duration::ZERO, new.clone(), false);
+                    if let Some(acct) = domain.computers.get_mut(&host.computer_name) {
+                        acct.stuck = Some(Stuck { since: Duration::ZERO, until: spec.lag_stuck_for });
+                    }
+                    host.secret = Some(new);
+                    host.bound_dc = 1;
+                }
+                Some(FaultKind::DcReset) => {
+                    let new = SecretString::from(random_password(&mut rng, 32));
+                    if let Some(acct) = domain.computers.get_mut(&host.computer_name) {
+                        let pwd_last_set = crate::domain::LAB_EPOCH_FILETIME.saturating_sub(crate::domain::FILETIME_DAY);
+                        acct.writes.push(AccountWrite {
+                            origin: None,
+                            at: Duration::ZERO,
+                            state: AccountState { exists: true, enabled: true, current: new, previous: None, pwd_last_set },
+                        });
+                    }
+                }
+                Some(FaultKind::NoDc) => host.reachable_dcs.iter_mut().for_each(|r| *r = false),
+                Some(FaultKind::Offline) => host.power = PowerState::Offline,
+                Some(FaultKind::Slow) => host.latency = spec.slow_latency,
+                Some(FaultKind::FilteredAdmin) => {
+                    host.latfp = Some(0);
+                    if let Some(a) = host.local_accounts.iter_mut().find(|a| a.rid == 500) {
+                        a.enabled = false;
+                    }
+                }
+                Some(FaultKind::Clone) | None => {}
+            }
+        }
+
+        let clock: Arc<dyn Clock> = spec.clock.clone().unwrap_or_else(|| Arc::new(SystemClock));
+        let epoch = clock.now();
+        let state = State { domain, hosts, rng, reboot_duration: spec.reboot_duration };
+        Ok(Lab { inner: Arc::new(Inner { state: Mutex::new(state), clock, epoch, spec }) })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.inner.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Lab time now.
+    pub fn now(&self) -> LabTime {
+        self.inner.clock.now().saturating_duration_since(self.inner.epoch)
+    }
+
+    /// The spec it was built from.
+    pub fn spec(&self) -> &LabSpec {
+        &self.inner.spec
+    }
+
+    /// Domain DNS name.
+    pub fn domain_name(&self) -> String {
+        self.lock().domain.dns_name.clone()
+    }
+
+    /// DC FQDNs, PDC first.
+    pub fn dcs(&self) -> Vec<String> {
+        self.lock().domain.dcs.iter().map(|d| d.fqdn.clone()).collect()
+    }
+
+    /// Every host.
+    pub fn hosts(&self) -> Vec<HostInfo> {
+        let st = self.lock();
+        st.hosts.iter().map(|h| host_info(&st, h)).collect()
+    }
+
+    /// One host.
+    pub fn host(&self, id: HostId) -> Option<HostInfo> {
+        let st = self.lock();
+        st.host(id).map(|h| host_info(&st, h))
+    }
+
+    /// Finds a host by address (`ws0001.lab.test`, `ws0001`), any case. Clones share a
+    /// computer name, so the computer name is not used.
+    pub fn host_by_address(&self, name: &str) -> Option<HostId> {
+        let st = self.lock();
+        st.hosts
+            .iter()
+            .find(|h| {
+                h.address.eq_ignore_ascii_case(name)
+                    || h.address.split('.').next().is_some_and(|label| label.eq_ignore_ascii_case(name))
+            })
+            .map(|h| h.id)
+    }
+
+    /// The repair account: `LAB\tsrepair` and its password.
+    pub fn repair_credentials(&self) -> Credential {
+        self.domain_credential("tsrepair")
+    }
+
+    /// `LAB\Administrator` (Domain Admin).
+    pub fn domain_admin_credentials(&self) -> Credential {
+        self.domain_credential("Administrator")
+    }
+
+    /// `LAB\helpdesk` (no rights).
+    pub fn helpdesk_credentials(&self) -> Credential {
+        self.domain_credential("helpdesk")
+    }
+
+    fn domain_credential(&self, sam: &str) -> Credential {
+        let st = self.lock();
+        let password = st.domain.user(sam).map(|u| u.password.clone()).unwrap_or_else(|| SecretString::from(String::new()));
+        Credential { user: format!("{}\\{}", st.domain.netbios, sam), password }
+    }
+
+    /// Decides a logon: the password to verify the NTLM response against and the identity,
+    /// or a 401. `domain` may be empty, `.`, the host's computer name, `LAB`, `lab.test`;
+    /// `user` may be a UPN `user@lab.test` (with an empty domain). Case-insensitive.
+    pub fn logon(&self, host: HostId, domain: &str, user: &str) -> Logon {
+        let st = self.lock();
+        let now = self.now();
+        let Some(h) = st.host(host) else { return Logon::Reject(RejectReason::UnknownUser) };
+        let (domain, user) = match (domain.trim(), user.split_once('@')) {
+            ("", Some((u, suffix))) => (suffix, u),
+            (d, _) => (d, user),
+        };
+        let local = |name: &str| -> Option<Logon> {
+            let acct = h.local_account(name)?;
+            if !acct.enabled {
+                return Some(Logon::Reject(RejectReason::AccountDisabled));
+            }
+            Some(Logon::Verify {
+                password: acct.password.clone(),
+                identity: Identity::Local { host: h.id, computer: h.computer_name.clone(), name: acct.name.clone(), rid: acct.rid },
+            })
+        };
+        let domain_logon = |name: &str| -> Logon {
+            let Some(u) = st.domain.user(name) else { return Logon::Reject(RejectReason::UnknownUser) };
+            match st.channel(h, None, now) {
+                ChannelStatus::Ok { .. } => Logon::Verify {
+                    password: u.password.clone(),
+                    identity: Identity::Domain { netbios: st.domain.netbios.clone(), sam: u.sam.clone(), rid: u.rid },
+                },
+                ChannelStatus::NotJoined => Logon::Reject(RejectReason::NotJoined),
+                ChannelStatus::NoLogonServers => Logon::Reject(RejectReason::NoLogonServers),
+                ChannelStatus::WrongPassword { .. } | ChannelStatus::NoAccount { .. } => Logon::Reject(RejectReason::BrokenTrust),
+            }
+        };
+        let is_local_domain = domain == "." || domain.eq_ignore_ascii_case(&h.computer_name);
+        if is_local_domain {
+            return local(user).unwrap_or(Logon::Reject(RejectReason::UnknownUser));
+        }
+        if domain.is_empty() {
+            if let Some(l) = local(user) {
+                return l;
+            }
+            return domain_logon(user);
+        }
+        if st.domain.is_named(domain) {
+            return domain_logon(user);
+        }
+        Logon::Reject(RejectReason::UnknownUser)
+    }
+
+    /// WinRM authorisation of an authenticated identity.
+    pub fn authorize_winrm(&self, host: HostId, identity: &Identity) -> Result<(), Denied> {
+        let st = self.lock();
+        let Some(h) = st.host(host) else { return Err(Denied::UnknownHost) };
+        st.authorize(h, identity)
+    }
+
+    /// Does the host answer (not offline, not in the middle of a reboot)?
+    pub fn is_online(&self, host: HostId) -> bool {
+        let now = self.now();
+        self.lock().host(host).is_some_and(|h| h.online_at(now))
+    }
+
+    /// The host's network latency.
+    pub fn latency(&self, host: HostId) -> Duration {
+        self.lock().host(host).map(|h| h.latency).unwrap_or_default()
+    }
+
+    /// Runs a WinRS command line (what `cmd.exe /c` would run) as `identity`. Does not check
+    /// power state or authorisation: the wire layer does that first.
+    pub fn execute(&self, host: HostId, identity: &Identity, command_line: &str, stdin: &[u8]) -> ExecResult {
+        let now = self.now();
+        let mut st = self.lock();
+        crate::exec::execute(&mut st, now, host, identity, command_line, stdin)
+    }
+
+    /// Does this command line read stdin to its end before it finishes (so the wire layer
+    /// must wait for the stdin `End` before running it)?
+    pub fn reads_stdin(command_line: &str) -> bool {
+        crate::exec::reads_stdin(command_line)
+    }
+
+    /// Ground truth: the host's secure channel now.
+    pub fn channel_status(&self, host: HostId) -> Option<ChannelStatus> {
+        let now = self.now();
+        let st = self.lock();
+        st.host(host).map(|h| st.channel(h, None, now))
+    }
+
+    /// What `dc` (0 = dc1) holds for `computer` now.
+    pub fn account_on_dc(&self, computer: &str, dc: DcIndex) -> Option<AccountView> {
+        let now = self.now();
+        self.lock().domain.view(computer, dc, now)
+    }
+
+    /// DC-side "Reset Account" (ADUC / `dsmod computer -reset`) of `computer`, written on
+    /// `dc`. Returns false when the account or DC is unknown.
+    pub fn dc_reset_account(&self, computer: &str, dc: DcIndex) -> bool {
+        let now = self.now();
+        let mut st = self.lock();
+        if st.domain.view(computer, dc, now).is_none() {
+            return false;
+        }
+        let pw = st.new_password(32);
+        st.domain.write_password(computer, dc, now, pw, true)
+    }
+
+    /// Deletes the computer object of `computer` on `dc` (the deletion replicates).
+    /// Returns false when the account or DC is unknown.
+    pub fn delete_account(&self, computer: &str, dc: DcIndex) -> bool {
+        let now = self.now();
+        let mut st = self.lock();
+        let delay = st.domain.replication_delay;
+        let Some(acct) = st.domain.computers.get_mut(&computer.to_ascii_uppercase()) else { return false };
+        let Some((_, w)) = acct.on_dc(dc, now, delay) else { return false };
+        let mut state = w.state.clone();
+        state.exists = false;
+        acct.writes.push(AccountWrite { origin: Some(dc), at: now, state });
+        true
+    }
+
+    /// Powers a host on (clears `offline`).
+    pub fn power_on(&self, host: HostId) {
+        if let Some(h) = self.lock().host_mut(host) {
+            h.power = PowerState::Online;
+        }
+    }
+
+    /// Sets which DCs a host can reach (all when `true`).
+    pub fn set_dc_reachability(&self, host: HostId, reachable: bool) {
+        if let Some(h) = self.lock().host_mut(host) {
+            h.reachable_dcs.iter_mut().for_each(|r| *r = reachable);
+        }
+    }
+
+    /// A comparable picture of the whole state (secrets fingerprinted).
+    pub fn snapshot(&self) -> LabSnapshot {
+        let st = self.lock();
+        let hosts = st
+            .hosts
+            .iter()
+            .map(|h| {
+                let accounts: Vec<String> = h
+                    .local_accounts
+                    .iter()
+                    .map(|a| format!("{}:{}:{}:{:016x}", a.name, a.rid, a.enabled, fingerprint(&a.password)))
+                    .collect();
+                format!(
+                    "{} {} {} {:?} secret={:?} bound={} reach={:?} latfp={:?} power={:?} boot={:?} accts={:?}",
+                    h.id.0,
+                    h.computer_name,
+                    h.machine_sid,
+                    h.membership,
+                    h.secret.as_ref().map(fingerprint),
+                    h.bound_dc,
+                    h.reachable_dcs,
+                    h.latfp,
+                    h.power,
+                    h.last_boot,
+                    accounts
+                )
+            })
+            .collect();
+        let mut accounts = Vec::new();
+        for (name, acct) in &st.domain.computers {
+            accounts.push(format!("{name} {} stuck={:?}", acct.sid, acct.stuck));
+            for (v, w) in acct.writes.iter().enumerate() {
+                accounts.push(format!(
+                    "{name} v{v} origin={:?} at={:?} exists={} enabled={} cur={:016x} prev={:?} pls={}",
+                    w.origin,
+                    w.at,
+                    w.state.exists,
+                    w.state.enabled,
+                    fingerprint(&w.state.current),
+                    w.state.previous.as_ref().map(fingerprint),
+                    w.state.pwd_last_set
+                ));
+            }
+        }
+        let users = st.domain.users.iter().map(|u| format!("{} {:016x}", u.sam, fingerprint(&u.password))).collect();
+        LabSnapshot { hosts, accounts, users }
+    }
+
+    /// A 64-bit digest of [`Lab::snapshot`].
+    pub fn state_digest(&self) -> u64 {
+        let s = self.snapshot();
+        let mut h = 0xcbf2_9ce4_8422_2325u64;
+        for line in s.hosts.iter().chain(&s.accounts).chain(&s.users) {
+            h ^= fnv(line.as_bytes());
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+        h
+    }
+}
+
+fn host_info(st: &State, h: &Host) -> HostInfo {
+    let cred = |rid: u32| -> Credential {
+        h.local_account_by_rid(rid)
+            .map(|a| Credential { user: a.name.clone(), password: a.password.clone() })
+            .unwrap_or_else(|| Credential { user: String::new(), password: SecretString::from(String::new()) })
+    };
+    let builtin = cred(500);
+    let ops = cred(1001);
+    let local_admin = if h.fault == Some(FaultKind::FilteredAdmin) { ops.clone() } else { builtin.clone() };
+    HostInfo {
+        id: h.id,
+        address: h.address.clone(),
+        computer_name: h.computer_name.clone(),
+        dns_name: format!("{}.{}", h.dns_label(), st.domain.dns_name),
+        machine_sid: h.machine_sid.clone(),
+        fault: h.fault,
+        twin: h.twin,
+        os_caption: h.os.caption(),
+        local_admin,
+        builtin_admin: builtin,
+        opsadmin: ops,
+        bound_dc: st.domain.dcs.get(h.bound_dc).map(|d| d.fqdn.clone()).unwrap_or_default(),
+    }
+}

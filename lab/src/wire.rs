@@ -1,0 +1,287 @@
+//! The lab on the wire: every member host is its own WinRM listener on a loopback address,
+//! served by `winrm`'s server pieces, answering from the [`Lab`] model.
+//!
+//! One process serves thousands of hosts: each host is a `TcpListener` on its own
+//! `127.10.x.y` address (port 5985 when free, else an ephemeral port), all sharing one
+//! [`Server`] and one shell table. The latency model adds a round-trip time to every reply
+//! (per host, from the model) and a PowerShell start-up time to every `powershell.exe`
+//! command, so benchmarks can model a real network; both default to zero.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::sync::Arc;
+use std::time::Duration;
+
+use secrecy::ExposeSecret;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use winrm::ntlm::{ClaimedIdentity, ServerIdentity};
+use winrm::server::{Backend, ExecOutput, HostIdentity, Logon as WireLogon, Server, ServerConfig};
+
+use crate::host::HostId;
+use crate::model::{HostInfo, Identity, Lab, Logon};
+
+/// Where and how the lab listens.
+#[derive(Clone, Debug)]
+pub struct WireOptions {
+    /// Address of the first host; the others follow (`127.10.0.1`, `127.10.0.2`, …).
+    pub first_address: Ipv4Addr,
+    /// Port for every host; `None` for an ephemeral port per host (what tests use, so that
+    /// labs running side by side never collide).
+    pub port: Option<u16>,
+    /// Added to every `powershell.exe` command (PowerShell's start-up cost).
+    pub powershell_startup: Duration,
+    /// Listener settings (`MaxEnvelopeSizekb`, `MaxTimeoutms`, shells per user).
+    pub server: ServerConfig,
+}
+
+impl Default for WireOptions {
+    fn default() -> Self {
+        WireOptions {
+            first_address: Ipv4Addr::new(127, 10, 0, 1),
+            port: None,
+            powershell_startup: Duration::ZERO,
+            server: ServerConfig::default(),
+        }
+    }
+}
+
+/// The backend the WinRM server asks: which host is behind an address, who may log on,
+/// what commands do.
+#[derive(Debug)]
+pub struct LabBackend {
+    lab: Lab,
+    by_addr: HashMap<SocketAddr, HostId>,
+    powershell_startup: Duration,
+}
+
+impl LabBackend {
+    fn host(&self, local: SocketAddr) -> Option<HostId> {
+        self.by_addr.get(&local).copied()
+    }
+}
+
+impl Backend for LabBackend {
+    type Principal = Identity;
+
+    fn identity(&self, local: SocketAddr) -> Option<HostIdentity> {
+        let id = self.host(local)?;
+        if !self.lab.is_online(id) {
+            return None;
+        }
+        let info = self.lab.host(id)?;
+        let domain = self.lab.domain_name();
+        let netbios_domain = domain.split('.').next().unwrap_or("").to_ascii_uppercase();
+        Some(HostIdentity {
+            ntlm: ServerIdentity {
+                nb_domain: netbios_domain,
+                nb_computer: info.computer_name.to_ascii_uppercase(),
+                dns_domain: domain,
+                dns_computer: info.dns_name.clone(),
+            },
+            machine: info.dns_name,
+        })
+    }
+
+    fn logon(&self, local: SocketAddr, claimed: &ClaimedIdentity) -> WireLogon<Identity> {
+        let Some(id) = self.host(local) else { return WireLogon::Reject };
+        match self.lab.logon(id, &claimed.domain, &claimed.user) {
+            Logon::Verify { password, identity } => WireLogon::Verify { password, principal: identity },
+            Logon::Reject(reason) => {
+                tracing::debug!(host = id.0, user = %claimed.user, ?reason, "logon refused with 401");
+                WireLogon::Reject
+            }
+        }
+    }
+
+    fn authorize(&self, local: SocketAddr, who: &Identity) -> bool {
+        self.host(local).is_some_and(|id| self.lab.authorize_winrm(id, who).is_ok())
+    }
+
+    fn principal_name(&self, who: &Identity) -> String {
+        who.qualified()
+    }
+
+    fn reads_stdin(&self, _local: SocketAddr, command_line: &str) -> bool {
+        Lab::reads_stdin(command_line)
+    }
+
+    fn execute(
+        &self,
+        local: SocketAddr,
+        who: Identity,
+        command_line: String,
+        stdin: Vec<u8>,
+    ) -> impl std::future::Future<Output = ExecOutput> + Send + 'static {
+        let lab = self.lab.clone();
+        let id = self.host(local);
+        let startup = if is_powershell(&command_line) { self.powershell_startup } else { Duration::ZERO };
+        async move {
+            if !startup.is_zero() {
+                tokio::time::sleep(startup).await;
+            }
+            let Some(id) = id else {
+                return ExecOutput { stdout: Vec::new(), stderr: b"The system cannot find the path specified.\r\n".to_vec(), exit_code: 1 };
+            };
+            // The model is synchronous and quick; run it off the reactor anyway so that a
+            // large fleet's commands never stall the listeners.
+            let res = tokio::task::spawn_blocking(move || lab.execute(id, &who, &command_line, &stdin)).await;
+            match res {
+                Ok(r) => ExecOutput { stdout: r.stdout, stderr: r.stderr, exit_code: r.exit_code },
+                Err(_) => ExecOutput { stdout: Vec::new(), stderr: b"The process terminated unexpectedly.\r\n".to_vec(), exit_code: 1 },
+            }
+        }
+    }
+
+    fn latency(&self, local: SocketAddr) -> Duration {
+        self.host(local).map(|id| self.lab.latency(id)).unwrap_or_default()
+    }
+}
+
+fn is_powershell(command_line: &str) -> bool {
+    let first = command_line.split_whitespace().next().unwrap_or("").to_ascii_lowercase();
+    matches!(first.as_str(), "powershell" | "powershell.exe")
+}
+
+/// A member host as reachable on the wire.
+#[derive(Debug, Clone)]
+pub struct Endpoint {
+    /// The model's view of the host.
+    pub info: HostInfo,
+    /// Where its WinRM listener is.
+    pub addr: SocketAddr,
+}
+
+/// A lab whose hosts are listening. Dropping it stops every listener.
+#[derive(Debug)]
+pub struct RunningLab {
+    lab: Lab,
+    server: Arc<Server<LabBackend>>,
+    endpoints: Vec<Endpoint>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Drop for RunningLab {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+/// Why the lab could not start listening.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum WireError {
+    /// Binding a host's address failed.
+    #[error("cannot listen on {addr} for {host}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The host's name.
+        host: String,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// More hosts than the address plan holds.
+    #[error("the lab's address plan from {first} has room for {room} hosts, not {wanted}")]
+    AddressesExhausted {
+        /// First address.
+        first: Ipv4Addr,
+        /// How many fit.
+        room: usize,
+        /// How many were asked for.
+        wanted: usize,
+    },
+}
+
+impl RunningLab {
+    /// Binds one listener per member host and starts serving.
+    pub async fn start(lab: Lab, opts: WireOptions) -> Result<RunningLab, WireError> {
+        let hosts = lab.hosts();
+        let mut listeners = Vec::with_capacity(hosts.len());
+        let first = u32::from(opts.first_address);
+        // Stay inside 127.0.0.0/8.
+        let room = (u32::from(Ipv4Addr::new(127, 255, 255, 254)).saturating_sub(first)) as usize;
+        if hosts.len() > room {
+            return Err(WireError::AddressesExhausted { first: opts.first_address, room, wanted: hosts.len() });
+        }
+        for (i, info) in hosts.iter().enumerate() {
+            let ip = Ipv4Addr::from(first.saturating_add(i as u32));
+            let wanted = SocketAddr::V4(SocketAddrV4::new(ip, opts.port.unwrap_or(0)));
+            let listener = match TcpListener::bind(wanted).await {
+                Ok(l) => l,
+                // Port 5985 taken on that address (another lab?): fall back to an
+                // ephemeral port rather than fail; the inventory carries the port.
+                Err(_) if opts.port.is_some() => TcpListener::bind(SocketAddr::V4(SocketAddrV4::new(ip, 0)))
+                    .await
+                    .map_err(|source| WireError::Bind { addr: wanted, host: info.address.clone(), source })?,
+                Err(source) => return Err(WireError::Bind { addr: wanted, host: info.address.clone(), source }),
+            };
+            let addr = listener
+                .local_addr()
+                .map_err(|source| WireError::Bind { addr: wanted, host: info.address.clone(), source })?;
+            listeners.push((info.clone(), addr, listener));
+        }
+        let by_addr = listeners.iter().map(|(info, addr, _)| (*addr, info.id)).collect();
+        let backend = Arc::new(LabBackend { lab: lab.clone(), by_addr, powershell_startup: opts.powershell_startup });
+        let server = Server::new(backend, opts.server);
+        let mut endpoints = Vec::with_capacity(listeners.len());
+        let mut tasks = Vec::with_capacity(listeners.len());
+        for (info, addr, listener) in listeners {
+            tasks.push(tokio::spawn(server.clone().serve(listener)));
+            endpoints.push(Endpoint { info, addr });
+        }
+        Ok(RunningLab { lab, server, endpoints, tasks })
+    }
+
+    /// The model behind the listeners (ground truth for tests).
+    pub fn lab(&self) -> &Lab {
+        &self.lab
+    }
+
+    /// Every member host and its listener address, in host order.
+    pub fn endpoints(&self) -> &[Endpoint] {
+        &self.endpoints
+    }
+
+    /// Open WinRS shells across all hosts.
+    pub fn open_shells(&self) -> usize {
+        self.server.open_shells()
+    }
+
+    /// An inventory in Ansible's YAML shape listing every host with its address, port and
+    /// local administrator credentials (lab secrets only), and in `all.vars` the domain
+    /// account that may reset machine passwords (`trustsweep_repair_user/_password`).
+    pub fn inventory_yaml(&self) -> String {
+        let repair = self.lab.repair_credentials();
+        let mut y = String::new();
+        let _ = writeln!(y, "# trustsweep lab inventory (Ansible YAML). Lab secrets only: never reuse them.");
+        let _ = writeln!(y, "all:");
+        let _ = writeln!(y, "  vars:");
+        let _ = writeln!(y, "    ansible_connection: winrm");
+        let _ = writeln!(y, "    ansible_winrm_transport: ntlm");
+        let _ = writeln!(y, "    ansible_winrm_scheme: http");
+        let _ = writeln!(y, "    trustsweep_domain: {}", yaml_str(&self.lab.domain_name()));
+        let _ = writeln!(y, "    trustsweep_repair_user: {}", yaml_str(&repair.user));
+        let _ = writeln!(y, "    trustsweep_repair_password: {}", yaml_str(repair.password.expose_secret()));
+        let _ = writeln!(y, "  children:");
+        let _ = writeln!(y, "    lab_members:");
+        let _ = writeln!(y, "      hosts:");
+        for ep in &self.endpoints {
+            let _ = writeln!(y, "        {}:", yaml_str(&ep.info.address));
+            let _ = writeln!(y, "          ansible_host: {}", yaml_str(&ep.addr.ip().to_string()));
+            let _ = writeln!(y, "          ansible_port: {}", ep.addr.port());
+            let _ = writeln!(y, "          ansible_user: {}", yaml_str(&ep.info.local_admin.user));
+            let _ = writeln!(y, "          ansible_password: {}", yaml_str(ep.info.local_admin.password.expose_secret()));
+        }
+        y
+    }
+}
+
+/// A YAML scalar in single quotes (no escapes needed but doubled quotes).
+fn yaml_str(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}

@@ -1,0 +1,170 @@
+//! The exact commands trustsweep sends to a host: Windows PowerShell 5.1 scripts and `cmd`
+//! lines. The lab interprets exactly these statements, so they change only together with
+//! it. Only DC, domain and computer names are parameters; they are validated as host names
+//! (so nothing can be injected into a `cmd` line) and single-quoted in PowerShell. Secrets
+//! never appear here: credential scripts read `user` and `password` from stdin
+//! ([`crate::StdinPayload`]).
+
+/// A name given to a script builder is not a plain DNS/NetBIOS host or domain name.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid {what} {value:?}: expected a host or domain name (letters, digits, '-', '.', '_')")]
+pub struct ScriptError {
+    /// Which parameter (`"DC name"`, `"domain"`, `"computer name"`).
+    pub what: &'static str,
+    /// The rejected value.
+    pub value: String,
+}
+
+/// One PowerShell start per host: name, domain, who we are, the machine SID (via the
+/// RID-500 account), `Test-ComputerSecureChannel`, `nltest /sc_verify` and `/dclist`.
+/// Parsed by [`crate::probe::parse_probe`].
+pub const PROBE: &str = r#"$ProgressPreference = 'SilentlyContinue'
+$cs = Get-CimInstance -ClassName Win32_ComputerSystem
+$domain = $cs.Domain
+Write-Output "ts.name=$($cs.Name)"
+Write-Output "ts.domain=$domain"
+Write-Output "ts.part_of_domain=$($cs.PartOfDomain)"
+Write-Output "ts.user=$(whoami.exe)"
+$admin = Get-CimInstance -ClassName Win32_UserAccount -Filter "LocalAccount=True AND SID LIKE 'S-1-5-21-%-500'"
+Write-Output "ts.admin_sid=$($admin.SID)"
+$tcsc = Test-ComputerSecureChannel -ErrorAction SilentlyContinue -ErrorVariable tcscErr
+Write-Output "ts.tcsc=$tcsc"
+Write-Output "ts.tcsc_error=$tcscErr"
+$nl = nltest.exe "/sc_verify:$domain" 2>&1
+Write-Output "ts.nltest_exit=$LASTEXITCODE"
+Write-Output '--- nltest'
+$nl
+Write-Output '--- end'
+$dcs = nltest.exe "/dclist:$domain" 2>&1
+Write-Output '--- dclist'
+$dcs
+Write-Output '--- end'
+"#;
+
+/// The first lines of every credential script: the credential comes from stdin (line 1
+/// user, line 2 password), so it is never on the command line.
+const CREDENTIAL_PREAMBLE: &str = "$ProgressPreference = 'SilentlyContinue'
+$lines = @($input)
+$cred = New-Object System.Management.Automation.PSCredential($lines[0], (ConvertTo-SecureString $lines[1] -AsPlainText -Force))
+";
+
+/// Is `s` a plain host/domain name: letters, digits, `-`, `.`, `_`, not starting with `-`
+/// or `.`, at most 255 characters?
+pub fn is_valid_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 255
+        && !s.starts_with(['-', '.'])
+        && s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_'))
+}
+
+fn checked<'a>(what: &'static str, value: &'a str) -> Result<&'a str, ScriptError> {
+    if is_valid_name(value) {
+        Ok(value)
+    } else {
+        Err(ScriptError { what, value: value.to_string() })
+    }
+}
+
+/// A PowerShell single-quoted string literal: `'` (and the typographic single quotes
+/// PowerShell also accepts as quote characters) are escaped by doubling.
+pub fn ps_quote(value: &str) -> String {
+    let mut out = String::with_capacity(value.len() + 2);
+    out.push('\'');
+    for c in value.chars() {
+        if matches!(c, '\'' | '\u{2018}' | '\u{2019}' | '\u{201A}' | '\u{201B}') {
+            out.push(c);
+        }
+        out.push(c);
+    }
+    out.push('\'');
+    out
+}
+
+/// `Test-ComputerSecureChannel -Server <dc>`: is the channel good against this one DC?
+/// Parsed by [`crate::probe::parse_dc_test`].
+pub fn test_dc(dc: &str) -> Result<String, ScriptError> {
+    let dc = ps_quote(checked("DC name", dc)?);
+    Ok(format!(
+        "$r = Test-ComputerSecureChannel -Server {dc} -ErrorAction SilentlyContinue -ErrorVariable e\n\
+         Write-Output \"ts.tcsc=$r\"\n\
+         Write-Output \"ts.tcsc_error=$e\"\n"
+    ))
+}
+
+fn credential_script(statement: &str) -> String {
+    format!(
+        "{CREDENTIAL_PREAMBLE}try {{ {statement} }} catch {{ Write-Output \"ts.reset_error=$($_.Exception.Message)\" }}\n"
+    )
+}
+
+/// `Reset-ComputerMachinePassword [-Server <dc>] -Credential $cred` (credential on stdin).
+/// Prints `ts.reset=ok` or `ts.reset_error=<message>`.
+pub fn reset_machine_password(server: Option<&str>) -> Result<String, ScriptError> {
+    let server = match server {
+        Some(dc) => format!("-Server {} ", ps_quote(checked("DC name", dc)?)),
+        None => String::new(),
+    };
+    Ok(credential_script(&format!(
+        "Reset-ComputerMachinePassword {server}-Credential $cred -ErrorAction Stop; Write-Output 'ts.reset=ok'"
+    )))
+}
+
+/// `Test-ComputerSecureChannel -Repair -Credential $cred` (credential on stdin): the
+/// fallback when `Reset-ComputerMachinePassword` fails. On success it also prints the
+/// cmdlet's own `True`/`False` before `ts.reset=ok`.
+pub fn repair_secure_channel() -> String {
+    credential_script("Test-ComputerSecureChannel -Repair -Credential $cred -ErrorAction Stop; Write-Output 'ts.reset=ok'")
+}
+
+/// Rejoin, first half: leave to the workgroup `WORKGROUP`, then restart. `ts.reset=ok` is
+/// printed before the restart so it reaches us before the connection drops.
+pub fn rejoin_leave() -> String {
+    credential_script(
+        "Remove-Computer -UnjoinDomainCredential $cred -WorkgroupName 'WORKGROUP' -Force -ErrorAction Stop; Write-Output 'ts.reset=ok'; Restart-Computer -Force",
+    )
+}
+
+/// Rejoin, second half: join `domain` through `server`, then restart.
+pub fn rejoin_join(domain: &str, server: Option<&str>) -> Result<String, ScriptError> {
+    let domain = ps_quote(checked("domain", domain)?);
+    let server = match server {
+        Some(dc) => format!("-Server {} ", ps_quote(checked("DC name", dc)?)),
+        None => String::new(),
+    };
+    Ok(credential_script(&format!(
+        "Add-Computer -DomainName {domain} -Credential $cred {server}-Force -ErrorAction Stop; Write-Output 'ts.reset=ok'; Restart-Computer -Force"
+    )))
+}
+
+/// `nltest /sc_reset:<domain>\<dc>`: re-establish the channel with the existing secret,
+/// pinned to `dc` (the replication-lag fix). Parsed by [`crate::probe::parse_nltest`].
+pub fn sc_reset(domain: &str, dc: &str) -> Result<String, ScriptError> {
+    Ok(format!("nltest /sc_reset:{}\\{}", checked("domain", domain)?, checked("DC name", dc)?))
+}
+
+/// DC-side "Reset Account" of `computer` (what ADUC and `dsmod computer -reset` do), as a
+/// `cmd` line to run **on a domain controller** in a session of the repair account. The
+/// member stays broken until it is rejoined.
+pub fn dc_reset_account(computer: &str) -> Result<String, ScriptError> {
+    Ok(format!("dsquery computer -name {} | dsmod computer -reset", checked("computer name", computer)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoting_doubles_single_quotes() {
+        assert_eq!(ps_quote("o'brien"), "'o''brien'");
+        assert_eq!(ps_quote("a\u{2019}b"), "'a\u{2019}\u{2019}b'");
+    }
+
+    #[test]
+    fn names_are_validated() {
+        assert!(is_valid_name("dc1.lab.test"));
+        assert!(is_valid_name("DC1"));
+        assert!(!is_valid_name("dc1 & calc"));
+        assert!(!is_valid_name("-x"));
+        assert!(sc_reset("lab.test", "dc1|x").is_err());
+    }
+}
