@@ -2,9 +2,9 @@
 //! `powershell.exe -EncodedCommand` uses when its stderr is redirected, and the
 //! `-EncodedCommand` decoder (base64 of UTF-16LE).
 //!
-//! (Private copies: `winrm::powershell` was not ready when this was written.)
+//! The base64/UTF-16LE codec is `winrm::powershell`'s; the error-record rendering is the
+//! lab's own, since only a Windows host writes those.
 
-use base64::Engine;
 
 /// Console width PowerShell wraps error text at when it is not attached to a console
 /// (pywinrm's captured CLIXML wraps the "not recognized" message before column 120; an
@@ -278,18 +278,13 @@ pub(crate) fn plain(lines: &[StreamLine]) -> String {
     out
 }
 
-/// Decodes an `-EncodedCommand` value: base64 of UTF-16LE.
+/// Decodes an `-EncodedCommand` value: base64 of UTF-16LE (the same decoder the
+/// `winrm` crate's PowerShell helpers use).
 pub(crate) fn decode_encoded_command(b64: &str) -> Option<String> {
-    let bytes = base64::engine::general_purpose::STANDARD.decode(b64.trim()).ok()?;
-    if bytes.len() % 2 != 0 {
-        return None;
-    }
-    let units: Vec<u16> = bytes.chunks_exact(2).map(|c| u16::from_le_bytes([c.first().copied().unwrap_or(0), c.get(1).copied().unwrap_or(0)])).collect();
-    String::from_utf16(&units).ok()
+    winrm::powershell::decode_encoded_command(b64).ok()
 }
 
 /// Encodes a script for `-EncodedCommand` (tests and tools).
 pub fn encode_command(script: &str) -> String {
-    let bytes: Vec<u8> = script.encode_utf16().flat_map(|u| u.to_le_bytes()).collect();
-    base64::engine::general_purpose::STANDARD.encode(bytes)
+    winrm::powershell::encode_command(script)
 }
