@@ -82,20 +82,31 @@ impl NltestOutput {
         if self.failure.is_some() {
             return None;
         }
-        let both = [self.verification_status.as_ref(), self.connection_status.as_ref()];
-        both.iter().flatten().find(|s| s.code != status::SUCCESS).or_else(|| both.iter().flatten().next()).copied()
+        let both = [
+            self.verification_status.as_ref(),
+            self.connection_status.as_ref(),
+        ];
+        both.iter()
+            .flatten()
+            .find(|s| s.code != status::SUCCESS)
+            .or_else(|| both.iter().flatten().next())
+            .copied()
     }
 
     /// A channel status of 0 (and no failure).
     pub fn is_success(&self) -> bool {
-        self.channel_status().is_some_and(|s| s.code == status::SUCCESS)
+        self.channel_status()
+            .is_some_and(|s| s.code == status::SUCCESS)
     }
 
     /// Short lines for a finding's evidence.
     pub fn evidence(&self, command: &str) -> Vec<String> {
         let mut out = Vec::new();
         if let Some(f) = &self.failure {
-            out.push(format!("{command}: call failed, Status = {} ({})", f.status, f.line));
+            out.push(format!(
+                "{command}: call failed, Status = {} ({})",
+                f.status, f.line
+            ));
             return out;
         }
         if let Some(s) = &self.connection_status {
@@ -119,13 +130,19 @@ fn find_status(line: &str) -> Option<(&str, NltestStatus)> {
     for (i, _) in line.match_indices('=') {
         let label = line.get(..i).unwrap_or("");
         let rest = line.get(i + 1..).unwrap_or("").trim_start();
-        let digits = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
         if digits == 0 {
             continue;
         }
         let (dec, after) = rest.split_at(digits);
-        let Some(hex_part) = after.trim_start().strip_prefix("0x") else { continue };
-        let hex_len = hex_part.find(|c: char| !c.is_ascii_hexdigit()).unwrap_or(hex_part.len());
+        let Some(hex_part) = after.trim_start().strip_prefix("0x") else {
+            continue;
+        };
+        let hex_len = hex_part
+            .find(|c: char| !c.is_ascii_hexdigit())
+            .unwrap_or(hex_part.len());
         let (hex, tail) = hex_part.split_at(hex_len);
         let code = match (dec.parse::<u32>(), u32::from_str_radix(hex, 16)) {
             (Ok(d), _) => d,
@@ -142,7 +159,10 @@ fn find_status(line: &str) -> Option<(&str, NltestStatus)> {
 fn find_unc_name(line: &str) -> Option<String> {
     let start = line.find("\\\\")?;
     let rest = line.get(start + 2..)?;
-    let name: String = rest.chars().take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_')).collect();
+    let name: String = rest
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_'))
+        .collect();
     let name = name.trim_end_matches('.').to_string();
     is_valid_name(&name).then_some(name)
 }
@@ -166,7 +186,10 @@ pub fn parse_nltest(text: &str) -> NltestOutput {
             let lower = label.to_ascii_lowercase();
             if is_failure_label(label) {
                 if out.failure.is_none() {
-                    out.failure = Some(NltestFailure { line: line.to_string(), status: st });
+                    out.failure = Some(NltestFailure {
+                        line: line.to_string(),
+                        status: st,
+                    });
                 }
             } else if lower.contains("verification") {
                 out.verification_status = Some(st);
@@ -240,18 +263,26 @@ pub fn parse_dclist(text: &str) -> DcList {
             continue;
         }
         let tokens: Vec<&str> = line.split_whitespace().collect();
-        let Some(first) = tokens.first() else { continue };
+        let Some(first) = tokens.first() else {
+            continue;
+        };
         let name = first.trim_start_matches('\\');
         if !is_valid_name(name) {
             continue;
         }
-        let pdc = tokens.iter().any(|t| t.eq_ignore_ascii_case("[PDC]") || t.eq_ignore_ascii_case("(PDC)"));
+        let pdc = tokens
+            .iter()
+            .any(|t| t.eq_ignore_ascii_case("[PDC]") || t.eq_ignore_ascii_case("(PDC)"));
         let site = tokens
             .iter()
             .position(|t| t.ends_with(':'))
             .map(|i| tokens.get(i + 1..).unwrap_or(&[]).join(" "))
             .filter(|s| !s.is_empty());
-        out.dcs.push(DcEntry { name: name.to_string(), pdc, site });
+        out.dcs.push(DcEntry {
+            name: name.to_string(),
+            pdc,
+            site,
+        });
     }
     out
 }
@@ -291,6 +322,12 @@ pub(crate) fn excerpt(text: &str, max: usize) -> String {
     }
 }
 
+/// The `True`/`False` that `Test-ComputerSecureChannel` prints on a line of its own (its
+/// `-Verbose` lines are translated and differ between versions; only the boolean counts).
+pub fn parse_tcsc_output(text: &str) -> Option<bool> {
+    text.lines().find_map(parse_bool)
+}
+
 /// Parses the output of [`crate::scripts::test_dc`] for `dc`.
 pub fn parse_dc_test(dc: &str, output: &CommandOutput) -> DcTest {
     let mut ok = None;
@@ -306,6 +343,13 @@ pub fn parse_dc_test(dc: &str, output: &CommandOutput) -> DcTest {
         }
     }
     if !seen {
+        if let Some(b) = parse_tcsc_output(&output.stdout) {
+            return DcTest {
+                dc: dc.to_string(),
+                ok: Some(b),
+                error: None,
+            };
+        }
         let detail = if output.stderr.trim().is_empty() {
             format!("no output (exit code {})", output.exit_code)
         } else {
@@ -313,7 +357,11 @@ pub fn parse_dc_test(dc: &str, output: &CommandOutput) -> DcTest {
         };
         error = Some(detail);
     }
-    DcTest { dc: dc.to_string(), ok, error }
+    DcTest {
+        dc: dc.to_string(),
+        ok,
+        error,
+    }
 }
 
 /// Everything one probe learned about a host.
@@ -397,8 +445,14 @@ impl Probe {
     pub fn evidence(&self) -> Vec<String> {
         let mut out = Vec::new();
         match (self.tcsc, &self.tcsc_error) {
-            (Some(b), _) => out.push(format!("Test-ComputerSecureChannel: {}", if b { "True" } else { "False" })),
-            (None, Some(e)) => out.push(format!("Test-ComputerSecureChannel error: {}", excerpt(e, 200))),
+            (Some(b), _) => out.push(format!(
+                "Test-ComputerSecureChannel: {}",
+                if b { "True" } else { "False" }
+            )),
+            (None, Some(e)) => out.push(format!(
+                "Test-ComputerSecureChannel error: {}",
+                excerpt(e, 200)
+            )),
             (None, None) => out.push("Test-ComputerSecureChannel: no result".to_string()),
         }
         out.extend(self.sc_verify.evidence("nltest /sc_verify"));
@@ -441,7 +495,10 @@ pub fn parse_probe(output: &CommandOutput) -> Result<Probe, ProbeError> {
             Section::Nltest => nl.push(trimmed),
             Section::DcList => dcs.push(trimmed),
             Section::None => {
-                let Some((key, value)) = trimmed.strip_prefix("ts.").and_then(|kv| kv.split_once('=')) else {
+                let Some((key, value)) = trimmed
+                    .strip_prefix("ts.")
+                    .and_then(|kv| kv.split_once('='))
+                else {
                     // A multi-line error message continues the previous value.
                     if last_key_error && !trimmed.trim().is_empty() {
                         let e = p.tcsc_error.get_or_insert_with(String::new);
@@ -476,7 +533,10 @@ pub fn parse_probe(output: &CommandOutput) -> Result<Probe, ProbeError> {
         }
     }
     if keys == 0 {
-        return Err(ProbeError::NoOutput { exit_code: output.exit_code, stderr: excerpt(&output.stderr, 300) });
+        return Err(ProbeError::NoOutput {
+            exit_code: output.exit_code,
+            stderr: excerpt(&output.stderr, 300),
+        });
     }
     if !have_name || p.computer_name.is_empty() {
         return Err(ProbeError::Missing("name".to_string()));
@@ -491,6 +551,10 @@ pub fn parse_probe(output: &CommandOutput) -> Result<Probe, ProbeError> {
 /// The machine SID from the RID-500 account's SID: `S-1-5-21-a-b-c-500` → `S-1-5-21-a-b-c`.
 pub fn machine_sid(admin_sid: &str) -> Option<String> {
     let base = admin_sid.trim().strip_suffix("-500")?;
-    let ok = base.starts_with("S-1-5-21-") && base.split('-').skip(1).all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()));
+    let ok = base.starts_with("S-1-5-21-")
+        && base
+            .split('-')
+            .skip(1)
+            .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()));
     ok.then(|| base.to_string())
 }

@@ -27,7 +27,11 @@ pub struct CommandOutput {
 impl CommandOutput {
     /// Output with the given stdout, empty stderr and exit code 0 (handy in tests).
     pub fn ok(stdout: impl Into<String>) -> Self {
-        CommandOutput { stdout: stdout.into(), stderr: String::new(), exit_code: 0 }
+        CommandOutput {
+            stdout: stdout.into(),
+            stderr: String::new(),
+            exit_code: 0,
+        }
     }
 }
 
@@ -50,7 +54,10 @@ pub enum RemoteErrorKind {
 impl RemoteErrorKind {
     /// Could this error mean the host is rebooting (the connection went away)?
     pub fn is_connection_loss(self) -> bool {
-        matches!(self, RemoteErrorKind::Unreachable | RemoteErrorKind::Timeout | RemoteErrorKind::Protocol)
+        matches!(
+            self,
+            RemoteErrorKind::Unreachable | RemoteErrorKind::Timeout | RemoteErrorKind::Protocol
+        )
     }
 }
 
@@ -79,7 +86,10 @@ pub struct RemoteError {
 impl RemoteError {
     /// Builds an error.
     pub fn new(kind: RemoteErrorKind, message: impl Into<String>) -> Self {
-        RemoteError { kind, message: message.into() }
+        RemoteError {
+            kind,
+            message: message.into(),
+        }
     }
 }
 
@@ -98,7 +108,10 @@ pub trait Remote {
     ) -> impl Future<Output = Result<CommandOutput, RemoteError>> + Send;
 
     /// Runs a command line through `cmd.exe` (WinRS), e.g. `nltest /sc_reset:lab.test`.
-    fn run_cmd(&mut self, command_line: &str) -> impl Future<Output = Result<CommandOutput, RemoteError>> + Send;
+    fn run_cmd(
+        &mut self,
+        command_line: &str,
+    ) -> impl Future<Output = Result<CommandOutput, RemoteError>> + Send;
 
     /// Called by [`crate::repair`] right after it sent a command that restarts the host
     /// (`Restart-Computer -Force`). Must wait, for at most `timeout`, until the host has gone
@@ -112,9 +125,24 @@ pub trait Remote {
     /// took the host down) costs a retry, not a wrong action.
     ///
     /// The default refuses: a remote that cannot reconnect cannot run a rejoin.
-    fn reconnect_after_reboot(&mut self, timeout: Duration) -> impl Future<Output = Result<(), RemoteError>> + Send {
+    /// Implement it together with [`Remote::supports_reconnect`].
+    fn reconnect_after_reboot(
+        &mut self,
+        timeout: Duration,
+    ) -> impl Future<Output = Result<(), RemoteError>> + Send {
         let _ = timeout;
-        async { Err(RemoteError::new(RemoteErrorKind::Protocol, "this remote cannot reconnect after a reboot")) }
+        async {
+            Err(RemoteError::new(
+                RemoteErrorKind::Protocol,
+                "this remote cannot reconnect after a reboot",
+            ))
+        }
+    }
+
+    /// Can [`Remote::reconnect_after_reboot`] work? A rejoin is not started on a remote
+    /// that cannot (it would leave the host in a workgroup). Default `false`.
+    fn supports_reconnect(&self) -> bool {
+        false
     }
 }
 
@@ -131,7 +159,10 @@ pub struct DomainCredential {
 impl DomainCredential {
     /// Builds a credential.
     pub fn new(user: impl Into<String>, password: impl Into<String>) -> Self {
-        DomainCredential { user: user.into(), password: SecretString::from(password.into()) }
+        DomainCredential {
+            user: user.into(),
+            password: SecretString::from(password.into()),
+        }
     }
 }
 

@@ -7,7 +7,9 @@
 
 /// A name given to a script builder is not a plain DNS/NetBIOS host or domain name.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid {what} {value:?}: expected a host or domain name (letters, digits, '-', '.', '_')")]
+#[error(
+    "invalid {what} {value:?}: expected a host or domain name (letters, digits, '-', '.', '_')"
+)]
 pub struct ScriptError {
     /// Which parameter (`"DC name"`, `"domain"`, `"computer name"`).
     pub what: &'static str,
@@ -54,14 +56,18 @@ pub fn is_valid_name(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 255
         && !s.starts_with(['-', '.'])
-        && s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_'))
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_'))
 }
 
 fn checked<'a>(what: &'static str, value: &'a str) -> Result<&'a str, ScriptError> {
     if is_valid_name(value) {
         Ok(value)
     } else {
-        Err(ScriptError { what, value: value.to_string() })
+        Err(ScriptError {
+            what,
+            value: value.to_string(),
+        })
     }
 }
 
@@ -139,14 +145,21 @@ pub fn rejoin_join(domain: &str, server: Option<&str>) -> Result<String, ScriptE
 /// `nltest /sc_reset:<domain>\<dc>`: re-establish the channel with the existing secret,
 /// pinned to `dc` (the replication-lag fix). Parsed by [`crate::probe::parse_nltest`].
 pub fn sc_reset(domain: &str, dc: &str) -> Result<String, ScriptError> {
-    Ok(format!("nltest /sc_reset:{}\\{}", checked("domain", domain)?, checked("DC name", dc)?))
+    Ok(format!(
+        "nltest /sc_reset:{}\\{}",
+        checked("domain", domain)?,
+        checked("DC name", dc)?
+    ))
 }
 
 /// DC-side "Reset Account" of `computer` (what ADUC and `dsmod computer -reset` do), as a
 /// `cmd` line to run **on a domain controller** in a session of the repair account. The
 /// member stays broken until it is rejoined.
 pub fn dc_reset_account(computer: &str) -> Result<String, ScriptError> {
-    Ok(format!("dsquery computer -name {} | dsmod computer -reset", checked("computer name", computer)?))
+    Ok(format!(
+        "dsquery computer -name {} | dsmod computer -reset",
+        checked("computer name", computer)?
+    ))
 }
 
 #[cfg(test)]

@@ -1,0 +1,786 @@
+//! Repair and verify: runs a [`HostPlan`]'s ladder on a host through a [`Remote`], stops
+//! at the first step after which the host verifies, and reports the state a fresh probe
+//! shows, never the intended one.
+//!
+//! * The repair credential goes to credential scripts over stdin ([`StdinPayload`]); any
+//!   echo of the password in what comes back is replaced before it is recorded.
+//! * `ts.reset=ok` / `ts.reset_error=<message>` decide whether a credential script worked;
+//!   after each working step the host is re-probed ([`verify`]).
+//! * Rejoin (leave, reboot, join, reboot) waits for the host through the remote's own
+//!   [`Remote::reconnect_after_reboot`] hook, bounded by [`RepairOptions`]: after each
+//!   reconnect it re-probes and expects the host out of (then back in) the domain, and asks
+//!   to reconnect again (at most `max_reconnects` times) if it is not there yet. A remote
+//!   whose [`Remote::supports_reconnect`] is false never starts a rejoin.
+//! * DC-side account resets run on a domain controller's remote ([`repair_on_dc`]); they
+//!   leave the member broken until it is rejoined, and the outcome says so.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::diagnose::{
+    diagnose_host, same_dc, Access, Diagnosis, DomainLogon, HostObservation, HostState,
+};
+use crate::plan::{Action, HostPlan, Target};
+use crate::probe::{excerpt, parse_nltest, parse_probe, Probe};
+use crate::remote::{redact, CommandOutput, DomainCredential, Remote, StdinPayload};
+use crate::scripts;
+
+/// Bounds for waiting on reboots.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RepairOptions {
+    /// Passed to each [`Remote::reconnect_after_reboot`] call.
+    pub reboot_timeout: Duration,
+    /// Reconnects per reboot before giving up (each followed by a probe).
+    pub max_reconnects: u32,
+}
+
+impl Default for RepairOptions {
+    fn default() -> Self {
+        RepairOptions {
+            reboot_timeout: Duration::from_secs(15 * 60),
+            max_reconnects: 3,
+        }
+    }
+}
+
+/// One thing done (or tried) on a host.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StepRecord {
+    /// The action's name ([`Action::name`]).
+    pub action: String,
+    /// The step within it (`run`, `pin`, `leave`, `join`, `reboot`).
+    pub step: String,
+    /// Did it report success?
+    pub ok: bool,
+    /// What the host said (passwords redacted).
+    pub detail: String,
+}
+
+/// Progress, for reporters.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum RepairEvent {
+    /// An action starts.
+    ActionStarted {
+        /// Inventory name.
+        host: String,
+        /// [`Action::name`].
+        action: String,
+        /// [`Action::summary`].
+        summary: String,
+    },
+    /// A step finished.
+    StepFinished {
+        /// Inventory name.
+        host: String,
+        /// The record.
+        step: StepRecord,
+    },
+    /// Waiting for the host to come back after a restart.
+    WaitingForReboot {
+        /// Inventory name.
+        host: String,
+        /// 1-based reconnect attempt.
+        attempt: u32,
+    },
+    /// WinRM answered again.
+    Reconnected {
+        /// Inventory name.
+        host: String,
+    },
+    /// A verification probe finished.
+    Verified {
+        /// Inventory name.
+        host: String,
+        /// Does the channel verify?
+        healthy: bool,
+        /// What the probe shows.
+        diagnosis: Diagnosis,
+    },
+}
+
+/// The state a fresh probe showed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Verification {
+    /// The channel verifies.
+    pub healthy: bool,
+    /// The single-host diagnosis of the probe.
+    pub diagnosis: Diagnosis,
+    /// Its evidence.
+    pub evidence: Vec<String>,
+    /// The probe.
+    pub probe: Probe,
+}
+
+/// How a host's repair ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RepairStatus {
+    /// Healthy; nothing planned, nothing done.
+    NothingToDo,
+    /// Changed and verified healthy.
+    Repaired,
+    /// Verified still broken after the whole ladder.
+    StillBroken,
+    /// Could not verify (connection lost, host did not come back).
+    Unverified,
+    /// A person must act (clone: rebuild).
+    ManualActionRequired,
+    /// Nothing could be tried (see the plan's `needs`).
+    NotAttempted,
+    /// The computer account was reset on a DC; the member stays broken until rejoined.
+    AccountResetOnDc,
+}
+
+/// The result of [`repair_host`] / [`repair_on_dc`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RepairOutcome {
+    /// Inventory name.
+    pub host: String,
+    /// How it ended.
+    pub status: RepairStatus,
+    /// In words.
+    pub detail: String,
+    /// What was done, in order.
+    pub steps: Vec<StepRecord>,
+    /// The last verification, if one ran.
+    pub verification: Option<Verification>,
+    /// Something may have changed on the host or its account.
+    pub changed: bool,
+}
+
+impl RepairOutcome {
+    fn new(host: &str, status: RepairStatus, detail: impl Into<String>) -> Self {
+        RepairOutcome {
+            host: host.to_string(),
+            status,
+            detail: detail.into(),
+            steps: Vec::new(),
+            verification: None,
+            changed: false,
+        }
+    }
+
+    /// What remains: the verified state if a verification ran, else the planned diagnosis'.
+    pub fn remaining_state(&self, plan: &HostPlan) -> HostState {
+        match (&self.verification, self.status) {
+            (Some(v), _) => v.diagnosis.state(),
+            (None, RepairStatus::Unverified) => HostState::Unknown,
+            (None, _) => plan.diagnosis.state(),
+        }
+    }
+}
+
+/// Runs the probe and diagnoses it alone. `Err` when the probe could not run or parse.
+pub async fn verify<R: Remote>(remote: &mut R, host: &str) -> Result<Verification, String> {
+    let out = remote
+        .run_powershell(scripts::PROBE, None)
+        .await
+        .map_err(|e| e.to_string())?;
+    let probe = parse_probe(&out).map_err(|e| e.to_string())?;
+    Ok(verification_of(host, probe))
+}
+
+fn verification_of(host: &str, probe: Probe) -> Verification {
+    let obs = HostObservation {
+        host: host.to_string(),
+        access: Access::Connected {
+            user: probe.user.clone(),
+            local: probe.user_is_local(),
+        },
+        domain_logon: DomainLogon::NotTried,
+        probe: Some(probe.clone()),
+        dc_tests: Vec::new(),
+        error: None,
+    };
+    let f = diagnose_host(&obs);
+    Verification {
+        healthy: f.diagnosis == Diagnosis::Healthy,
+        diagnosis: f.diagnosis,
+        evidence: f.evidence,
+        probe,
+    }
+}
+
+/// Reads `ts.reset=ok` / `ts.reset_error=…` from a credential script's output.
+pub fn parse_reset_output(out: &CommandOutput) -> Result<(), String> {
+    let mut ok = false;
+    let mut saw_false = false;
+    for line in out.stdout.lines() {
+        let line = line.trim();
+        if let Some(msg) = line.strip_prefix("ts.reset_error=") {
+            let msg = msg.trim();
+            return Err(if msg.is_empty() {
+                "failed without a message".to_string()
+            } else {
+                msg.to_string()
+            });
+        }
+        if line == "ts.reset=ok" {
+            ok = true;
+        } else if line.eq_ignore_ascii_case("False") {
+            saw_false = true;
+        }
+    }
+    match (ok, saw_false) {
+        (true, false) => Ok(()),
+        (true, true) => Err("Test-ComputerSecureChannel -Repair returned False".to_string()),
+        (false, _) => {
+            let stderr = excerpt(&out.stderr, 300);
+            Err(if stderr.is_empty() {
+                format!("no result marker (exit code {})", out.exit_code)
+            } else {
+                format!("no result marker (exit code {}): {stderr}", out.exit_code)
+            })
+        }
+    }
+}
+
+/// What to do after a step.
+enum Flow {
+    /// The host verifies: stop, repaired.
+    Healthy,
+    /// Try the next action.
+    Next,
+    /// The host cannot be verified any more: stop.
+    Lost(String),
+}
+
+/// Outcome of waiting for a reboot.
+enum Wait {
+    Reached(Probe),
+    NotReached(Option<Probe>),
+    Lost(String),
+}
+
+struct Run<'a, R> {
+    remote: &'a mut R,
+    host: &'a str,
+    cred: &'a DomainCredential,
+    opts: &'a RepairOptions,
+    on_event: &'a mut (dyn FnMut(RepairEvent) + Send),
+    out: RepairOutcome,
+    /// Something ran since the last verification.
+    dirty: bool,
+}
+
+impl<R: Remote> Run<'_, R> {
+    fn emit(&mut self, e: RepairEvent) {
+        (self.on_event)(e);
+    }
+
+    fn record(&mut self, action: &Action, step: &str, ok: bool, detail: &str) {
+        let rec = StepRecord {
+            action: action.name().to_string(),
+            step: step.to_string(),
+            ok,
+            detail: redact(detail, self.cred),
+        };
+        self.emit(RepairEvent::StepFinished {
+            host: self.host.to_string(),
+            step: rec.clone(),
+        });
+        self.out.steps.push(rec);
+    }
+
+    /// Re-probes; `Healthy` / `Next` / `Lost`.
+    async fn verify_now(&mut self) -> Flow {
+        self.dirty = false;
+        match verify(self.remote, self.host).await {
+            Ok(v) => self.verified(v),
+            Err(e) => Flow::Lost(format!("verification failed: {}", redact(&e, self.cred))),
+        }
+    }
+
+    fn verified(&mut self, v: Verification) -> Flow {
+        self.dirty = false;
+        self.emit(RepairEvent::Verified {
+            host: self.host.to_string(),
+            healthy: v.healthy,
+            diagnosis: v.diagnosis.clone(),
+        });
+        let healthy = v.healthy;
+        self.out.verification = Some(v);
+        if healthy {
+            Flow::Healthy
+        } else {
+            Flow::Next
+        }
+    }
+
+    /// Runs a credential script; `Ok(true)` reported ok, `Ok(false)` reported failure (or
+    /// could not be sent), `Err` the connection failed.
+    async fn credential_script(
+        &mut self,
+        action: &Action,
+        step: &str,
+        script: &str,
+    ) -> Result<bool, String> {
+        let payload = match StdinPayload::for_credential(self.cred) {
+            Ok(p) => p,
+            Err(e) => {
+                self.record(action, step, false, &format!("not run: {e}"));
+                return Ok(false);
+            }
+        };
+        let res = self
+            .remote
+            .run_powershell(script, Some(payload.as_bytes()))
+            .await;
+        drop(payload);
+        match res {
+            Ok(out) => match parse_reset_output(&out) {
+                Ok(()) => {
+                    self.record(action, step, true, "ts.reset=ok");
+                    Ok(true)
+                }
+                Err(msg) => {
+                    self.record(action, step, false, &msg);
+                    Ok(false)
+                }
+            },
+            Err(e) => Err(redact(&e.to_string(), self.cred)),
+        }
+    }
+
+    async fn sc_reset(
+        &mut self,
+        action: &Action,
+        step: &str,
+        command: &str,
+    ) -> Result<bool, String> {
+        match self.remote.run_cmd(command).await {
+            Ok(out) => {
+                let parsed = parse_nltest(&format!("{}\n{}", out.stdout, out.stderr));
+                let ok = parsed.is_success() && out.exit_code == 0;
+                self.record(
+                    action,
+                    step,
+                    ok,
+                    &parsed.evidence("nltest /sc_reset").join("; "),
+                );
+                Ok(ok)
+            }
+            Err(e) => Err(redact(&e.to_string(), self.cred)),
+        }
+    }
+
+    async fn action(&mut self, action: &Action) -> Flow {
+        self.emit(RepairEvent::ActionStarted {
+            host: self.host.to_string(),
+            action: action.name().to_string(),
+            summary: action.summary(),
+        });
+        match action {
+            Action::ScReset { command, .. } => match self.sc_reset(action, "run", command).await {
+                Ok(true) => {
+                    self.out.changed = true;
+                    self.verify_now().await
+                }
+                Ok(false) => {
+                    self.dirty = true;
+                    Flow::Next
+                }
+                Err(e) => self.lost(action, "run", e),
+            },
+            Action::ResetMachinePassword {
+                script,
+                pin_command,
+                ..
+            } => {
+                match self.credential_script(action, "run", script).await {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        self.dirty = true;
+                        return Flow::Next;
+                    }
+                    Err(e) => return self.lost(action, "run", e),
+                }
+                self.out.changed = true;
+                match self.verify_now().await {
+                    Flow::Next => {}
+                    other => return other,
+                }
+                let Some(pin) = pin_command else {
+                    return Flow::Next;
+                };
+                match self.sc_reset(action, "pin", pin).await {
+                    Ok(_) => self.verify_now().await,
+                    Err(e) => self.lost(action, "pin", e),
+                }
+            }
+            Action::RepairSecureChannel { script } => {
+                match self.credential_script(action, "run", script).await {
+                    Ok(true) => {
+                        self.out.changed = true;
+                        self.verify_now().await
+                    }
+                    Ok(false) => {
+                        self.dirty = true;
+                        Flow::Next
+                    }
+                    Err(e) => self.lost(action, "run", e),
+                }
+            }
+            Action::Rejoin {
+                domain,
+                leave_script,
+                join_script,
+                ..
+            } => self.rejoin(action, domain, leave_script, join_script).await,
+            // Not run on the member.
+            Action::DcResetAccount { .. } | Action::RebuildRequired { .. } => Flow::Next,
+        }
+    }
+
+    fn lost(&mut self, action: &Action, step: &str, e: String) -> Flow {
+        self.record(action, step, false, &e);
+        self.dirty = true;
+        Flow::Lost(e)
+    }
+
+    async fn rejoin(&mut self, action: &Action, domain: &str, leave: &str, join: &str) -> Flow {
+        if !self.remote.supports_reconnect() {
+            self.record(
+                action,
+                "leave",
+                false,
+                "not started: this connection cannot wait for the host to reboot",
+            );
+            return Flow::Next;
+        }
+        // Leave, restart.
+        match self.restarting_script(action, "leave", leave).await {
+            Some(true) => {}
+            Some(false) => {
+                self.dirty = true;
+                return Flow::Next;
+            }
+            None => {}
+        }
+        self.out.changed = true;
+        self.dirty = true;
+        match self
+            .wait_for(action, |p| p.part_of_domain == Some(false))
+            .await
+        {
+            Wait::Reached(_) => {}
+            Wait::NotReached(p) => {
+                self.record(
+                    action,
+                    "reboot",
+                    false,
+                    "the host came back still joined to the domain; not rejoining",
+                );
+                return match p {
+                    Some(p) => self.verified(verification_of(self.host, p)),
+                    None => Flow::Next,
+                };
+            }
+            Wait::Lost(e) => return Flow::Lost(format!("after leaving the domain: {e}")),
+        }
+        // Join, restart.
+        match self.restarting_script(action, "join", join).await {
+            Some(true) | None => {}
+            Some(false) => return self.verify_now().await,
+        }
+        let want = domain.to_string();
+        match self
+            .wait_for(action, move |p| {
+                p.part_of_domain == Some(true) && same_dc(&p.domain, &want)
+            })
+            .await
+        {
+            Wait::Reached(p) => self.verified(verification_of(self.host, p)),
+            Wait::NotReached(p) => {
+                self.record(
+                    action,
+                    "reboot",
+                    false,
+                    "the host came back but is not in the domain",
+                );
+                match p {
+                    Some(p) => self.verified(verification_of(self.host, p)),
+                    None => self.verify_now().await,
+                }
+            }
+            Wait::Lost(e) => Flow::Lost(format!("after joining the domain: {e}")),
+        }
+    }
+
+    /// A credential script that restarts the host. `Some(ok)` it answered; `None` the
+    /// connection went away (expected when the restart wins the race).
+    async fn restarting_script(
+        &mut self,
+        action: &Action,
+        step: &str,
+        script: &str,
+    ) -> Option<bool> {
+        let payload = match StdinPayload::for_credential(self.cred) {
+            Ok(p) => p,
+            Err(e) => {
+                self.record(action, step, false, &format!("not run: {e}"));
+                return Some(false);
+            }
+        };
+        let res = self
+            .remote
+            .run_powershell(script, Some(payload.as_bytes()))
+            .await;
+        drop(payload);
+        match res {
+            Ok(out) => match parse_reset_output(&out) {
+                Ok(()) => {
+                    self.record(action, step, true, "ts.reset=ok; restarting");
+                    Some(true)
+                }
+                Err(msg) => {
+                    self.record(action, step, false, &msg);
+                    Some(false)
+                }
+            },
+            Err(e) if e.kind.is_connection_loss() => {
+                let msg = format!(
+                    "connection lost ({}); assuming the restart began",
+                    redact(&e.to_string(), self.cred)
+                );
+                self.record(action, step, true, &msg);
+                None
+            }
+            Err(e) => {
+                self.record(action, step, false, &e.to_string());
+                Some(false)
+            }
+        }
+    }
+
+    /// Reconnects after a restart until a probe satisfies `want` (bounded).
+    async fn wait_for(&mut self, action: &Action, want: impl Fn(&Probe) -> bool) -> Wait {
+        let mut last = None;
+        for attempt in 1..=self.opts.max_reconnects.max(1) {
+            self.emit(RepairEvent::WaitingForReboot {
+                host: self.host.to_string(),
+                attempt,
+            });
+            if let Err(e) = self
+                .remote
+                .reconnect_after_reboot(self.opts.reboot_timeout)
+                .await
+            {
+                let msg = format!(
+                    "the host did not come back: {}",
+                    redact(&e.to_string(), self.cred)
+                );
+                self.record(action, "reboot", false, &msg);
+                return Wait::Lost(msg);
+            }
+            self.emit(RepairEvent::Reconnected {
+                host: self.host.to_string(),
+            });
+            let probe = match self.remote.run_powershell(scripts::PROBE, None).await {
+                Ok(out) => parse_probe(&out).ok(),
+                Err(_) => None,
+            };
+            if let Some(p) = probe {
+                if want(&p) {
+                    self.record(
+                        action,
+                        "reboot",
+                        true,
+                        &format!(
+                            "back after restart (part of domain: {:?}, domain {})",
+                            p.part_of_domain, p.domain
+                        ),
+                    );
+                    return Wait::Reached(p);
+                }
+                last = Some(p);
+            }
+        }
+        Wait::NotReached(last)
+    }
+}
+
+/// Runs `plan`'s member actions on the host behind `remote`, lightest first, stopping as
+/// soon as the host verifies healthy; then reports the verified state. `cred` is the
+/// domain account that may reset machine passwords (sent over stdin only). Uses
+/// [`RepairOptions::default`] for reboots.
+pub async fn repair_host<R: Remote>(
+    remote: &mut R,
+    plan: &HostPlan,
+    cred: &DomainCredential,
+    on_event: &mut (dyn FnMut(RepairEvent) + Send),
+) -> RepairOutcome {
+    repair_host_with(remote, plan, cred, &RepairOptions::default(), on_event).await
+}
+
+/// [`repair_host`] with explicit reboot bounds.
+pub async fn repair_host_with<R: Remote>(
+    remote: &mut R,
+    plan: &HostPlan,
+    cred: &DomainCredential,
+    opts: &RepairOptions,
+    on_event: &mut (dyn FnMut(RepairEvent) + Send),
+) -> RepairOutcome {
+    let host = plan.host.as_str();
+    if plan.actions.is_empty() {
+        return if plan.diagnosis == Diagnosis::Healthy {
+            RepairOutcome::new(host, RepairStatus::NothingToDo, "healthy; nothing to do")
+        } else {
+            RepairOutcome::new(host, RepairStatus::NotAttempted, plan.why.clone())
+        };
+    }
+    if let Some(Action::RebuildRequired { twins }) =
+        plan.actions.iter().find(|a| a.target() == Target::Manual)
+    {
+        return RepairOutcome::new(
+            host,
+            RepairStatus::ManualActionRequired,
+            format!(
+                "rebuild required (clone of {}); nothing was reset",
+                twins.join(", ")
+            ),
+        );
+    }
+    let actions: Vec<&Action> = plan.member_actions().collect();
+    if actions.is_empty() {
+        return RepairOutcome::new(
+            host,
+            RepairStatus::NotAttempted,
+            "its actions run on a domain controller (repair_on_dc)",
+        );
+    }
+    let mut run = Run {
+        remote,
+        host,
+        cred,
+        opts,
+        on_event,
+        out: RepairOutcome::new(host, RepairStatus::StillBroken, ""),
+        dirty: false,
+    };
+    for action in actions {
+        match run.action(action).await {
+            Flow::Healthy => {
+                run.out.status = if run.out.changed {
+                    RepairStatus::Repaired
+                } else {
+                    RepairStatus::NothingToDo
+                };
+                run.out.detail = format!("verified healthy after {}", action.name());
+                return run.out;
+            }
+            Flow::Next => {}
+            Flow::Lost(e) => {
+                // One more try to see where the host is.
+                return match run.verify_now().await {
+                    Flow::Healthy => {
+                        run.out.status = RepairStatus::Repaired;
+                        run.out.detail = format!("verified healthy after {}", action.name());
+                        run.out
+                    }
+                    Flow::Next => {
+                        run.out.status = RepairStatus::StillBroken;
+                        run.out.detail = format!("stopped at {}: {e}", action.name());
+                        run.out
+                    }
+                    Flow::Lost(v) => {
+                        run.out.verification = None;
+                        run.out.status = RepairStatus::Unverified;
+                        run.out.detail = format!("stopped at {}: {e}; {v}", action.name());
+                        run.out
+                    }
+                };
+            }
+        }
+    }
+    if run.dirty || run.out.verification.is_none() {
+        if let Flow::Lost(v) = run.verify_now().await {
+            run.out.verification = None;
+            run.out.status = RepairStatus::Unverified;
+            run.out.detail = v;
+            return run.out;
+        }
+    }
+    match &run.out.verification {
+        Some(v) if v.healthy => {
+            run.out.status = if run.out.changed {
+                RepairStatus::Repaired
+            } else {
+                RepairStatus::NothingToDo
+            };
+            run.out.detail = "verified healthy".to_string();
+        }
+        Some(v) => {
+            run.out.status = RepairStatus::StillBroken;
+            run.out.detail = format!("still broken after every planned action: {}", v.diagnosis);
+        }
+        None => {
+            run.out.status = RepairStatus::Unverified;
+            run.out.detail = "could not verify".to_string();
+        }
+    }
+    run.out
+}
+
+/// Runs `plan`'s DC-side actions ([`Action::DcResetAccount`]) through `dc`, a remote to
+/// the domain controller opened with the repair account. The member is not touched and not
+/// verified: it stays broken until it is rejoined, which the outcome says.
+pub async fn repair_on_dc<R: Remote>(
+    dc: &mut R,
+    plan: &HostPlan,
+    on_event: &mut (dyn FnMut(RepairEvent) + Send),
+) -> RepairOutcome {
+    let host = plan.host.as_str();
+    let mut out = RepairOutcome::new(
+        host,
+        RepairStatus::NotAttempted,
+        "no DC-side action planned",
+    );
+    for action in &plan.actions {
+        let Action::DcResetAccount {
+            dc: dc_name,
+            computer,
+            command,
+        } = action
+        else {
+            continue;
+        };
+        on_event(RepairEvent::ActionStarted {
+            host: host.to_string(),
+            action: action.name().to_string(),
+            summary: action.summary(),
+        });
+        let (ok, detail) = match dc.run_cmd(command).await {
+            Ok(o) => {
+                let text = format!("{}\n{}", o.stdout, o.stderr);
+                let failed = text.to_ascii_lowercase().contains("failed");
+                (o.exit_code == 0 && !failed, excerpt(&text, 300))
+            }
+            Err(e) => (false, e.to_string()),
+        };
+        let rec = StepRecord {
+            action: action.name().to_string(),
+            step: "run".to_string(),
+            ok,
+            detail,
+        };
+        on_event(RepairEvent::StepFinished {
+            host: host.to_string(),
+            step: rec.clone(),
+        });
+        out.steps.push(rec);
+        if ok {
+            out.changed = true;
+            out.status = RepairStatus::AccountResetOnDc;
+            out.detail = format!(
+                "computer account {computer} reset on {dc_name}; the host stays broken until it is rejoined (a reboot does not restore it)"
+            );
+        } else {
+            out.status = RepairStatus::StillBroken;
+            out.detail = format!("the account reset on {dc_name} failed; the host is unchanged");
+        }
+    }
+    out
+}
