@@ -24,6 +24,9 @@ pub struct LabArgs {
     /// Simulated network round-trip time per request, in milliseconds.
     #[arg(long, value_name = "MS", default_value_t = 0)]
     pub latency_ms: u64,
+    /// Simulated round-trip time of the `slow` hosts, in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 800)]
+    pub slow_ms: u64,
     /// Simulated PowerShell start-up time per command, in milliseconds.
     #[arg(long, value_name = "MS", default_value_t = 0)]
     pub powershell_ms: u64,
@@ -65,6 +68,7 @@ pub fn build(hosts: usize, args: &LabArgs) -> Result<Lab, String> {
         spec.faults = f.clone();
     }
     spec.latency = Duration::from_millis(args.latency_ms);
+    spec.slow_latency = Duration::from_millis(args.slow_ms.max(args.latency_ms));
     Lab::build(spec).map_err(|e| format!("cannot build the lab: {e}"))
 }
 

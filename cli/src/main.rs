@@ -3,8 +3,11 @@
 
 mod engine;
 mod exit;
+mod fleet;
 mod lab_cmd;
+mod remote;
 mod run;
+mod sweep;
 mod targets;
 
 use clap::{Parser, Subcommand};
@@ -21,6 +24,12 @@ struct Cli {
 enum Command {
     /// Run one command line on one host over WinRM (like `ansible -m raw`).
     Run(run::RunArgs),
+    /// Test every host's secure channel and say why broken ones broke (changes nothing).
+    Check(fleet::CheckArgs),
+    /// Show what `repair` would do on each host, and why (changes nothing).
+    Plan(fleet::PlanArgs),
+    /// Repair broken hosts with the lightest fix each allows, then verify.
+    Repair(fleet::RepairArgs),
     /// The built-in simulated Windows domain.
     #[command(subcommand)]
     Lab(LabCommand),
@@ -45,6 +54,9 @@ fn main() {
     let code = runtime.block_on(async {
         match cli.command {
             Command::Run(args) => run::main(args).await,
+            Command::Check(args) => fleet::check(args).await,
+            Command::Plan(args) => fleet::plan(args).await,
+            Command::Repair(args) => fleet::repair(args).await,
             Command::Lab(LabCommand::Serve(args)) => lab_cmd::serve(args).await,
         }
     });

@@ -1,19 +1,27 @@
 //! The bridge between the playbooks' `Remote` trait and a WinRM session: the playbooks
 //! never see HTTP, and this is the one place that maps WinRM errors onto their terms.
 
+use std::time::{Duration, Instant};
+
 use playbooks::{CommandOutput, Remote, RemoteError, RemoteErrorKind};
-use winrm::session::Session;
+use winrm::session::{Session, SessionConfig};
 
 /// A [`Remote`] over a WinRM session (one connection, one shell, reused).
 #[derive(Debug)]
 pub struct WinrmRemote {
     session: Session,
+    config: SessionConfig,
 }
 
 impl WinrmRemote {
-    /// Wraps a session.
-    pub fn new(session: Session) -> Self {
-        WinrmRemote { session }
+    /// A remote over a new session with `config` (nothing is sent yet).
+    pub fn new(config: SessionConfig) -> Result<Self, winrm::Error> {
+        Ok(WinrmRemote { session: Session::new(config.clone())?, config })
+    }
+
+    /// Connects and authenticates without running anything.
+    pub async fn connect(&mut self) -> Result<(), RemoteError> {
+        self.session.connect().await.map_err(|e| remote_error(&e))
     }
 
     /// Closes the shell and the connection.
@@ -35,7 +43,7 @@ pub fn remote_error(e: &winrm::Error) -> RemoteError {
     } else {
         RemoteErrorKind::Protocol
     };
-    RemoteError { kind, message: e.to_string() }
+    RemoteError::new(kind, e.to_string())
 }
 
 fn output(out: winrm::Output) -> CommandOutput {
@@ -48,12 +56,50 @@ impl Remote for WinrmRemote {
     }
 
     async fn run_cmd(&mut self, command_line: &str) -> Result<CommandOutput, RemoteError> {
-        // WinRS runs the command line through cmd.exe; split off the program name the way
-        // pywinrm does (command + arguments joined by spaces on the server).
+        // WinRS joins command and arguments with spaces and runs them through cmd.exe.
         let (cmd, rest) = match command_line.split_once(' ') {
             Some((c, r)) => (c, vec![r.to_string()]),
             None => (command_line, Vec::new()),
         };
         self.session.run(cmd, &rest, None).await.map(output).map_err(|e| remote_error(&e))
+    }
+
+    fn supports_reconnect(&self) -> bool {
+        true
+    }
+
+    /// Waits (bounded) until the host has gone down and WinRM answers again, then starts a
+    /// fresh session with the same connecting credential.
+    async fn reconnect_after_reboot(&mut self, timeout: Duration) -> Result<(), RemoteError> {
+        let deadline = Instant::now() + timeout;
+        let poll = Duration::from_millis(200).min(timeout);
+        let mut seen_down = false;
+        // A restart so quick that no poll saw the host down: after this long, accept a
+        // host that answers (the repair re-probes and retries if it was too early).
+        let assume_down_after = Instant::now() + timeout / 4;
+        loop {
+            if Instant::now() >= deadline {
+                return Err(RemoteError::new(
+                    RemoteErrorKind::Timeout,
+                    format!("{} did not come back within {timeout:?} after the restart", self.config.endpoint.addr()),
+                ));
+            }
+            let mut probe = Session::new(self.config.clone()).map_err(|e| remote_error(&e))?;
+            match probe.connect().await {
+                Ok(()) if seen_down || Instant::now() >= assume_down_after => {
+                    self.session = probe;
+                    return Ok(());
+                }
+                Ok(()) => {}
+                Err(e) if e.is_unauthorized() || e.is_access_denied() => {
+                    // Up and answering, but refusing us: report it, do not spin.
+                    if seen_down {
+                        return Err(remote_error(&e));
+                    }
+                }
+                Err(_) => seen_down = true,
+            }
+            tokio::time::sleep(poll).await;
+        }
     }
 }

@@ -24,6 +24,10 @@ pub struct SourceArgs {
     pub lab: Option<usize>,
     #[command(flatten)]
     pub lab_opts: LabArgs,
+    /// Only hosts matching PATTERN: host names or globs (`ws00*`), several separated by
+    /// ',' or ':'; a leading '!' excludes.
+    #[arg(long, value_name = "PATTERN")]
+    pub limit: Option<String>,
     /// Connecting user for hosts whose inventory sets no ansible_user (password from
     /// TRUSTSWEEP_PASSWORD or a prompt).
     #[arg(long, short = 'u')]
@@ -128,6 +132,11 @@ pub async fn resolve(args: &SourceArgs) -> Result<Resolved, String> {
     };
     let mut targets = Vec::with_capacity(inventory.hosts.len());
     for h in &inventory.hosts {
+        if let Some(pattern) = &args.limit {
+            if !limit_matches(pattern, &h.name, &h.groups) {
+                continue;
+            }
+        }
         let scheme: Scheme = match h.var("ansible_winrm_scheme") {
             Some(s) => s.parse().map_err(|e| format!("host {}: ansible_winrm_scheme: {e}", h.name))?,
             None => {
@@ -166,4 +175,73 @@ pub async fn resolve(args: &SourceArgs) -> Result<Resolved, String> {
         });
     }
     Ok(Resolved { targets, lab })
+}
+
+/// Does `name` (or one of its groups) match the `--limit` pattern?
+pub fn limit_matches(pattern: &str, name: &str, groups: &[String]) -> bool {
+    let mut included = false;
+    let mut any_positive = false;
+    for part in pattern.split([',', ':']).map(str::trim).filter(|p| !p.is_empty()) {
+        let (negate, glob_pat) = match part.strip_prefix('!') {
+            Some(rest) => (true, rest),
+            None => (false, part),
+        };
+        let hit = glob(glob_pat, name) || groups.iter().any(|g| glob(glob_pat, g));
+        if negate {
+            if hit {
+                return false;
+            }
+        } else {
+            any_positive = true;
+            included |= hit;
+        }
+    }
+    included || !any_positive
+}
+
+/// Case-insensitive glob with `*` and `?`.
+fn glob(pattern: &str, text: &str) -> bool {
+    let p: Vec<char> = pattern.to_lowercase().chars().collect();
+    let t: Vec<char> = text.to_lowercase().chars().collect();
+    // Iterative matcher with backtracking on the last '*'.
+    let (mut pi, mut ti) = (0usize, 0usize);
+    let mut star: Option<(usize, usize)> = None;
+    while ti < t.len() {
+        match p.get(pi) {
+            Some('*') => {
+                star = Some((pi, ti));
+                pi += 1;
+            }
+            Some(c) if *c == '?' || Some(c) == t.get(ti) => {
+                pi += 1;
+                ti += 1;
+            }
+            _ => match star {
+                Some((sp, st)) => {
+                    pi = sp + 1;
+                    ti = st + 1;
+                    star = Some((sp, st + 1));
+                }
+                None => return false,
+            },
+        }
+    }
+    p.get(pi..).is_some_and(|rest| rest.iter().all(|c| *c == '*'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limit_patterns() {
+        let g = vec!["all".to_string(), "workstations".to_string()];
+        assert!(limit_matches("ws00*", "ws0001.lab.test", &g));
+        assert!(!limit_matches("ws01*", "ws0001.lab.test", &g));
+        assert!(limit_matches("workstations", "x", &g));
+        assert!(limit_matches("ws*,!ws0002*", "ws0001.lab.test", &g));
+        assert!(!limit_matches("ws*:!ws0001*", "ws0001.lab.test", &g));
+        assert!(limit_matches("!ws0002*", "ws0001.lab.test", &g));
+        assert!(limit_matches("ws?00?.lab.test", "ws0001.lab.test", &g));
+    }
 }

@@ -54,6 +54,13 @@ pub enum Error {
         #[source]
         source: hyper::Error,
     },
+    /// The server closed the connection before answering the authentication handshake
+    /// (the service is stopping or starting, e.g. during a reboot).
+    #[error("{addr} closed the connection before answering")]
+    ConnectionClosed {
+        /// host:port.
+        addr: String,
+    },
     /// No HTTP response arrived within the read timeout.
     #[error("no response from {addr} within {after:?}")]
     ReadTimeout {
@@ -147,7 +154,13 @@ impl Error {
     pub fn is_unreachable(&self) -> bool {
         matches!(
             self,
-            Error::Connect { .. } | Error::ConnectTimeout { .. } | Error::ReadTimeout { .. }
+            Error::Connect { .. }
+                | Error::ConnectTimeout { .. }
+                | Error::ReadTimeout { .. }
+                | Error::ConnectionClosed { .. }
+                // HTTP.sys answers 503 while no WinRM service is registered (stopping,
+                // starting, rebooting).
+                | Error::UnexpectedStatus { status: 503, .. }
         )
     }
 

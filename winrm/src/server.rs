@@ -223,7 +223,11 @@ impl<B: Backend> Server<B> {
             tokio::time::sleep(latency).await;
         }
         let Some(host) = self.backend.identity(local) else {
-            return plain(StatusCode::SERVICE_UNAVAILABLE, "");
+            // The host went down under an open connection (a reboot): HTTP.sys answers
+            // 503 while no WinRM service is registered, and the connection ends.
+            let mut resp = plain(StatusCode::SERVICE_UNAVAILABLE, "");
+            resp.headers_mut().insert(hyper::header::CONNECTION, HeaderValue::from_static("close"));
+            return resp;
         };
         let auth = req.headers().get(AUTHORIZATION).and_then(|v| v.to_str().ok()).map(str::to_string);
         let content_type = req.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();

@@ -474,6 +474,9 @@ impl Transport {
         };
         match tokio::time::timeout(self.cfg.read_timeout, fut).await {
             Err(_) => Err(Error::ReadTimeout { addr, after: self.cfg.read_timeout }),
+            Ok(Err(source)) if source.is_incomplete_message() || source.is_closed() || source.is_canceled() => {
+                Err(Error::ConnectionClosed { addr })
+            }
             Ok(Err(source)) => Err(Error::Http { addr, source }),
             Ok(Ok(r)) => Ok(r),
         }

@@ -1,0 +1,552 @@
+//! `check`, `plan` and `repair`: the sweep's phases wired to the engine and reporters.
+//!
+//! check: probe every host, analyse the fleet, report.
+//! plan: the same, then the ordered actions `repair` would take per host (changes nothing).
+//! repair: the same, then the guarded repairs (domain credential over stdin only), each
+//! verified by probing again; the exit code says what remains.
+
+use std::collections::BTreeMap;
+use std::io::{IsTerminal, Write};
+use std::time::{Duration, Instant};
+
+use clap::{Args, ValueEnum};
+use playbooks::{
+    diagnose_fleet, diagnose_host, fleet_pdc, plan_fleet, summarize, DomainCredential, Finding, HostPlan, HostState,
+    PlanOptions, RepairEvent, RepairOptions, RepairOutcome, RepairStatus, Summary,
+};
+use serde::Serialize;
+use tokio::sync::mpsc;
+
+use crate::engine::{self, Abnormal, Event, Limits};
+use crate::exit;
+use crate::remote::WinrmRemote;
+use crate::sweep::{self, Observed};
+use crate::targets::{self, SourceArgs, Target};
+
+/// Output format on stdout.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// A line per host as it finishes, then a summary.
+    Text,
+    /// One JSON document at the end.
+    Json,
+}
+
+/// `trustsweep check`.
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    #[command(flatten)]
+    source: SourceArgs,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
+}
+
+/// Options shared by `plan` and `repair`.
+#[derive(Debug, Clone, Args)]
+pub struct PlanFlags {
+    /// Allow the heaviest member-side fix: leave the domain, reboot, rejoin, reboot.
+    #[arg(long)]
+    allow_rejoin: bool,
+    /// Allow resetting a computer account on the DC for hosts no credential reaches (the
+    /// member then stays broken until it rejoins; a reboot does not heal it).
+    #[arg(long)]
+    allow_dc_reset: bool,
+}
+
+/// `trustsweep plan`.
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    #[command(flatten)]
+    source: SourceArgs,
+    #[command(flatten)]
+    flags: PlanFlags,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
+}
+
+/// `trustsweep repair`.
+#[derive(Debug, Args)]
+pub struct RepairArgs {
+    #[command(flatten)]
+    source: SourceArgs,
+    #[command(flatten)]
+    flags: PlanFlags,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
+    /// Do not ask for confirmation (required when stdin is not a terminal).
+    #[arg(long, short = 'y')]
+    yes: bool,
+    /// Refuse to run if more than N hosts would be changed.
+    #[arg(long, value_name = "N")]
+    max_changes: Option<usize>,
+    /// Seconds to wait for a host to come back from each reboot of a rejoin.
+    #[arg(long, value_name = "SECONDS", default_value_t = 900)]
+    reboot_timeout: u64,
+}
+
+/// One host's line in the reports.
+#[derive(Clone, Debug, Serialize)]
+struct HostReport {
+    host: String,
+    address: String,
+    state: HostState,
+    diagnosis: playbooks::Diagnosis,
+    evidence: Vec<String>,
+    observation: playbooks::HostObservation,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    plan: Option<HostPlan>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    repair: Option<RepairOutcome>,
+    probe_ms: u64,
+}
+
+#[derive(Debug, Serialize)]
+struct Document<'a> {
+    schema: &'static str,
+    command: &'static str,
+    summary: Summary,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    remaining: Option<Summary>,
+    elapsed_ms: u64,
+    peak_concurrency: usize,
+    hosts: &'a [HostReport],
+}
+
+/// Phase 1 + 2 for any fleet command: resolve, probe every host, analyse the fleet.
+struct Swept {
+    targets: Vec<Target>,
+    observed: Vec<Observed>,
+    findings: Vec<Finding>,
+    peak: usize,
+    _lab: Option<lab::wire::RunningLab>,
+}
+
+async fn sweep(source: &SourceArgs, format: Format, cancel: &engine::tokio_util_cancel::Token) -> Result<Swept, String> {
+    let resolved = targets::resolve(source).await?;
+    let targets = resolved.targets;
+    let limits = Limits { concurrency: source.concurrency, host_deadline: Duration::from_secs(source.host_deadline) };
+    let (tx, mut rx) = mpsc::unbounded_channel::<Event<Observed>>();
+    let names: Vec<String> = targets.iter().map(|t| t.name.clone()).collect();
+    let width = names.iter().map(|n| n.len()).max().unwrap_or(4).min(40);
+    let reporter = tokio::spawn(async move {
+        let mut out = std::io::stdout();
+        while let Some(ev) = rx.recv().await {
+            if let (Format::Text, Event::HostFinished { result, .. }) = (format, &ev) {
+                let f = diagnose_host(&result.observation);
+                let _ = writeln!(out, "{}", host_line(&result.observation.host, width, &f, result.elapsed_ms));
+            }
+        }
+    });
+    let (observed, peak) = sweep::observe_all(&targets, limits, &tx, Some(cancel)).await;
+    drop(tx);
+    let _ = reporter.await;
+    let observations: Vec<_> = observed.iter().map(|o| o.observation.clone()).collect();
+    let findings = diagnose_fleet(&observations);
+    Ok(Swept { targets, observed, findings, peak, _lab: resolved.lab })
+}
+
+fn host_line(host: &str, width: usize, f: &Finding, ms: u64) -> String {
+    let state = f.diagnosis.state();
+    let detail = if state == HostState::Healthy { String::new() } else { format!("  {}", f.diagnosis) };
+    format!("{host:<width$}  {:<14}{detail}  ({:.2}s)", state.to_string(), ms as f64 / 1000.0)
+}
+
+fn exit_code(s: &Summary) -> i32 {
+    if s.broken > 0 {
+        exit::BROKEN
+    } else if s.unreachable + s.access_problem + s.unknown > 0 {
+        exit::INCOMPLETE
+    } else {
+        exit::OK
+    }
+}
+
+fn print_summary(title: &str, s: &Summary, elapsed: Duration) {
+    println!(
+        "{title}: {} hosts: {} healthy, {} broken, {} unreachable, {} access problem, {} unknown ({:.1}s)",
+        s.total(),
+        s.healthy,
+        s.broken,
+        s.unreachable,
+        s.access_problem,
+        s.unknown,
+        elapsed.as_secs_f64()
+    );
+}
+
+fn print_breakdown(reports: &[HostReport]) {
+    let mut by: BTreeMap<&'static str, Vec<&HostReport>> = BTreeMap::new();
+    for r in reports.iter().filter(|r| r.state != HostState::Healthy) {
+        by.entry(r.diagnosis.name()).or_default().push(r);
+    }
+    for (name, hosts) in by {
+        println!("\n{name} ({}):", hosts.len());
+        for r in hosts {
+            println!("  {}: {}", r.host, r.diagnosis);
+            if let Some(e) = r.evidence.last() {
+                println!("      evidence: {e}");
+            }
+        }
+    }
+}
+
+fn reports(swept: &Swept) -> Vec<HostReport> {
+    swept
+        .observed
+        .iter()
+        .zip(&swept.findings)
+        .map(|(o, f)| HostReport {
+            host: f.host.clone(),
+            address: o.address.clone(),
+            state: f.diagnosis.state(),
+            diagnosis: f.diagnosis.clone(),
+            evidence: f.evidence.clone(),
+            observation: o.observation.clone(),
+            plan: None,
+            repair: None,
+            probe_ms: o.elapsed_ms,
+        })
+        .collect()
+}
+
+fn print_json(doc: &Document<'_>) -> i32 {
+    match serde_json::to_string_pretty(doc) {
+        Ok(s) => {
+            println!("{s}");
+            exit::OK
+        }
+        Err(e) => {
+            eprintln!("trustsweep: cannot write JSON: {e}");
+            exit::USAGE
+        }
+    }
+}
+
+fn interrupt_token() -> engine::tokio_util_cancel::Token {
+    let token = engine::tokio_util_cancel::Token::new();
+    let t = token.clone();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!("trustsweep: interrupted: no new hosts are started; finishing the running ones");
+            t.cancel();
+        }
+    });
+    token
+}
+
+/// `trustsweep check`.
+pub async fn check(args: CheckArgs) -> i32 {
+    let t0 = Instant::now();
+    let cancel = interrupt_token();
+    let swept = match sweep(&args.source, args.format, &cancel).await {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("trustsweep check: {e}");
+            return exit::USAGE;
+        }
+    };
+    let summary = summarize(&swept.findings);
+    let reports = reports(&swept);
+    match args.format {
+        Format::Text => {
+            print_breakdown(&reports);
+            println!();
+            print_summary("check", &summary, t0.elapsed());
+        }
+        Format::Json => {
+            let doc = Document {
+                schema: "trustsweep.report/1",
+                command: "check",
+                summary,
+                remaining: None,
+                elapsed_ms: ms(t0),
+                peak_concurrency: swept.peak,
+                hosts: &reports,
+            };
+            if print_json(&doc) != exit::OK {
+                return exit::USAGE;
+            }
+        }
+    }
+    if cancel.is_cancelled() {
+        return exit::INTERRUPTED;
+    }
+    exit_code(&summary)
+}
+
+fn ms(t0: Instant) -> u64 {
+    u64::try_from(t0.elapsed().as_millis()).unwrap_or(u64::MAX)
+}
+
+fn make_plans(swept: &Swept, flags: &PlanFlags) -> Vec<HostPlan> {
+    let observations: Vec<_> = swept.observed.iter().map(|o| o.observation.clone()).collect();
+    let options = PlanOptions {
+        allow_rejoin: flags.allow_rejoin,
+        allow_dc_reset: flags.allow_dc_reset,
+        repair_credential_available: swept.targets.iter().any(|t| t.repair.is_some()),
+        pdc: fleet_pdc(&observations),
+    };
+    plan_fleet(&swept.findings, &observations, &options)
+}
+
+fn print_plans(plans: &[HostPlan]) {
+    let changing: Vec<&HostPlan> = plans.iter().filter(|p| !p.actions.is_empty()).collect();
+    if changing.is_empty() {
+        println!("\nplan: nothing to do");
+        return;
+    }
+    println!("\nplan:");
+    for p in changing {
+        println!("  {} ({}):", p.host, p.diagnosis.name());
+        for (i, a) in p.actions.iter().enumerate() {
+            println!("    {}. {}", i + 1, a.summary());
+        }
+        println!("    why: {}", p.why);
+        if p.needs_reboot {
+            println!("    needs a reboot");
+        }
+        for n in &p.needs {
+            println!("    needs: {n}");
+        }
+    }
+}
+
+/// `trustsweep plan`: a dry run; changes nothing anywhere.
+pub async fn plan(args: PlanArgs) -> i32 {
+    let t0 = Instant::now();
+    let cancel = interrupt_token();
+    let swept = match sweep(&args.source, args.format, &cancel).await {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("trustsweep plan: {e}");
+            return exit::USAGE;
+        }
+    };
+    let plans = make_plans(&swept, &args.flags);
+    let summary = summarize(&swept.findings);
+    let mut reports = reports(&swept);
+    for (r, p) in reports.iter_mut().zip(&plans) {
+        r.plan = Some(p.clone());
+    }
+    match args.format {
+        Format::Text => {
+            print_breakdown(&reports);
+            print_plans(&plans);
+            println!();
+            print_summary("plan", &summary, t0.elapsed());
+            let n = plans.iter().filter(|p| p.changes_anything()).count();
+            println!("repair would change {n} host(s); nothing was changed");
+        }
+        Format::Json => {
+            let doc = Document {
+                schema: "trustsweep.report/1",
+                command: "plan",
+                summary,
+                remaining: None,
+                elapsed_ms: ms(t0),
+                peak_concurrency: swept.peak,
+                hosts: &reports,
+            };
+            if print_json(&doc) != exit::OK {
+                return exit::USAGE;
+            }
+        }
+    }
+    if cancel.is_cancelled() {
+        return exit::INTERRUPTED;
+    }
+    exit_code(&summary)
+}
+
+/// `trustsweep repair`.
+pub async fn repair(args: RepairArgs) -> i32 {
+    let t0 = Instant::now();
+    let cancel = interrupt_token();
+    let swept = match sweep(&args.source, args.format, &cancel).await {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("trustsweep repair: {e}");
+            return exit::USAGE;
+        }
+    };
+    let plans = make_plans(&swept, &args.flags);
+    let summary = summarize(&swept.findings);
+    let mut reports = reports(&swept);
+    if args.format == Format::Text {
+        print_breakdown(&reports);
+        print_plans(&plans);
+    }
+    let to_change: Vec<usize> = plans.iter().enumerate().filter(|(_, p)| p.changes_anything()).map(|(i, _)| i).collect();
+    if let Some(max) = args.max_changes {
+        if to_change.len() > max {
+            eprintln!(
+                "trustsweep repair: {} hosts would be changed, more than --max-changes {max}; nothing was changed (narrow with --limit or raise the limit)",
+                to_change.len()
+            );
+            return exit::USAGE;
+        }
+    }
+    // The confirmation guards real hosts; a built-in lab is simulated and needs none.
+    if !to_change.is_empty() && !args.yes && args.source.lab.is_none() {
+        if !std::io::stdin().is_terminal() {
+            eprintln!(
+                "trustsweep repair: {} hosts would be changed; refusing without --yes when stdin is not a terminal",
+                to_change.len()
+            );
+            return exit::USAGE;
+        }
+        eprint!("Repair {} host(s)? [y/N] ", to_change.len());
+        let _ = std::io::stderr().flush();
+        let mut answer = String::new();
+        if std::io::stdin().read_line(&mut answer).is_err() || !matches!(answer.trim(), "y" | "Y" | "yes") {
+            eprintln!("nothing was changed");
+            return exit::USAGE;
+        }
+    }
+    let limits = Limits { concurrency: args.source.concurrency, host_deadline: Duration::from_secs(args.source.host_deadline + 2 * args.reboot_timeout) };
+    let options = RepairOptions { reboot_timeout: Duration::from_secs(args.reboot_timeout), ..RepairOptions::default() };
+    let jobs: Vec<(Target, HostPlan)> = to_change
+        .iter()
+        .filter_map(|&i| Some((swept.targets.get(i)?.clone(), plans.get(i)?.clone())))
+        .collect();
+    let (tx, mut rx) = mpsc::unbounded_channel::<Event<RepairOutcome>>();
+    let format = args.format;
+    let reporter = tokio::spawn(async move {
+        while let Some(ev) = rx.recv().await {
+            if let (Format::Text, Event::HostFinished { result, elapsed, .. }) = (format, &ev) {
+                println!("{}: {} ({:.1}s): {}", result.host, status_name(result.status), elapsed.as_secs_f64(), result.detail);
+            }
+        }
+    });
+    if format == Format::Text && !jobs.is_empty() {
+        println!("\nrepair:");
+    }
+    let (outcomes, _) = engine::fan_out(
+        "repair",
+        jobs.clone(),
+        limits,
+        &tx,
+        move |_, (target, plan)| {
+            let options = options.clone();
+            async move { repair_one(target, plan, options).await }
+        },
+        |(target, _), abnormal| RepairOutcome {
+            host: target.name.clone(),
+            status: RepairStatus::Unverified,
+            detail: match abnormal {
+                Abnormal::DeadlineExceeded(d) => format!("no result within {}s; the host's state is unknown", d.as_secs()),
+                Abnormal::Panicked(m) => format!("internal error: {m}"),
+            },
+            steps: Vec::new(),
+            verification: None,
+            changed: false,
+        },
+        Some(&cancel),
+    )
+    .await;
+    drop(tx);
+    let _ = reporter.await;
+    // What remains: verified states for repaired hosts, the diagnosis for the others.
+    let mut remaining = Summary::default();
+    for (i, (r, p)) in reports.iter_mut().zip(&plans).enumerate() {
+        r.plan = Some(p.clone());
+        let state = match to_change.iter().position(|&j| j == i).and_then(|k| outcomes.get(k)) {
+            Some(o) => {
+                r.repair = Some(o.clone());
+                o.remaining_state(p)
+            }
+            None => r.state,
+        };
+        match state {
+            HostState::Healthy => remaining.healthy += 1,
+            HostState::Broken => remaining.broken += 1,
+            HostState::Unreachable => remaining.unreachable += 1,
+            HostState::AccessProblem => remaining.access_problem += 1,
+            HostState::Unknown => remaining.unknown += 1,
+        }
+    }
+    match args.format {
+        Format::Text => {
+            println!();
+            print_summary("before repair", &summary, t0.elapsed());
+            print_summary("after repair (verified)", &remaining, t0.elapsed());
+            let needs_person: Vec<&HostReport> = reports
+                .iter()
+                .filter(|r| r.repair.as_ref().is_some_and(|o| o.status == RepairStatus::ManualActionRequired) || (r.plan.as_ref().is_some_and(|p| !p.changes_anything() && r.state == HostState::Broken)))
+                .collect();
+            if !needs_person.is_empty() {
+                println!("needs a person:");
+                for r in needs_person {
+                    println!("  {}: {}", r.host, r.plan.as_ref().map(|p| p.why.as_str()).unwrap_or(""));
+                }
+            }
+        }
+        Format::Json => {
+            let doc = Document {
+                schema: "trustsweep.report/1",
+                command: "repair",
+                summary,
+                remaining: Some(remaining),
+                elapsed_ms: ms(t0),
+                peak_concurrency: swept.peak,
+                hosts: &reports,
+            };
+            if print_json(&doc) != exit::OK {
+                return exit::USAGE;
+            }
+        }
+    }
+    if cancel.is_cancelled() {
+        return exit::INTERRUPTED;
+    }
+    exit_code(&remaining)
+}
+
+fn status_name(s: RepairStatus) -> &'static str {
+    match s {
+        RepairStatus::NothingToDo => "nothing to do",
+        RepairStatus::Repaired => "repaired (verified)",
+        RepairStatus::StillBroken => "still broken",
+        RepairStatus::Unverified => "unverified",
+        RepairStatus::ManualActionRequired => "needs a person",
+        RepairStatus::NotAttempted => "not attempted",
+        RepairStatus::AccountResetOnDc => "account reset on the DC",
+    }
+}
+
+async fn repair_one(target: Target, plan: HostPlan, options: RepairOptions) -> RepairOutcome {
+    let not_attempted = |detail: String| RepairOutcome {
+        host: target.name.clone(),
+        status: RepairStatus::NotAttempted,
+        detail,
+        steps: Vec::new(),
+        verification: None,
+        changed: false,
+    };
+    let Some(repair) = target.repair.clone() else {
+        return not_attempted(format!(
+            "no repair account for {}: set trustsweep_repair_user/trustsweep_repair_password or pass --repair-user",
+            target.name
+        ));
+    };
+    let cred = DomainCredential { user: repair.user.clone(), password: repair.password.clone() };
+    if plan.member_actions().next().is_none() {
+        return not_attempted(
+            "the plan's actions run on a domain controller; DC-side actions need LDAPS access to the DC (not available in this version)".into(),
+        );
+    }
+    let Some(connect) = target.connect.clone() else {
+        return not_attempted("no connecting credential".into());
+    };
+    let mut remote = match WinrmRemote::new(sweep::session_config(&target, &connect)) {
+        Ok(r) => r,
+        Err(e) => return not_attempted(e.to_string()),
+    };
+    let mut on_event = |_ev: RepairEvent| {};
+    let outcome = playbooks::repair_host_with(&mut remote, &plan, &cred, &options, &mut on_event).await;
+    remote.close().await;
+    outcome
+}

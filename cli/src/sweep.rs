@@ -1,0 +1,155 @@
+//! Phase 1 of every sweep: observe each host (one WinRM session, one PowerShell start for
+//! the probe; per-DC tests only for broken hosts with several DCs; a separate NTLM logon
+//! with the domain account), then the pure fleet analysis of the playbooks.
+
+use std::time::{Duration, Instant};
+
+use playbooks::{
+    dc_test_targets, parse_dc_test, parse_probe, scripts, Access, DomainLogon, HostObservation, Remote, RemoteErrorKind,
+};
+use serde::Serialize;
+use tokio::sync::mpsc;
+use winrm::session::{Session, SessionConfig};
+
+use crate::engine::{self, Abnormal, Event, Limits};
+use crate::remote::WinrmRemote;
+use crate::targets::{Credential, Target};
+
+/// What phase 1 learned of one host.
+#[derive(Clone, Debug, Serialize)]
+pub struct Observed {
+    /// Address:port.
+    pub address: String,
+    /// The observation the playbooks diagnose.
+    pub observation: HostObservation,
+    /// Wall time of the observation, in milliseconds.
+    pub elapsed_ms: u64,
+}
+
+/// The session settings for `target` with `cred`.
+pub fn session_config(target: &Target, cred: &Credential) -> SessionConfig {
+    let mut cfg = SessionConfig::new(target.endpoint.clone(), target.auth, cred.user.clone(), cred.password.clone());
+    cfg.tls = target.tls.clone();
+    cfg.connect_timeout = target.connect_timeout;
+    cfg.operation_timeout = target.operation_timeout;
+    cfg.read_timeout = target.operation_timeout + Duration::from_secs(10);
+    cfg
+}
+
+/// Observes one host. Never fails: every problem becomes part of the observation.
+pub async fn observe(target: Target) -> Observed {
+    let t0 = Instant::now();
+    let mut obs = HostObservation {
+        host: target.name.clone(),
+        access: Access::Unreachable { message: String::new() },
+        domain_logon: DomainLogon::NotTried,
+        probe: None,
+        dc_tests: Vec::new(),
+        error: None,
+    };
+    let address = target.endpoint.addr();
+    let Some(cred) = target.connect.clone() else {
+        obs.access = Access::Unauthorized { user: String::new() };
+        obs.error = Some(format!(
+            "no connecting credential for {}: set ansible_user/ansible_password in the inventory or pass --user",
+            target.name
+        ));
+        return Observed { address, observation: obs, elapsed_ms: ms(t0) };
+    };
+    let mut reachable = false;
+    match WinrmRemote::new(session_config(&target, &cred)) {
+        Err(e) => {
+            obs.error = Some(e.to_string());
+            obs.access = Access::Unreachable { message: e.to_string() };
+        }
+        Ok(mut remote) => {
+            match remote.run_powershell(scripts::PROBE, None).await {
+                Ok(out) => {
+                    reachable = true;
+                    obs.access = Access::Connected { user: cred.user.clone(), local: playbooks::looks_local(&cred.user, &target.name) };
+                    match parse_probe(&out) {
+                        Ok(probe) => {
+                            for dc in dc_test_targets(&probe) {
+                                let test = match scripts::test_dc(&dc) {
+                                    Ok(script) => match remote.run_powershell(&script, None).await {
+                                        Ok(o) => parse_dc_test(&dc, &o),
+                                        Err(e) => playbooks::DcTest { dc: dc.clone(), ok: None, error: Some(e.to_string()) },
+                                    },
+                                    Err(e) => playbooks::DcTest { dc: dc.clone(), ok: None, error: Some(e.to_string()) },
+                                };
+                                obs.dc_tests.push(test);
+                            }
+                            obs.probe = Some(probe);
+                        }
+                        Err(e) => obs.error = Some(format!("probe output not understood: {e}")),
+                    }
+                }
+                Err(e) => {
+                    reachable = matches!(e.kind, RemoteErrorKind::Unauthorized | RemoteErrorKind::AccessDenied);
+                    obs.access = match e.kind {
+                        RemoteErrorKind::Unauthorized => Access::Unauthorized { user: cred.user.clone() },
+                        RemoteErrorKind::AccessDenied => Access::AccessDenied { user: cred.user.clone() },
+                        RemoteErrorKind::Timeout => Access::Timeout,
+                        RemoteErrorKind::Unreachable | RemoteErrorKind::Protocol => Access::Unreachable { message: e.message.clone() },
+                    };
+                    obs.error = Some(e.to_string());
+                }
+            }
+            remote.close().await;
+        }
+    }
+    // The domain account tells what the local probe cannot: a member with a broken
+    // trust refuses domain logons (401) while its local Administrator still gets in.
+    if reachable {
+        if let Some(repair) = &target.repair {
+            if let Ok(mut s) = Session::new(session_config(&target, repair)) {
+                obs.domain_logon = match s.connect().await {
+                    Ok(()) => DomainLogon::Accepted,
+                    Err(e) if e.is_unauthorized() => DomainLogon::Refused,
+                    Err(_) => DomainLogon::NotTried,
+                };
+            }
+        }
+    }
+    Observed { address, observation: obs, elapsed_ms: ms(t0) }
+}
+
+fn ms(t0: Instant) -> u64 {
+    u64::try_from(t0.elapsed().as_millis()).unwrap_or(u64::MAX)
+}
+
+/// Observes every target with bounded concurrency; every host gets an observation.
+pub async fn observe_all(
+    targets: &[Target],
+    limits: Limits,
+    events: &mpsc::UnboundedSender<Event<Observed>>,
+    cancel: Option<&engine::tokio_util_cancel::Token>,
+) -> (Vec<Observed>, usize) {
+    engine::fan_out(
+        "probe",
+        targets.to_vec(),
+        limits,
+        events,
+        |_, t| observe(t),
+        |t, abnormal| Observed {
+            address: t.endpoint.addr(),
+            observation: HostObservation {
+                host: t.name.clone(),
+                access: match abnormal {
+                    Abnormal::DeadlineExceeded(_) => Access::Timeout,
+                    Abnormal::Panicked(_) => Access::Unreachable { message: "internal error".into() },
+                },
+                domain_logon: DomainLogon::NotTried,
+                probe: None,
+                dc_tests: Vec::new(),
+                error: Some(match abnormal {
+                    Abnormal::DeadlineExceeded(d) => format!("no result within the host deadline of {}s", d.as_secs()),
+                    Abnormal::Panicked(m) => format!("internal error while probing: {m}"),
+                }),
+            },
+            elapsed_ms: 0,
+        },
+        cancel,
+    )
+    .await
+}
