@@ -133,10 +133,23 @@ async fn sweep(source: &SourceArgs, format: Format, cancel: &engine::tokio_util_
     let width = names.iter().map(|n| n.len()).max().unwrap_or(4).min(40);
     let reporter = tokio::spawn(async move {
         let mut out = std::io::stdout();
+        let (mut done, mut total) = (0usize, 0usize);
         while let Some(ev) = rx.recv().await {
-            if let (Format::Text, Event::HostFinished { result, .. }) = (format, &ev) {
-                let f = diagnose_host(&result.observation);
-                let _ = writeln!(out, "{}", host_line(&result.observation.host, width, &f, result.elapsed_ms));
+            match (format, ev) {
+                (_, Event::PhaseStarted { phase, total: n }) => {
+                    total = n;
+                    tracing::info!(phase, hosts = n, "phase started");
+                }
+                (Format::Text, Event::HostFinished { result, .. }) => {
+                    done += 1;
+                    let f = diagnose_host(&result.observation);
+                    let line = host_line(&result.observation.host, width, &f, result.elapsed_ms);
+                    let _ = writeln!(out, "[{done:>w$}/{total}] {line}", w = total.to_string().len());
+                }
+                (_, Event::PhaseFinished { phase, elapsed }) => {
+                    tracing::info!(phase, elapsed_ms = elapsed.as_millis() as u64, "phase finished");
+                }
+                _ => {}
             }
         }
     });

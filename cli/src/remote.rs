@@ -19,11 +19,6 @@ impl WinrmRemote {
         Ok(WinrmRemote { session: Session::new(config.clone())?, config })
     }
 
-    /// Connects and authenticates without running anything.
-    pub async fn connect(&mut self) -> Result<(), RemoteError> {
-        self.session.connect().await.map_err(|e| remote_error(&e))
-    }
-
     /// Closes the shell and the connection.
     pub async fn close(self) {
         let _ = self.session.close().await;

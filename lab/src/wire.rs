@@ -247,6 +247,11 @@ impl RunningLab {
         &self.endpoints
     }
 
+    /// Every command line clients started on any host (for audits in tests).
+    pub fn command_log(&self) -> Vec<String> {
+        self.server.command_log()
+    }
+
     /// Open WinRS shells across all hosts.
     pub fn open_shells(&self) -> usize {
         self.server.open_shells()

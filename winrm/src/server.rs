@@ -119,7 +119,12 @@ pub struct Server<B: Backend> {
     backend: Arc<B>,
     config: ServerConfig,
     shells: Mutex<ShellTable<B::Principal>>,
+    /// Every command line started, in order (bounded), so tests can audit what clients send.
+    command_log: Mutex<Vec<String>>,
 }
+
+/// How many command lines [`Server::command_log`] keeps.
+pub const COMMAND_LOG_LIMIT: usize = 100_000;
 
 impl<B: Backend> fmt::Debug for Server<B> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -163,7 +168,7 @@ struct Conn<P> {
 impl<B: Backend> Server<B> {
     /// A server for `backend`.
     pub fn new(backend: Arc<B>, config: ServerConfig) -> Arc<Self> {
-        Arc::new(Server { backend, config, shells: Mutex::new(HashMap::new()) })
+        Arc::new(Server { backend, config, shells: Mutex::new(HashMap::new()), command_log: Mutex::new(Vec::new()) })
     }
 
     /// The backend.
@@ -409,6 +414,12 @@ impl<B: Backend> Server<B> {
             }
             WsRequest::Command { shell_id, command, arguments, .. } => {
                 let command_line = std::iter::once(command).chain(arguments).collect::<Vec<_>>().join(" ");
+                {
+                    let mut log = self.command_log.lock().unwrap_or_else(|p| p.into_inner());
+                    if log.len() < COMMAND_LOG_LIMIT {
+                        log.push(command_line.clone());
+                    }
+                }
                 let reads_stdin = self.backend.reads_stdin(local, &command_line);
                 let command_id = uuid::Uuid::new_v4().to_string().to_uppercase();
                 let mut shells = self.lock_shells();
@@ -511,6 +522,11 @@ impl<B: Backend> Server<B> {
         // A poisoned lock only means another request panicked mid-update; the table is
         // still usable for a simulator.
         self.shells.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Every command line clients started (up to [`COMMAND_LOG_LIMIT`]), for audits in tests.
+    pub fn command_log(&self) -> Vec<String> {
+        self.command_log.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// Number of open shells on all listeners (for tests).

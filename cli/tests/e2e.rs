@@ -1,0 +1,215 @@
+//! End to end: the `trustsweep` binary sweeps a lab served from this test process, through
+//! the inventory file the lab writes — exactly what an admin would run against a fleet.
+//! The lab is the ground truth: every host's reported state is checked against the fault
+//! placed on it, `plan` must leave the lab's state untouched, and `repair` must leave
+//! every repairable host verified healthy without a password ever crossing a command line.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
+use std::path::PathBuf;
+use std::process::Output;
+use std::time::Duration;
+
+use lab::faults::FaultKind;
+use lab::model::{Lab, LabSpec};
+use lab::wire::{RunningLab, WireOptions};
+use secrecy::ExposeSecret;
+use serde_json::Value;
+
+fn every_fault_spec(seed: u64) -> LabSpec {
+    let mut spec = LabSpec::healthy(16, seed);
+    for kind in FaultKind::ALL {
+        spec = spec.with_fault(kind, 1);
+    }
+    spec.slow_latency = Duration::from_millis(150);
+    spec
+}
+
+async fn start(spec: LabSpec) -> RunningLab {
+    RunningLab::start(Lab::build(spec).unwrap(), WireOptions::default()).await.unwrap()
+}
+
+fn write_inventory(running: &RunningLab, name: &str) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+    let path = dir.join(format!("e2e-{name}-{}.yml", std::process::id()));
+    std::fs::write(&path, running.inventory_yaml()).unwrap();
+    path
+}
+
+async fn trustsweep(args: &[&str]) -> Output {
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_trustsweep"))
+        .args(args)
+        .env("RUST_LOG", "debug")
+        .env_remove("TRUSTSWEEP_PASSWORD")
+        .env_remove("TRUSTSWEEP_REPAIR_PASSWORD")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .await
+        .unwrap()
+}
+
+fn json(out: &Output) -> Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!("stdout is not JSON ({e}):\n{}\nstderr:\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+    })
+}
+
+/// What the tool should conclude for a host, from the fault the lab placed on it.
+fn expected_diagnosis(fault: Option<FaultKind>) -> &'static str {
+    match fault {
+        None | Some(FaultKind::Slow) => "healthy",
+        Some(FaultKind::Snapshot) | Some(FaultKind::DcReset) => "stale_password",
+        Some(FaultKind::Clone) => "clone",
+        Some(FaultKind::ReplicationLag) => "replication_lag",
+        Some(FaultKind::NoDc) => "no_dc_reachable",
+        Some(FaultKind::Offline) => "unreachable",
+        Some(FaultKind::FilteredAdmin) => "filtered_admin",
+    }
+}
+
+fn host_entry<'a>(doc: &'a Value, name: &str) -> &'a Value {
+    doc["hosts"].as_array().unwrap().iter().find(|h| h["host"] == name).unwrap_or_else(|| panic!("{name} missing from report"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_reports_every_fault_kind_and_exits_2() {
+    let running = start(every_fault_spec(3)).await;
+    let inv = write_inventory(&running, "check");
+    let out = trustsweep(&["check", "-i", inv.to_str().unwrap(), "--format", "json", "--host-deadline", "60"]).await;
+    assert_eq!(out.status.code(), Some(2), "stderr:\n{}", String::from_utf8_lossy(&out.stderr));
+    let doc = json(&out);
+    assert_eq!(doc["hosts"].as_array().unwrap().len(), running.endpoints().len(), "every host gets a result");
+    for ep in running.endpoints() {
+        let h = host_entry(&doc, &ep.info.address);
+        assert_eq!(
+            h["diagnosis"]["kind"], expected_diagnosis(ep.info.fault),
+            "{} with fault {:?}: {h:#}",
+            ep.info.address, ep.info.fault
+        );
+    }
+    let summary = &doc["summary"];
+    assert_eq!(summary["unreachable"], 1);
+    assert_eq!(summary["access_problem"], 1);
+    // clone pair (2) + snapshot + dc-reset + replication-lag + no-dc
+    assert_eq!(summary["broken"], 6);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plan_changes_nothing() {
+    let running = start(every_fault_spec(5)).await;
+    let inv = write_inventory(&running, "plan");
+    let before = running.lab().state_digest();
+    let out = trustsweep(&["plan", "-i", inv.to_str().unwrap(), "--format", "json", "--allow-rejoin", "--allow-dc-reset"]).await;
+    assert_eq!(out.status.code(), Some(2), "stderr:\n{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(running.lab().state_digest(), before, "plan must not change any host or DC");
+    let doc = json(&out);
+    let snapshot = running.endpoints().iter().find(|e| e.info.fault == Some(FaultKind::Snapshot)).unwrap();
+    let actions = host_entry(&doc, &snapshot.info.address)["plan"]["actions"].as_array().unwrap().clone();
+    assert_eq!(actions[0]["action"], "reset_machine_password");
+    for clone in running.endpoints().iter().filter(|e| e.info.fault == Some(FaultKind::Clone)) {
+        let actions = &host_entry(&doc, &clone.info.address)["plan"]["actions"];
+        assert_eq!(actions.as_array().unwrap().len(), 1, "{actions}");
+        assert_eq!(actions[0]["action"], "rebuild_required", "a clone is never reset");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn repair_heals_what_it_can_verifies_and_leaks_no_password() {
+    let running = start(every_fault_spec(9)).await;
+    let inv = write_inventory(&running, "repair");
+    let out = trustsweep(&["repair", "-i", inv.to_str().unwrap(), "--format", "json", "--yes"]).await;
+    // Clones and the host without a DC stay broken: exit 2 says so.
+    assert_eq!(out.status.code(), Some(2), "stderr:\n{}", String::from_utf8_lossy(&out.stderr));
+    let doc = json(&out);
+    for ep in running.endpoints() {
+        let h = host_entry(&doc, &ep.info.address);
+        match ep.info.fault {
+            Some(FaultKind::Snapshot | FaultKind::DcReset | FaultKind::ReplicationLag) => {
+                assert_eq!(h["repair"]["status"], "repaired", "{h:#}");
+                assert_eq!(h["repair"]["verification"]["healthy"], true, "{h:#}");
+                assert!(running.lab().channel_status(ep.info.id).unwrap().is_ok(), "the lab agrees {} is healthy", ep.info.address);
+            }
+            Some(FaultKind::Clone) => {
+                assert!(h["repair"].is_null(), "a clone is never touched: {h:#}");
+                assert_eq!(h["plan"]["actions"][0]["action"], "rebuild_required");
+            }
+            _ => assert!(h["repair"].is_null() || h["repair"]["status"] == "nothing_to_do", "{h:#}"),
+        }
+    }
+    assert_eq!(doc["remaining"]["broken"], 3, "two clones and the host that reaches no DC remain");
+
+    // No password anywhere: not in the output, not in the logs (RUST_LOG=debug), not in any
+    // command line the hosts received (including inside -EncodedCommand scripts).
+    let mut secrets = vec![running.lab().repair_credentials().password.expose_secret().to_string()];
+    for ep in running.endpoints() {
+        secrets.push(ep.info.local_admin.password.expose_secret().to_string());
+        secrets.push(ep.info.builtin_admin.password.expose_secret().to_string());
+    }
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let log = running.command_log();
+    assert!(!log.is_empty());
+    let mut decoded = Vec::new();
+    for line in &log {
+        let mut words = line.split(' ');
+        let cmd = words.next().unwrap_or("");
+        let args: Vec<String> = words.map(str::to_string).collect();
+        if let Some(Ok(script)) = winrm::powershell::script_from_command_line(cmd, &args) {
+            decoded.push(script);
+        }
+    }
+    assert!(decoded.iter().any(|s| s.contains("Reset-ComputerMachinePassword")), "the repair scripts were sent");
+    for secret in &secrets {
+        assert!(!stdout.contains(secret.as_str()), "a password appears in the report");
+        assert!(!stderr.contains(secret.as_str()), "a password appears in the logs");
+        for line in log.iter().chain(decoded.iter()) {
+            assert!(!line.contains(secret.as_str()), "a password appears in a remote command line: {line}");
+        }
+    }
+
+    // A second repair finds nothing more to do and changes nothing.
+    let before = running.lab().state_digest();
+    let out = trustsweep(&["repair", "-i", inv.to_str().unwrap(), "--format", "json", "--yes"]).await;
+    assert_eq!(out.status.code(), Some(2));
+    let doc = json(&out);
+    assert!(
+        doc["hosts"].as_array().unwrap().iter().all(|h| h["repair"].is_null() || h["repair"]["status"] == "nothing_to_do"),
+        "nothing left to repair: {doc:#}"
+    );
+    assert_eq!(running.lab().state_digest(), before, "a second repair changes nothing");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_healthy_fleet_exits_0_and_a_slow_host_past_its_deadline_is_reported() {
+    let running = start(LabSpec::healthy(5, 2)).await;
+    let inv = write_inventory(&running, "healthy");
+    let out = trustsweep(&["check", "-i", inv.to_str().unwrap()]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("5 hosts: 5 healthy"), "{text}");
+
+    let mut spec = LabSpec::healthy(5, 4).with_fault(FaultKind::Slow, 1);
+    spec.slow_latency = Duration::from_secs(3);
+    let running = start(spec).await;
+    let inv = write_inventory(&running, "slow");
+    let out = trustsweep(&["check", "-i", inv.to_str().unwrap(), "--format", "json", "--host-deadline", "1"]).await;
+    assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
+    let doc = json(&out);
+    let slow = running.endpoints().iter().find(|e| e.info.fault == Some(FaultKind::Slow)).unwrap();
+    let h = host_entry(&doc, &slow.info.address);
+    assert_eq!(h["observation"]["access"]["state"], "timeout", "{h:#}");
+    assert_eq!(doc["summary"]["healthy"], 4, "the other hosts are unaffected");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_inventory_is_a_usage_error_naming_the_file() {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+    let path = dir.join(format!("e2e-bad-{}.yml", std::process::id()));
+    std::fs::write(&path, "all:\n  hosts:\n    - ws1\n").unwrap();
+    let out = trustsweep(&["check", "-i", path.to_str().unwrap()]).await;
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(path.to_str().unwrap()) && err.contains("must be a mapping"), "{err}");
+    let out = trustsweep(&["repair", "--lab", "3"]).await;
+    assert_eq!(out.status.code(), Some(0), "a healthy 3-host lab: nothing to repair; {}", String::from_utf8_lossy(&out.stderr));
+}
