@@ -17,7 +17,7 @@ pub struct LabArgs {
     /// Faults to place, as KIND=COUNT,... (snapshot, clone, replication-lag, dc-reset,
     /// no-dc, offline, slow, filtered-admin). Default: a realistic mix of every kind.
     #[arg(long, value_name = "KIND=COUNT,...", value_parser = parse_faults)]
-    pub faults: Option<Vec<(FaultKind, usize)>>,
+    pub faults: Option<FaultList>,
     /// Seed: the same seed and options give the same lab.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
@@ -48,7 +48,11 @@ pub struct ServeArgs {
     port: u16,
 }
 
-fn parse_faults(s: &str) -> Result<Vec<(FaultKind, usize)>, String> {
+/// A parsed `--faults` list (a newtype, so clap sees one value, not many).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FaultList(pub Vec<(FaultKind, usize)>);
+
+fn parse_faults(s: &str) -> Result<FaultList, String> {
     let mut out = Vec::new();
     for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
         let (kind, count) = part
@@ -58,14 +62,14 @@ fn parse_faults(s: &str) -> Result<Vec<(FaultKind, usize)>, String> {
         let count: usize = count.trim().parse().map_err(|_| format!("'{part}': COUNT must be a whole number"))?;
         out.push((kind, count));
     }
-    Ok(out)
+    Ok(FaultList(out))
 }
 
 /// Builds the model for `hosts` hosts.
 pub fn build(hosts: usize, args: &LabArgs) -> Result<Lab, String> {
     let mut spec = LabSpec::new(hosts, args.seed);
     if let Some(f) = &args.faults {
-        spec.faults = f.clone();
+        spec.faults = f.0.clone();
     }
     spec.latency = Duration::from_millis(args.latency_ms);
     spec.slow_latency = Duration::from_millis(args.slow_ms.max(args.latency_ms));

@@ -213,3 +213,94 @@ async fn bad_inventory_is_a_usage_error_naming_the_file() {
     let out = trustsweep(&["repair", "--lab", "3"]).await;
     assert_eq!(out.status.code(), Some(0), "a healthy 3-host lab: nothing to repair; {}", String::from_utf8_lossy(&out.stderr));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_streams_output_and_passes_the_exit_code_through() {
+    let running = start(LabSpec::healthy(2, 8)).await;
+    let ep = running.endpoints()[0].clone();
+    let host = format!("{}:{}", ep.addr.ip(), ep.addr.port());
+    let pw = ep.info.local_admin.password.expose_secret().to_string();
+    let run = |args: Vec<String>| {
+        let pw = pw.clone();
+        async move {
+            tokio::process::Command::new(env!("CARGO_BIN_EXE_trustsweep"))
+                .args(&args)
+                .env("TRUSTSWEEP_PASSWORD", pw)
+                .stdin(std::process::Stdio::null())
+                .output()
+                .await
+                .unwrap()
+        }
+    };
+    let base = |rest: &[&str]| {
+        let mut v: Vec<String> = ["run", "--host", host.as_str(), "-u", ep.info.local_admin.user.as_str()].iter().map(|s| s.to_string()).collect();
+        v.extend(rest.iter().map(|s| s.to_string()));
+        v
+    };
+    let out = run(base(&["--", "nltest", "/sc_verify:lab.test"])).await;
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Trust Verification Status = 0 0x0 NERR_Success"));
+    let out = run(base(&["--", "frobnicate"])).await;
+    assert_eq!(out.status.code(), Some(1), "cmd's exit code comes through");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("'frobnicate' is not recognized"));
+    let out = run(base(&["--powershell", "--", "Get-Frobnicator"])).await;
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("is not recognized as the name of a cmdlet") && !err.contains("#< CLIXML"), "CLIXML is decoded: {err}");
+    // No password: a usage error, not a hang on a prompt.
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_trustsweep"))
+        .args(base(&["--", "hostname"]))
+        .env_remove("TRUSTSWEEP_PASSWORD")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("TRUSTSWEEP_PASSWORD"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lab_serve_writes_an_inventory_that_check_can_sweep() {
+    use tokio::io::AsyncBufReadExt;
+    let inv = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("served-{}.yml", std::process::id()));
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_trustsweep"))
+        .args(["lab", "serve", "--hosts", "4", "--faults", "snapshot=1", "--port", "0", "--seed", "3", "--write-inventory"])
+        .arg(&inv)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    // Wait for the line the lab prints once every listener is bound (bounded: 4 hosts, a
+    // handful of lines).
+    let mut lines = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut ready = false;
+    for _ in 0..10 {
+        match tokio::time::timeout(Duration::from_secs(30), lines.next_line()).await {
+            Ok(Ok(Some(line))) if line.contains("listening for WinRM") => {
+                ready = true;
+                break;
+            }
+            Ok(Ok(Some(_))) => continue,
+            other => panic!("lab serve did not start: {other:?}"),
+        }
+    }
+    assert!(ready);
+    let mode = std::fs::metadata(&inv).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(mode.permissions().mode() & 0o077, 0, "the inventory holds lab passwords: owner-only");
+    }
+    let out = trustsweep(&["check", "-i", inv.to_str().unwrap(), "--format", "json"]).await;
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+    let doc = json(&out);
+    assert_eq!(doc["summary"]["broken"], 1);
+    assert_eq!(doc["summary"]["healthy"], 3);
+    let pid = child.id().unwrap().to_string();
+    let status = std::process::Command::new("kill").args(["-INT", &pid]).status().unwrap();
+    assert!(status.success());
+    let status = tokio::time::timeout(Duration::from_secs(30), child.wait()).await.unwrap().unwrap();
+    assert_eq!(status.code(), Some(0), "lab serve stops cleanly on Ctrl-C");
+}

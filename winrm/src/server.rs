@@ -106,11 +106,13 @@ pub struct ServerConfig {
     pub max_timeout_ms: u64,
     /// `Winrs/MaxShellsPerUser` (default 30).
     pub max_shells_per_user: usize,
+    /// `Service/Auth/Basic` (default false); honoured on TLS connections only.
+    pub allow_basic: bool,
 }
 
 impl Default for ServerConfig {
     fn default() -> Self {
-        ServerConfig { max_envelope_size_kb: 500, max_timeout_ms: 60_000, max_shells_per_user: 30 }
+        ServerConfig { max_envelope_size_kb: 500, max_timeout_ms: 60_000, max_shells_per_user: 30, allow_basic: false }
     }
 }
 
@@ -156,13 +158,16 @@ struct Command {
 enum ConnState {
     Fresh,
     Challenged(Box<AwaitingAuthenticate>),
-    Authenticated(Box<SessionSecurity>),
+    /// Authenticated; NTLM's session security when it is used for sealing (plain HTTP),
+    /// `None` for Basic over TLS.
+    Authenticated(Option<Box<SessionSecurity>>),
 }
 
 struct Conn<P> {
     state: ConnState,
     principal: Option<P>,
     scheme: &'static str,
+    tls: bool,
 }
 
 impl<B: Backend> Server<B> {
@@ -176,8 +181,18 @@ impl<B: Backend> Server<B> {
         &self.backend
     }
 
-    /// Accepts connections on `listener` until the task is dropped/aborted.
+    /// Accepts plain-HTTP connections on `listener` until the task is dropped/aborted.
     pub async fn serve(self: Arc<Self>, listener: TcpListener) {
+        self.accept_loop(listener, None).await
+    }
+
+    /// Accepts HTTPS connections on `listener` (the 5986 listener): TLS protects the body,
+    /// so SOAP travels unsealed, and Basic is accepted when [`ServerConfig::allow_basic`].
+    pub async fn serve_tls(self: Arc<Self>, listener: TcpListener, tls: tokio_rustls::TlsAcceptor) {
+        self.accept_loop(listener, Some(tls)).await
+    }
+
+    async fn accept_loop(self: Arc<Self>, listener: TcpListener, tls: Option<tokio_rustls::TlsAcceptor>) {
         loop {
             let (stream, _) = match listener.accept().await {
                 Ok(s) => s,
@@ -198,23 +213,35 @@ impl<B: Backend> Server<B> {
             }
             let _ = stream.set_nodelay(true);
             let server = self.clone();
+            let tls = tls.clone();
             tokio::spawn(async move {
-                let conn = Arc::new(tokio::sync::Mutex::new(Conn::<B::Principal> {
-                    state: ConnState::Fresh,
-                    principal: None,
-                    scheme: "Negotiate",
-                }));
-                let service = hyper::service::service_fn(move |req: Request<Incoming>| {
-                    let server = server.clone();
-                    let conn = conn.clone();
-                    async move { Ok::<_, std::convert::Infallible>(server.handle_http(local, &conn, req).await) }
-                });
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .keep_alive(true)
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await;
+                match tls {
+                    None => server.serve_connection(TokioIo::new(stream), local, false).await,
+                    Some(acceptor) => match acceptor.accept(stream).await {
+                        Ok(s) => server.serve_connection(TokioIo::new(s), local, true).await,
+                        Err(e) => tracing::debug!(error = %e, "TLS handshake failed"),
+                    },
+                }
             });
         }
+    }
+
+    async fn serve_connection<I>(self: Arc<Self>, io: TokioIo<I>, local: SocketAddr, tls: bool)
+    where
+        I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static,
+    {
+        let conn = Arc::new(tokio::sync::Mutex::new(Conn::<B::Principal> {
+            state: ConnState::Fresh,
+            principal: None,
+            scheme: "Negotiate",
+            tls,
+        }));
+        let service = hyper::service::service_fn(move |req: Request<Incoming>| {
+            let server = self.clone();
+            let conn = conn.clone();
+            async move { Ok::<_, std::convert::Infallible>(server.handle_http(local, &conn, req).await) }
+        });
+        let _ = hyper::server::conn::http1::Builder::new().keep_alive(true).serve_connection(io, service).await;
     }
 
     async fn handle_http(
@@ -252,31 +279,37 @@ impl<B: Backend> Server<B> {
                 }
             }
         }
+        let allow_basic = conn.tls && self.config.allow_basic;
+        let tls = conn.tls;
         let ConnState::Authenticated(security) = &mut conn.state else {
-            return unauthorized(None, conn.scheme);
+            return unauthorized(None, conn.scheme, allow_basic);
         };
         if body.is_empty() {
             return plain(StatusCode::OK, "");
         }
-        // AllowUnencrypted=false: a plaintext SOAP body over HTTP is refused.
-        if !encryption::is_encrypted(&content_type) {
-            return unauthorized(None, conn.scheme);
-        }
-        let plaintext = match encryption::unseal_body(security, &content_type, &body) {
-            Ok(p) => p,
-            Err(e) => {
-                tracing::debug!(error = %e, "cannot unseal request; dropping context");
-                conn.state = ConnState::Fresh;
-                conn.principal = None;
-                return plain(StatusCode::BAD_REQUEST, "");
-            }
+        let sealed_request = encryption::is_encrypted(&content_type);
+        let plaintext = match (sealed_request, security.as_mut()) {
+            (true, Some(security)) => match encryption::unseal_body(security, &content_type, &body) {
+                Ok(p) => p,
+                Err(e) => {
+                    tracing::debug!(error = %e, "cannot unseal request; dropping context");
+                    conn.state = ConnState::Fresh;
+                    conn.principal = None;
+                    return plain(StatusCode::BAD_REQUEST, "");
+                }
+            },
+            (true, None) => return plain(StatusCode::BAD_REQUEST, ""),
+            // TLS protects the body on HTTPS.
+            (false, _) if tls => body.to_vec(),
+            // AllowUnencrypted=false: a plaintext SOAP body over HTTP is refused.
+            (false, _) => return unauthorized(None, conn.scheme, allow_basic),
         };
         let limit = (self.config.max_envelope_size_kb as usize).saturating_mul(1024);
         if plaintext.len() > limit {
             return plain(StatusCode::PAYLOAD_TOO_LARGE, "");
         }
         let Some(principal) = conn.principal.clone() else {
-            return unauthorized(None, conn.scheme);
+            return unauthorized(None, conn.scheme, allow_basic);
         };
         // Release the connection lock while a Receive long-polls? HTTP/1.1 is sequential
         // per connection, so holding it costs nothing.
@@ -300,13 +333,21 @@ impl<B: Backend> Server<B> {
                 }
             }
         };
-        let ConnState::Authenticated(security) = &mut conn.state else {
-            return unauthorized(None, conn.scheme);
+        let mut resp = match (&mut conn.state, sealed_request) {
+            (ConnState::Authenticated(Some(security)), true) => {
+                let sealed = encryption::seal_body(security, xml.as_bytes());
+                let mut resp = HttpResponse::new(Full::new(Bytes::from(sealed)));
+                resp.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static(encryption::CONTENT_TYPE));
+                resp
+            }
+            (ConnState::Authenticated(_), false) => {
+                let mut resp = HttpResponse::new(Full::new(Bytes::from(xml)));
+                resp.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/soap+xml;charset=UTF-8"));
+                resp
+            }
+            _ => return unauthorized(None, conn.scheme, allow_basic),
         };
-        let sealed = encryption::seal_body(security, xml.as_bytes());
-        let mut resp = HttpResponse::new(Full::new(Bytes::from(sealed)));
         *resp.status_mut() = status;
-        resp.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static(encryption::CONTENT_TYPE));
         resp.headers_mut().insert(SERVER, HeaderValue::from_static("Microsoft-HTTPAPI/2.0"));
         resp
     }
@@ -320,13 +361,18 @@ impl<B: Backend> Server<B> {
     ) -> AuthStep {
         let mut parts = header.splitn(2, ' ');
         let scheme_name = parts.next().unwrap_or("");
+        let allow_basic = conn.tls && self.config.allow_basic;
+        if scheme_name.eq_ignore_ascii_case("Basic") && allow_basic {
+            return self.basic(local, conn, parts.next().unwrap_or(""));
+        }
         let scheme: &'static str = if scheme_name.eq_ignore_ascii_case("Negotiate") {
             "Negotiate"
         } else if scheme_name.eq_ignore_ascii_case("NTLM") {
             "NTLM"
         } else {
-            // Basic and Kerberos are not offered by this listener.
-            return AuthStep::Continue(unauthorized(None, conn.scheme));
+            // Kerberos is offered but not implemented by this listener; Basic only over
+            // TLS when enabled (Windows' default has Basic off).
+            return AuthStep::Continue(unauthorized(None, conn.scheme, allow_basic));
         };
         conn.scheme = scheme;
         let Some(token) = parts.next().and_then(|t| base64::engine::general_purpose::STANDARD.decode(t.trim()).ok()) else {
@@ -340,34 +386,68 @@ impl<B: Backend> Server<B> {
             (Some(1), _) => match Acceptor::new(host.ntlm.clone()).challenge(&token) {
                 Ok((challenge, awaiting)) => {
                     conn.state = ConnState::Challenged(Box::new(awaiting));
-                    AuthStep::Continue(unauthorized(Some(&challenge), scheme))
+                    AuthStep::Continue(unauthorized(Some(&challenge), scheme, allow_basic))
                 }
                 Err(e) => {
                     tracing::debug!(error = %e, "bad NTLM NEGOTIATE");
-                    AuthStep::Continue(unauthorized(None, scheme))
+                    AuthStep::Continue(unauthorized(None, scheme, allow_basic))
                 }
             },
             (Some(3), ConnState::Challenged(awaiting)) => {
                 let claimed = match awaiting.claimed_identity(&token) {
                     Ok(c) => c,
-                    Err(_) => return AuthStep::Continue(unauthorized(None, scheme)),
+                    Err(_) => return AuthStep::Continue(unauthorized(None, scheme, allow_basic)),
                 };
                 match self.backend.logon(local, &claimed) {
-                    Logon::Reject => AuthStep::Continue(unauthorized(None, scheme)),
+                    Logon::Reject => AuthStep::Continue(unauthorized(None, scheme, allow_basic)),
                     Logon::Verify { password, principal } => match awaiting.accept(&token, &password) {
                         Ok(security) => {
-                            conn.state = ConnState::Authenticated(Box::new(security));
+                            conn.state = ConnState::Authenticated(Some(Box::new(security)));
                             conn.principal = Some(principal);
                             AuthStep::Done
                         }
                         Err(e) => {
                             tracing::debug!(user = %claimed.user, error = %e, "NTLM authentication failed");
-                            AuthStep::Continue(unauthorized(None, scheme))
+                            AuthStep::Continue(unauthorized(None, scheme, allow_basic))
                         }
                     },
                 }
             }
-            _ => AuthStep::Continue(unauthorized(None, scheme)),
+            _ => AuthStep::Continue(unauthorized(None, scheme, allow_basic)),
+        }
+    }
+
+    /// HTTP Basic over TLS: `user:password`, checked against the backend's password.
+    fn basic(&self, local: SocketAddr, conn: &mut Conn<B::Principal>, token: &str) -> AuthStep {
+        conn.state = ConnState::Fresh;
+        conn.principal = None;
+        let refused = || AuthStep::Continue(unauthorized(None, "Negotiate", true));
+        let Some(decoded) = base64::engine::general_purpose::STANDARD
+            .decode(token.trim())
+            .ok()
+            .and_then(|b| String::from_utf8(b).ok())
+        else {
+            return refused();
+        };
+        let decoded = zeroize::Zeroizing::new(decoded);
+        let Some((user_spec, password)) = decoded.split_once(':') else { return refused() };
+        let (domain, user) = match user_spec.split_once('\\') {
+            Some((d, u)) => (d.to_string(), u.to_string()),
+            None => (String::new(), user_spec.to_string()),
+        };
+        let claimed = ClaimedIdentity { domain, user, workstation: String::new() };
+        match self.backend.logon(local, &claimed) {
+            Logon::Verify { password: expected, principal } => {
+                use secrecy::ExposeSecret;
+                if crate::ntlm::crypto::ct_eq(expected.expose_secret().as_bytes(), password.as_bytes()) {
+                    conn.state = ConnState::Authenticated(None);
+                    conn.principal = Some(principal);
+                    AuthStep::Done
+                } else {
+                    refused()
+                }
+            }
+            Logon::Reject => refused(),
         }
     }
 
@@ -597,8 +677,9 @@ fn plain(status: StatusCode, body: &'static str) -> HttpResponse<Full<Bytes>> {
     resp
 }
 
-/// 401 as Windows sends it: with a CHALLENGE token, or offering `Negotiate` and `Kerberos`.
-fn unauthorized(challenge: Option<&[u8]>, scheme: &str) -> HttpResponse<Full<Bytes>> {
+/// 401 as Windows sends it: with a CHALLENGE token, or offering `Negotiate` and
+/// `Kerberos` (and `Basic realm="WSMAN"` where Basic is enabled).
+fn unauthorized(challenge: Option<&[u8]>, scheme: &str, basic: bool) -> HttpResponse<Full<Bytes>> {
     let mut resp = plain(StatusCode::UNAUTHORIZED, "");
     let headers = resp.headers_mut();
     match challenge {
@@ -611,6 +692,9 @@ fn unauthorized(challenge: Option<&[u8]>, scheme: &str) -> HttpResponse<Full<Byt
         None => {
             headers.append(WWW_AUTHENTICATE, HeaderValue::from_static("Negotiate"));
             headers.append(WWW_AUTHENTICATE, HeaderValue::from_static("Kerberos"));
+            if basic {
+                headers.append(WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"WSMAN\""));
+            }
         }
     }
     resp
