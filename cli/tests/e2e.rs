@@ -304,3 +304,30 @@ async fn lab_serve_writes_an_inventory_that_check_can_sweep() {
     let status = tokio::time::timeout(Duration::from_secs(30), child.wait()).await.unwrap().unwrap();
     assert_eq!(status.code(), Some(0), "lab serve stops cleanly on Ctrl-C");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deleted_computer_account_is_healed_only_by_a_rejoin_when_allowed() {
+    let mut spec = LabSpec::healthy(3, 21);
+    spec.reboot_duration = Duration::from_millis(400);
+    spec.replication_delay = Duration::ZERO;
+    let running = start(spec).await;
+    let victim = running.endpoints()[1].clone();
+    // Someone deleted the computer object on the DC (it replicates at once here).
+    assert!(running.lab().delete_account(&victim.info.computer_name, 0));
+    let inv = write_inventory(&running, "rejoin");
+
+    let out = trustsweep(&["repair", "-i", inv.to_str().unwrap(), "--format", "json", "--yes"]).await;
+    assert_eq!(out.status.code(), Some(2), "without --allow-rejoin the host stays broken: {}", String::from_utf8_lossy(&out.stderr));
+    let doc = json(&out);
+    let h = host_entry(&doc, &victim.info.address);
+    assert_eq!(h["diagnosis"]["kind"], "account_missing", "{h:#}");
+    assert_ne!(h["repair"]["status"], "repaired", "{h:#}");
+
+    let out = trustsweep(&["repair", "-i", inv.to_str().unwrap(), "--format", "json", "--yes", "--allow-rejoin", "--reboot-timeout", "30"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let doc = json(&out);
+    let h = host_entry(&doc, &victim.info.address);
+    assert_eq!(h["repair"]["status"], "repaired", "{h:#}");
+    assert_eq!(h["repair"]["verification"]["healthy"], true, "{h:#}");
+    assert!(running.lab().channel_status(victim.info.id).unwrap().is_ok(), "the lab agrees: rejoined");
+}
