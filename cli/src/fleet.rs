@@ -14,11 +14,11 @@ use playbooks::{
     diagnose_fleet, diagnose_host, fleet_pdc, plan_fleet, summarize, DomainCredential, Finding, HostPlan, HostState,
     PlanOptions, RepairEvent, RepairOptions, RepairOutcome, RepairStatus, Summary,
 };
-use serde::Serialize;
 use tokio::sync::mpsc;
 
 use crate::engine::{self, Abnormal, Event, Limits};
 use crate::exit;
+use crate::report::{Document, HostReport};
 use crate::remote::WinrmRemote;
 use crate::sweep::{self, Observed};
 use crate::targets::{self, SourceArgs, Target};
@@ -85,34 +85,6 @@ pub struct RepairArgs {
     /// Seconds to wait for a host to come back from each reboot of a rejoin.
     #[arg(long, value_name = "SECONDS", default_value_t = 900)]
     reboot_timeout: u64,
-}
-
-/// One host's line in the reports.
-#[derive(Clone, Debug, Serialize)]
-struct HostReport {
-    host: String,
-    address: String,
-    state: HostState,
-    diagnosis: playbooks::Diagnosis,
-    evidence: Vec<String>,
-    observation: playbooks::HostObservation,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    plan: Option<HostPlan>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    repair: Option<RepairOutcome>,
-    probe_ms: u64,
-}
-
-#[derive(Debug, Serialize)]
-struct Document<'a> {
-    schema: &'static str,
-    command: &'static str,
-    summary: Summary,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    remaining: Option<Summary>,
-    elapsed_ms: u64,
-    peak_concurrency: usize,
-    hosts: &'a [HostReport],
 }
 
 /// Phase 1 + 2 for any fleet command: resolve, probe every host, analyse the fleet.

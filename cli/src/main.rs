@@ -6,6 +6,7 @@ mod exit;
 mod fleet;
 mod lab_cmd;
 mod remote;
+mod report;
 mod run;
 mod sweep;
 mod targets;
