@@ -197,7 +197,7 @@ fn reports(swept: &Swept) -> Vec<HostReport> {
         .collect()
 }
 
-fn print_json(doc: &Document<'_>) -> i32 {
+fn print_json(doc: &Document) -> i32 {
     match serde_json::to_string_pretty(doc) {
         Ok(s) => {
             println!("{s}");
@@ -243,13 +243,13 @@ pub async fn check(args: CheckArgs) -> i32 {
         }
         Format::Json => {
             let doc = Document {
-                schema: "trustsweep.report/1",
-                command: "check",
+                schema: crate::report::SCHEMA.to_string(),
+                command: "check".to_string(),
                 summary,
                 remaining: None,
                 elapsed_ms: ms(t0),
                 peak_concurrency: swept.peak,
-                hosts: &reports,
+                hosts: reports.clone(),
             };
             if print_json(&doc) != exit::OK {
                 return exit::USAGE;
@@ -327,13 +327,13 @@ pub async fn plan(args: PlanArgs) -> i32 {
         }
         Format::Json => {
             let doc = Document {
-                schema: "trustsweep.report/1",
-                command: "plan",
+                schema: crate::report::SCHEMA.to_string(),
+                command: "plan".to_string(),
                 summary,
                 remaining: None,
                 elapsed_ms: ms(t0),
                 peak_concurrency: swept.peak,
-                hosts: &reports,
+                hosts: reports.clone(),
             };
             if print_json(&doc) != exit::OK {
                 return exit::USAGE;
@@ -471,13 +471,13 @@ pub async fn repair(args: RepairArgs) -> i32 {
         }
         Format::Json => {
             let doc = Document {
-                schema: "trustsweep.report/1",
-                command: "repair",
+                schema: crate::report::SCHEMA.to_string(),
+                command: "repair".to_string(),
                 summary,
                 remaining: Some(remaining),
                 elapsed_ms: ms(t0),
                 peak_concurrency: swept.peak,
-                hosts: &reports,
+                hosts: reports.clone(),
             };
             if print_json(&doc) != exit::OK {
                 return exit::USAGE;

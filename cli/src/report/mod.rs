@@ -3,10 +3,10 @@
 //! `schema`; reporters (text, JSON, and the file formats) all read this, never the engine.
 
 use playbooks::{HostPlan, HostState, RepairOutcome, Summary};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// One host's record in the reports.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct HostReport {
     pub host: String,
     pub address: String,
@@ -14,23 +14,26 @@ pub struct HostReport {
     pub diagnosis: playbooks::Diagnosis,
     pub evidence: Vec<String>,
     pub observation: playbooks::HostObservation,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub plan: Option<HostPlan>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub repair: Option<RepairOutcome>,
     pub probe_ms: u64,
 }
 
+/// The schema name and version of [`Document`].
+pub const SCHEMA: &str = "trustsweep.report/1";
+
 /// One run's report.
-#[derive(Debug, Serialize)]
-pub struct Document<'a> {
-    pub schema: &'static str,
-    pub command: &'static str,
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Document {
+    pub schema: String,
+    pub command: String,
     pub summary: Summary,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub remaining: Option<Summary>,
     pub elapsed_ms: u64,
     pub peak_concurrency: usize,
-    pub hosts: &'a [HostReport],
+    pub hosts: Vec<HostReport>,
 }
 
