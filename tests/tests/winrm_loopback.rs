@@ -258,3 +258,17 @@ print("pypsrp", rc, out.strip())
     assert!(stdout.contains("pywinrm 0 from pywinrm"), "{stdout}");
     assert!(stdout.contains("pypsrp 0 from pypsrp"), "{stdout}");
 }
+
+#[tokio::test]
+async fn an_envelope_above_max_envelope_size_kb_is_413_and_named() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    // A listener configured like an old host with a small MaxEnvelopeSizekb.
+    let server = Server::new(Arc::new(Scripted), ServerConfig { max_envelope_size_kb: 16, ..ServerConfig::default() });
+    tokio::spawn(server.serve(listener));
+    let mut s = Session::new(config(addr, "Administrator", ADMIN_PW)).unwrap();
+    let input = vec![b'x'; 100_000];
+    let e = s.run("more", &[], Some(&input)).await.unwrap_err();
+    assert!(matches!(e, winrm::Error::EnvelopeTooLarge { .. }), "{e}");
+    assert!(e.to_string().contains("MaxEnvelopeSizekb"), "{e}");
+}
