@@ -124,11 +124,18 @@ where
     while let Some(done) = set.join_next().await {
         record(done, &items, &mut results, events, &on_abnormal);
     }
-    let _ = events.send(Event::PhaseFinished { phase, elapsed: started.elapsed() });
+    let _ = events.send(Event::PhaseFinished {
+        phase,
+        elapsed: started.elapsed(),
+    });
     let out = results
         .into_iter()
         .zip(items.iter())
-        .map(|(r, item)| r.unwrap_or_else(|| on_abnormal(item, Abnormal::Panicked("not started (interrupted)".into()))))
+        .map(|(r, item)| {
+            r.unwrap_or_else(|| {
+                on_abnormal(item, Abnormal::Panicked("not started (interrupted)".into()))
+            })
+        })
         .collect();
     (out, peak.load(Ordering::SeqCst))
 }
@@ -142,7 +149,9 @@ fn record<T, R: Clone>(
 ) {
     // The wrapper task itself cannot panic (it only awaits a JoinHandle); if it was
     // cancelled its host keeps no result and is filled in at the end.
-    let Ok((index, elapsed, res)) = done else { return };
+    let Ok((index, elapsed, res)) = done else {
+        return;
+    };
     let Some(item) = items.get(index) else { return };
     let result = match res {
         Ok(r) => r,
@@ -201,7 +210,10 @@ mod tests {
     async fn bounded_every_item_gets_a_result() {
         let (tx, mut rx) = mpsc::unbounded_channel();
         let items: Vec<u32> = (0..50).collect();
-        let limits = Limits { concurrency: 7, host_deadline: Duration::from_millis(500) };
+        let limits = Limits {
+            concurrency: 7,
+            host_deadline: Duration::from_millis(500),
+        };
         let (results, peak) = fan_out(
             "probe",
             items,
@@ -227,8 +239,16 @@ mod tests {
         .await;
         assert_eq!(results.len(), 50);
         assert_eq!(results[0], "ok 0");
-        assert!(results[13].starts_with("abnormal 13: Panicked"), "{}", results[13]);
-        assert!(results[21].starts_with("abnormal 21: DeadlineExceeded"), "{}", results[21]);
+        assert!(
+            results[13].starts_with("abnormal 13: Panicked"),
+            "{}",
+            results[13]
+        );
+        assert!(
+            results[21].starts_with("abnormal 21: DeadlineExceeded"),
+            "{}",
+            results[21]
+        );
         assert_eq!(peak, 7, "the limit is reached and never exceeded");
         drop(tx);
         let mut finished = 0;

@@ -11,15 +11,16 @@ use std::time::{Duration, Instant};
 
 use clap::{Args, ValueEnum};
 use playbooks::{
-    diagnose_fleet, diagnose_host, fleet_pdc, plan_fleet, summarize, DomainCredential, Finding, HostPlan, HostState,
-    PlanOptions, RepairEvent, RepairOptions, RepairOutcome, RepairStatus, Summary,
+    diagnose_fleet, diagnose_host, fleet_pdc, plan_fleet, summarize, DomainCredential, Finding,
+    HostPlan, HostState, PlanOptions, RepairEvent, RepairOptions, RepairOutcome, RepairStatus,
+    Summary,
 };
 use tokio::sync::mpsc;
 
 use crate::engine::{self, Abnormal, Event, Limits};
 use crate::exit;
-use crate::report::{Document, HostReport};
 use crate::remote::WinrmRemote;
+use crate::report::{Document, HostReport};
 use crate::sweep::{self, Observed};
 use crate::targets::{self, SourceArgs, Target};
 
@@ -96,10 +97,17 @@ struct Swept {
     _lab: Option<lab::wire::RunningLab>,
 }
 
-async fn sweep(source: &SourceArgs, format: Format, cancel: &engine::tokio_util_cancel::Token) -> Result<Swept, String> {
+async fn sweep(
+    source: &SourceArgs,
+    format: Format,
+    cancel: &engine::tokio_util_cancel::Token,
+) -> Result<Swept, String> {
     let resolved = targets::resolve(source).await?;
     let targets = resolved.targets;
-    let limits = Limits { concurrency: source.concurrency, host_deadline: Duration::from_secs(source.host_deadline) };
+    let limits = Limits {
+        concurrency: source.concurrency,
+        host_deadline: Duration::from_secs(source.host_deadline),
+    };
     let (tx, mut rx) = mpsc::unbounded_channel::<Event<Observed>>();
     let names: Vec<String> = targets.iter().map(|t| t.name.clone()).collect();
     let width = names.iter().map(|n| n.len()).max().unwrap_or(4).min(40);
@@ -116,10 +124,18 @@ async fn sweep(source: &SourceArgs, format: Format, cancel: &engine::tokio_util_
                     done += 1;
                     let f = diagnose_host(&result.observation);
                     let line = host_line(&result.observation.host, width, &f, result.elapsed_ms);
-                    let _ = writeln!(out, "[{done:>w$}/{total}] {line}", w = total.to_string().len());
+                    let _ = writeln!(
+                        out,
+                        "[{done:>w$}/{total}] {line}",
+                        w = total.to_string().len()
+                    );
                 }
                 (_, Event::PhaseFinished { phase, elapsed }) => {
-                    tracing::info!(phase, elapsed_ms = elapsed.as_millis() as u64, "phase finished");
+                    tracing::info!(
+                        phase,
+                        elapsed_ms = elapsed.as_millis() as u64,
+                        "phase finished"
+                    );
                 }
                 _ => {}
             }
@@ -130,13 +146,27 @@ async fn sweep(source: &SourceArgs, format: Format, cancel: &engine::tokio_util_
     let _ = reporter.await;
     let observations: Vec<_> = observed.iter().map(|o| o.observation.clone()).collect();
     let findings = diagnose_fleet(&observations);
-    Ok(Swept { targets, observed, findings, peak, _lab: resolved.lab })
+    Ok(Swept {
+        targets,
+        observed,
+        findings,
+        peak,
+        _lab: resolved.lab,
+    })
 }
 
 fn host_line(host: &str, width: usize, f: &Finding, ms: u64) -> String {
     let state = f.diagnosis.state();
-    let detail = if state == HostState::Healthy { String::new() } else { format!("  {}", f.diagnosis) };
-    format!("{host:<width$}  {:<14}{detail}  ({:.2}s)", state.to_string(), ms as f64 / 1000.0)
+    let detail = if state == HostState::Healthy {
+        String::new()
+    } else {
+        format!("  {}", f.diagnosis)
+    };
+    format!(
+        "{host:<width$}  {:<14}{detail}  ({:.2}s)",
+        state.to_string(),
+        ms as f64 / 1000.0
+    )
 }
 
 fn exit_code(s: &Summary) -> i32 {
@@ -215,7 +245,9 @@ fn interrupt_token() -> engine::tokio_util_cancel::Token {
     let t = token.clone();
     tokio::spawn(async move {
         if tokio::signal::ctrl_c().await.is_ok() {
-            eprintln!("trustsweep: interrupted: no new hosts are started; finishing the running ones");
+            eprintln!(
+                "trustsweep: interrupted: no new hosts are started; finishing the running ones"
+            );
             t.cancel();
         }
     });
@@ -235,31 +267,43 @@ pub async fn check(args: CheckArgs) -> i32 {
     };
     let summary = summarize(&swept.findings);
     let reports = reports(&swept);
-    match args.format {
-        Format::Text => {
-            print_breakdown(&reports);
-            println!();
-            print_summary("check", &summary, t0.elapsed());
-        }
-        Format::Json => {
-            let doc = Document {
-                schema: crate::report::SCHEMA.to_string(),
-                command: "check".to_string(),
-                summary,
-                remaining: None,
-                elapsed_ms: ms(t0),
-                peak_concurrency: swept.peak,
-                hosts: reports.clone(),
-            };
-            if print_json(&doc) != exit::OK {
-                return exit::USAGE;
-            }
-        }
+    if args.format == Format::Text {
+        print_breakdown(&reports);
+        println!();
+        print_summary("check", &summary, t0.elapsed());
+    }
+    let doc = document("check", summary, None, t0, swept.peak, reports);
+    finish(args.format, &doc, &cancel)
+}
+
+fn document(
+    command: &str,
+    summary: Summary,
+    remaining: Option<Summary>,
+    t0: Instant,
+    peak: usize,
+    hosts: Vec<HostReport>,
+) -> Document {
+    Document {
+        schema: crate::report::SCHEMA.to_string(),
+        command: command.to_string(),
+        summary,
+        remaining,
+        elapsed_ms: ms(t0),
+        peak_concurrency: peak,
+        hosts,
+    }
+}
+
+/// Prints the JSON document when asked, and turns what remains into the exit code.
+fn finish(format: Format, doc: &Document, cancel: &engine::tokio_util_cancel::Token) -> i32 {
+    if format == Format::Json && print_json(doc) != exit::OK {
+        return exit::USAGE;
     }
     if cancel.is_cancelled() {
         return exit::INTERRUPTED;
     }
-    exit_code(&summary)
+    exit_code(doc.remaining.as_ref().unwrap_or(&doc.summary))
 }
 
 fn ms(t0: Instant) -> u64 {
@@ -267,7 +311,11 @@ fn ms(t0: Instant) -> u64 {
 }
 
 fn make_plans(swept: &Swept, flags: &PlanFlags) -> Vec<HostPlan> {
-    let observations: Vec<_> = swept.observed.iter().map(|o| o.observation.clone()).collect();
+    let observations: Vec<_> = swept
+        .observed
+        .iter()
+        .map(|o| o.observation.clone())
+        .collect();
     let options = PlanOptions {
         allow_rejoin: flags.allow_rejoin,
         allow_dc_reset: flags.allow_dc_reset,
@@ -316,34 +364,16 @@ pub async fn plan(args: PlanArgs) -> i32 {
     for (r, p) in reports.iter_mut().zip(&plans) {
         r.plan = Some(p.clone());
     }
-    match args.format {
-        Format::Text => {
-            print_breakdown(&reports);
-            print_plans(&plans);
-            println!();
-            print_summary("plan", &summary, t0.elapsed());
-            let n = plans.iter().filter(|p| p.changes_anything()).count();
-            println!("repair would change {n} host(s); nothing was changed");
-        }
-        Format::Json => {
-            let doc = Document {
-                schema: crate::report::SCHEMA.to_string(),
-                command: "plan".to_string(),
-                summary,
-                remaining: None,
-                elapsed_ms: ms(t0),
-                peak_concurrency: swept.peak,
-                hosts: reports.clone(),
-            };
-            if print_json(&doc) != exit::OK {
-                return exit::USAGE;
-            }
-        }
+    if args.format == Format::Text {
+        print_breakdown(&reports);
+        print_plans(&plans);
+        println!();
+        print_summary("plan", &summary, t0.elapsed());
+        let n = plans.iter().filter(|p| p.changes_anything()).count();
+        println!("repair would change {n} host(s); nothing was changed");
     }
-    if cancel.is_cancelled() {
-        return exit::INTERRUPTED;
-    }
-    exit_code(&summary)
+    let doc = document("plan", summary, None, t0, swept.peak, reports);
+    finish(args.format, &doc, &cancel)
 }
 
 /// `trustsweep repair`.
@@ -364,7 +394,12 @@ pub async fn repair(args: RepairArgs) -> i32 {
         print_breakdown(&reports);
         print_plans(&plans);
     }
-    let to_change: Vec<usize> = plans.iter().enumerate().filter(|(_, p)| p.changes_anything()).map(|(i, _)| i).collect();
+    let to_change: Vec<usize> = plans
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| p.changes_anything())
+        .map(|(i, _)| i)
+        .collect();
     if let Some(max) = args.max_changes {
         if to_change.len() > max {
             eprintln!(
@@ -386,13 +421,21 @@ pub async fn repair(args: RepairArgs) -> i32 {
         eprint!("Repair {} host(s)? [y/N] ", to_change.len());
         let _ = std::io::stderr().flush();
         let mut answer = String::new();
-        if std::io::stdin().read_line(&mut answer).is_err() || !matches!(answer.trim(), "y" | "Y" | "yes") {
+        if std::io::stdin().read_line(&mut answer).is_err()
+            || !matches!(answer.trim(), "y" | "Y" | "yes")
+        {
             eprintln!("nothing was changed");
             return exit::USAGE;
         }
     }
-    let limits = Limits { concurrency: args.source.concurrency, host_deadline: Duration::from_secs(args.source.host_deadline + 2 * args.reboot_timeout) };
-    let options = RepairOptions { reboot_timeout: Duration::from_secs(args.reboot_timeout), ..RepairOptions::default() };
+    let limits = Limits {
+        concurrency: args.source.concurrency,
+        host_deadline: Duration::from_secs(args.source.host_deadline + 2 * args.reboot_timeout),
+    };
+    let options = RepairOptions {
+        reboot_timeout: Duration::from_secs(args.reboot_timeout),
+        ..RepairOptions::default()
+    };
     let jobs: Vec<(Target, HostPlan)> = to_change
         .iter()
         .filter_map(|&i| Some((swept.targets.get(i)?.clone(), plans.get(i)?.clone())))
@@ -401,8 +444,20 @@ pub async fn repair(args: RepairArgs) -> i32 {
     let format = args.format;
     let reporter = tokio::spawn(async move {
         while let Some(ev) = rx.recv().await {
-            if let (Format::Text, Event::HostFinished { result, elapsed, .. }) = (format, &ev) {
-                println!("{}: {} ({:.1}s): {}", result.host, status_name(result.status), elapsed.as_secs_f64(), result.detail);
+            if let (
+                Format::Text,
+                Event::HostFinished {
+                    result, elapsed, ..
+                },
+            ) = (format, &ev)
+            {
+                println!(
+                    "{}: {} ({:.1}s): {}",
+                    result.host,
+                    status_name(result.status),
+                    elapsed.as_secs_f64(),
+                    result.detail
+                );
             }
         }
     });
@@ -422,7 +477,10 @@ pub async fn repair(args: RepairArgs) -> i32 {
             host: target.name.clone(),
             status: RepairStatus::Unverified,
             detail: match abnormal {
-                Abnormal::DeadlineExceeded(d) => format!("no result within {}s; the host's state is unknown", d.as_secs()),
+                Abnormal::DeadlineExceeded(d) => format!(
+                    "no result within {}s; the host's state is unknown",
+                    d.as_secs()
+                ),
                 Abnormal::Panicked(m) => format!("internal error: {m}"),
             },
             steps: Vec::new(),
@@ -438,7 +496,11 @@ pub async fn repair(args: RepairArgs) -> i32 {
     let mut remaining = Summary::default();
     for (i, (r, p)) in reports.iter_mut().zip(&plans).enumerate() {
         r.plan = Some(p.clone());
-        let state = match to_change.iter().position(|&j| j == i).and_then(|k| outcomes.get(k)) {
+        let state = match to_change
+            .iter()
+            .position(|&j| j == i)
+            .and_then(|k| outcomes.get(k))
+        {
             Some(o) => {
                 r.repair = Some(o.clone());
                 o.remaining_state(p)
@@ -453,41 +515,35 @@ pub async fn repair(args: RepairArgs) -> i32 {
             HostState::Unknown => remaining.unknown += 1,
         }
     }
-    match args.format {
-        Format::Text => {
-            println!();
-            print_summary("before repair", &summary, t0.elapsed());
-            print_summary("after repair (verified)", &remaining, t0.elapsed());
-            let needs_person: Vec<&HostReport> = reports
-                .iter()
-                .filter(|r| r.repair.as_ref().is_some_and(|o| o.status == RepairStatus::ManualActionRequired) || (r.plan.as_ref().is_some_and(|p| !p.changes_anything() && r.state == HostState::Broken)))
-                .collect();
-            if !needs_person.is_empty() {
-                println!("needs a person:");
-                for r in needs_person {
-                    println!("  {}: {}", r.host, r.plan.as_ref().map(|p| p.why.as_str()).unwrap_or(""));
-                }
-            }
-        }
-        Format::Json => {
-            let doc = Document {
-                schema: crate::report::SCHEMA.to_string(),
-                command: "repair".to_string(),
-                summary,
-                remaining: Some(remaining),
-                elapsed_ms: ms(t0),
-                peak_concurrency: swept.peak,
-                hosts: reports.clone(),
-            };
-            if print_json(&doc) != exit::OK {
-                return exit::USAGE;
+    if args.format == Format::Text {
+        println!();
+        print_summary("before repair", &summary, t0.elapsed());
+        print_summary("after repair (verified)", &remaining, t0.elapsed());
+        let needs_person: Vec<&HostReport> = reports
+            .iter()
+            .filter(|r| {
+                r.repair
+                    .as_ref()
+                    .is_some_and(|o| o.status == RepairStatus::ManualActionRequired)
+                    || (r
+                        .plan
+                        .as_ref()
+                        .is_some_and(|p| !p.changes_anything() && r.state == HostState::Broken))
+            })
+            .collect();
+        if !needs_person.is_empty() {
+            println!("needs a person:");
+            for r in needs_person {
+                println!(
+                    "  {}: {}",
+                    r.host,
+                    r.plan.as_ref().map(|p| p.why.as_str()).unwrap_or("")
+                );
             }
         }
     }
-    if cancel.is_cancelled() {
-        return exit::INTERRUPTED;
-    }
-    exit_code(&remaining)
+    let doc = document("repair", summary, Some(remaining), t0, swept.peak, reports);
+    finish(args.format, &doc, &cancel)
 }
 
 fn status_name(s: RepairStatus) -> &'static str {
@@ -517,7 +573,10 @@ async fn repair_one(target: Target, plan: HostPlan, options: RepairOptions) -> R
             target.name
         ));
     };
-    let cred = DomainCredential { user: repair.user.clone(), password: repair.password.clone() };
+    let cred = DomainCredential {
+        user: repair.user.clone(),
+        password: repair.password.clone(),
+    };
     if plan.member_actions().next().is_none() {
         return not_attempted(
             "the plan's actions run on a domain controller; DC-side actions need LDAPS access to the DC (not available in this version)".into(),
@@ -531,7 +590,8 @@ async fn repair_one(target: Target, plan: HostPlan, options: RepairOptions) -> R
         Err(e) => return not_attempted(e.to_string()),
     };
     let mut on_event = |_ev: RepairEvent| {};
-    let outcome = playbooks::repair_host_with(&mut remote, &plan, &cred, &options, &mut on_event).await;
+    let outcome =
+        playbooks::repair_host_with(&mut remote, &plan, &cred, &options, &mut on_event).await;
     remote.close().await;
     outcome
 }

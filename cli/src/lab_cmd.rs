@@ -59,7 +59,10 @@ fn parse_faults(s: &str) -> Result<FaultList, String> {
             .split_once('=')
             .ok_or_else(|| format!("'{part}': expected KIND=COUNT, e.g. snapshot=3"))?;
         let kind: FaultKind = kind.trim().parse().map_err(|e| format!("{e}"))?;
-        let count: usize = count.trim().parse().map_err(|_| format!("'{part}': COUNT must be a whole number"))?;
+        let count: usize = count
+            .trim()
+            .parse()
+            .map_err(|_| format!("'{part}': COUNT must be a whole number"))?;
         out.push((kind, count));
     }
     Ok(FaultList(out))
@@ -79,8 +82,14 @@ pub fn build(hosts: usize, args: &LabArgs) -> Result<Lab, String> {
 /// Starts the lab's listeners (ephemeral ports unless `port` is given).
 pub async fn start(hosts: usize, args: &LabArgs, port: Option<u16>) -> Result<RunningLab, String> {
     let lab = build(hosts, args)?;
-    let opts = WireOptions { port, powershell_startup: Duration::from_millis(args.powershell_ms), ..WireOptions::default() };
-    RunningLab::start(lab, opts).await.map_err(|e| format!("cannot start the lab: {e}"))
+    let opts = WireOptions {
+        port,
+        powershell_startup: Duration::from_millis(args.powershell_ms),
+        ..WireOptions::default()
+    };
+    RunningLab::start(lab, opts)
+        .await
+        .map_err(|e| format!("cannot start the lab: {e}"))
 }
 
 /// `trustsweep lab serve`: runs in the foreground until interrupted.
@@ -94,7 +103,10 @@ pub async fn serve(args: ServeArgs) -> i32 {
     };
     if let Some(path) = &args.write_inventory {
         if let Err(e) = write_private(path, &running.inventory_yaml()) {
-            eprintln!("trustsweep lab serve: cannot write inventory {}: {e}", path.display());
+            eprintln!(
+                "trustsweep lab serve: cannot write inventory {}: {e}",
+                path.display()
+            );
             return exit::USAGE;
         }
         eprintln!("inventory written to {}", path.display());

@@ -16,7 +16,10 @@ pub struct WinrmRemote {
 impl WinrmRemote {
     /// A remote over a new session with `config` (nothing is sent yet).
     pub fn new(config: SessionConfig) -> Result<Self, winrm::Error> {
-        Ok(WinrmRemote { session: Session::new(config.clone())?, config })
+        Ok(WinrmRemote {
+            session: Session::new(config.clone())?,
+            config,
+        })
     }
 
     /// Closes the shell and the connection.
@@ -31,7 +34,10 @@ pub fn remote_error(e: &winrm::Error) -> RemoteError {
         RemoteErrorKind::Unauthorized
     } else if e.is_access_denied() {
         RemoteErrorKind::AccessDenied
-    } else if matches!(e, winrm::Error::ReadTimeout { .. } | winrm::Error::ConnectTimeout { .. }) {
+    } else if matches!(
+        e,
+        winrm::Error::ReadTimeout { .. } | winrm::Error::ConnectTimeout { .. }
+    ) {
         RemoteErrorKind::Timeout
     } else if e.is_unreachable() {
         RemoteErrorKind::Unreachable
@@ -42,12 +48,24 @@ pub fn remote_error(e: &winrm::Error) -> RemoteError {
 }
 
 fn output(out: winrm::Output) -> CommandOutput {
-    CommandOutput { stdout: out.stdout_text(), stderr: out.stderr_text(), exit_code: out.exit_code }
+    CommandOutput {
+        stdout: out.stdout_text(),
+        stderr: out.stderr_text(),
+        exit_code: out.exit_code,
+    }
 }
 
 impl Remote for WinrmRemote {
-    async fn run_powershell(&mut self, script: &str, stdin: Option<&[u8]>) -> Result<CommandOutput, RemoteError> {
-        self.session.run_powershell(script, stdin).await.map(output).map_err(|e| remote_error(&e))
+    async fn run_powershell(
+        &mut self,
+        script: &str,
+        stdin: Option<&[u8]>,
+    ) -> Result<CommandOutput, RemoteError> {
+        self.session
+            .run_powershell(script, stdin)
+            .await
+            .map(output)
+            .map_err(|e| remote_error(&e))
     }
 
     async fn run_cmd(&mut self, command_line: &str) -> Result<CommandOutput, RemoteError> {
@@ -56,7 +74,11 @@ impl Remote for WinrmRemote {
             Some((c, r)) => (c, vec![r.to_string()]),
             None => (command_line, Vec::new()),
         };
-        self.session.run(cmd, &rest, None).await.map(output).map_err(|e| remote_error(&e))
+        self.session
+            .run(cmd, &rest, None)
+            .await
+            .map(output)
+            .map_err(|e| remote_error(&e))
     }
 
     fn supports_reconnect(&self) -> bool {
@@ -76,7 +98,10 @@ impl Remote for WinrmRemote {
             if Instant::now() >= deadline {
                 return Err(RemoteError::new(
                     RemoteErrorKind::Timeout,
-                    format!("{} did not come back within {timeout:?} after the restart", self.config.endpoint.addr()),
+                    format!(
+                        "{} did not come back within {timeout:?} after the restart",
+                        self.config.endpoint.addr()
+                    ),
                 ));
             }
             let mut probe = Session::new(self.config.clone()).map_err(|e| remote_error(&e))?;

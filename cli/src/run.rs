@@ -53,7 +53,10 @@ pub async fn main(args: RunArgs) -> i32 {
             return exit::USAGE;
         }
     };
-    let password = match crate_password("TRUSTSWEEP_PASSWORD", &format!("Password for {}@{}: ", args.user, host)) {
+    let password = match crate_password(
+        "TRUSTSWEEP_PASSWORD",
+        &format!("Password for {}@{}: ", args.user, host),
+    ) {
         Ok(p) => p,
         Err(e) => {
             eprintln!("trustsweep run: {e}");
@@ -91,7 +94,9 @@ pub async fn main(args: RunArgs) -> i32 {
     let result = if args.powershell {
         let script = args.command.join(" ");
         let (cmd, cmd_args) = winrm::powershell::command_line(&script);
-        session.run_streaming(&cmd, &cmd_args, None, on_output).await
+        session
+            .run_streaming(&cmd, &cmd_args, None, on_output)
+            .await
     } else {
         let (cmd, rest) = match args.command.split_first() {
             Some((c, r)) => (c.clone(), r.to_vec()),
@@ -120,7 +125,9 @@ pub async fn main(args: RunArgs) -> i32 {
 fn split_host_port(s: &str) -> Result<(String, Option<u16>), String> {
     if let Some(rest) = s.strip_prefix('[') {
         // [IPv6]:port
-        let (h, tail) = rest.split_once(']').ok_or_else(|| format!("bad host '{s}': missing ']'"))?;
+        let (h, tail) = rest
+            .split_once(']')
+            .ok_or_else(|| format!("bad host '{s}': missing ']'"))?;
         let port = match tail.strip_prefix(':') {
             Some(p) => Some(p.parse().map_err(|_| format!("bad port in '{s}'"))?),
             None => None,
@@ -128,9 +135,10 @@ fn split_host_port(s: &str) -> Result<(String, Option<u16>), String> {
         return Ok((h.to_string(), port));
     }
     match s.rsplit_once(':') {
-        Some((h, p)) if !h.contains(':') => {
-            Ok((h.to_string(), Some(p.parse().map_err(|_| format!("bad port '{p}' in '{s}'"))?)))
-        }
+        Some((h, p)) if !h.contains(':') => Ok((
+            h.to_string(),
+            Some(p.parse().map_err(|_| format!("bad port '{p}' in '{s}'"))?),
+        )),
         _ => Ok((s.to_string(), None)),
     }
 }
@@ -141,7 +149,9 @@ pub fn crate_password(var: &str, prompt: &str) -> Result<winrm::Secret, String> 
         return Ok(winrm::secret::secret(v));
     }
     if !std::io::IsTerminal::is_terminal(&std::io::stdin()) {
-        return Err(format!("no password: set {var} or run on a terminal to be prompted"));
+        return Err(format!(
+            "no password: set {var} or run on a terminal to be prompted"
+        ));
     }
     rpassword::prompt_password(prompt)
         .map(winrm::secret::secret)

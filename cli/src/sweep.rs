@@ -5,7 +5,8 @@
 use std::time::{Duration, Instant};
 
 use playbooks::{
-    dc_test_targets, parse_dc_test, parse_probe, scripts, Access, DomainLogon, HostObservation, Remote, RemoteErrorKind,
+    dc_test_targets, parse_dc_test, parse_probe, scripts, Access, DomainLogon, HostObservation,
+    Remote, RemoteErrorKind,
 };
 use serde::Serialize;
 use tokio::sync::mpsc;
@@ -28,7 +29,12 @@ pub struct Observed {
 
 /// The session settings for `target` with `cred`.
 pub fn session_config(target: &Target, cred: &Credential) -> SessionConfig {
-    let mut cfg = SessionConfig::new(target.endpoint.clone(), target.auth, cred.user.clone(), cred.password.clone());
+    let mut cfg = SessionConfig::new(
+        target.endpoint.clone(),
+        target.auth,
+        cred.user.clone(),
+        cred.password.clone(),
+    );
     cfg.tls = target.tls.clone();
     cfg.connect_timeout = target.connect_timeout;
     cfg.operation_timeout = target.operation_timeout;
@@ -41,7 +47,9 @@ pub async fn observe(target: Target) -> Observed {
     let t0 = Instant::now();
     let mut obs = HostObservation {
         host: target.name.clone(),
-        access: Access::Unreachable { message: String::new() },
+        access: Access::Unreachable {
+            message: String::new(),
+        },
         domain_logon: DomainLogon::NotTried,
         probe: None,
         dc_tests: Vec::new(),
@@ -49,33 +57,54 @@ pub async fn observe(target: Target) -> Observed {
     };
     let address = target.endpoint.addr();
     let Some(cred) = target.connect.clone() else {
-        obs.access = Access::Unauthorized { user: String::new() };
+        obs.access = Access::Unauthorized {
+            user: String::new(),
+        };
         obs.error = Some(format!(
             "no connecting credential for {}: set ansible_user/ansible_password in the inventory or pass --user",
             target.name
         ));
-        return Observed { address, observation: obs, elapsed_ms: ms(t0) };
+        return Observed {
+            address,
+            observation: obs,
+            elapsed_ms: ms(t0),
+        };
     };
     let mut reachable = false;
     match WinrmRemote::new(session_config(&target, &cred)) {
         Err(e) => {
             obs.error = Some(e.to_string());
-            obs.access = Access::Unreachable { message: e.to_string() };
+            obs.access = Access::Unreachable {
+                message: e.to_string(),
+            };
         }
         Ok(mut remote) => {
             match remote.run_powershell(scripts::PROBE, None).await {
                 Ok(out) => {
                     reachable = true;
-                    obs.access = Access::Connected { user: cred.user.clone(), local: playbooks::looks_local(&cred.user, &target.name) };
+                    obs.access = Access::Connected {
+                        user: cred.user.clone(),
+                        local: playbooks::looks_local(&cred.user, &target.name),
+                    };
                     match parse_probe(&out) {
                         Ok(probe) => {
                             for dc in dc_test_targets(&probe) {
                                 let test = match scripts::test_dc(&dc) {
-                                    Ok(script) => match remote.run_powershell(&script, None).await {
-                                        Ok(o) => parse_dc_test(&dc, &o),
-                                        Err(e) => playbooks::DcTest { dc: dc.clone(), ok: None, error: Some(e.to_string()) },
+                                    Ok(script) => {
+                                        match remote.run_powershell(&script, None).await {
+                                            Ok(o) => parse_dc_test(&dc, &o),
+                                            Err(e) => playbooks::DcTest {
+                                                dc: dc.clone(),
+                                                ok: None,
+                                                error: Some(e.to_string()),
+                                            },
+                                        }
+                                    }
+                                    Err(e) => playbooks::DcTest {
+                                        dc: dc.clone(),
+                                        ok: None,
+                                        error: Some(e.to_string()),
                                     },
-                                    Err(e) => playbooks::DcTest { dc: dc.clone(), ok: None, error: Some(e.to_string()) },
                                 };
                                 obs.dc_tests.push(test);
                             }
@@ -85,12 +114,23 @@ pub async fn observe(target: Target) -> Observed {
                     }
                 }
                 Err(e) => {
-                    reachable = matches!(e.kind, RemoteErrorKind::Unauthorized | RemoteErrorKind::AccessDenied);
+                    reachable = matches!(
+                        e.kind,
+                        RemoteErrorKind::Unauthorized | RemoteErrorKind::AccessDenied
+                    );
                     obs.access = match e.kind {
-                        RemoteErrorKind::Unauthorized => Access::Unauthorized { user: cred.user.clone() },
-                        RemoteErrorKind::AccessDenied => Access::AccessDenied { user: cred.user.clone() },
+                        RemoteErrorKind::Unauthorized => Access::Unauthorized {
+                            user: cred.user.clone(),
+                        },
+                        RemoteErrorKind::AccessDenied => Access::AccessDenied {
+                            user: cred.user.clone(),
+                        },
                         RemoteErrorKind::Timeout => Access::Timeout,
-                        RemoteErrorKind::Unreachable | RemoteErrorKind::Protocol => Access::Unreachable { message: e.message.clone() },
+                        RemoteErrorKind::Unreachable | RemoteErrorKind::Protocol => {
+                            Access::Unreachable {
+                                message: e.message.clone(),
+                            }
+                        }
                     };
                     obs.error = Some(e.to_string());
                 }
@@ -111,7 +151,11 @@ pub async fn observe(target: Target) -> Observed {
             }
         }
     }
-    Observed { address, observation: obs, elapsed_ms: ms(t0) }
+    Observed {
+        address,
+        observation: obs,
+        elapsed_ms: ms(t0),
+    }
 }
 
 fn ms(t0: Instant) -> u64 {
@@ -137,13 +181,17 @@ pub async fn observe_all(
                 host: t.name.clone(),
                 access: match abnormal {
                     Abnormal::DeadlineExceeded(_) => Access::Timeout,
-                    Abnormal::Panicked(_) => Access::Unreachable { message: "internal error".into() },
+                    Abnormal::Panicked(_) => Access::Unreachable {
+                        message: "internal error".into(),
+                    },
                 },
                 domain_logon: DomainLogon::NotTried,
                 probe: None,
                 dc_tests: Vec::new(),
                 error: Some(match abnormal {
-                    Abnormal::DeadlineExceeded(d) => format!("no result within the host deadline of {}s", d.as_secs()),
+                    Abnormal::DeadlineExceeded(d) => {
+                        format!("no result within the host deadline of {}s", d.as_secs())
+                    }
                     Abnormal::Panicked(m) => format!("internal error while probing: {m}"),
                 }),
             },

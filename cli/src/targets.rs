@@ -17,7 +17,12 @@ use crate::lab_cmd::{self, LabArgs};
 #[derive(Debug, Clone, Args)]
 pub struct SourceArgs {
     /// Inventory file (Ansible YAML shape: all/hosts/children/vars).
-    #[arg(short = 'i', long = "inventory", value_name = "FILE", conflicts_with = "lab")]
+    #[arg(
+        short = 'i',
+        long = "inventory",
+        value_name = "FILE",
+        conflicts_with = "lab"
+    )]
     pub inventory: Option<PathBuf>,
     /// Sweep a built-in simulated domain of N hosts on loopback instead of real hosts.
     #[arg(long, value_name = "N")]
@@ -102,21 +107,35 @@ pub async fn resolve(args: &SourceArgs) -> Result<Resolved, String> {
         (None, Some(n)) => {
             let running = lab_cmd::start(n, &args.lab_opts, None).await?;
             // The lab is swept through the same inventory format a user would write.
-            let inv = inventory::parse_yaml(&running.inventory_yaml(), std::path::Path::new("<lab inventory>"))
-                .map_err(|e| e.to_string())?;
+            let inv = inventory::parse_yaml(
+                &running.inventory_yaml(),
+                std::path::Path::new("<lab inventory>"),
+            )
+            .map_err(|e| e.to_string())?;
             (inv, Some(running))
         }
-        (None, None) => return Err("no hosts: give an inventory with -i FILE, or --lab N for the built-in lab".into()),
+        (None, None) => {
+            return Err(
+                "no hosts: give an inventory with -i FILE, or --lab N for the built-in lab".into(),
+            )
+        }
         (Some(_), Some(_)) => return Err("-i and --lab cannot be used together".into()),
     };
     if args.concurrency == 0 {
         return Err("--concurrency must be at least 1".into());
     }
-    let fallback_password = if inventory.hosts.iter().any(|h| h.user().is_none() || h.password().is_none()) {
+    let fallback_password = if inventory
+        .hosts
+        .iter()
+        .any(|h| h.user().is_none() || h.password().is_none())
+    {
         match &args.user {
             Some(u) => Some(Credential {
                 user: u.clone(),
-                password: crate::run::crate_password("TRUSTSWEEP_PASSWORD", &format!("Password for {u}: "))?,
+                password: crate::run::crate_password(
+                    "TRUSTSWEEP_PASSWORD",
+                    &format!("Password for {u}: "),
+                )?,
             }),
             None => None,
         }
@@ -126,7 +145,10 @@ pub async fn resolve(args: &SourceArgs) -> Result<Resolved, String> {
     let repair_override = match &args.repair_user {
         Some(u) => Some(Credential {
             user: u.clone(),
-            password: crate::run::crate_password("TRUSTSWEEP_REPAIR_PASSWORD", &format!("Password for {u}: "))?,
+            password: crate::run::crate_password(
+                "TRUSTSWEEP_REPAIR_PASSWORD",
+                &format!("Password for {u}: "),
+            )?,
         }),
         None => None,
     };
@@ -138,7 +160,9 @@ pub async fn resolve(args: &SourceArgs) -> Result<Resolved, String> {
             }
         }
         let scheme: Scheme = match h.var("ansible_winrm_scheme") {
-            Some(s) => s.parse().map_err(|e| format!("host {}: ansible_winrm_scheme: {e}", h.name))?,
+            Some(s) => s
+                .parse()
+                .map_err(|e| format!("host {}: ansible_winrm_scheme: {e}", h.name))?,
             None => {
                 if h.port == Some(5986) {
                     Scheme::Https
@@ -148,13 +172,19 @@ pub async fn resolve(args: &SourceArgs) -> Result<Resolved, String> {
             }
         };
         let auth: AuthMethod = match h.var("ansible_winrm_transport") {
-            Some(t) => t.parse().map_err(|e| format!("host {}: ansible_winrm_transport: {e}", h.name))?,
+            Some(t) => t
+                .parse()
+                .map_err(|e| format!("host {}: ansible_winrm_transport: {e}", h.name))?,
             None => AuthMethod::Ntlm,
         };
         let skip_verify = args.insecure_skip_tls_verify
-            || h.var("ansible_winrm_server_cert_validation").is_some_and(|v| v.eq_ignore_ascii_case("ignore"));
+            || h.var("ansible_winrm_server_cert_validation")
+                .is_some_and(|v| v.eq_ignore_ascii_case("ignore"));
         let connect = match (h.user(), h.password()) {
-            (Some(user), Some(password)) => Some(Credential { user, password: password.clone() }),
+            (Some(user), Some(password)) => Some(Credential {
+                user,
+                password: password.clone(),
+            }),
             _ => fallback_password.clone(),
         };
         let repair = repair_override.clone().or_else(|| {
@@ -167,7 +197,10 @@ pub async fn resolve(args: &SourceArgs) -> Result<Resolved, String> {
             name: h.name.clone(),
             endpoint: Endpoint::new(h.address.clone(), h.port, scheme),
             auth,
-            tls: TlsOptions { ca_file: args.ca_file.clone(), dangerous_skip_verify: skip_verify },
+            tls: TlsOptions {
+                ca_file: args.ca_file.clone(),
+                dangerous_skip_verify: skip_verify,
+            },
             connect,
             repair,
             connect_timeout: Duration::from_secs(args.connect_timeout),
@@ -181,7 +214,11 @@ pub async fn resolve(args: &SourceArgs) -> Result<Resolved, String> {
 pub fn limit_matches(pattern: &str, name: &str, groups: &[String]) -> bool {
     let mut included = false;
     let mut any_positive = false;
-    for part in pattern.split([',', ':']).map(str::trim).filter(|p| !p.is_empty()) {
+    for part in pattern
+        .split([',', ':'])
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+    {
         let (negate, glob_pat) = match part.strip_prefix('!') {
             Some(rest) => (true, rest),
             None => (false, part),
@@ -226,7 +263,8 @@ fn glob(pattern: &str, text: &str) -> bool {
             },
         }
     }
-    p.get(pi..).is_some_and(|rest| rest.iter().all(|c| *c == '*'))
+    p.get(pi..)
+        .is_some_and(|rest| rest.iter().all(|c| *c == '*'))
 }
 
 #[cfg(test)]

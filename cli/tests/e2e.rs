@@ -4,7 +4,12 @@
 //! placed on it, `plan` must leave the lab's state untouched, and `repair` must leave
 //! every repairable host verified healthy without a password ever crossing a command line.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use std::path::PathBuf;
 use std::process::Output;
@@ -26,7 +31,9 @@ fn every_fault_spec(seed: u64) -> LabSpec {
 }
 
 async fn start(spec: LabSpec) -> RunningLab {
-    RunningLab::start(Lab::build(spec).unwrap(), WireOptions::default()).await.unwrap()
+    RunningLab::start(Lab::build(spec).unwrap(), WireOptions::default())
+        .await
+        .unwrap()
 }
 
 fn write_inventory(running: &RunningLab, name: &str) -> PathBuf {
@@ -50,7 +57,11 @@ async fn trustsweep(args: &[&str]) -> Output {
 
 fn json(out: &Output) -> Value {
     serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!("stdout is not JSON ({e}):\n{}\nstderr:\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+        panic!(
+            "stdout is not JSON ({e}):\n{}\nstderr:\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
     })
 }
 
@@ -68,23 +79,48 @@ fn expected_diagnosis(fault: Option<FaultKind>) -> &'static str {
 }
 
 fn host_entry<'a>(doc: &'a Value, name: &str) -> &'a Value {
-    doc["hosts"].as_array().unwrap().iter().find(|h| h["host"] == name).unwrap_or_else(|| panic!("{name} missing from report"))
+    doc["hosts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["host"] == name)
+        .unwrap_or_else(|| panic!("{name} missing from report"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn check_reports_every_fault_kind_and_exits_2() {
     let running = start(every_fault_spec(3)).await;
     let inv = write_inventory(&running, "check");
-    let out = trustsweep(&["check", "-i", inv.to_str().unwrap(), "--format", "json", "--host-deadline", "60"]).await;
-    assert_eq!(out.status.code(), Some(2), "stderr:\n{}", String::from_utf8_lossy(&out.stderr));
+    let out = trustsweep(&[
+        "check",
+        "-i",
+        inv.to_str().unwrap(),
+        "--format",
+        "json",
+        "--host-deadline",
+        "60",
+    ])
+    .await;
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "stderr:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let doc = json(&out);
-    assert_eq!(doc["hosts"].as_array().unwrap().len(), running.endpoints().len(), "every host gets a result");
+    assert_eq!(
+        doc["hosts"].as_array().unwrap().len(),
+        running.endpoints().len(),
+        "every host gets a result"
+    );
     for ep in running.endpoints() {
         let h = host_entry(&doc, &ep.info.address);
         assert_eq!(
-            h["diagnosis"]["kind"], expected_diagnosis(ep.info.fault),
+            h["diagnosis"]["kind"],
+            expected_diagnosis(ep.info.fault),
             "{} with fault {:?}: {h:#}",
-            ep.info.address, ep.info.fault
+            ep.info.address,
+            ep.info.fault
         );
     }
     let summary = &doc["summary"];
@@ -99,17 +135,49 @@ async fn plan_changes_nothing() {
     let running = start(every_fault_spec(5)).await;
     let inv = write_inventory(&running, "plan");
     let before = running.lab().state_digest();
-    let out = trustsweep(&["plan", "-i", inv.to_str().unwrap(), "--format", "json", "--allow-rejoin", "--allow-dc-reset"]).await;
-    assert_eq!(out.status.code(), Some(2), "stderr:\n{}", String::from_utf8_lossy(&out.stderr));
-    assert_eq!(running.lab().state_digest(), before, "plan must not change any host or DC");
+    let out = trustsweep(&[
+        "plan",
+        "-i",
+        inv.to_str().unwrap(),
+        "--format",
+        "json",
+        "--allow-rejoin",
+        "--allow-dc-reset",
+    ])
+    .await;
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "stderr:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        running.lab().state_digest(),
+        before,
+        "plan must not change any host or DC"
+    );
     let doc = json(&out);
-    let snapshot = running.endpoints().iter().find(|e| e.info.fault == Some(FaultKind::Snapshot)).unwrap();
-    let actions = host_entry(&doc, &snapshot.info.address)["plan"]["actions"].as_array().unwrap().clone();
+    let snapshot = running
+        .endpoints()
+        .iter()
+        .find(|e| e.info.fault == Some(FaultKind::Snapshot))
+        .unwrap();
+    let actions = host_entry(&doc, &snapshot.info.address)["plan"]["actions"]
+        .as_array()
+        .unwrap()
+        .clone();
     assert_eq!(actions[0]["action"], "reset_machine_password");
-    for clone in running.endpoints().iter().filter(|e| e.info.fault == Some(FaultKind::Clone)) {
+    for clone in running
+        .endpoints()
+        .iter()
+        .filter(|e| e.info.fault == Some(FaultKind::Clone))
+    {
         let actions = &host_entry(&doc, &clone.info.address)["plan"]["actions"];
         assert_eq!(actions.as_array().unwrap().len(), 1, "{actions}");
-        assert_eq!(actions[0]["action"], "rebuild_required", "a clone is never reset");
+        assert_eq!(
+            actions[0]["action"], "rebuild_required",
+            "a clone is never reset"
+        );
     }
 }
 
@@ -117,9 +185,22 @@ async fn plan_changes_nothing() {
 async fn repair_heals_what_it_can_verifies_and_leaks_no_password() {
     let running = start(every_fault_spec(9)).await;
     let inv = write_inventory(&running, "repair");
-    let out = trustsweep(&["repair", "-i", inv.to_str().unwrap(), "--format", "json", "--yes"]).await;
+    let out = trustsweep(&[
+        "repair",
+        "-i",
+        inv.to_str().unwrap(),
+        "--format",
+        "json",
+        "--yes",
+    ])
+    .await;
     // Clones and the host without a DC stay broken: exit 2 says so.
-    assert_eq!(out.status.code(), Some(2), "stderr:\n{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "stderr:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let doc = json(&out);
     for ep in running.endpoints() {
         let h = host_entry(&doc, &ep.info.address);
@@ -127,20 +208,35 @@ async fn repair_heals_what_it_can_verifies_and_leaks_no_password() {
             Some(FaultKind::Snapshot | FaultKind::DcReset | FaultKind::ReplicationLag) => {
                 assert_eq!(h["repair"]["status"], "repaired", "{h:#}");
                 assert_eq!(h["repair"]["verification"]["healthy"], true, "{h:#}");
-                assert!(running.lab().channel_status(ep.info.id).unwrap().is_ok(), "the lab agrees {} is healthy", ep.info.address);
+                assert!(
+                    running.lab().channel_status(ep.info.id).unwrap().is_ok(),
+                    "the lab agrees {} is healthy",
+                    ep.info.address
+                );
             }
             Some(FaultKind::Clone) => {
                 assert!(h["repair"].is_null(), "a clone is never touched: {h:#}");
                 assert_eq!(h["plan"]["actions"][0]["action"], "rebuild_required");
             }
-            _ => assert!(h["repair"].is_null() || h["repair"]["status"] == "nothing_to_do", "{h:#}"),
+            _ => assert!(
+                h["repair"].is_null() || h["repair"]["status"] == "nothing_to_do",
+                "{h:#}"
+            ),
         }
     }
-    assert_eq!(doc["remaining"]["broken"], 3, "two clones and the host that reaches no DC remain");
+    assert_eq!(
+        doc["remaining"]["broken"], 3,
+        "two clones and the host that reaches no DC remain"
+    );
 
     // No password anywhere: not in the output, not in the logs (RUST_LOG=debug), not in any
     // command line the hosts received (including inside -EncodedCommand scripts).
-    let mut secrets = vec![running.lab().repair_credentials().password.expose_secret().to_string()];
+    let mut secrets = vec![running
+        .lab()
+        .repair_credentials()
+        .password
+        .expose_secret()
+        .to_string()];
     for ep in running.endpoints() {
         secrets.push(ep.info.local_admin.password.expose_secret().to_string());
         secrets.push(ep.info.builtin_admin.password.expose_secret().to_string());
@@ -158,25 +254,55 @@ async fn repair_heals_what_it_can_verifies_and_leaks_no_password() {
             decoded.push(script);
         }
     }
-    assert!(decoded.iter().any(|s| s.contains("Reset-ComputerMachinePassword")), "the repair scripts were sent");
+    assert!(
+        decoded
+            .iter()
+            .any(|s| s.contains("Reset-ComputerMachinePassword")),
+        "the repair scripts were sent"
+    );
     for secret in &secrets {
-        assert!(!stdout.contains(secret.as_str()), "a password appears in the report");
-        assert!(!stderr.contains(secret.as_str()), "a password appears in the logs");
+        assert!(
+            !stdout.contains(secret.as_str()),
+            "a password appears in the report"
+        );
+        assert!(
+            !stderr.contains(secret.as_str()),
+            "a password appears in the logs"
+        );
         for line in log.iter().chain(decoded.iter()) {
-            assert!(!line.contains(secret.as_str()), "a password appears in a remote command line: {line}");
+            assert!(
+                !line.contains(secret.as_str()),
+                "a password appears in a remote command line: {line}"
+            );
         }
     }
 
     // A second repair finds nothing more to do and changes nothing.
     let before = running.lab().state_digest();
-    let out = trustsweep(&["repair", "-i", inv.to_str().unwrap(), "--format", "json", "--yes"]).await;
+    let out = trustsweep(&[
+        "repair",
+        "-i",
+        inv.to_str().unwrap(),
+        "--format",
+        "json",
+        "--yes",
+    ])
+    .await;
     assert_eq!(out.status.code(), Some(2));
     let doc = json(&out);
     assert!(
-        doc["hosts"].as_array().unwrap().iter().all(|h| h["repair"].is_null() || h["repair"]["status"] == "nothing_to_do"),
+        doc["hosts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|h| h["repair"].is_null() || h["repair"]["status"] == "nothing_to_do"),
         "nothing left to repair: {doc:#}"
     );
-    assert_eq!(running.lab().state_digest(), before, "a second repair changes nothing");
+    assert_eq!(
+        running.lab().state_digest(),
+        before,
+        "a second repair changes nothing"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -184,7 +310,12 @@ async fn a_healthy_fleet_exits_0_and_a_slow_host_past_its_deadline_is_reported()
     let running = start(LabSpec::healthy(5, 2)).await;
     let inv = write_inventory(&running, "healthy");
     let out = trustsweep(&["check", "-i", inv.to_str().unwrap()]).await;
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("5 hosts: 5 healthy"), "{text}");
 
@@ -192,13 +323,34 @@ async fn a_healthy_fleet_exits_0_and_a_slow_host_past_its_deadline_is_reported()
     spec.slow_latency = Duration::from_secs(3);
     let running = start(spec).await;
     let inv = write_inventory(&running, "slow");
-    let out = trustsweep(&["check", "-i", inv.to_str().unwrap(), "--format", "json", "--host-deadline", "1"]).await;
-    assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = trustsweep(&[
+        "check",
+        "-i",
+        inv.to_str().unwrap(),
+        "--format",
+        "json",
+        "--host-deadline",
+        "1",
+    ])
+    .await;
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let doc = json(&out);
-    let slow = running.endpoints().iter().find(|e| e.info.fault == Some(FaultKind::Slow)).unwrap();
+    let slow = running
+        .endpoints()
+        .iter()
+        .find(|e| e.info.fault == Some(FaultKind::Slow))
+        .unwrap();
     let h = host_entry(&doc, &slow.info.address);
     assert_eq!(h["observation"]["access"]["state"], "timeout", "{h:#}");
-    assert_eq!(doc["summary"]["healthy"], 4, "the other hosts are unaffected");
+    assert_eq!(
+        doc["summary"]["healthy"], 4,
+        "the other hosts are unaffected"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -209,9 +361,17 @@ async fn bad_inventory_is_a_usage_error_naming_the_file() {
     let out = trustsweep(&["check", "-i", path.to_str().unwrap()]).await;
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains(path.to_str().unwrap()) && err.contains("must be a mapping"), "{err}");
+    assert!(
+        err.contains(path.to_str().unwrap()) && err.contains("must be a mapping"),
+        "{err}"
+    );
     let out = trustsweep(&["repair", "--lab", "3"]).await;
-    assert_eq!(out.status.code(), Some(0), "a healthy 3-host lab: nothing to repair; {}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "a healthy 3-host lab: nothing to repair; {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -233,20 +393,33 @@ async fn run_streams_output_and_passes_the_exit_code_through() {
         }
     };
     let base = |rest: &[&str]| {
-        let mut v: Vec<String> = ["run", "--host", host.as_str(), "-u", ep.info.local_admin.user.as_str()].iter().map(|s| s.to_string()).collect();
+        let mut v: Vec<String> = [
+            "run",
+            "--host",
+            host.as_str(),
+            "-u",
+            ep.info.local_admin.user.as_str(),
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
         v.extend(rest.iter().map(|s| s.to_string()));
         v
     };
     let out = run(base(&["--", "nltest", "/sc_verify:lab.test"])).await;
     assert_eq!(out.status.code(), Some(0));
-    assert!(String::from_utf8_lossy(&out.stdout).contains("Trust Verification Status = 0 0x0 NERR_Success"));
+    assert!(String::from_utf8_lossy(&out.stdout)
+        .contains("Trust Verification Status = 0 0x0 NERR_Success"));
     let out = run(base(&["--", "frobnicate"])).await;
     assert_eq!(out.status.code(), Some(1), "cmd's exit code comes through");
     assert!(String::from_utf8_lossy(&out.stderr).contains("'frobnicate' is not recognized"));
     let out = run(base(&["--powershell", "--", "Get-Frobnicator"])).await;
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("is not recognized as the name of a cmdlet") && !err.contains("#< CLIXML"), "CLIXML is decoded: {err}");
+    assert!(
+        err.contains("is not recognized as the name of a cmdlet") && !err.contains("#< CLIXML"),
+        "CLIXML is decoded: {err}"
+    );
     // No password: a usage error, not a hang on a prompt.
     let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_trustsweep"))
         .args(base(&["--", "hostname"]))
@@ -262,9 +435,22 @@ async fn run_streams_output_and_passes_the_exit_code_through() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lab_serve_writes_an_inventory_that_check_can_sweep() {
     use tokio::io::AsyncBufReadExt;
-    let inv = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("served-{}.yml", std::process::id()));
+    let inv = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("served-{}.yml", std::process::id()));
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_trustsweep"))
-        .args(["lab", "serve", "--hosts", "4", "--faults", "snapshot=1", "--port", "0", "--seed", "3", "--write-inventory"])
+        .args([
+            "lab",
+            "serve",
+            "--hosts",
+            "4",
+            "--faults",
+            "snapshot=1",
+            "--port",
+            "0",
+            "--seed",
+            "3",
+            "--write-inventory",
+        ])
         .arg(&inv)
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
@@ -291,17 +477,32 @@ async fn lab_serve_writes_an_inventory_that_check_can_sweep() {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        assert_eq!(mode.permissions().mode() & 0o077, 0, "the inventory holds lab passwords: owner-only");
+        assert_eq!(
+            mode.permissions().mode() & 0o077,
+            0,
+            "the inventory holds lab passwords: owner-only"
+        );
     }
     let out = trustsweep(&["check", "-i", inv.to_str().unwrap(), "--format", "json"]).await;
-    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let doc = json(&out);
     assert_eq!(doc["summary"]["broken"], 1);
     assert_eq!(doc["summary"]["healthy"], 3);
     let pid = child.id().unwrap().to_string();
-    let status = std::process::Command::new("kill").args(["-INT", &pid]).status().unwrap();
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .unwrap();
     assert!(status.success());
-    let status = tokio::time::timeout(Duration::from_secs(30), child.wait()).await.unwrap().unwrap();
+    let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(status.code(), Some(0), "lab serve stops cleanly on Ctrl-C");
 }
 
@@ -316,18 +517,54 @@ async fn a_deleted_computer_account_is_healed_only_by_a_rejoin_when_allowed() {
     assert!(running.lab().delete_account(&victim.info.computer_name, 0));
     let inv = write_inventory(&running, "rejoin");
 
-    let out = trustsweep(&["repair", "-i", inv.to_str().unwrap(), "--format", "json", "--yes"]).await;
-    assert_eq!(out.status.code(), Some(2), "without --allow-rejoin the host stays broken: {}", String::from_utf8_lossy(&out.stderr));
+    let out = trustsweep(&[
+        "repair",
+        "-i",
+        inv.to_str().unwrap(),
+        "--format",
+        "json",
+        "--yes",
+    ])
+    .await;
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "without --allow-rejoin the host stays broken: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let doc = json(&out);
     let h = host_entry(&doc, &victim.info.address);
     assert_eq!(h["diagnosis"]["kind"], "account_missing", "{h:#}");
     assert_ne!(h["repair"]["status"], "repaired", "{h:#}");
 
-    let out = trustsweep(&["repair", "-i", inv.to_str().unwrap(), "--format", "json", "--yes", "--allow-rejoin", "--reboot-timeout", "30"]).await;
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = trustsweep(&[
+        "repair",
+        "-i",
+        inv.to_str().unwrap(),
+        "--format",
+        "json",
+        "--yes",
+        "--allow-rejoin",
+        "--reboot-timeout",
+        "30",
+    ])
+    .await;
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let doc = json(&out);
     let h = host_entry(&doc, &victim.info.address);
     assert_eq!(h["repair"]["status"], "repaired", "{h:#}");
     assert_eq!(h["repair"]["verification"]["healthy"], true, "{h:#}");
-    assert!(running.lab().channel_status(victim.info.id).unwrap().is_ok(), "the lab agrees: rejoined");
+    assert!(
+        running
+            .lab()
+            .channel_status(victim.info.id)
+            .unwrap()
+            .is_ok(),
+        "the lab agrees: rejoined"
+    );
 }

@@ -36,4 +36,3 @@ pub struct Document {
     pub peak_concurrency: usize,
     pub hosts: Vec<HostReport>,
 }
-
