@@ -112,32 +112,28 @@ async fn sweep(
     let names: Vec<String> = targets.iter().map(|t| t.name.clone()).collect();
     let width = names.iter().map(|n| n.len()).max().unwrap_or(4).min(40);
     let reporter = tokio::spawn(async move {
-        let mut out = std::io::stdout();
+        let mut progress = crate::progress::Progress::new("probe", 0);
         let (mut done, mut total) = (0usize, 0usize);
         while let Some(ev) = rx.recv().await {
-            match (format, ev) {
-                (_, Event::PhaseStarted { phase, total: n }) => {
+            match ev {
+                Event::PhaseStarted { phase, total: n } => {
                     total = n;
+                    progress = crate::progress::Progress::new(phase, n);
                     tracing::info!(phase, hosts = n, "phase started");
                 }
-                (Format::Text, Event::HostFinished { result, .. }) => {
+                Event::HostFinished { result, .. } => {
                     done += 1;
-                    let f = diagnose_host(&result.observation);
-                    let line = host_line(&result.observation.host, width, &f, result.elapsed_ms);
-                    let _ = writeln!(
-                        out,
-                        "[{done:>w$}/{total}] {line}",
-                        w = total.to_string().len()
-                    );
+                    progress.inc();
+                    if format == Format::Text {
+                        let f = diagnose_host(&result.observation);
+                        let line = host_line(&result.observation.host, width, &f, result.elapsed_ms);
+                        progress.line(&format!("[{done:>w$}/{total}] {line}", w = total.to_string().len()));
+                    }
                 }
-                (_, Event::PhaseFinished { phase, elapsed }) => {
-                    tracing::info!(
-                        phase,
-                        elapsed_ms = elapsed.as_millis() as u64,
-                        "phase finished"
-                    );
+                Event::PhaseFinished { phase, elapsed } => {
+                    progress.finish();
+                    tracing::info!(phase, elapsed_ms = elapsed.as_millis() as u64, "phase finished");
                 }
-                _ => {}
             }
         }
     });
@@ -443,21 +439,23 @@ pub async fn repair(args: RepairArgs) -> i32 {
     let (tx, mut rx) = mpsc::unbounded_channel::<Event<RepairOutcome>>();
     let format = args.format;
     let reporter = tokio::spawn(async move {
+        let mut progress = crate::progress::Progress::new("repair", 0);
         while let Some(ev) = rx.recv().await {
-            if let (
-                Format::Text,
-                Event::HostFinished {
-                    result, elapsed, ..
-                },
-            ) = (format, &ev)
-            {
-                println!(
-                    "{}: {} ({:.1}s): {}",
-                    result.host,
-                    status_name(result.status),
-                    elapsed.as_secs_f64(),
-                    result.detail
-                );
+            match ev {
+                Event::PhaseStarted { phase, total } => progress = crate::progress::Progress::new(phase, total),
+                Event::HostFinished { result, elapsed } => {
+                    progress.inc();
+                    if format == Format::Text {
+                        progress.line(&format!(
+                            "{}: {} ({:.1}s): {}",
+                            result.host,
+                            status_name(result.status),
+                            elapsed.as_secs_f64(),
+                            result.detail
+                        ));
+                    }
+                }
+                Event::PhaseFinished { .. } => progress.finish(),
             }
         }
     });

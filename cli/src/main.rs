@@ -5,20 +5,42 @@ mod engine;
 mod exit;
 mod fleet;
 mod lab_cmd;
+mod progress;
 mod remote;
 mod report;
 mod run;
 mod sweep;
 mod targets;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 /// Sweep Windows hosts over WinRM: test, diagnose and repair broken domain trust.
 #[derive(Debug, Parser)]
-#[command(name = "trustsweep", version, about, long_about = None)]
+#[command(
+    name = "trustsweep",
+    version,
+    about,
+    long_about = None,
+    after_help = "Examples:\n  trustsweep check -i hosts.yml\n  trustsweep plan -i hosts.yml --allow-rejoin\n  trustsweep repair -i hosts.yml --max-changes 20 --limit 'ws00*'\n  trustsweep repair --lab 200\n\nExit codes: 0 all healthy, 1 usage/configuration error, 2 some trust broken,\n3 some hosts could not be checked, 130 interrupted."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// More log output on stderr (-v info, -vv debug, -vvv trace); RUST_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+    /// Only errors on stderr.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    quiet: bool,
+    /// Log line format on stderr.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Subcommand)]
@@ -31,6 +53,13 @@ enum Command {
     Plan(fleet::PlanArgs),
     /// Repair broken hosts with the lightest fix each allows, then verify.
     Repair(fleet::RepairArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff) on stdout.
+    Man,
     /// The built-in simulated Windows domain.
     #[command(subcommand)]
     Lab(LabCommand),
@@ -44,7 +73,7 @@ enum LabCommand {
 
 fn main() {
     let cli = Cli::parse();
-    init_tracing();
+    init_tracing(cli.verbose, cli.quiet, cli.log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -62,18 +91,38 @@ fn main() {
             Command::Plan(args) => fleet::plan(args).await,
             Command::Repair(args) => fleet::repair(args).await,
             Command::Lab(LabCommand::Serve(args)) => lab_cmd::serve(args).await,
+            Command::Completions { shell } => {
+                clap_complete::generate(shell, &mut Cli::command(), "trustsweep", &mut std::io::stdout());
+                exit::OK
+            }
+            Command::Man => match clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout()) {
+                Ok(()) => exit::OK,
+                Err(e) => {
+                    eprintln!("trustsweep man: {e}");
+                    exit::USAGE
+                }
+            },
         }
     });
     std::process::exit(code);
 }
 
-fn init_tracing() {
+fn init_tracing(verbose: u8, quiet: bool, format: LogFormat) {
+    let level = match (quiet, verbose) {
+        (true, _) => "error",
+        (false, 0) => "warn",
+        (false, 1) => "info",
+        (false, 2) => "debug",
+        (false, _) => "trace",
+    };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    let ansi = std::env::var_os("NO_COLOR").is_none() && std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
 }
 
 #[cfg(test)]
