@@ -55,6 +55,8 @@ pub enum Abnormal {
     DeadlineExceeded(Duration),
     /// It panicked (a bug: reported for the host, the sweep goes on).
     Panicked(String),
+    /// It never started: the sweep was interrupted first.
+    NotStarted,
 }
 
 /// Runs `job` for every item with bounded concurrency and a per-item deadline; sends
@@ -133,7 +135,7 @@ where
         .zip(items.iter())
         .map(|(r, item)| {
             r.unwrap_or_else(|| {
-                on_abnormal(item, Abnormal::Panicked("not started (interrupted)".into()))
+                on_abnormal(item, Abnormal::NotStarted)
             })
         })
         .collect();

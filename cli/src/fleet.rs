@@ -5,7 +5,8 @@
 //! repair: the same, then the guarded repairs (domain credential over stdin only), each
 //! verified by probing again; the exit code says what remains.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 use std::io::{IsTerminal, Write};
 use std::time::{Duration, Instant};
 
@@ -19,6 +20,7 @@ use tokio::sync::mpsc;
 
 use crate::engine::{self, Abnormal, Event, Limits};
 use crate::exit;
+use crate::journal::{self, Entry, Journal};
 use crate::remote::WinrmRemote;
 use crate::report::{Document, HostReport};
 use crate::sweep::{self, Observed};
@@ -94,16 +96,37 @@ struct Swept {
     observed: Vec<Observed>,
     findings: Vec<Finding>,
     peak: usize,
+    /// The journal this run appends to (`--journal`, or the `--resume` file).
+    journal: Option<Arc<Journal>>,
+    /// Repairs a resumed journal says are done.
+    repaired: HashMap<String, RepairOutcome>,
     _lab: Option<lab::wire::RunningLab>,
 }
 
 async fn sweep(
+    command: &str,
     source: &SourceArgs,
     format: Format,
     cancel: &engine::tokio_util_cancel::Token,
 ) -> Result<Swept, String> {
     let resolved = targets::resolve(source).await?;
     let targets = resolved.targets;
+    let mut done = match &source.resume {
+        Some(path) => journal::load(path)?,
+        None => journal::Done::default(),
+    };
+    let journal = match source.resume.as_ref().or(source.journal.as_ref()) {
+        Some(path) => Some(Arc::new(Journal::open(path)?)),
+        None => None,
+    };
+    if let Some(j) = &journal {
+        j.append(&Entry::RunStarted { command: command.to_string(), schema: crate::report::SCHEMA.to_string(), hosts: targets.len() });
+    }
+    // Hosts a resumed journal already probed are not probed again.
+    let todo: Vec<Target> = targets.iter().filter(|t| !done.observed.contains_key(&t.name)).cloned().collect();
+    if !done.observed.is_empty() {
+        tracing::info!(done = targets.len() - todo.len(), todo = todo.len(), "resuming from the journal");
+    }
     let limits = Limits {
         concurrency: source.concurrency,
         host_deadline: Duration::from_secs(source.host_deadline),
@@ -111,6 +134,7 @@ async fn sweep(
     let (tx, mut rx) = mpsc::unbounded_channel::<Event<Observed>>();
     let names: Vec<String> = targets.iter().map(|t| t.name.clone()).collect();
     let width = names.iter().map(|n| n.len()).max().unwrap_or(4).min(40);
+    let journal_w = journal.clone();
     let reporter = tokio::spawn(async move {
         let mut progress = crate::progress::Progress::new("probe", 0);
         let (mut done, mut total) = (0usize, 0usize);
@@ -124,6 +148,9 @@ async fn sweep(
                 Event::HostFinished { result, .. } => {
                     done += 1;
                     progress.inc();
+                    if let Some(j) = &journal_w {
+                        j.append(&Entry::Observed { host: result.observation.host.clone(), observed: Box::new(result.clone()) });
+                    }
                     if format == Format::Text {
                         let f = diagnose_host(&result.observation);
                         let line = host_line(&result.observation.host, width, &f, result.elapsed_ms);
@@ -137,18 +164,17 @@ async fn sweep(
             }
         }
     });
-    let (observed, peak) = sweep::observe_all(&targets, limits, &tx, Some(cancel)).await;
+    let (fresh, peak) = sweep::observe_all(&todo, limits, &tx, Some(cancel)).await;
     drop(tx);
     let _ = reporter.await;
+    let mut fresh = todo.iter().map(|t| t.name.clone()).zip(fresh).collect::<HashMap<_, _>>();
+    let observed: Vec<Observed> = targets
+        .iter()
+        .filter_map(|t| done.observed.remove(&t.name).or_else(|| fresh.remove(&t.name)))
+        .collect();
     let observations: Vec<_> = observed.iter().map(|o| o.observation.clone()).collect();
     let findings = diagnose_fleet(&observations);
-    Ok(Swept {
-        targets,
-        observed,
-        findings,
-        peak,
-        _lab: resolved.lab,
-    })
+    Ok(Swept { targets, observed, findings, peak, journal, repaired: done.repaired, _lab: resolved.lab })
 }
 
 fn host_line(host: &str, width: usize, f: &Finding, ms: u64) -> String {
@@ -254,7 +280,7 @@ fn interrupt_token() -> engine::tokio_util_cancel::Token {
 pub async fn check(args: CheckArgs) -> i32 {
     let t0 = Instant::now();
     let cancel = interrupt_token();
-    let swept = match sweep(&args.source, args.format, &cancel).await {
+    let swept = match sweep("check", &args.source, args.format, &cancel).await {
         Ok(s) => s,
         Err(e) => {
             eprintln!("trustsweep check: {e}");
@@ -347,7 +373,7 @@ fn print_plans(plans: &[HostPlan]) {
 pub async fn plan(args: PlanArgs) -> i32 {
     let t0 = Instant::now();
     let cancel = interrupt_token();
-    let swept = match sweep(&args.source, args.format, &cancel).await {
+    let swept = match sweep("plan", &args.source, args.format, &cancel).await {
         Ok(s) => s,
         Err(e) => {
             eprintln!("trustsweep plan: {e}");
@@ -376,7 +402,7 @@ pub async fn plan(args: PlanArgs) -> i32 {
 pub async fn repair(args: RepairArgs) -> i32 {
     let t0 = Instant::now();
     let cancel = interrupt_token();
-    let swept = match sweep(&args.source, args.format, &cancel).await {
+    let swept = match sweep("repair", &args.source, args.format, &cancel).await {
         Ok(s) => s,
         Err(e) => {
             eprintln!("trustsweep repair: {e}");
@@ -432,10 +458,13 @@ pub async fn repair(args: RepairArgs) -> i32 {
         reboot_timeout: Duration::from_secs(args.reboot_timeout),
         ..RepairOptions::default()
     };
+    // Hosts a resumed journal says were repaired keep that outcome.
     let jobs: Vec<(Target, HostPlan)> = to_change
         .iter()
         .filter_map(|&i| Some((swept.targets.get(i)?.clone(), plans.get(i)?.clone())))
+        .filter(|(t, _)| !swept.repaired.contains_key(&t.name))
         .collect();
+    let journal_w = swept.journal.clone();
     let (tx, mut rx) = mpsc::unbounded_channel::<Event<RepairOutcome>>();
     let format = args.format;
     let reporter = tokio::spawn(async move {
@@ -445,6 +474,9 @@ pub async fn repair(args: RepairArgs) -> i32 {
                 Event::PhaseStarted { phase, total } => progress = crate::progress::Progress::new(phase, total),
                 Event::HostFinished { result, elapsed } => {
                     progress.inc();
+                    if let Some(j) = &journal_w {
+                        j.append(&Entry::Repaired { host: result.host.clone(), outcome: Box::new(result.clone()) });
+                    }
                     if format == Format::Text {
                         progress.line(&format!(
                             "{}: {} ({:.1}s): {}",
@@ -473,13 +505,14 @@ pub async fn repair(args: RepairArgs) -> i32 {
         },
         |(target, _), abnormal| RepairOutcome {
             host: target.name.clone(),
-            status: RepairStatus::Unverified,
+            status: if abnormal == Abnormal::NotStarted { RepairStatus::NotAttempted } else { RepairStatus::Unverified },
             detail: match abnormal {
                 Abnormal::DeadlineExceeded(d) => format!(
                     "no result within {}s; the host's state is unknown",
                     d.as_secs()
                 ),
                 Abnormal::Panicked(m) => format!("internal error: {m}"),
+                Abnormal::NotStarted => "not attempted: the sweep was interrupted".into(),
             },
             steps: Vec::new(),
             verification: None,
@@ -490,15 +523,16 @@ pub async fn repair(args: RepairArgs) -> i32 {
     .await;
     drop(tx);
     let _ = reporter.await;
-    // What remains: verified states for repaired hosts, the diagnosis for the others.
+    // What remains: verified states for repaired hosts (now or in the resumed run), the
+    // diagnosis for the others.
+    let mut by_host: HashMap<String, RepairOutcome> = swept.repaired.clone();
+    for ((target, _), outcome) in jobs.iter().zip(outcomes) {
+        by_host.insert(target.name.clone(), outcome);
+    }
     let mut remaining = Summary::default();
-    for (i, (r, p)) in reports.iter_mut().zip(&plans).enumerate() {
+    for (r, p) in reports.iter_mut().zip(&plans) {
         r.plan = Some(p.clone());
-        let state = match to_change
-            .iter()
-            .position(|&j| j == i)
-            .and_then(|k| outcomes.get(k))
-        {
+        let state = match by_host.get(&r.host).filter(|_| p.changes_anything()) {
             Some(o) => {
                 r.repair = Some(o.clone());
                 o.remaining_state(p)

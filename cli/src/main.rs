@@ -4,6 +4,7 @@
 mod engine;
 mod exit;
 mod fleet;
+mod journal;
 mod lab_cmd;
 mod progress;
 mod remote;

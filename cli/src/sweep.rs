@@ -17,7 +17,7 @@ use crate::remote::WinrmRemote;
 use crate::targets::{Credential, Target};
 
 /// What phase 1 learned of one host.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, serde::Deserialize)]
 pub struct Observed {
     /// Address:port.
     pub address: String,
@@ -181,6 +181,9 @@ pub async fn observe_all(
                 host: t.name.clone(),
                 access: match abnormal {
                     Abnormal::DeadlineExceeded(_) => Access::Timeout,
+                    Abnormal::NotStarted => Access::Unreachable {
+                        message: "not checked: the sweep was interrupted".into(),
+                    },
                     Abnormal::Panicked(_) => Access::Unreachable {
                         message: "internal error".into(),
                     },
@@ -193,6 +196,7 @@ pub async fn observe_all(
                         format!("no result within the host deadline of {}s", d.as_secs())
                     }
                     Abnormal::Panicked(m) => format!("internal error while probing: {m}"),
+                    Abnormal::NotStarted => "not checked: the sweep was interrupted (resume with --resume JOURNAL)".into(),
                 }),
             },
             elapsed_ms: 0,

@@ -47,6 +47,14 @@ pub struct SourceArgs {
     /// Do not verify HTTPS certificates. Dangerous: anyone on the path can read passwords.
     #[arg(long)]
     pub insecure_skip_tls_verify: bool,
+    /// Append every finished host to this JSON Lines journal as it finishes (nothing is
+    /// lost if the sweep is interrupted).
+    #[arg(long, value_name = "FILE")]
+    pub journal: Option<PathBuf>,
+    /// Continue the sweep recorded in this journal: hosts it already holds are not probed
+    /// or repaired again, and new results are appended to it.
+    #[arg(long, value_name = "FILE", conflicts_with = "journal")]
+    pub resume: Option<PathBuf>,
     /// Hosts worked on at once.
     #[arg(long, default_value_t = 64)]
     pub concurrency: usize,

@@ -568,3 +568,60 @@ async fn a_deleted_computer_account_is_healed_only_by_a_rejoin_when_allowed() {
         "the lab agrees: rejoined"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_interrupted_sweep_resumes_from_its_journal_with_every_host_once() {
+    use tokio::io::AsyncBufReadExt;
+    let mut spec = LabSpec::healthy(12, 31).with_fault(FaultKind::Snapshot, 2);
+    // Slow enough that Ctrl-C lands mid-sweep with one host at a time.
+    spec.latency = Duration::from_millis(40);
+    let running = start(spec).await;
+    let inv = write_inventory(&running, "resume");
+    let journal = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("journal-{}.jsonl", std::process::id()));
+    let _ = std::fs::remove_file(&journal);
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_trustsweep"))
+        .args(["repair", "-i", inv.to_str().unwrap(), "--yes", "--concurrency", "1", "--journal", journal.to_str().unwrap()])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    // Interrupt after the third host line (bounded: the sweep prints at most 12).
+    let mut seen = 0;
+    for _ in 0..12 {
+        let line = tokio::time::timeout(Duration::from_secs(60), lines.next_line()).await.unwrap().unwrap().unwrap();
+        if line.starts_with('[') {
+            seen += 1;
+        }
+        if seen == 3 {
+            break;
+        }
+    }
+    let pid = child.id().unwrap().to_string();
+    assert!(std::process::Command::new("kill").args(["-INT", &pid]).status().unwrap().success());
+    while let Ok(Some(_)) = lines.next_line().await {}
+    let status = tokio::time::timeout(Duration::from_secs(60), child.wait()).await.unwrap().unwrap();
+    assert_eq!(status.code(), Some(130), "an interrupted sweep exits 130");
+    let first: Vec<Value> = std::fs::read_to_string(&journal).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let probed_first = first.iter().filter(|e| e["event"] == "observed").count();
+    assert!((3..12).contains(&probed_first), "stopped mid-way: {probed_first} hosts probed");
+
+    let out = trustsweep(&["repair", "-i", inv.to_str().unwrap(), "--yes", "--format", "json", "--resume", journal.to_str().unwrap()]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let doc = json(&out);
+    let mut names: Vec<String> = doc["hosts"].as_array().unwrap().iter().map(|h| h["host"].as_str().unwrap().to_string()).collect();
+    names.sort();
+    let mut expected: Vec<String> = running.endpoints().iter().map(|e| e.info.address.clone()).collect();
+    expected.sort();
+    assert_eq!(names, expected, "every host reported exactly once");
+    assert_eq!(doc["remaining"]["healthy"], 12, "both snapshot hosts repaired across the two runs");
+    let all: Vec<Value> = std::fs::read_to_string(&journal).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let mut observed: Vec<&str> = all.iter().filter(|e| e["event"] == "observed").map(|e| e["host"].as_str().unwrap()).collect();
+    observed.sort();
+    let before = observed.len();
+    observed.dedup();
+    assert_eq!(before, observed.len(), "no host was probed twice");
+    assert_eq!(observed.len(), 12, "every host probed once across both runs");
+}
