@@ -24,7 +24,7 @@ use crate::journal::{self, Entry, Journal};
 use crate::remote::WinrmRemote;
 use crate::report::{Document, HostReport};
 use crate::sweep::{self, Observed};
-use crate::targets::{self, SourceArgs, Target};
+use crate::targets::{self, FailOn, SourceArgs, Target};
 
 /// Output format on stdout.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -191,10 +191,13 @@ fn host_line(host: &str, width: usize, f: &Finding, ms: u64) -> String {
     )
 }
 
-fn exit_code(s: &Summary) -> i32 {
-    if s.broken > 0 {
+fn exit_code(s: &Summary, fail_on: &[FailOn]) -> i32 {
+    let any = fail_on.is_empty() || fail_on.contains(&FailOn::Any);
+    let broken = any || fail_on.contains(&FailOn::Broken);
+    let unreachable = any || fail_on.contains(&FailOn::Unreachable);
+    if broken && s.broken > 0 {
         exit::BROKEN
-    } else if s.unreachable + s.access_problem + s.unknown > 0 {
+    } else if unreachable && s.unreachable + s.access_problem + s.unknown > 0 {
         exit::INCOMPLETE
     } else {
         exit::OK
@@ -295,7 +298,7 @@ pub async fn check(args: CheckArgs) -> i32 {
         print_summary("check", &summary, t0.elapsed());
     }
     let doc = document("check", summary, None, t0, swept.peak, reports);
-    finish(args.format, &doc, &cancel)
+    finish(args.format, &doc, &cancel, &args.source.fail_on)
 }
 
 fn document(
@@ -318,14 +321,19 @@ fn document(
 }
 
 /// Prints the JSON document when asked, and turns what remains into the exit code.
-fn finish(format: Format, doc: &Document, cancel: &engine::tokio_util_cancel::Token) -> i32 {
+fn finish(
+    format: Format,
+    doc: &Document,
+    cancel: &engine::tokio_util_cancel::Token,
+    fail_on: &[FailOn],
+) -> i32 {
     if format == Format::Json && print_json(doc) != exit::OK {
         return exit::USAGE;
     }
     if cancel.is_cancelled() {
         return exit::INTERRUPTED;
     }
-    exit_code(doc.remaining.as_ref().unwrap_or(&doc.summary))
+    exit_code(doc.remaining.as_ref().unwrap_or(&doc.summary), fail_on)
 }
 
 fn ms(t0: Instant) -> u64 {
@@ -395,7 +403,7 @@ pub async fn plan(args: PlanArgs) -> i32 {
         println!("repair would change {n} host(s); nothing was changed");
     }
     let doc = document("plan", summary, None, t0, swept.peak, reports);
-    finish(args.format, &doc, &cancel)
+    finish(args.format, &doc, &cancel, &args.source.fail_on)
 }
 
 /// `trustsweep repair`.
@@ -575,7 +583,7 @@ pub async fn repair(args: RepairArgs) -> i32 {
         }
     }
     let doc = document("repair", summary, Some(remaining), t0, swept.peak, reports);
-    finish(args.format, &doc, &cancel)
+    finish(args.format, &doc, &cancel, &args.source.fail_on)
 }
 
 fn status_name(s: RepairStatus) -> &'static str {

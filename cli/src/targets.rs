@@ -55,6 +55,11 @@ pub struct SourceArgs {
     /// or repaired again, and new results are appended to it.
     #[arg(long, value_name = "FILE", conflicts_with = "journal")]
     pub resume: Option<PathBuf>,
+    /// Which findings make the exit code non-zero: `broken` (2), `unreachable` (3: also
+    /// access problems and unknown states), `any` (both; the default behaviour). Lets a
+    /// scheduled dry run fail only on drift that matters to it.
+    #[arg(long, value_name = "broken|unreachable|any", value_delimiter = ',')]
+    pub fail_on: Vec<FailOn>,
     /// Hosts worked on at once.
     #[arg(long, default_value_t = 64)]
     pub concurrency: usize,
@@ -67,6 +72,17 @@ pub struct SourceArgs {
     /// WS-Management OperationTimeout in seconds (how long one Receive may wait).
     #[arg(long, value_name = "SECONDS", default_value_t = 20)]
     pub operation_timeout: u64,
+}
+
+/// A condition that `--fail-on` turns into a non-zero exit code.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum FailOn {
+    /// Some trust is broken (exit 2).
+    Broken,
+    /// Some host could not be checked: unreachable, access problem, unknown (exit 3).
+    Unreachable,
+    /// Either.
+    Any,
 }
 
 /// A credential: user and password (the password never printed).

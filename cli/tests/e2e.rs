@@ -625,3 +625,14 @@ async fn an_interrupted_sweep_resumes_from_its_journal_with_every_host_once() {
     assert_eq!(before, observed.len(), "no host was probed twice");
     assert_eq!(observed.len(), 12, "every host probed once across both runs");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fail_on_chooses_which_drift_fails_a_dry_run() {
+    let running = start(LabSpec::healthy(4, 41).with_fault(FaultKind::Snapshot, 1)).await;
+    let inv = write_inventory(&running, "failon");
+    let inv = inv.to_str().unwrap();
+    assert_eq!(trustsweep(&["plan", "-i", inv]).await.status.code(), Some(2));
+    assert_eq!(trustsweep(&["plan", "-i", inv, "--fail-on", "broken"]).await.status.code(), Some(2));
+    assert_eq!(trustsweep(&["plan", "-i", inv, "--fail-on", "unreachable"]).await.status.code(), Some(0), "only broken here");
+    assert_eq!(trustsweep(&["plan", "-i", inv, "--fail-on", "any"]).await.status.code(), Some(2));
+}
