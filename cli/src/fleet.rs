@@ -115,7 +115,8 @@ async fn sweep(
         Some(path) => journal::load(path)?,
         None => journal::Done::default(),
     };
-    let journal = match source.resume.as_ref().or(source.journal.as_ref()) {
+    let jsonl_output = source.outputs.iter().find_map(|o| o.strip_prefix("jsonl=").map(std::path::PathBuf::from));
+    let journal = match source.resume.as_ref().or(source.journal.as_ref()).or(jsonl_output.as_ref()) {
         Some(path) => Some(Arc::new(Journal::open(path)?)),
         None => None,
     };
@@ -298,7 +299,7 @@ pub async fn check(args: CheckArgs) -> i32 {
         print_summary("check", &summary, t0.elapsed());
     }
     let doc = document("check", summary, None, t0, swept.peak, reports);
-    finish(args.format, &doc, &cancel, &args.source.fail_on)
+    finish(args.format, &doc, &cancel, &args.source, &swept.targets)
 }
 
 fn document(
@@ -325,15 +326,150 @@ fn finish(
     format: Format,
     doc: &Document,
     cancel: &engine::tokio_util_cancel::Token,
-    fail_on: &[FailOn],
+    source: &SourceArgs,
+    targets: &[Target],
 ) -> i32 {
+    if format == Format::Text {
+        let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+        println!();
+        print!("{}", crate::report::recap(doc, color));
+    }
     if format == Format::Json && print_json(doc) != exit::OK {
         return exit::USAGE;
     }
+    if let Err(e) = write_reports(doc, source, targets) {
+        eprintln!("trustsweep: {e}");
+        return exit::USAGE;
+    }
+    let fail_on = &source.fail_on;
     if cancel.is_cancelled() {
         return exit::INTERRUPTED;
     }
     exit_code(doc.remaining.as_ref().unwrap_or(&doc.summary), fail_on)
+}
+
+/// `--output FORMAT=PATH`, `--report DIR` and `--history FILE`.
+fn write_reports(doc: &Document, source: &SourceArgs, targets: &[Target]) -> Result<(), String> {
+    use crate::report::{self, FileFormat, RenderOptions};
+    let mut files: Vec<(FileFormat, std::path::PathBuf)> = Vec::new();
+    for spec in &source.outputs {
+        if spec.starts_with("jsonl=") {
+            continue; // the journal, written as hosts finish
+        }
+        files.push(report::parse_output(spec)?);
+    }
+    if let Some(dir) = &source.report {
+        std::fs::create_dir_all(dir).map_err(|e| format!("cannot create report directory {}: {e}", dir.display()))?;
+        for f in FileFormat::ALL {
+            files.push((f, dir.join(f.default_file_name())));
+        }
+    }
+    if !files.is_empty() {
+        let groups = targets.iter().map(|t| (t.name.clone(), t.groups.clone())).collect();
+        let opts = RenderOptions { groups, ..RenderOptions::default() };
+        for (format, path) in files {
+            report::write_file_with(format, &path, doc, &opts)
+                .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        }
+    }
+    if let Some(path) = &source.history {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+            .unwrap_or(0);
+        let mut history = report::History::open(path).map_err(|e| format!("history {}: {e}", path.display()))?;
+        history.record(doc, now).map_err(|e| format!("history {}: {e}", path.display()))?;
+    }
+    Ok(())
+}
+
+/// `trustsweep history`.
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    /// The history database written by --history.
+    #[arg(value_name = "FILE")]
+    path: std::path::PathBuf,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
+}
+
+/// Shows, per host, what changed across the recorded runs.
+pub fn history(args: HistoryArgs) -> i32 {
+    let view = match crate::report::History::open(&args.path).and_then(|h| h.changes()) {
+        Ok(v) => v,
+        Err(e) => {
+            eprintln!("trustsweep history: {}: {e}", args.path.display());
+            return exit::USAGE;
+        }
+    };
+    match args.format {
+        Format::Text => print!("{}", crate::report::render_history(&view)),
+        Format::Json => match serde_json::to_string_pretty(&view) {
+            Ok(s) => println!("{s}"),
+            Err(e) => {
+                eprintln!("trustsweep history: {e}");
+                return exit::USAGE;
+            }
+        },
+    }
+    exit::OK
+}
+
+/// `trustsweep merge`.
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// JSON reports of the shards (from --output json=PATH or --format json).
+    #[arg(value_name = "REPORT", required = true)]
+    reports: Vec<std::path::PathBuf>,
+    /// Output format on stdout.
+    #[arg(long, value_enum, default_value_t = Format::Json)]
+    format: Format,
+    /// Also write FORMAT=PATH files (json, junit, csv, html, markdown); repeatable.
+    #[arg(long = "output", short = 'o', value_name = "FORMAT=PATH")]
+    outputs: Vec<String>,
+}
+
+/// Combines shard reports into one; the exit code is the merged run's.
+pub fn merge(args: MergeArgs) -> i32 {
+    let mut docs = Vec::new();
+    for path in &args.reports {
+        let parsed = std::fs::read_to_string(path)
+            .map_err(|e| e.to_string())
+            .and_then(|t| serde_json::from_str::<Document>(&t).map_err(|e| e.to_string()));
+        match parsed {
+            Ok(d) => docs.push(d),
+            Err(e) => {
+                eprintln!("trustsweep merge: {}: not a trustsweep JSON report: {e}", path.display());
+                return exit::USAGE;
+            }
+        }
+    }
+    let doc = match crate::report::merge(docs) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("trustsweep merge: {e}");
+            return exit::USAGE;
+        }
+    };
+    for spec in &args.outputs {
+        let written = crate::report::parse_output(spec).and_then(|(f, p)| {
+            crate::report::write_file(f, &p, &doc).map_err(|e| format!("cannot write {}: {e}", p.display()))
+        });
+        if let Err(e) = written {
+            eprintln!("trustsweep merge: {e}");
+            return exit::USAGE;
+        }
+    }
+    match args.format {
+        Format::Json => {
+            if print_json(&doc) != exit::OK {
+                return exit::USAGE;
+            }
+        }
+        Format::Text => print!("{}", crate::report::recap(&doc, false)),
+    }
+    exit_code(doc.remaining.as_ref().unwrap_or(&doc.summary), &[])
 }
 
 fn ms(t0: Instant) -> u64 {
@@ -403,7 +539,7 @@ pub async fn plan(args: PlanArgs) -> i32 {
         println!("repair would change {n} host(s); nothing was changed");
     }
     let doc = document("plan", summary, None, t0, swept.peak, reports);
-    finish(args.format, &doc, &cancel, &args.source.fail_on)
+    finish(args.format, &doc, &cancel, &args.source, &swept.targets)
 }
 
 /// `trustsweep repair`.
@@ -583,7 +719,7 @@ pub async fn repair(args: RepairArgs) -> i32 {
         }
     }
     let doc = document("repair", summary, Some(remaining), t0, swept.peak, reports);
-    finish(args.format, &doc, &cancel, &args.source.fail_on)
+    finish(args.format, &doc, &cancel, &args.source, &swept.targets)
 }
 
 fn status_name(s: RepairStatus) -> &'static str {

@@ -1,17 +1,7 @@
-//! The `trustsweep` binary: arguments in two stages (clap flags, then a validated run
-//! plan), the engine, reporters and named exit codes.
+//! The `trustsweep` binary: parses arguments and dispatches to the library's commands.
 
-mod engine;
-mod exit;
-mod fleet;
-mod journal;
-mod lab_cmd;
-mod progress;
-mod remote;
-mod report;
-mod run;
-mod sweep;
-mod targets;
+use trustsweep_cli::{exit, fleet, lab_cmd, run};
+
 
 use clap::{CommandFactory, Parser, Subcommand};
 
@@ -54,6 +44,10 @@ enum Command {
     Plan(fleet::PlanArgs),
     /// Repair broken hosts with the lightest fix each allows, then verify.
     Repair(fleet::RepairArgs),
+    /// Show, per host, what changed across the runs recorded with --history.
+    History(fleet::HistoryArgs),
+    /// Combine the JSON reports of shards (--shard K/N) into one.
+    Merge(fleet::MergeArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions {
         /// The shell.
@@ -92,6 +86,8 @@ fn main() {
             Command::Plan(args) => fleet::plan(args).await,
             Command::Repair(args) => fleet::repair(args).await,
             Command::Lab(LabCommand::Serve(args)) => lab_cmd::serve(args).await,
+            Command::History(args) => fleet::history(args),
+            Command::Merge(args) => fleet::merge(args),
             Command::Completions { shell } => {
                 clap_complete::generate(shell, &mut Cli::command(), "trustsweep", &mut std::io::stdout());
                 exit::OK

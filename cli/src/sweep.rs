@@ -60,10 +60,12 @@ pub async fn observe(target: Target) -> Observed {
         obs.access = Access::Unauthorized {
             user: String::new(),
         };
-        obs.error = Some(format!(
-            "no connecting credential for {}: set ansible_user/ansible_password in the inventory or pass --user",
-            target.name
-        ));
+        obs.error = Some(target.connect_error.clone().unwrap_or_else(|| {
+            format!(
+                "no connecting credential for {}: set ansible_user/ansible_password in the inventory, pass --user, or use --laps",
+                target.name
+            )
+        }));
         return Observed {
             address,
             observation: obs,

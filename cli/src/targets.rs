@@ -16,14 +16,36 @@ use crate::lab_cmd::{self, LabArgs};
 /// Where the hosts come from and how to reach them (shared by check, plan, repair).
 #[derive(Debug, Clone, Args)]
 pub struct SourceArgs {
-    /// Inventory file (Ansible YAML shape: all/hosts/children/vars).
-    #[arg(
-        short = 'i',
-        long = "inventory",
-        value_name = "FILE",
-        conflicts_with = "lab"
-    )]
+    /// Inventory file: Ansible YAML or INI, a plain host list, or CSV.
+    #[arg(short = 'i', long = "inventory", value_name = "FILE", conflicts_with_all = ["lab", "ldap"])]
     pub inventory: Option<PathBuf>,
+    /// Take the hosts from Active Directory: every enabled computer under --ou, read
+    /// over LDAPS (ldaps://dc) or StartTLS (ldap://dc with --ldap-starttls); never a
+    /// plain-text bind.
+    #[arg(long, value_name = "URL", conflicts_with = "lab", requires = "ou")]
+    pub ldap: Option<String>,
+    /// The OU (or any base DN) to enumerate, e.g. "OU=Workstations,DC=lab,DC=test".
+    #[arg(long, value_name = "DN")]
+    pub ou: Option<String>,
+    /// An extra LDAP filter AND'ed with (objectCategory=computer).
+    #[arg(long, value_name = "FILTER")]
+    pub ldap_filter: Option<String>,
+    /// Search only the OU itself, not its sub-OUs.
+    #[arg(long)]
+    pub ldap_one_level: bool,
+    /// Upgrade ldap:// with StartTLS.
+    #[arg(long)]
+    pub ldap_starttls: bool,
+    /// Account to bind as (password from TRUSTSWEEP_LDAP_PASSWORD or a prompt).
+    #[arg(long, value_name = "USER")]
+    pub ldap_user: Option<String>,
+    /// Include disabled computer accounts.
+    #[arg(long)]
+    pub include_disabled: bool,
+    /// Connect to each host as its LAPS-managed local Administrator, reading the password
+    /// from AD (msLAPS-Password or ms-Mcs-AdmPwd) with the --ldap-user account.
+    #[arg(long, requires = "ldap")]
+    pub laps: bool,
     /// Sweep a built-in simulated domain of N hosts on loopback instead of real hosts.
     #[arg(long, value_name = "N")]
     pub lab: Option<usize>,
@@ -60,6 +82,20 @@ pub struct SourceArgs {
     /// scheduled dry run fail only on drift that matters to it.
     #[arg(long, value_name = "broken|unreachable|any", value_delimiter = ',')]
     pub fail_on: Vec<FailOn>,
+    /// Write a report file as FORMAT=PATH (json, jsonl, junit, csv, html, markdown);
+    /// repeatable. jsonl is the live journal of finished hosts.
+    #[arg(long = "output", short = 'o', value_name = "FORMAT=PATH")]
+    pub outputs: Vec<String>,
+    /// Write every report format into DIR (trustsweep.json, trustsweep-junit.xml, ...).
+    #[arg(long, value_name = "DIR")]
+    pub report: Option<PathBuf>,
+    /// Record this run in a SQLite history database (see `trustsweep history`).
+    #[arg(long, value_name = "FILE")]
+    pub history: Option<PathBuf>,
+    /// Take only a deterministic slice K of N of the hosts (1-based), for CI matrices;
+    /// combine the shards' JSON reports with `trustsweep merge`.
+    #[arg(long, value_name = "K/N", value_parser = crate::report::parse_shard)]
+    pub shard: Option<crate::report::Shard>,
     /// Hosts worked on at once.
     #[arg(long, default_value_t = 64)]
     pub concurrency: usize,
@@ -109,6 +145,10 @@ pub struct Target {
     pub connect: Option<Credential>,
     /// The domain account that may reset machine passwords.
     pub repair: Option<Credential>,
+    /// Why there is no connecting credential (e.g. LAPS not readable), for the report.
+    pub connect_error: Option<String>,
+    /// Inventory groups (for reports).
+    pub groups: Vec<String>,
     /// Timeouts.
     pub connect_timeout: Duration,
     /// WS-Man operation timeout.
@@ -126,7 +166,13 @@ pub struct Resolved {
 
 /// Resolves the arguments into targets. Errors name the file and what to do.
 pub async fn resolve(args: &SourceArgs) -> Result<Resolved, String> {
+    let mut laps: std::collections::HashMap<String, Result<Credential, String>> = std::collections::HashMap::new();
     let (inventory, lab) = match (&args.inventory, args.lab) {
+        (None, None) if args.ldap.is_some() => {
+            let (inv, l) = from_ad(args).await?;
+            laps = l;
+            (inv, None)
+        }
         (Some(path), None) => (inventory::load(path).map_err(|e| e.to_string())?, None),
         (None, Some(n)) => {
             let running = lab_cmd::start(n, &args.lab_opts, None).await?;
@@ -178,6 +224,11 @@ pub async fn resolve(args: &SourceArgs) -> Result<Resolved, String> {
     };
     let mut targets = Vec::with_capacity(inventory.hosts.len());
     for h in &inventory.hosts {
+        if let Some(shard) = args.shard {
+            if !shard.contains(&h.name) {
+                continue;
+            }
+        }
         if let Some(pattern) = &args.limit {
             if !limit_matches(pattern, &h.name, &h.groups) {
                 continue;
@@ -204,11 +255,14 @@ pub async fn resolve(args: &SourceArgs) -> Result<Resolved, String> {
         let skip_verify = args.insecure_skip_tls_verify
             || h.var("ansible_winrm_server_cert_validation")
                 .is_some_and(|v| v.eq_ignore_ascii_case("ignore"));
-        let connect = match (h.user(), h.password()) {
-            (Some(user), Some(password)) => Some(Credential {
-                user,
-                password: password.clone(),
-            }),
+        let mut connect_error = None;
+        let connect = match (laps.remove(&h.name), h.user(), h.password()) {
+            (Some(Ok(cred)), _, _) => Some(cred),
+            (Some(Err(e)), _, _) => {
+                connect_error = Some(e);
+                None
+            }
+            (None, Some(user), Some(password)) => Some(Credential { user, password: password.clone() }),
             _ => fallback_password.clone(),
         };
         let repair = repair_override.clone().or_else(|| {
@@ -227,11 +281,62 @@ pub async fn resolve(args: &SourceArgs) -> Result<Resolved, String> {
             },
             connect,
             repair,
+            connect_error,
+            groups: h.groups.clone(),
             connect_timeout: Duration::from_secs(args.connect_timeout),
             operation_timeout: Duration::from_secs(args.operation_timeout),
         });
     }
     Ok(Resolved { targets, lab })
+}
+
+/// Hosts from Active Directory (and, with `--laps`, each host's LAPS credential or why it
+/// could not be read).
+async fn from_ad(
+    args: &SourceArgs,
+) -> Result<(inventory::Inventory, std::collections::HashMap<String, Result<Credential, String>>), String> {
+    use inventory::ad::{self, AdConfig, Scope};
+    let (Some(url), Some(ou)) = (&args.ldap, &args.ou) else {
+        return Err("--ldap needs --ou DN (the OU to enumerate)".into());
+    };
+    let Some(user) = &args.ldap_user else {
+        return Err("--ldap needs --ldap-user (its password from TRUSTSWEEP_LDAP_PASSWORD or a prompt)".into());
+    };
+    let password = crate::run::crate_password("TRUSTSWEEP_LDAP_PASSWORD", &format!("LDAP password for {user}: "))?;
+    let mut cfg = AdConfig::new(url.clone(), user.clone(), password, ou.clone());
+    cfg.starttls = args.ldap_starttls;
+    cfg.ca_file = args.ca_file.clone();
+    cfg.filter = args.ldap_filter.clone();
+    cfg.scope = if args.ldap_one_level { Scope::OneLevel } else { Scope::Subtree };
+    cfg.include_disabled = args.include_disabled;
+    cfg.connect_timeout = Duration::from_secs(args.connect_timeout);
+    let computers = ad::enumerate_computers(&cfg).await.map_err(|e| e.to_string())?;
+    let inv = ad::to_inventory(&computers);
+    let mut laps = std::collections::HashMap::new();
+    if args.laps {
+        // Bounded: at most 16 LAPS reads at once.
+        let sem = std::sync::Arc::new(tokio::sync::Semaphore::new(16));
+        let mut set = tokio::task::JoinSet::new();
+        for h in &inv.hosts {
+            let Some(dn) = h.var("ad_dn") else { continue };
+            let (cfg, name, sem) = (cfg.clone(), h.name.clone(), sem.clone());
+            set.spawn(async move {
+                let _permit = sem.acquire_owned().await;
+                let res = match ad::read_laps(&cfg, &dn).await {
+                    Ok(Some(s)) => Ok(Credential { user: s.account, password: s.password }),
+                    Ok(None) => Err(format!("{name}: no LAPS password in AD (LAPS does not manage this computer)")),
+                    Err(e) => Err(format!("{name}: {e}")),
+                };
+                (name, res)
+            });
+        }
+        while let Some(r) = set.join_next().await {
+            if let Ok((name, res)) = r {
+                laps.insert(name, res);
+            }
+        }
+    }
+    Ok((inv, laps))
 }
 
 /// Does `name` (or one of its groups) match the `--limit` pattern?

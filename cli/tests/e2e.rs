@@ -636,3 +636,35 @@ async fn fail_on_chooses_which_drift_fails_a_dry_run() {
     assert_eq!(trustsweep(&["plan", "-i", inv, "--fail-on", "unreachable"]).await.status.code(), Some(0), "only broken here");
     assert_eq!(trustsweep(&["plan", "-i", inv, "--fail-on", "any"]).await.status.code(), Some(2));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn report_files_history_and_sharded_runs_merge_back() {
+    let running = start(every_fault_spec(13)).await;
+    let inv = write_inventory(&running, "reports");
+    let inv = inv.to_str().unwrap();
+    let tmp = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("reports-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&tmp);
+    std::fs::create_dir_all(&tmp).unwrap();
+    let dir = tmp.join("all");
+    let hist = tmp.join("history.sqlite");
+    let out = trustsweep(&["plan", "-i", inv, "--report", dir.to_str().unwrap(), "--history", hist.to_str().unwrap()]).await;
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+    for f in ["trustsweep.json", "trustsweep-junit.xml", "trustsweep.csv", "trustsweep.html", "trustsweep.md"] {
+        let p = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect::<Vec<_>>();
+        assert!(p.iter().any(|n| n == f), "{f} missing in {p:?}");
+    }
+    let out = trustsweep(&["history", hist.to_str().unwrap(), "--format", "json"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+
+    let whole = json(&trustsweep(&["check", "-i", inv, "--format", "json"]).await);
+    let (a, b) = (tmp.join("a.json"), tmp.join("b.json"));
+    for (k, path) in [("1/2", &a), ("2/2", &b)] {
+        let out = trustsweep(&["check", "-i", inv, "--shard", k, "--output", &format!("json={}", path.display())]).await;
+        assert!(matches!(out.status.code(), Some(0 | 2 | 3)), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    let out = trustsweep(&["merge", a.to_str().unwrap(), b.to_str().unwrap()]).await;
+    assert_eq!(out.status.code(), Some(2));
+    let merged = json(&out);
+    assert_eq!(merged["summary"], whole["summary"], "two shards merge back into the whole sweep");
+    assert_eq!(merged["hosts"].as_array().unwrap().len(), whole["hosts"].as_array().unwrap().len());
+}

@@ -36,3 +36,27 @@ pub struct Document {
     pub peak_concurrency: usize,
     pub hosts: Vec<HostReport>,
 }
+
+// The reporters over this model. They are the API the commands call (`--output`,
+// `--report`, the recap, `--history`/`history`, `merge`, `--shard`); the tests also build
+// this module on its own (`#[path]`), so not every item is used by every build.
+pub mod csv_file;
+pub mod files;
+pub mod history;
+pub mod html;
+pub mod junit;
+pub mod markdown;
+pub mod merge;
+pub mod recap;
+pub mod shard;
+pub mod view;
+
+pub use files::{
+    parse_output, render, render_with, write_file, write_file_with, FileFormat, RenderOptions,
+    UnknownFormat,
+};
+pub use history::{render_history, History, HistoryError, HistoryView};
+pub use merge::{merge, MergeError};
+pub use recap::recap;
+pub use shard::{parse_shard, shard, Shard, ShardError};
+pub use view::Groups;

@@ -1,0 +1,335 @@
+//! The recap a person reads at the end of a run on a terminal: counts per state (found and
+//! left), per diagnosis and per action, the hosts that need a person, and the slowest
+//! hosts. Colour only when the caller says so (`NO_COLOR`, `--color` and whether stdout
+//! is a terminal are the caller's business); without it, plain aligned text.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+
+use playbooks::{HostState, RepairStatus};
+
+use super::view::{
+    final_diagnosis, final_state, needs_person, seconds, sorted_hosts, summary_count, STATES,
+};
+use super::{Document, HostReport};
+
+/// How many of the slowest hosts the recap lists.
+pub const SLOWEST: usize = 5;
+
+#[derive(Clone, Copy)]
+enum Style {
+    Plain,
+    Bold,
+    Dim,
+    Green,
+    Red,
+    Yellow,
+    Magenta,
+}
+
+impl Style {
+    fn code(self) -> Option<&'static str> {
+        match self {
+            Style::Plain => None,
+            Style::Bold => Some("1"),
+            Style::Dim => Some("2"),
+            Style::Green => Some("32"),
+            Style::Red => Some("31"),
+            Style::Yellow => Some("33"),
+            Style::Magenta => Some("35"),
+        }
+    }
+
+    fn of_state(s: HostState) -> Style {
+        match s {
+            HostState::Healthy => Style::Green,
+            HostState::Broken => Style::Red,
+            HostState::Unreachable | HostState::AccessProblem => Style::Yellow,
+            HostState::Unknown => Style::Magenta,
+        }
+    }
+}
+
+struct Painter {
+    color: bool,
+}
+
+impl Painter {
+    fn paint(&self, style: Style, text: &str) -> String {
+        match (self.color, style.code()) {
+            (true, Some(code)) if !text.is_empty() => format!("\x1b[{code}m{text}\x1b[0m"),
+            _ => text.to_string(),
+        }
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Align {
+    Left,
+    Right,
+}
+
+/// A table: cells padded to their column's width, then painted (so colour codes never
+/// count towards the width). Trailing spaces are trimmed.
+fn table(p: &Painter, indent: &str, align: &[Align], rows: &[Vec<(String, Style)>]) -> String {
+    let mut widths: Vec<usize> = Vec::new();
+    for row in rows {
+        for (i, (text, _)) in row.iter().enumerate() {
+            let w = text.chars().count();
+            match widths.get_mut(i) {
+                Some(cur) => *cur = (*cur).max(w),
+                None => widths.push(w),
+            }
+        }
+    }
+    let mut out = String::new();
+    for row in rows {
+        let mut line = String::from(indent);
+        for (i, (text, style)) in row.iter().enumerate() {
+            let width = widths.get(i).copied().unwrap_or(0);
+            let pad = width.saturating_sub(text.chars().count());
+            if i > 0 {
+                line.push_str("  ");
+            }
+            let right = align.get(i).copied().unwrap_or(Align::Left) == Align::Right;
+            if right {
+                line.push_str(&" ".repeat(pad));
+            }
+            line.push_str(&p.paint(*style, text));
+            if !right {
+                line.push_str(&" ".repeat(pad));
+            }
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+/// A cell; control characters (host output can carry escape sequences) are dropped.
+fn cell(text: impl Into<String>, style: Style) -> (String, Style) {
+    let text: String = text.into();
+    (text.chars().filter(|c| !c.is_control()).collect(), style)
+}
+
+/// The recap table of `doc`.
+pub fn recap(doc: &Document, color: bool) -> String {
+    let p = Painter { color };
+    let hosts = sorted_hosts(doc);
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{}",
+        p.paint(
+            Style::Bold,
+            &format!(
+                "recap: {} of {} hosts in {} (peak concurrency {})",
+                doc.command,
+                hosts.len(),
+                seconds(doc.elapsed_ms),
+                doc.peak_concurrency
+            )
+        )
+    );
+
+    // States, found and left.
+    let after = format!("after {}", doc.command);
+    let mut rows = vec![match &doc.remaining {
+        Some(_) => vec![
+            cell("state", Style::Dim),
+            cell("found", Style::Dim),
+            cell(after.as_str(), Style::Dim),
+        ],
+        None => vec![cell("state", Style::Dim), cell("hosts", Style::Dim)],
+    }];
+    for st in STATES {
+        let found = summary_count(&doc.summary, st);
+        let left = doc.remaining.as_ref().map(|s| summary_count(s, st));
+        if found == 0 && left.unwrap_or(0) == 0 {
+            continue;
+        }
+        let mut row = vec![
+            cell(st.to_string(), Style::of_state(st)),
+            cell(found.to_string(), Style::Plain),
+        ];
+        if let Some(left) = left {
+            row.push(cell(left.to_string(), Style::Plain));
+        }
+        rows.push(row);
+    }
+    out.push('\n');
+    out.push_str(&table(
+        &p,
+        "  ",
+        &[Align::Left, Align::Right, Align::Right],
+        &rows,
+    ));
+
+    // Diagnoses, found and left.
+    let mut found: BTreeMap<&'static str, (usize, usize, HostState)> = BTreeMap::new();
+    for r in &hosts {
+        let e = found
+            .entry(r.diagnosis.name())
+            .or_insert((0, 0, r.diagnosis.state()));
+        e.0 += 1;
+        if doc.remaining.is_some() {
+            let d = final_diagnosis(r);
+            let e = found.entry(d.name()).or_insert((0, 0, d.state()));
+            e.1 += 1;
+        }
+    }
+    let mut rows = vec![match &doc.remaining {
+        Some(_) => vec![
+            cell("diagnosis", Style::Dim),
+            cell("found", Style::Dim),
+            cell(after.as_str(), Style::Dim),
+        ],
+        None => vec![cell("diagnosis", Style::Dim), cell("hosts", Style::Dim)],
+    }];
+    for (name, (n, left, st)) in &found {
+        let mut row = vec![
+            cell(*name, Style::of_state(*st)),
+            cell(n.to_string(), Style::Plain),
+        ];
+        if doc.remaining.is_some() {
+            row.push(cell(left.to_string(), Style::Plain));
+        }
+        rows.push(row);
+    }
+    out.push('\n');
+    out.push_str(&table(
+        &p,
+        "  ",
+        &[Align::Left, Align::Right, Align::Right],
+        &rows,
+    ));
+
+    // Actions: the first rung each plan starts with; what ran; what healed.
+    let mut actions: BTreeMap<&str, (usize, usize, usize)> = BTreeMap::new();
+    let mut any_plan = false;
+    for r in &hosts {
+        if let Some(first) = r.plan.as_ref().and_then(|p| p.actions.first()) {
+            actions.entry(first.name()).or_default().0 += 1;
+        }
+        any_plan |= r.plan.is_some();
+        if let Some(o) = &r.repair {
+            let ran: BTreeSet<&str> = o.steps.iter().map(|s| s.action.as_str()).collect();
+            for a in ran {
+                actions.entry(a).or_default().1 += 1;
+            }
+            if o.status == RepairStatus::Repaired {
+                if let Some(last) = o.steps.iter().rev().find(|s| s.ok) {
+                    actions.entry(last.action.as_str()).or_default().2 += 1;
+                }
+            }
+        }
+    }
+    if any_plan {
+        out.push('\n');
+        if actions.is_empty() {
+            let _ = writeln!(out, "  {}", p.paint(Style::Dim, "action: none planned"));
+        } else {
+            let repaired = doc.remaining.is_some();
+            let mut rows = vec![if repaired {
+                vec![
+                    cell("action", Style::Dim),
+                    cell("planned first", Style::Dim),
+                    cell("ran", Style::Dim),
+                    cell("healed", Style::Dim),
+                ]
+            } else {
+                vec![
+                    cell("action", Style::Dim),
+                    cell("planned first", Style::Dim),
+                ]
+            }];
+            for (name, (planned, ran, healed)) in &actions {
+                let mut row = vec![
+                    cell(*name, Style::Plain),
+                    cell(planned.to_string(), Style::Plain),
+                ];
+                if repaired {
+                    row.push(cell(ran.to_string(), Style::Plain));
+                    row.push(cell(healed.to_string(), Style::Plain));
+                }
+                rows.push(row);
+            }
+            out.push_str(&table(
+                &p,
+                "  ",
+                &[Align::Left, Align::Right, Align::Right, Align::Right],
+                &rows,
+            ));
+        }
+    }
+
+    // Hosts that need a person.
+    let people: Vec<(&HostReport, String)> = hosts
+        .iter()
+        .filter_map(|r| needs_person(r).map(|why| (*r, why)))
+        .collect();
+    out.push('\n');
+    let title = if any_plan {
+        "needs a person"
+    } else {
+        "not healthy"
+    };
+    if people.is_empty() {
+        let _ = writeln!(out, "  {}: {}", title, p.paint(Style::Green, "nobody"));
+    } else {
+        let _ = writeln!(out, "  {} ({}):", p.paint(Style::Bold, title), people.len());
+        if !any_plan {
+            let _ = writeln!(
+                out,
+                "  {}",
+                p.paint(Style::Dim, "(`trustsweep plan` shows what repair would do)")
+            );
+        }
+        let rows: Vec<Vec<(String, Style)>> = people
+            .iter()
+            .map(|(r, why)| {
+                let st = final_state(r);
+                vec![
+                    cell(r.host.as_str(), Style::of_state(st)),
+                    cell(final_diagnosis(r).name(), Style::Plain),
+                    cell(one_line(why), Style::Plain),
+                ]
+            })
+            .collect();
+        out.push_str(&table(&p, "    ", &[], &rows));
+    }
+
+    // The slowest hosts.
+    let mut slow: Vec<&HostReport> = hosts.clone();
+    slow.sort_by(|a, b| {
+        b.probe_ms
+            .cmp(&a.probe_ms)
+            .then_with(|| a.host.cmp(&b.host))
+    });
+    slow.truncate(SLOWEST);
+    if !slow.is_empty() {
+        out.push('\n');
+        let _ = writeln!(out, "  {}:", p.paint(Style::Bold, "slowest hosts"));
+        let rows: Vec<Vec<(String, Style)>> = slow
+            .iter()
+            .map(|r| {
+                vec![
+                    cell(r.host.as_str(), Style::Plain),
+                    cell(format!("{} ms", r.probe_ms), Style::Plain),
+                    cell(r.state.to_string(), Style::of_state(r.state)),
+                ]
+            })
+            .collect();
+        out.push_str(&table(
+            &p,
+            "    ",
+            &[Align::Left, Align::Right, Align::Left],
+            &rows,
+        ));
+    }
+    out
+}
+
+fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
