@@ -1,28 +1,81 @@
 //! `inventory`: where the hosts of a sweep come from, and the credentials to reach them.
 //!
-//! Today: Ansible's YAML inventory shape (`all:` / `hosts:` / `children:` / `vars:`) with
-//! the connection variables Ansible's WinRM plugin uses (`ansible_host`, `ansible_port`,
-//! `ansible_user`, `ansible_password`, `ansible_winrm_scheme`, `ansible_winrm_transport`)
-//! plus trustsweep's own (`trustsweep_repair_user`, `trustsweep_repair_password`).
-//! Variables are inherited the Ansible way: `all` < parent groups < child groups < host.
+//! Files, auto-detected by [`load`] (see [`Format::detect`]):
+//! - Ansible's YAML inventory (`all:` / `hosts:` / `children:` / `vars:`, top-level groups
+//!   other than `all` allowed, as in Ansible's own examples);
+//! - Ansible's INI inventory (`[group]`, `[group:vars]`, `[group:children]`, host lines
+//!   with `key=value` variables, `#` and `;` comments);
+//! - a plain list, one host a line (`name` or `name:port`, `#` comments);
+//! - CSV with a header row: `name` (required), `address`/`ansible_host`, `port`/`ansible_port`,
+//!   `groups` (`;`-separated); any other column is a host variable.
+//!
+//! YAML and INI (and plain lists) take Ansible's host ranges: `ws[001:120].lab.test`,
+//! `db-[a:f].example.com`, `www[01:50:2].example.com`.
+//!
+//! Hosts carry the connection variables Ansible's WinRM plugin uses (`ansible_host`,
+//! `ansible_port`, `ansible_user`, `ansible_password`, `ansible_winrm_scheme`,
+//! `ansible_winrm_transport`, `ansible_winrm_server_cert_validation`) plus trustsweep's own
+//! (`trustsweep_repair_user`, `trustsweep_repair_password`). Variables are inherited the
+//! Ansible way: `all` < parent groups < child groups < host; groups at the same depth are
+//! applied by `ansible_group_priority`, then by name. Secrets ([`is_secret_var`]) are kept in
+//! [`Host::secrets`] and never printed.
+//!
+//! Also: [`pattern`] (Ansible's `--limit` syntax), [`credentials`] (a per-group credentials
+//! file that must be private to its owner), and masked views for display
+//! ([`Inventory::to_display_rows`], `serde::Serialize`).
 
+pub mod ad;
+pub mod credentials;
+mod csv_file;
+mod display;
+pub mod hostpattern;
+mod ini;
+mod list;
+mod model;
+pub mod pattern;
 pub mod yaml;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
 use secrecy::SecretString;
 
+pub use credentials::{Credentials, CredentialsError, GroupCredentials};
+pub use csv_file::parse_csv;
+pub use display::{DisplayRow, MASK};
+pub use ini::parse_ini;
+pub use list::parse_list;
+pub use pattern::{Pattern, PatternError};
 pub use yaml::parse_yaml;
 
-/// Variables whose values are secrets: kept out of `vars`, never printed.
+/// Variables whose values are secrets: kept out of `vars`, never printed. Besides these,
+/// any variable whose name ends in `password`, `passwd` or `_pass` is treated as a secret
+/// (see [`is_secret_var`]).
 pub const SECRET_VARS: &[&str] = &[
     "ansible_password",
     "ansible_become_password",
     "ansible_winrm_password",
     "trustsweep_repair_password",
+    "ansible_ssh_pass",
+    "ansible_ssh_password",
+    "ansible_become_pass",
+    "ansible_sudo_pass",
+    "ansible_sudo_password",
+    "ansible_su_pass",
+    "ansible_su_password",
+    "trustsweep_ldap_password",
 ];
+
+/// Whether a variable holds a secret: listed in [`SECRET_VARS`], or named like a password
+/// (`…password`, `…passwd`, `…_pass`, any case), so a CSV column `password` is never shown.
+pub fn is_secret_var(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    SECRET_VARS.contains(&lower.as_str())
+        || lower.ends_with("password")
+        || lower.ends_with("passwd")
+        || lower.ends_with("_pass")
+}
 
 /// One host of the inventory, with its variables resolved.
 #[derive(Clone)]
@@ -33,7 +86,8 @@ pub struct Host {
     pub address: String,
     /// `ansible_port`, if set.
     pub port: Option<u16>,
-    /// Groups the host belongs to (directly or through children), sorted.
+    /// Groups the host belongs to (directly or through children), `all` included, in the
+    /// order their variables apply: `all` first, the most specific group last.
     pub groups: Vec<String>,
     /// Non-secret variables after inheritance.
     pub vars: BTreeMap<String, serde_json::Value>,
@@ -55,6 +109,18 @@ impl fmt::Debug for Host {
 }
 
 impl Host {
+    /// A host called `name`, connecting to `name`, in no group but `all` and `ungrouped`.
+    pub fn new(name: impl Into<String>) -> Host {
+        let name = name.into();
+        Host {
+            address: name.clone(),
+            name,
+            port: None,
+            groups: vec!["all".into(), "ungrouped".into()],
+            vars: BTreeMap::new(),
+            secrets: BTreeMap::new(),
+        }
+    }
     /// A string variable.
     pub fn var(&self, name: &str) -> Option<String> {
         match self.vars.get(name)? {
@@ -76,6 +142,33 @@ impl Host {
     pub fn password(&self) -> Option<&SecretString> {
         self.secret("ansible_password")
     }
+    /// `trustsweep_repair_user`: the domain account that may reset machine passwords.
+    pub fn repair_user(&self) -> Option<String> {
+        self.var("trustsweep_repair_user")
+    }
+    /// `trustsweep_repair_password`.
+    pub fn repair_password(&self) -> Option<&SecretString> {
+        self.secret("trustsweep_repair_password")
+    }
+    /// `ansible_winrm_scheme`, lower-cased (`http` or `https`; checked when loaded).
+    pub fn scheme(&self) -> Option<String> {
+        self.var("ansible_winrm_scheme")
+            .map(|s| s.trim().to_ascii_lowercase())
+    }
+    /// `ansible_winrm_transport`, as written (`ntlm`, `kerberos`, …).
+    pub fn transport(&self) -> Option<String> {
+        self.var("ansible_winrm_transport")
+    }
+    /// `ansible_winrm_server_cert_validation`: `Some(false)` for `ignore`, `Some(true)` for
+    /// `validate`, `None` when unset.
+    pub fn cert_validation(&self) -> Option<bool> {
+        self.var("ansible_winrm_server_cert_validation")
+            .map(|s| !s.trim().eq_ignore_ascii_case("ignore"))
+    }
+    /// Whether the host is in `group` (directly or through a child group).
+    pub fn in_group(&self, group: &str) -> bool {
+        self.groups.iter().any(|g| g == group)
+    }
 }
 
 /// A loaded inventory: hosts in file order.
@@ -85,6 +178,41 @@ pub struct Inventory {
     pub hosts: Vec<Host>,
     /// Where it came from (for messages).
     pub source: Option<PathBuf>,
+}
+
+impl Inventory {
+    /// The hosts `pattern` selects, in inventory order (Ansible's `--limit`).
+    pub fn limit(&self, pattern: &Pattern) -> Inventory {
+        let groups = self.group_names();
+        Inventory {
+            hosts: self
+                .hosts
+                .iter()
+                .filter(|h| pattern.matches_in(h, &groups))
+                .cloned()
+                .collect(),
+            source: self.source.clone(),
+        }
+    }
+
+    /// Every group some host is in.
+    pub fn group_names(&self) -> BTreeSet<String> {
+        self.hosts
+            .iter()
+            .flat_map(|h| h.groups.iter().cloned())
+            .collect()
+    }
+
+    /// The host called `name`.
+    pub fn host(&self, name: &str) -> Option<&Host> {
+        self.hosts.iter().find(|h| h.name == name)
+    }
+
+    /// Fills in credentials from a credentials file where the inventory sets none (see
+    /// [`Credentials::apply`]).
+    pub fn apply_credentials(&mut self, credentials: &Credentials) {
+        credentials.apply(self);
+    }
 }
 
 /// Why an inventory could not be loaded. Every variant names the file and, where known,
@@ -113,10 +241,97 @@ pub enum InventoryError {
     },
 }
 
-/// Loads an inventory file (YAML in Ansible's shape).
+/// The inventory file formats [`load`] understands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Format {
+    /// Ansible's YAML inventory.
+    Yaml,
+    /// Ansible's INI inventory.
+    Ini,
+    /// One host a line.
+    List,
+    /// CSV with a header row naming a `name` column.
+    Csv,
+}
+
+impl Format {
+    /// Picks the format by extension (`.yml`/`.yaml`/`.json`, `.csv`, `.ini`), else by
+    /// content: YAML when the first line that is not blank or a comment is `---`, `{`, or
+    /// `all:`, or a bare `key:` with an indented line under it; CSV when that line has a comma (and no `=`); INI when any line is a
+    /// `[section]` or holds a `key=value`; a plain list otherwise.
+    pub fn detect(path: &Path, text: &str) -> Format {
+        let ext = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .map(str::to_ascii_lowercase);
+        match ext.as_deref() {
+            Some("yml" | "yaml" | "json") => return Format::Yaml,
+            Some("csv") => return Format::Csv,
+            Some("ini") => return Format::Ini,
+            _ => {}
+        }
+        let meaningful = || {
+            text.lines()
+                .map(|l| l.trim().trim_start_matches('\u{feff}'))
+                .filter(|l| !l.is_empty() && !l.starts_with('#') && !l.starts_with(';'))
+        };
+        let Some(first) = meaningful().next() else {
+            return Format::List;
+        };
+        let first_code = first.split(" #").next().unwrap_or(first).trim_end();
+        let bare_key = first_code.strip_suffix(':').is_some_and(|k| {
+            !k.is_empty()
+                && !k.contains(char::is_whitespace)
+                && !k.contains('=')
+                && !k.starts_with('[')
+        });
+        // A bare `key:` is YAML when it is `all:` or the next line is indented under it
+        // (a plain list's `ws1:` is a host with a missing port, not an empty group).
+        let bare_key = bare_key
+            && (first_code == "all:"
+                || text
+                    .lines()
+                    .skip_while(|l| l.trim().trim_start_matches('\u{feff}') != first)
+                    .skip(1)
+                    .find(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
+                    .is_some_and(|l| l.starts_with([' ', '\t'])));
+        if first == "---"
+            || first.starts_with("--- ")
+            || first.starts_with("%YAML")
+            || first.starts_with('{')
+            || bare_key
+        {
+            return Format::Yaml;
+        }
+        if first.contains(',') && !first.contains('=') && !first.starts_with('[') {
+            return Format::Csv;
+        }
+        if meaningful().any(|l| ini::is_section_line(l) || l.contains('=')) {
+            return Format::Ini;
+        }
+        Format::List
+    }
+}
+
+/// Loads an inventory file of any supported [`Format`] (detected with [`Format::detect`]).
+/// An empty file is an empty inventory.
 pub fn load(path: &Path) -> Result<Inventory, InventoryError> {
-    let text = std::fs::read_to_string(path).map_err(|source| InventoryError::Read { path: path.to_path_buf(), source })?;
-    let mut inv = parse_yaml(&text, path)?;
+    let text = std::fs::read_to_string(path).map_err(|source| InventoryError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let mut inv = parse(&text, path, Format::detect(path, &text))?;
     inv.source = Some(path.to_path_buf());
     Ok(inv)
+}
+
+/// Parses inventory text of a known format; `path` is used in messages.
+pub fn parse(text: &str, path: &Path, format: Format) -> Result<Inventory, InventoryError> {
+    match format {
+        Format::Yaml => parse_yaml(text, path),
+        Format::Ini => parse_ini(text, path),
+        Format::List => parse_list(text, path),
+        Format::Csv => parse_csv(text, path),
+    }
 }

@@ -1,221 +1,345 @@
-//! Ansible's YAML inventory format: `all:` with `hosts:`, `vars:` and `children:`, nested
-//! to any depth; a host may appear in several groups (its variables merge, the deeper
-//! group winning, host variables last).
+//! Ansible's YAML inventory format: top-level groups (usually just `all:`), each with
+//! `hosts:`, `vars:` and `children:`, nested to any depth. A host may appear in several
+//! groups (its variables merge by Ansible's precedence); host keys may carry ranges
+//! (`ws[001:120].lab.test:`) and a port (`ws1:5986:`).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::HashMap;
 use std::path::Path;
 
-use secrecy::SecretString;
 use serde_yaml::Value;
 
-use crate::{Host, Inventory, InventoryError, SECRET_VARS};
-
-/// Parses YAML inventory text; `path` is used in error messages only.
-pub fn parse_yaml(text: &str, path: &Path) -> Result<Inventory, InventoryError> {
-    let err = |line: usize, message: String| InventoryError::Syntax { path: path.to_path_buf(), line, message };
-    let doc: Value = serde_yaml::from_str(text).map_err(|e| {
-        let line = e.location().map(|l| l.line()).unwrap_or(0);
-        err(line, format!("not valid YAML: {e}"))
-    })?;
-    let top = match &doc {
-        Value::Mapping(m) => m,
-        Value::Null => return Ok(Inventory::default()),
-        _ => return Err(err(1, "an inventory must be a mapping of groups, starting with 'all:'".into())),
-    };
-    let mut walker = Walker { text, path, order: Vec::new(), hosts: BTreeMap::new() };
-    for (name, body) in top {
-        let Some(name) = name.as_str() else {
-            return Err(err(0, "group names must be strings".into()));
-        };
-        walker.group(name, body, &[], &BTreeMap::new(), 0)?;
-    }
-    let mut out = Vec::new();
-    for name in walker.order {
-        let Some(acc) = walker.hosts.remove(&name) else { continue };
-        let mut vars = BTreeMap::new();
-        let mut secrets = BTreeMap::new();
-        // Apply in increasing precedence: (depth, position), host vars last.
-        let mut layers = acc.layers;
-        layers.sort_by_key(|(depth, seq, _)| (*depth, *seq));
-        for (_, _, layer) in layers {
-            for (k, v) in layer {
-                if SECRET_VARS.contains(&k.as_str()) {
-                    let s = match &v {
-                        serde_json::Value::String(s) => s.clone(),
-                        other => other.to_string(),
-                    };
-                    secrets.insert(k, SecretString::from(s));
-                } else {
-                    vars.insert(k, v);
-                }
-            }
-        }
-        let address = match vars.get("ansible_host") {
-            Some(serde_json::Value::String(s)) => s.clone(),
-            _ => name.clone(),
-        };
-        let port = match vars.get("ansible_port") {
-            None => None,
-            Some(v) => {
-                let p = match v {
-                    serde_json::Value::Number(n) => n.as_u64(),
-                    serde_json::Value::String(s) => s.parse().ok(),
-                    _ => None,
-                };
-                match p.and_then(|p| u16::try_from(p).ok()) {
-                    Some(p) => Some(p),
-                    None => {
-                        return Err(err(
-                            line_of(text, &name),
-                            format!("host '{name}': ansible_port must be a number from 1 to 65535, got {v}"),
-                        ))
-                    }
-                }
-            }
-        };
-        out.push(Host { name, address, port, groups: acc.groups.into_iter().collect(), vars, secrets });
-    }
-    Ok(Inventory { hosts: out, source: Some(path.to_path_buf()) })
-}
-
-#[derive(Default)]
-struct HostAcc {
-    groups: BTreeSet<String>,
-    layers: Vec<(usize, usize, BTreeMap<String, serde_json::Value>)>,
-}
-
-struct Walker<'a> {
-    text: &'a str,
-    path: &'a Path,
-    order: Vec<String>,
-    hosts: BTreeMap<String, HostAcc>,
-}
+use crate::hostpattern::expand_host_pattern;
+use crate::model::Builder;
+use crate::{Inventory, InventoryError};
 
 const MAX_DEPTH: usize = 64;
 
+/// Parses YAML inventory text; `path` is used in error messages only.
+pub fn parse_yaml(text: &str, path: &Path) -> Result<Inventory, InventoryError> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let lines = KeyLines::new(text);
+    let b = Builder::new(path);
+    let doc: Value = serde_yaml::from_str(text).map_err(|e| {
+        let line = e.location().map(|l| l.line()).unwrap_or(0);
+        b.err(line, format!("not valid YAML: {e}"))
+    })?;
+    let top = match &doc {
+        Value::Mapping(m) => m,
+        Value::Null => {
+            return Ok(Inventory {
+                hosts: Vec::new(),
+                source: Some(path.to_path_buf()),
+            })
+        }
+        _ => {
+            return Err(b.err(
+                1,
+                "an inventory must be a mapping of groups, starting with 'all:'",
+            ))
+        }
+    };
+    let mut walker = Walker { b, lines };
+    for (name, body) in top {
+        let Some(name) = name.as_str() else {
+            return Err(walker.b.err(1, "group names must be strings"));
+        };
+        walker.group(name, body, None, &mut vec![name.to_string()], 0)?;
+    }
+    Ok(Inventory {
+        hosts: walker.b.finish()?,
+        source: Some(path.to_path_buf()),
+    })
+}
+
+struct Walker<'p> {
+    b: Builder<'p>,
+    lines: KeyLines,
+}
+
 impl Walker<'_> {
-    fn err(&self, line: usize, message: String) -> InventoryError {
-        InventoryError::Syntax { path: self.path.to_path_buf(), line, message }
+    fn line(&self, path: &[String], more: &[&str]) -> usize {
+        let mut p = path.to_vec();
+        p.extend(more.iter().map(|s| s.to_string()));
+        self.lines.line(&p)
     }
 
     fn group(
         &mut self,
         name: &str,
         body: &Value,
-        parents: &[String],
-        inherited: &BTreeMap<String, serde_json::Value>,
+        parent: Option<usize>,
+        path: &mut Vec<String>,
         depth: usize,
     ) -> Result<(), InventoryError> {
+        let line = self.line(path, &[]);
         if depth > MAX_DEPTH {
-            return Err(self.err(line_of(self.text, name), format!("groups nested deeper than {MAX_DEPTH} levels at '{name}'")));
+            return Err(self.b.err(
+                line,
+                format!("groups nested deeper than {MAX_DEPTH} levels at '{name}'"),
+            ));
+        }
+        if name.is_empty() {
+            return Err(self.b.err(line, "a group has an empty name"));
+        }
+        let g = self.b.group(name, line);
+        if let Some(p) = parent {
+            self.b.add_child(p, g, line)?;
         }
         let body = match body {
             Value::Null => return Ok(()),
             Value::Mapping(m) => m,
             _ => {
-                return Err(self.err(
-                    line_of(self.text, name),
+                return Err(self.b.err(
+                    line,
                     format!("group '{name}' must be a mapping with hosts:, vars: or children:"),
-                ))
+                ));
             }
         };
-        let mut chain: Vec<String> = parents.to_vec();
-        chain.push(name.to_string());
-        let mut vars = inherited.clone();
-        if let Some(v) = body.get("vars") {
-            for (k, v) in self.mapping(v, &format!("vars of group '{name}'"), name)? {
-                vars.insert(k, v);
-            }
-        }
-        for key in body.keys() {
+        for (key, value) in body {
             match key.as_str() {
-                Some("hosts" | "vars" | "children") => {}
-                other => {
-                    return Err(self.err(
-                        line_of(self.text, other.unwrap_or(name)),
-                        format!(
-                            "group '{name}' has an unknown key '{}': only hosts:, vars: and children: are allowed",
-                            other.unwrap_or("?")
-                        ),
-                    ))
-                }
-            }
-        }
-        if let Some(hosts) = body.get("hosts") {
-            match hosts {
-                Value::Null => {}
-                Value::Mapping(m) => {
-                    for (h, hv) in m {
-                        let hname = match h {
-                            Value::String(s) => s.clone(),
-                            Value::Number(n) => n.to_string(),
-                            _ => return Err(self.err(line_of(self.text, name), format!("a host name in group '{name}' is not a string"))),
-                        };
-                        let host_vars = match hv {
-                            Value::Null => BTreeMap::new(),
-                            other => self.mapping(other, &format!("variables of host '{hname}'"), &hname)?,
-                        };
-                        if !self.hosts.contains_key(&hname) {
-                            self.order.push(hname.clone());
+                Some("vars") => self.vars(name, g, value, path)?,
+                Some("hosts") => self.hosts(name, g, value, path)?,
+                Some("children") => {
+                    match value {
+                        Value::Null => {}
+                        Value::Mapping(m) => {
+                            for (c, cv) in m {
+                                let Some(cname) = scalar_key(c) else {
+                                    let l = self.line(path, &["children"]);
+                                    return Err(self.b.err(l, format!("a child group of '{name}' has a name that is not a string")));
+                                };
+                                path.push("children".into());
+                                path.push(cname.clone());
+                                let r = self.group(&cname, cv, Some(g), path, depth + 1);
+                                path.truncate(path.len().saturating_sub(2));
+                                r?;
+                            }
                         }
-                        let seq = self.hosts.get(&hname).map(|a| a.layers.len()).unwrap_or(0);
-                        let acc = self.hosts.entry(hname).or_default();
-                        acc.groups.extend(chain.iter().cloned());
-                        acc.layers.push((depth, seq, vars.clone()));
-                        acc.layers.push((usize::MAX, seq, host_vars));
+                        _ => {
+                            let l = self.line(path, &["children"]);
+                            return Err(self.b.err(
+                                l,
+                                format!(
+                                    "children of group '{name}' must be a mapping of group names"
+                                ),
+                            ));
+                        }
                     }
                 }
-                _ => {
-                    return Err(self.err(
-                        line_of(self.text, name),
-                        format!("hosts of group '{name}' must be a mapping (host name: variables), not a list"),
-                    ))
+                other => {
+                    let k = other
+                        .map(str::to_string)
+                        .or_else(|| scalar_key(key))
+                        .unwrap_or_else(|| "?".into());
+                    let l = self.line(path, &[&k]);
+                    return Err(self.b.err(
+                        l,
+                        format!("group '{name}' has an unknown key '{k}': only hosts:, vars: and children: are allowed"),
+                    ));
                 }
-            }
-        }
-        if let Some(children) = body.get("children") {
-            match children {
-                Value::Null => {}
-                Value::Mapping(m) => {
-                    for (c, cv) in m {
-                        let Some(cname) = c.as_str() else {
-                            return Err(self.err(line_of(self.text, name), format!("a child group of '{name}' has a non-string name")));
-                        };
-                        self.group(cname, cv, &chain, &vars, depth + 1)?;
-                    }
-                }
-                _ => return Err(self.err(line_of(self.text, name), format!("children of group '{name}' must be a mapping"))),
             }
         }
         Ok(())
     }
 
-    fn mapping(&self, v: &Value, what: &str, anchor: &str) -> Result<BTreeMap<String, serde_json::Value>, InventoryError> {
-        let Value::Mapping(m) = v else {
-            return Err(self.err(line_of(self.text, anchor), format!("{what} must be a mapping of name: value")));
+    fn vars(
+        &mut self,
+        name: &str,
+        g: usize,
+        value: &Value,
+        path: &[String],
+    ) -> Result<(), InventoryError> {
+        let line = self.line(path, &["vars"]);
+        let vars = match value {
+            Value::Null => return Ok(()),
+            Value::Mapping(m) => m,
+            _ => {
+                return Err(self.b.err(
+                    line,
+                    format!("vars of group '{name}' must be a mapping of name: value"),
+                ))
+            }
         };
-        let mut out = BTreeMap::new();
-        for (k, v) in m {
+        for (k, v) in vars {
             let Some(k) = k.as_str() else {
-                return Err(self.err(line_of(self.text, anchor), format!("{what}: variable names must be strings")));
+                return Err(self.b.err(
+                    line,
+                    format!("vars of group '{name}': variable names must be strings"),
+                ));
             };
-            let json = serde_json::to_value(v)
-                .map_err(|e| self.err(line_of(self.text, k), format!("{what}: variable '{k}' cannot be used: {e}")))?;
-            out.insert(k.to_string(), json);
+            let l = self.line(path, &["vars", k]);
+            let json = to_json(v).map_err(|e| {
+                self.b.err(
+                    l,
+                    format!("vars of group '{name}': variable '{k}' cannot be used: {e}"),
+                )
+            })?;
+            self.b.set_group_var(g, k, json, l)?;
         }
-        Ok(out)
+        Ok(())
+    }
+
+    fn hosts(
+        &mut self,
+        name: &str,
+        g: usize,
+        value: &Value,
+        path: &[String],
+    ) -> Result<(), InventoryError> {
+        let line = self.line(path, &["hosts"]);
+        let hosts = match value {
+            Value::Null => return Ok(()),
+            Value::Mapping(m) => m,
+            Value::Sequence(_) => {
+                return Err(self.b.err(
+                    line,
+                    format!("hosts of group '{name}' must be a mapping (host name: variables), not a list: write 'ws1:' instead of '- ws1'"),
+                ))
+            }
+            _ => return Err(self.b.err(line, format!("hosts of group '{name}' must be a mapping (host name: variables)"))),
+        };
+        for (hk, hv) in hosts {
+            let Some(key) = scalar_key(hk) else {
+                return Err(self.b.err(
+                    line,
+                    format!("a host name in group '{name}' is not a string"),
+                ));
+            };
+            let hline = self.line(path, &["hosts", &key]);
+            let (names, port) = expand_host_pattern(&key).map_err(|m| self.b.err(hline, m))?;
+            let vars = match hv {
+                Value::Null => None,
+                Value::Mapping(m) => Some(m),
+                _ => {
+                    return Err(self.b.err(
+                        hline,
+                        format!("variables of host '{key}' must be a mapping of name: value (or nothing after the ':')"),
+                    ))
+                }
+            };
+            let mut host_vars = Vec::new();
+            for (k, v) in vars.into_iter().flatten() {
+                let Some(k) = k.as_str() else {
+                    return Err(self.b.err(
+                        hline,
+                        format!("variables of host '{key}': variable names must be strings"),
+                    ));
+                };
+                let l = self.line(path, &["hosts", &key, k]);
+                let json = to_json(v).map_err(|e| {
+                    self.b.err(
+                        l,
+                        format!("host '{key}': variable '{k}' cannot be used: {e}"),
+                    )
+                })?;
+                host_vars.push((k.to_string(), json, l));
+            }
+            for n in names {
+                let h = self.b.add_host(&n, g);
+                if let Some(p) = port {
+                    self.b
+                        .set_host_var(h, "ansible_port", serde_json::Value::from(p), hline)?;
+                }
+                for (k, v, l) in &host_vars {
+                    self.b.set_host_var(h, k, v.clone(), *l)?;
+                }
+            }
+        }
+        Ok(())
     }
 }
 
-/// Best-effort 1-based line of the first line whose key is `key` (for messages).
-fn line_of(text: &str, key: &str) -> usize {
-    text.lines()
-        .position(|l| {
-            let t = l.trim_start();
-            t.strip_prefix(key).is_some_and(|rest| rest.trim_start().starts_with(':'))
-        })
-        .map(|i| i + 1)
-        .unwrap_or(0)
+fn scalar_key(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+fn to_json(v: &Value) -> Result<serde_json::Value, String> {
+    serde_json::to_value(v).map_err(|e| e.to_string())
+}
+
+/// Where each key path (`all` / `children` / `web` / `hosts` / `ws1`) first appears, read
+/// from the text by indentation (block-style YAML, which inventories are); used for the
+/// line numbers of messages. Keys in flow style (`{a: 1}`) are not found (line 0, or the
+/// nearest enclosing key found).
+struct KeyLines {
+    map: HashMap<String, usize>,
+}
+
+const SEP: &str = "\u{1f}";
+
+impl KeyLines {
+    fn new(text: &str) -> KeyLines {
+        let mut map = HashMap::new();
+        let mut stack: Vec<(usize, String)> = Vec::new();
+        for (i, raw) in text.lines().enumerate() {
+            let t = raw.trim_start_matches(' ');
+            let indent = raw.len() - t.len();
+            let t = t.trim_end();
+            if t.is_empty()
+                || t.starts_with('#')
+                || t == "---"
+                || t.starts_with("--- ")
+                || t == "..."
+            {
+                continue;
+            }
+            let Some(key) = block_key(t) else { continue };
+            while stack.last().is_some_and(|(ind, _)| *ind >= indent) {
+                stack.pop();
+            }
+            stack.push((indent, key));
+            let joined = stack
+                .iter()
+                .map(|(_, k)| k.as_str())
+                .collect::<Vec<_>>()
+                .join(SEP);
+            map.entry(joined).or_insert(i + 1);
+        }
+        KeyLines { map }
+    }
+
+    /// The line of `path`, else of its longest prefix found, else 0.
+    fn line(&self, path: &[String]) -> usize {
+        for n in (1..=path.len()).rev() {
+            if let Some(l) = path.get(..n).and_then(|p| self.map.get(&p.join(SEP))) {
+                return *l;
+            }
+        }
+        0
+    }
+}
+
+/// The key of a block mapping line (`key:` or `key: value`, the key maybe quoted).
+fn block_key(t: &str) -> Option<String> {
+    let first = t.chars().next()?;
+    if first == '"' || first == '\'' {
+        let rest = t.get(1..)?;
+        let close = rest.find(first)?;
+        let key = rest.get(..close)?;
+        let after = rest.get(close + 1..)?.trim_start();
+        let after = after.strip_prefix(':')?;
+        return (after.is_empty() || after.starts_with(' ')).then(|| key.to_string());
+    }
+    if matches!(
+        first,
+        '-' | '?' | '{' | '[' | '|' | '>' | '&' | '*' | '!' | '%' | '@' | '`'
+    ) {
+        return None;
+    }
+    let code = match t.find(" #") {
+        Some(i) => t.get(..i)?.trim_end(),
+        None => t,
+    };
+    let end = match code.find(": ") {
+        Some(i) => i,
+        None => code.strip_suffix(':').map(str::len)?,
+    };
+    let key = code.get(..end)?.trim_end();
+    (!key.is_empty()).then(|| key.to_string())
 }
 
 #[cfg(test)]
@@ -234,7 +358,10 @@ mod tests {
         assert_eq!(ws1.port, Some(5985));
         assert_eq!(ws1.user().as_deref(), Some("Administrator"));
         assert_eq!(ws1.password().unwrap().expose_secret(), "s3cret");
-        assert_eq!(ws1.groups, vec!["all".to_string(), "workstations".to_string()]);
+        assert_eq!(
+            ws1.groups,
+            vec!["all".to_string(), "workstations".to_string()]
+        );
         assert_eq!(inv.hosts[1].user().as_deref(), Some("opsadmin"));
         assert!(!format!("{:?}", inv).contains("s3cret"));
     }
@@ -242,12 +369,33 @@ mod tests {
     #[test]
     fn errors_name_file_and_line() {
         let text = "all:\n  hosts:\n    - ws1\n";
-        let e = parse_yaml(text, Path::new("bad.yml")).unwrap_err().to_string();
-        assert!(e.starts_with("bad.yml:1:"), "{e}");
+        let e = parse_yaml(text, Path::new("bad.yml"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("bad.yml:2:"), "{e}");
         assert!(e.contains("must be a mapping"), "{e}");
-        let e = parse_yaml("all:\n  hosts:\n    ws1:\n      ansible_port: nope\n", Path::new("p.yml")).unwrap_err().to_string();
+        let e = parse_yaml(
+            "all:\n  hosts:\n    ws1:\n      ansible_port: nope\n",
+            Path::new("p.yml"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.starts_with("p.yml:4:"), "{e}");
         assert!(e.contains("ansible_port must be a number"), "{e}");
-        let e = parse_yaml("all: [\n", Path::new("y.yml")).unwrap_err().to_string();
+        let e = parse_yaml("all: [\n", Path::new("y.yml"))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("not valid YAML"), "{e}");
+    }
+
+    #[test]
+    fn key_lines() {
+        let text = "all:\n  children:\n    web:   # comment\n      hosts:\n        'ws[01:02]':\n        ws3:5986:\n          x: 1\n";
+        let k = KeyLines::new(text);
+        let p = |s: &str| s.split('/').map(String::from).collect::<Vec<_>>();
+        assert_eq!(k.line(&p("all/children/web")), 3);
+        assert_eq!(k.line(&p("all/children/web/hosts/ws[01:02]")), 5);
+        assert_eq!(k.line(&p("all/children/web/hosts/ws3:5986/x")), 7);
+        assert_eq!(k.line(&p("all/children/web/hosts/nope")), 4);
     }
 }

@@ -1,0 +1,397 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+//! `inventory::ad` against a real Active Directory DC: a throwaway Samba AD DC (two, for
+//! replication) on loopback, started by `scripts/samba-dc.sh` once per test process.
+//!
+//! The script installs Samba with apt-get on first use and needs root. These tests do not
+//! skip: if the DC cannot be started, they fail with the script's own explanation (a test
+//! tier that silently skips is one that cannot fail). The lab stops by itself once this
+//! process has exited (`--watch-pid`), and in any case after `--maximum-runtime`.
+//!
+//! The DC is `ldaps://dc1.lab.test` with a certificate from the lab's own CA; the name is
+//! not in DNS, so the tests connect to 127.0.0.10 and verify the certificate for the name
+//! (`AdConfig::connect_to`). The per-DC tests use `ldaps://127.0.0.10` / `.11`, verified
+//! against the certificate's IP SANs.
+
+use std::collections::{BTreeSet, HashMap};
+use std::fs::{self, File};
+use std::io::Write as _;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use inventory::ad::{
+    enumerate, enumerate_computers, pwd_last_set_differs, pwd_last_set_per_dc, read_laps, reset_computer_account,
+    to_inventory, AdConfig, AdError, LapsSource,
+};
+use secrecy::{ExposeSecret as _, SecretString};
+
+const COMPUTERS: usize = 1100;
+
+struct Lab {
+    facts: HashMap<String, String>,
+    script: PathBuf,
+    dir: PathBuf,
+}
+
+impl Lab {
+    fn fact(&self, key: &str) -> &str {
+        self.facts.get(key).unwrap_or_else(|| panic!("{key} missing from {}/facts.env", self.dir.display()))
+    }
+
+    /// Admin-level config for dc1, by name, connecting to its address.
+    fn config(&self, user: &str, password: &str) -> AdConfig {
+        let mut cfg = AdConfig::new(
+            self.fact("LAB_DC1_URL"),
+            user,
+            SecretString::from(password.to_string()),
+            self.fact("LAB_OU"),
+        );
+        cfg.ca_file = Some(PathBuf::from(self.fact("LAB_CA_FILE")));
+        cfg.connect_to = Some(self.fact("LAB_DC1_ADDR").parse::<IpAddr>().unwrap());
+        cfg
+    }
+
+    fn admin(&self) -> AdConfig {
+        self.config(self.fact("LAB_ADMIN_USER"), self.fact("LAB_ADMIN_PASSWORD"))
+    }
+
+    fn dn(&self, cn: &str) -> String {
+        format!("CN={cn},{}", self.fact("LAB_OU"))
+    }
+
+    /// `kinit` as a machine account against dc1's KDC: does the DC accept this password?
+    fn kinit(&self, principal: &str, password: &str) -> (bool, String) {
+        let cache = self.dir.join(format!("cc.{}.{}", std::process::id(), principal.replace('$', "_")));
+        let mut child = Command::new("kinit")
+            .arg(principal)
+            .env("KRB5_CONFIG", self.fact("LAB_KRB5_CONFIG"))
+            .env("KRB5CCNAME", format!("FILE:{}", cache.display()))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run kinit (krb5-user, installed by scripts/samba-dc.sh)");
+        writeln!(child.stdin.take().unwrap(), "{password}").unwrap();
+        let out = child.wait_with_output().unwrap();
+        let _ = fs::remove_file(&cache);
+        (out.status.success(), String::from_utf8_lossy(&out.stderr).trim().to_string())
+    }
+}
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+/// Starts the lab (once per process; other processes serialise on a file lock and reuse
+/// a running lab). A failure is kept, so every test fails with the same explanation
+/// instead of retrying the start.
+fn lab() -> &'static Lab {
+    static LAB: OnceLock<Result<Lab, String>> = OnceLock::new();
+    match LAB.get_or_init(start_lab) {
+        Ok(lab) => lab,
+        Err(why) => panic!("{why}"),
+    }
+}
+
+fn start_lab() -> Result<Lab, String> {
+    let root = workspace_root();
+    let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root.join("target"));
+    let dir = target.join("samba-lab");
+    fs::create_dir_all(&target).map_err(|e| format!("create {}: {e}", target.display()))?;
+    let lock = File::create(target.join("samba-lab.lock")).map_err(|e| format!("lock file: {e}"))?;
+    lock.lock().map_err(|e| format!("lock: {e}"))?;
+    let script = root.join("scripts").join("samba-dc.sh");
+    let t0 = Instant::now();
+    let out = Command::new("bash")
+        .arg(&script)
+        .args(["--maximum-runtime", "1800", "--watch-pid", &std::process::id().to_string(), "start"])
+        .env("SAMBA_LAB_DIR", &dir)
+        .env("LAB_WITH_DC2", "1")
+        .env("LAB_COMPUTERS", COMPUTERS.to_string())
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("cannot run {}: {e}", script.display()))?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if !out.status.success() {
+        return Err(format!(
+            "could not start the Samba AD DC for the AD tests ({} start exited {:?}):\n{stdout}\n{stderr}",
+            script.display(),
+            out.status.code()
+        ));
+    }
+    eprintln!("{stderr}{stdout}samba lab ready in {:.1} s", t0.elapsed().as_secs_f64());
+    drop(lock);
+    let text =
+        fs::read_to_string(dir.join("facts.env")).map_err(|e| format!("read {}/facts.env: {e}", dir.display()))?;
+    let facts =
+        text.lines().filter_map(|l| l.split_once('=')).map(|(k, v)| (k.trim().to_string(), v.to_string())).collect();
+    Ok(Lab { facts, script, dir })
+}
+
+fn disabled_names(lab: &Lab) -> BTreeSet<String> {
+    lab.fact("LAB_DISABLED").split_whitespace().map(str::to_string).collect()
+}
+
+fn unique_password(tag: &str) -> String {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+    format!("{tag}-{nanos}-Aa1!")
+}
+
+#[tokio::test]
+async fn ou_enumeration_pages_past_1000_and_skips_disabled() {
+    let lab = lab();
+    let disabled = disabled_names(lab);
+    assert_eq!(disabled.len(), 4, "every 250th of {COMPUTERS} is disabled");
+
+    let t = Instant::now();
+    let cfg = lab.admin();
+    let e = enumerate(&cfg).await.unwrap();
+    eprintln!("enumerated {} computers in {} pages in {:?}", e.computers.len(), e.pages, t.elapsed());
+    assert_eq!(e.computers.len(), COMPUTERS - disabled.len());
+    assert_eq!(e.pages, 2, "1096 entries in pages of 1000");
+    let names: BTreeSet<String> = e.computers.iter().map(|c| c.name.clone()).collect();
+    assert_eq!(names.len(), e.computers.len(), "no computer twice across pages");
+    assert!(names.is_disjoint(&disabled), "disabled accounts skipped");
+    assert!(e.computers.iter().all(|c| !c.disabled));
+
+    let ws1 = e.computers.iter().find(|c| c.name == "WS0001").unwrap();
+    assert_eq!(ws1.sam_account_name, "WS0001$");
+    assert_eq!(ws1.dns_host_name.as_deref(), Some("ws0001.lab.test"));
+    assert_eq!(ws1.distinguished_name, lab.dn("WS0001"));
+    assert_eq!(ws1.ou, lab.fact("LAB_OU"));
+    assert_eq!(ws1.operating_system.as_deref(), Some("Windows 11 Enterprise"));
+    let sid = ws1.object_sid.as_deref().unwrap();
+    assert!(sid.starts_with("S-1-5-21-") && sid.split('-').count() == 8, "{sid}");
+    assert!(ws1.pwd_last_set.unwrap() > 0 && ws1.pwd_last_set_display().starts_with("20"), "{ws1:?}");
+    let sids: BTreeSet<&str> = e.computers.iter().filter_map(|c| c.object_sid.as_deref()).collect();
+    assert_eq!(sids.len(), e.computers.len(), "every computer has its own SID");
+
+    // Smaller pages: more of them, same set.
+    let mut small = lab.admin();
+    small.page_size = 300;
+    let e300 = enumerate(&small).await.unwrap();
+    assert_eq!(e300.pages, 4);
+    assert_eq!(e300.computers.iter().map(|c| c.name.clone()).collect::<BTreeSet<_>>(), names);
+
+    // Disabled ones on request.
+    let mut all = lab.admin();
+    all.include_disabled = true;
+    let every = enumerate_computers(&all).await.unwrap();
+    assert_eq!(every.len(), COMPUTERS);
+    let got: BTreeSet<String> = every.iter().filter(|c| c.disabled).map(|c| c.name.clone()).collect();
+    assert_eq!(got, disabled);
+
+    // The user's filter is AND'ed; one level = the same here (no sub-OUs).
+    let mut filtered = lab.admin();
+    filtered.filter = Some("cn=WS00*".into());
+    filtered.scope = inventory::ad::Scope::OneLevel;
+    assert_eq!(enumerate_computers(&filtered).await.unwrap().len(), 99);
+
+    // As an inventory.
+    let inv = to_inventory(&e.computers);
+    let h = inv.hosts.iter().find(|h| h.name == "ws0001.lab.test").unwrap();
+    assert_eq!(h.groups, vec!["Workstations".to_string(), "all".to_string()]);
+    assert_eq!(h.var("ad_object_sid").as_deref(), Some(sid));
+    assert_eq!(h.var("ad_ou").as_deref(), Some(lab.fact("LAB_OU")));
+    assert_eq!(h.var("ad_os").as_deref(), Some("Windows 11 Enterprise"));
+    assert_eq!(h.var("ad_pwd_last_set"), ws1.pwd_last_set.map(|p| p.to_string()));
+}
+
+#[tokio::test]
+async fn transport_rules_certificates_and_credentials() {
+    let lab = lab();
+    let one = |mut cfg: AdConfig| {
+        cfg.filter = Some("(cn=WS0001)".into());
+        cfg
+    };
+
+    // StartTLS on ldap://, certificate verified for the name.
+    let mut starttls = one(lab.admin());
+    starttls.url = lab.fact("LAB_DC1_URL").replace("ldaps://", "ldap://");
+    starttls.starttls = true;
+    assert_eq!(enumerate_computers(&starttls).await.unwrap().len(), 1);
+
+    // Plain ldap:// is refused before anything is sent.
+    let mut plain = starttls.clone();
+    plain.starttls = false;
+    let err = enumerate_computers(&plain).await.unwrap_err();
+    assert!(matches!(err, AdError::PlainLdapRefused { .. }), "{err}");
+    assert!(err.to_string().contains("use ldaps://"), "{err}");
+
+    // Without our CA the certificate is not trusted.
+    let mut no_ca = one(lab.admin());
+    no_ca.ca_file = None;
+    let err = enumerate_computers(&no_ca).await.unwrap_err();
+    assert!(matches!(err, AdError::TlsUntrusted { .. }), "{err:?}");
+    assert!(err.to_string().contains("--ca-file"), "{err}");
+
+    // Trusted, but issued for other names.
+    let mut wrong_name = one(lab.admin());
+    wrong_name.url = "ldaps://intruder.lab.test".into();
+    let err = enumerate_computers(&wrong_name).await.unwrap_err();
+    assert!(matches!(err, AdError::TlsNameMismatch { .. }), "{err:?}");
+    assert!(err.to_string().contains("intruder.lab.test"), "{err}");
+
+    // Bad password: says so, names the DC and the account.
+    let bad = one(lab.config(lab.fact("LAB_ADMIN_USER"), "not-the-password"));
+    let err = enumerate_computers(&bad).await.unwrap_err();
+    assert!(matches!(err, AdError::BindFailed { .. }), "{err:?}");
+    let msg = err.to_string();
+    assert!(msg.contains("bad user name or password") && msg.contains("Administrator@lab.test"), "{msg}");
+    assert!(msg.contains(lab.fact("LAB_DC1_URL")), "{msg}");
+
+    // Nothing listens: a connection error naming the DC (loopback, refused at once).
+    let mut closed = one(lab.admin());
+    closed.url = "ldaps://dc1.lab.test:1".into();
+    let err = enumerate_computers(&closed).await.unwrap_err();
+    assert!(matches!(err, AdError::Connect { .. }), "{err:?}");
+
+    // A base DN that does not exist.
+    let mut nowhere = lab.admin();
+    nowhere.base_dn = format!("OU=Nowhere,{}", lab.fact("LAB_BASE_DN"));
+    let err = enumerate_computers(&nowhere).await.unwrap_err();
+    assert!(matches!(err, AdError::NotFound { .. }), "{err:?}");
+}
+
+#[tokio::test]
+async fn laps_read_by_a_delegated_reader_windows_json_and_legacy() {
+    let lab = lab();
+    let reader = lab.config(lab.fact("LAB_LAPS_READER"), lab.fact("LAB_USER_PASSWORD"));
+
+    let windows = read_laps(&reader, &lab.dn("WS0003")).await.unwrap().expect("WS0003 has Windows LAPS");
+    assert_eq!(windows.source, LapsSource::Windows);
+    assert_eq!(windows.account, "LapsAdmin");
+    assert_eq!(windows.password.expose_secret(), "Windows-Laps-0003!");
+    assert_eq!(windows.updated, Some(0x1dbe1d1a2b3c4d5));
+    assert!(windows.expires.is_some());
+    assert!(!format!("{windows:?}").contains("Windows-Laps-0003!"), "Debug must not show the password");
+
+    let legacy = read_laps(&reader, &lab.dn("WS0002")).await.unwrap().expect("WS0002 has legacy LAPS");
+    assert_eq!(legacy.source, LapsSource::Legacy);
+    assert_eq!(legacy.account, "Administrator");
+    assert_eq!(legacy.password.expose_secret(), "Legacy-Laps-0002!");
+
+    // Not managed by LAPS: no password, and no error.
+    assert!(read_laps(&reader, &lab.dn("WS0004")).await.unwrap().is_none());
+
+    // Domain Admins can read it too.
+    let admin = read_laps(&lab.admin(), &lab.dn("WS0003")).await.unwrap().unwrap();
+    assert_eq!(admin.password.expose_secret(), "Windows-Laps-0003!");
+}
+
+#[tokio::test]
+async fn laps_read_without_the_right_is_a_clear_error() {
+    let lab = lab();
+    let helpdesk = lab.config(lab.fact("LAB_NON_READER"), lab.fact("LAB_USER_PASSWORD"));
+    for cn in ["WS0002", "WS0003"] {
+        let err = read_laps(&helpdesk, &lab.dn(cn)).await.unwrap_err();
+        match &err {
+            AdError::LapsAccessDenied { computer, reader, .. } => {
+                assert_eq!(computer, &lab.dn(cn));
+                assert_eq!(reader, lab.fact("LAB_NON_READER"));
+            }
+            other => panic!("{cn}: expected LapsAccessDenied, got {other:?}"),
+        }
+        let msg = err.to_string();
+        assert!(
+            msg.contains("helpdesk@lab.test may not read the LAPS password of CN=") && msg.contains("delegate"),
+            "{msg}"
+        );
+    }
+    // A computer without LAPS is still just "no password", even for this reader.
+    assert!(read_laps(&helpdesk, &lab.dn("WS0004")).await.unwrap().is_none());
+    let err = read_laps(&helpdesk, &lab.dn("NOSUCHPC")).await.unwrap_err();
+    assert!(matches!(err, AdError::NotFound { .. }), "{err:?}");
+}
+
+#[tokio::test]
+async fn per_dc_pwd_last_set_shows_replication_lag_until_replicated() {
+    let lab = lab();
+    let dcs = vec![format!("ldaps://{}", lab.fact("LAB_DC1_ADDR")), format!("ldaps://{}", lab.fact("LAB_DC2_ADDR"))];
+    let cfg = lab.admin();
+    let t = Instant::now();
+    let replicate = || {
+        let out = Command::new("bash")
+            .arg(&lab.script)
+            .args(["replicate", "dc2", "dc1"])
+            .env("SAMBA_LAB_DIR", &lab.dir)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "replicate: {}", String::from_utf8_lossy(&out.stderr));
+    };
+
+    // In step to begin with (also if an earlier run left a reused lab lagging).
+    replicate();
+    let before = pwd_last_set_per_dc(&cfg, &dcs, "WS0010").await;
+    assert_eq!(before.len(), 2);
+    assert_eq!(before[0].dc, dcs[0]);
+    let b1 = *before[0].pwd_last_set.as_ref().unwrap();
+    let b2 = *before[1].pwd_last_set.as_ref().unwrap();
+    assert!(b1.is_some() && b2.is_some(), "{before:?}");
+    assert!(!pwd_last_set_differs(&before), "both DCs agree once replicated: {before:?}");
+
+    // Reset on dc1 only: dc2 still has the old value (automatic replication is off in the
+    // lab; tests force it).
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    reset_computer_account(&cfg, &lab.dn("WS0010"), &SecretString::from(unique_password("Lag"))).await.unwrap();
+    let lagging = pwd_last_set_per_dc(&cfg, &dcs, "WS0010$").await;
+    let l1 = lagging[0].pwd_last_set.as_ref().unwrap().unwrap();
+    let l2 = lagging[1].pwd_last_set.as_ref().unwrap().unwrap();
+    assert!(pwd_last_set_differs(&lagging), "{lagging:?}");
+    assert!(l1 > b1.unwrap(), "dc1 has the new pwdLastSet");
+    assert_eq!(Some(l2), b2, "dc2 still has the old one");
+
+    // Replicate dc1 -> dc2 (samba-tool drs replicate): they agree again.
+    replicate();
+    let after = pwd_last_set_per_dc(&cfg, &dcs, "WS0010").await;
+    assert!(!pwd_last_set_differs(&after), "{after:?}");
+    assert_eq!(after[1].pwd_last_set.as_ref().unwrap(), &Some(l1));
+
+    // A DC that cannot be asked is an error for that DC, not "no value".
+    let with_dead = vec![dcs[0].clone(), "ldaps://127.0.0.10:1".to_string()];
+    let r = pwd_last_set_per_dc(&cfg, &with_dead, "WS0010").await;
+    assert_eq!(r[0].pwd_last_set.as_ref().unwrap(), &Some(l1));
+    assert!(matches!(r[1].pwd_last_set, Err(AdError::Connect { .. })), "{r:?}");
+    // A computer that does not exist: no value on any DC.
+    let none = pwd_last_set_per_dc(&cfg, &dcs, "NOSUCHPC").await;
+    assert!(none.iter().all(|r| matches!(r.pwd_last_set, Ok(None))), "{none:?}");
+    eprintln!("per-DC pwdLastSet checks in {:?}", t.elapsed());
+}
+
+#[tokio::test]
+async fn dc_side_reset_takes_effect_for_the_machine_kinit() {
+    let lab = lab();
+    let dn = lab.dn("WS0001");
+    let principal = format!("WS0001$@{}", lab.fact("LAB_REALM"));
+    let admin = lab.admin();
+    let t = Instant::now();
+
+    // The machine's current password (set here so the test does not depend on history).
+    let old = unique_password("Old");
+    reset_computer_account(&admin, &dn, &SecretString::from(old.clone())).await.unwrap();
+    let (ok, err) = lab.kinit(&principal, &old);
+    assert!(ok, "kinit with the current machine password: {err}");
+
+    // The DC-side "Reset Account".
+    let new = unique_password("New");
+    reset_computer_account(&admin, &dn, &SecretString::from(new.clone())).await.unwrap();
+    let (ok, err) = lab.kinit(&principal, &new);
+    assert!(ok, "kinit with the new password after the reset: {err}");
+    let (ok, err) = lab.kinit(&principal, &old);
+    assert!(!ok, "the old machine password must no longer work after the reset");
+    assert!(err.contains("Password incorrect") || err.contains("Preauthentication failed"), "{err}");
+
+    // Someone without the Reset Password right is told so; nothing changes.
+    let helpdesk = lab.config(lab.fact("LAB_NON_READER"), lab.fact("LAB_USER_PASSWORD"));
+    let err = reset_computer_account(&helpdesk, &dn, &SecretString::from(unique_password("Nope"))).await.unwrap_err();
+    assert!(matches!(err, AdError::AccessDenied { .. }), "{err:?}");
+    assert!(err.to_string().contains("Reset Password right"), "{err}");
+    assert!(lab.kinit(&principal, &new).0, "a refused reset leaves the password alone");
+
+    let err = reset_computer_account(&admin, &lab.dn("NOSUCHPC"), &SecretString::from(new)).await.unwrap_err();
+    assert!(matches!(err, AdError::NotFound { .. }), "{err:?}");
+    eprintln!("DC-side reset + kinit checks in {:?}", t.elapsed());
+}
