@@ -6,6 +6,7 @@
 pub mod engine;
 pub mod exit;
 pub mod fleet;
+pub mod inventory_cmd;
 pub mod journal;
 pub mod lab_cmd;
 pub mod progress;

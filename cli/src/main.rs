@@ -1,6 +1,6 @@
 //! The `trustsweep` binary: parses arguments and dispatches to the library's commands.
 
-use trustsweep_cli::{exit, fleet, lab_cmd, run};
+use trustsweep_cli::{exit, fleet, inventory_cmd, lab_cmd, run};
 
 
 use clap::{CommandFactory, Parser, Subcommand};
@@ -44,6 +44,8 @@ enum Command {
     Plan(fleet::PlanArgs),
     /// Repair broken hosts with the lightest fix each allows, then verify.
     Repair(fleet::RepairArgs),
+    /// Show the resolved hosts, groups and variables (secrets masked); connects to nothing.
+    Inventory(inventory_cmd::InventoryArgs),
     /// Show, per host, what changed across the runs recorded with --history.
     History(fleet::HistoryArgs),
     /// Combine the JSON reports of shards (--shard K/N) into one.
@@ -86,6 +88,7 @@ fn main() {
             Command::Plan(args) => fleet::plan(args).await,
             Command::Repair(args) => fleet::repair(args).await,
             Command::Lab(LabCommand::Serve(args)) => lab_cmd::serve(args).await,
+            Command::Inventory(args) => inventory_cmd::main(args).await,
             Command::History(args) => fleet::history(args),
             Command::Merge(args) => fleet::merge(args),
             Command::Completions { shell } => {

@@ -51,10 +51,14 @@ pub struct SourceArgs {
     pub lab: Option<usize>,
     #[command(flatten)]
     pub lab_opts: LabArgs,
-    /// Only hosts matching PATTERN: host names or globs (`ws00*`), several separated by
-    /// ',' or ':'; a leading '!' excludes.
+    /// Only hosts matching PATTERN, in Ansible's syntax: names, groups, globs (`ws00*`),
+    /// `~regex`, `:` or `,` for union, `:&` intersection, `:!` exclusion.
     #[arg(long, value_name = "PATTERN")]
     pub limit: Option<String>,
+    /// Credentials file (YAML or GROUP.KEY=VALUE lines, owner-only) giving user/password
+    /// and repair_user/repair_password per inventory group.
+    #[arg(long, value_name = "FILE")]
+    pub credentials: Option<PathBuf>,
     /// Connecting user for hosts whose inventory sets no ansible_user (password from
     /// TRUSTSWEEP_PASSWORD or a prompt).
     #[arg(long, short = 'u')]
@@ -165,32 +169,65 @@ pub struct Resolved {
 }
 
 /// Resolves the arguments into targets. Errors name the file and what to do.
-pub async fn resolve(args: &SourceArgs) -> Result<Resolved, String> {
-    let mut laps: std::collections::HashMap<String, Result<Credential, String>> = std::collections::HashMap::new();
-    let (inventory, lab) = match (&args.inventory, args.lab) {
+/// The hosts of the sweep, before any connection: the inventory (file, AD or lab) with
+/// credentials files applied, `--shard` and `--limit` taken, plus LAPS results.
+#[derive(Debug)]
+pub struct Loaded {
+    /// The hosts.
+    pub inventory: inventory::Inventory,
+    /// Per-host LAPS credentials (with `--laps`), or why they could not be read.
+    pub laps: std::collections::HashMap<String, Result<Credential, String>>,
+    /// The in-process lab, for `--lab`.
+    pub lab: Option<RunningLab>,
+}
+
+/// Loads the hosts without contacting any of them.
+pub async fn load(args: &SourceArgs) -> Result<Loaded, String> {
+    let mut ad_cfg = None;
+    let (mut inventory, lab) = match (&args.inventory, args.lab) {
         (None, None) if args.ldap.is_some() => {
-            let (inv, l) = from_ad(args).await?;
-            laps = l;
+            let (inv, cfg) = from_ad(args).await?;
+            ad_cfg = Some(cfg);
             (inv, None)
         }
         (Some(path), None) => (inventory::load(path).map_err(|e| e.to_string())?, None),
         (None, Some(n)) => {
             let running = lab_cmd::start(n, &args.lab_opts, None).await?;
             // The lab is swept through the same inventory format a user would write.
-            let inv = inventory::parse_yaml(
-                &running.inventory_yaml(),
-                std::path::Path::new("<lab inventory>"),
-            )
-            .map_err(|e| e.to_string())?;
+            let inv = inventory::parse_yaml(&running.inventory_yaml(), std::path::Path::new("<lab inventory>"))
+                .map_err(|e| e.to_string())?;
             (inv, Some(running))
         }
         (None, None) => {
             return Err(
-                "no hosts: give an inventory with -i FILE, or --lab N for the built-in lab".into(),
+                "no hosts: give an inventory with -i FILE, an OU with --ldap URL --ou DN, or --lab N for the built-in lab"
+                    .into(),
             )
         }
         (Some(_), Some(_)) => return Err("-i and --lab cannot be used together".into()),
     };
+    if let Some(path) = &args.credentials {
+        let creds = inventory::credentials::Credentials::load(path).map_err(|e| e.to_string())?;
+        creds.apply(&mut inventory);
+    }
+    if let Some(shard) = args.shard {
+        inventory.hosts.retain(|h| shard.contains(&h.name));
+    }
+    if let Some(limit) = &args.limit {
+        let pattern = inventory::pattern::Pattern::parse(limit).map_err(|e| e.to_string())?;
+        inventory = inventory.limit(&pattern);
+    }
+    // LAPS is read only for the hosts that remain after --shard and --limit.
+    let laps = match (&ad_cfg, args.laps) {
+        (Some(cfg), true) => read_laps_all(cfg, &inventory).await,
+        _ => std::collections::HashMap::new(),
+    };
+    Ok(Loaded { inventory, laps, lab })
+}
+
+/// Resolves the arguments into targets. Errors name the file and what to do.
+pub async fn resolve(args: &SourceArgs) -> Result<Resolved, String> {
+    let Loaded { inventory, mut laps, lab } = load(args).await?;
     if args.concurrency == 0 {
         return Err("--concurrency must be at least 1".into());
     }
@@ -224,16 +261,6 @@ pub async fn resolve(args: &SourceArgs) -> Result<Resolved, String> {
     };
     let mut targets = Vec::with_capacity(inventory.hosts.len());
     for h in &inventory.hosts {
-        if let Some(shard) = args.shard {
-            if !shard.contains(&h.name) {
-                continue;
-            }
-        }
-        if let Some(pattern) = &args.limit {
-            if !limit_matches(pattern, &h.name, &h.groups) {
-                continue;
-            }
-        }
         let scheme: Scheme = match h.var("ansible_winrm_scheme") {
             Some(s) => s
                 .parse()
@@ -290,11 +317,8 @@ pub async fn resolve(args: &SourceArgs) -> Result<Resolved, String> {
     Ok(Resolved { targets, lab })
 }
 
-/// Hosts from Active Directory (and, with `--laps`, each host's LAPS credential or why it
-/// could not be read).
-async fn from_ad(
-    args: &SourceArgs,
-) -> Result<(inventory::Inventory, std::collections::HashMap<String, Result<Credential, String>>), String> {
+/// Hosts from Active Directory, and the LDAP settings (for LAPS reads).
+async fn from_ad(args: &SourceArgs) -> Result<(inventory::Inventory, inventory::ad::AdConfig), String> {
     use inventory::ad::{self, AdConfig, Scope};
     let (Some(url), Some(ou)) = (&args.ldap, &args.ou) else {
         return Err("--ldap needs --ou DN (the OU to enumerate)".into());
@@ -311,104 +335,35 @@ async fn from_ad(
     cfg.include_disabled = args.include_disabled;
     cfg.connect_timeout = Duration::from_secs(args.connect_timeout);
     let computers = ad::enumerate_computers(&cfg).await.map_err(|e| e.to_string())?;
-    let inv = ad::to_inventory(&computers);
-    let mut laps = std::collections::HashMap::new();
-    if args.laps {
-        // Bounded: at most 16 LAPS reads at once.
-        let sem = std::sync::Arc::new(tokio::sync::Semaphore::new(16));
-        let mut set = tokio::task::JoinSet::new();
-        for h in &inv.hosts {
-            let Some(dn) = h.var("ad_dn") else { continue };
-            let (cfg, name, sem) = (cfg.clone(), h.name.clone(), sem.clone());
-            set.spawn(async move {
-                let _permit = sem.acquire_owned().await;
-                let res = match ad::read_laps(&cfg, &dn).await {
-                    Ok(Some(s)) => Ok(Credential { user: s.account, password: s.password }),
-                    Ok(None) => Err(format!("{name}: no LAPS password in AD (LAPS does not manage this computer)")),
-                    Err(e) => Err(format!("{name}: {e}")),
-                };
-                (name, res)
-            });
-        }
-        while let Some(r) = set.join_next().await {
-            if let Ok((name, res)) = r {
-                laps.insert(name, res);
-            }
-        }
-    }
-    Ok((inv, laps))
+    Ok((ad::to_inventory(&computers), cfg))
 }
 
-/// Does `name` (or one of its groups) match the `--limit` pattern?
-pub fn limit_matches(pattern: &str, name: &str, groups: &[String]) -> bool {
-    let mut included = false;
-    let mut any_positive = false;
-    for part in pattern
-        .split([',', ':'])
-        .map(str::trim)
-        .filter(|p| !p.is_empty())
-    {
-        let (negate, glob_pat) = match part.strip_prefix('!') {
-            Some(rest) => (true, rest),
-            None => (false, part),
-        };
-        let hit = glob(glob_pat, name) || groups.iter().any(|g| glob(glob_pat, g));
-        if negate {
-            if hit {
-                return false;
-            }
-        } else {
-            any_positive = true;
-            included |= hit;
+/// Each host's LAPS-managed local Administrator, or why it could not be read; at most 16
+/// reads at once.
+async fn read_laps_all(
+    cfg: &inventory::ad::AdConfig,
+    inv: &inventory::Inventory,
+) -> std::collections::HashMap<String, Result<Credential, String>> {
+    let sem = std::sync::Arc::new(tokio::sync::Semaphore::new(16));
+    let mut set = tokio::task::JoinSet::new();
+    for h in &inv.hosts {
+        let Some(dn) = h.var("ad_dn") else { continue };
+        let (cfg, name, sem) = (cfg.clone(), h.name.clone(), sem.clone());
+        set.spawn(async move {
+            let _permit = sem.acquire_owned().await;
+            let res = match inventory::ad::read_laps(&cfg, &dn).await {
+                Ok(Some(s)) => Ok(Credential { user: s.account, password: s.password }),
+                Ok(None) => Err("no LAPS password in AD (LAPS does not manage this computer)".to_string()),
+                Err(e) => Err(e.to_string()),
+            };
+            (name, res)
+        });
+    }
+    let mut out = std::collections::HashMap::new();
+    while let Some(r) = set.join_next().await {
+        if let Ok((name, res)) = r {
+            out.insert(name, res);
         }
     }
-    included || !any_positive
-}
-
-/// Case-insensitive glob with `*` and `?`.
-fn glob(pattern: &str, text: &str) -> bool {
-    let p: Vec<char> = pattern.to_lowercase().chars().collect();
-    let t: Vec<char> = text.to_lowercase().chars().collect();
-    // Iterative matcher with backtracking on the last '*'.
-    let (mut pi, mut ti) = (0usize, 0usize);
-    let mut star: Option<(usize, usize)> = None;
-    while ti < t.len() {
-        match p.get(pi) {
-            Some('*') => {
-                star = Some((pi, ti));
-                pi += 1;
-            }
-            Some(c) if *c == '?' || Some(c) == t.get(ti) => {
-                pi += 1;
-                ti += 1;
-            }
-            _ => match star {
-                Some((sp, st)) => {
-                    pi = sp + 1;
-                    ti = st + 1;
-                    star = Some((sp, st + 1));
-                }
-                None => return false,
-            },
-        }
-    }
-    p.get(pi..)
-        .is_some_and(|rest| rest.iter().all(|c| *c == '*'))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn limit_patterns() {
-        let g = vec!["all".to_string(), "workstations".to_string()];
-        assert!(limit_matches("ws00*", "ws0001.lab.test", &g));
-        assert!(!limit_matches("ws01*", "ws0001.lab.test", &g));
-        assert!(limit_matches("workstations", "x", &g));
-        assert!(limit_matches("ws*,!ws0002*", "ws0001.lab.test", &g));
-        assert!(!limit_matches("ws*:!ws0001*", "ws0001.lab.test", &g));
-        assert!(limit_matches("!ws0002*", "ws0001.lab.test", &g));
-        assert!(limit_matches("ws?00?.lab.test", "ws0001.lab.test", &g));
-    }
+    out
 }
