@@ -115,7 +115,14 @@ async fn sweep(
         Some(path) => journal::load(path)?,
         None => journal::Done::default(),
     };
-    let jsonl_output = source.outputs.iter().find_map(|o| o.strip_prefix("jsonl=").map(std::path::PathBuf::from));
+    let jsonl_output = source
+        .outputs
+        .iter()
+        .find_map(|o| o.strip_prefix("jsonl=").map(std::path::PathBuf::from))
+        .or_else(|| source.report.as_ref().map(|d| d.join("trustsweep.jsonl")));
+    if let Some(dir) = &source.report {
+        std::fs::create_dir_all(dir).map_err(|e| format!("cannot create report directory {}: {e}", dir.display()))?;
+    }
     let journal = match source.resume.as_ref().or(source.journal.as_ref()).or(jsonl_output.as_ref()) {
         Some(path) => Some(Arc::new(Journal::open(path)?)),
         None => None,

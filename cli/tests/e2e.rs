@@ -649,7 +649,7 @@ async fn report_files_history_and_sharded_runs_merge_back() {
     let hist = tmp.join("history.sqlite");
     let out = trustsweep(&["plan", "-i", inv, "--report", dir.to_str().unwrap(), "--history", hist.to_str().unwrap()]).await;
     assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
-    for f in ["trustsweep.json", "trustsweep-junit.xml", "trustsweep.csv", "trustsweep.html", "trustsweep.md"] {
+    for f in ["trustsweep.json", "trustsweep.jsonl", "trustsweep-junit.xml", "trustsweep.csv", "trustsweep.html", "trustsweep.md"] {
         let p = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect::<Vec<_>>();
         assert!(p.iter().any(|n| n == f), "{f} missing in {p:?}");
     }
@@ -667,4 +667,39 @@ async fn report_files_history_and_sharded_runs_merge_back() {
     let merged = json(&out);
     assert_eq!(merged["summary"], whole["summary"], "two shards merge back into the whole sweep");
     assert_eq!(merged["hosts"].as_array().unwrap().len(), whole["hosts"].as_array().unwrap().len());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn history_of_three_runs_over_a_changing_lab() {
+    let running = start(LabSpec::healthy(6, 51).with_fault(FaultKind::Clone, 1)).await;
+    let inv = write_inventory(&running, "history");
+    let inv = inv.to_str().unwrap();
+    let hist = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("history-{}.sqlite", std::process::id()));
+    let _ = std::fs::remove_file(&hist);
+    let hist = hist.to_str().unwrap();
+    let healthy = running.endpoints().iter().find(|e| e.info.fault.is_none()).unwrap().clone();
+
+    // Run 1: only the clone pair is broken.
+    assert_eq!(trustsweep(&["check", "-i", inv, "--history", hist]).await.status.code(), Some(2));
+    // Someone resets a healthy host's account on the DC: run 2 sees it newly broken.
+    assert!(running.lab().dc_reset_account(&healthy.info.computer_name, 0));
+    assert_eq!(trustsweep(&["check", "-i", inv, "--history", hist]).await.status.code(), Some(2));
+    let view: Value = json(&trustsweep(&["history", hist, "--format", "json"]).await);
+    let text = view.to_string();
+    assert!(text.contains(&healthy.info.address), "the newly broken host is named: {view:#}");
+    // Run 3 repairs it: repaired since the last run; the clones stay chronic.
+    assert_eq!(trustsweep(&["repair", "-i", inv, "--yes", "--history", hist]).await.status.code(), Some(2));
+    let out = trustsweep(&["history", hist]).await;
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    eprintln!("{text}");
+    let view: Value = json(&trustsweep(&["history", hist, "--format", "json"]).await);
+    let names = |key: &str| -> Vec<String> {
+        view[key].as_array().map(|a| a.iter().map(|r| r["host"].as_str().unwrap_or_default().to_string()).collect()).unwrap_or_default()
+    };
+    assert!(names("repaired").contains(&healthy.info.address), "{view:#}");
+    let clones: Vec<String> = running.endpoints().iter().filter(|e| e.info.fault == Some(FaultKind::Clone)).map(|e| e.info.address.clone()).collect();
+    for c in &clones {
+        assert!(names("chronic").contains(c), "{c} broken three runs in a row: {view:#}");
+    }
 }
