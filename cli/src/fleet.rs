@@ -520,26 +520,42 @@ fn print_plans(plans: &[HostPlan]) {
     }
 }
 
-/// `trustsweep plan`: a dry run; changes nothing anywhere.
-pub async fn plan(args: PlanArgs) -> i32 {
-    let t0 = Instant::now();
-    let cancel = interrupt_token();
-    let swept = match sweep("plan", &args.source, args.format, &cancel).await {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("trustsweep plan: {e}");
-            return exit::USAGE;
-        }
-    };
-    let plans = make_plans(&swept, &args.flags);
+/// Phases 1 to 3, shared by `plan` and `repair`: sweep, diagnose, plan, and (as text)
+/// show the findings and the plans. `Err` is the exit code of a run that could not start.
+async fn sweep_and_plan(
+    command: &str,
+    source: &SourceArgs,
+    flags: &PlanFlags,
+    format: Format,
+    cancel: &engine::tokio_util_cancel::Token,
+) -> Result<(Swept, Vec<HostPlan>, Summary, Vec<HostReport>), i32> {
+    let swept = sweep(command, source, format, cancel).await.map_err(|e| {
+        eprintln!("trustsweep {command}: {e}");
+        exit::USAGE
+    })?;
+    let plans = make_plans(&swept, flags);
     let summary = summarize(&swept.findings);
     let mut reports = reports(&swept);
     for (r, p) in reports.iter_mut().zip(&plans) {
         r.plan = Some(p.clone());
     }
-    if args.format == Format::Text {
+    if format == Format::Text {
         print_breakdown(&reports);
         print_plans(&plans);
+    }
+    Ok((swept, plans, summary, reports))
+}
+
+/// `trustsweep plan`: a dry run; changes nothing anywhere.
+pub async fn plan(args: PlanArgs) -> i32 {
+    let t0 = Instant::now();
+    let cancel = interrupt_token();
+    let (swept, plans, summary, reports) =
+        match sweep_and_plan("plan", &args.source, &args.flags, args.format, &cancel).await {
+            Ok(r) => r,
+            Err(code) => return code,
+        };
+    if args.format == Format::Text {
         println!();
         print_summary("plan", &summary, t0.elapsed());
         let n = plans.iter().filter(|p| p.changes_anything()).count();
@@ -553,20 +569,11 @@ pub async fn plan(args: PlanArgs) -> i32 {
 pub async fn repair(args: RepairArgs) -> i32 {
     let t0 = Instant::now();
     let cancel = interrupt_token();
-    let swept = match sweep("repair", &args.source, args.format, &cancel).await {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("trustsweep repair: {e}");
-            return exit::USAGE;
-        }
-    };
-    let plans = make_plans(&swept, &args.flags);
-    let summary = summarize(&swept.findings);
-    let mut reports = reports(&swept);
-    if args.format == Format::Text {
-        print_breakdown(&reports);
-        print_plans(&plans);
-    }
+    let (swept, plans, summary, mut reports) =
+        match sweep_and_plan("repair", &args.source, &args.flags, args.format, &cancel).await {
+            Ok(r) => r,
+            Err(code) => return code,
+        };
     let to_change: Vec<usize> = plans
         .iter()
         .enumerate()
