@@ -95,6 +95,10 @@ where
             Ok(p) => p,
             Err(_) => break,
         };
+        // Waiting for a slot can take long: do not start a host after an interrupt.
+        if cancel.is_some_and(|c| c.is_cancelled()) {
+            break;
+        }
         // Collect what already finished so events flow while we wait for permits.
         while let Some(done) = set.try_join_next() {
             record(done, &items, &mut results, events, &on_abnormal);

@@ -109,6 +109,10 @@ async fn sweep(
     format: Format,
     cancel: &engine::tokio_util_cancel::Token,
 ) -> Result<Swept, String> {
+    // Report destinations are checked before any host is contacted.
+    for spec in source.outputs.iter().filter(|o| !o.starts_with("jsonl=")) {
+        crate::report::parse_output(spec)?;
+    }
     let resolved = targets::resolve(source).await?;
     let targets = resolved.targets;
     let mut done = match &source.resume {
@@ -278,10 +282,13 @@ fn interrupt_token() -> engine::tokio_util_cancel::Token {
     let t = token.clone();
     tokio::spawn(async move {
         if tokio::signal::ctrl_c().await.is_ok() {
-            eprintln!(
-                "trustsweep: interrupted: no new hosts are started; finishing the running ones"
-            );
+            eprintln!("trustsweep: interrupted: no new hosts are started; finishing the running ones (Ctrl-C again to stop now)");
             t.cancel();
+        }
+        // A second Ctrl-C stops at once: the journal already holds every finished host.
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!("trustsweep: stopped; resume with --resume JOURNAL");
+            std::process::exit(exit::INTERRUPTED);
         }
     });
     token
@@ -344,7 +351,7 @@ fn finish(
     if format == Format::Json && print_json(doc) != exit::OK {
         return exit::USAGE;
     }
-    if let Err(e) = write_reports(doc, source, targets) {
+    if let Err(e) = write_reports(doc, source, targets, cancel.is_cancelled()) {
         eprintln!("trustsweep: {e}");
         return exit::USAGE;
     }
@@ -356,7 +363,7 @@ fn finish(
 }
 
 /// `--output FORMAT=PATH`, `--report DIR` and `--history FILE`.
-fn write_reports(doc: &Document, source: &SourceArgs, targets: &[Target]) -> Result<(), String> {
+fn write_reports(doc: &Document, source: &SourceArgs, targets: &[Target], interrupted: bool) -> Result<(), String> {
     use crate::report::{self, FileFormat, RenderOptions};
     let mut files: Vec<(FileFormat, std::path::PathBuf)> = Vec::new();
     for spec in &source.outputs {
@@ -379,7 +386,8 @@ fn write_reports(doc: &Document, source: &SourceArgs, targets: &[Target]) -> Res
                 .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
         }
     }
-    if let Some(path) = &source.history {
+    // An interrupted run would record hosts it never checked: keep it out of the history.
+    if let Some(path) = source.history.as_ref().filter(|_| !interrupted) {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
@@ -577,7 +585,9 @@ pub async fn repair(args: RepairArgs) -> i32 {
     let to_change: Vec<usize> = plans
         .iter()
         .enumerate()
-        .filter(|(_, p)| p.changes_anything())
+        // Only plans with something to run on the member: DC-side actions need DC access
+        // this version does not have, so they are reported, never counted or confirmed.
+        .filter(|(_, p)| p.member_actions().next().is_some())
         .map(|(i, _)| i)
         .collect();
     if let Some(max) = args.max_changes {
@@ -610,7 +620,13 @@ pub async fn repair(args: RepairArgs) -> i32 {
     }
     let limits = Limits {
         concurrency: args.source.concurrency,
-        host_deadline: Duration::from_secs(args.source.host_deadline + 2 * args.reboot_timeout),
+        // Two reboots, each waited for up to max_reconnects times: a repair must reach a
+        // safe point rather than be cut between leaving and rejoining the domain.
+        host_deadline: Duration::from_secs(
+            args.source.host_deadline
+                + 2 * u64::from(RepairOptions::default().max_reconnects) * args.reboot_timeout
+                + 60,
+        ),
     };
     let options = RepairOptions {
         reboot_timeout: Duration::from_secs(args.reboot_timeout),

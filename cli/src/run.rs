@@ -113,7 +113,13 @@ pub async fn main(args: RunArgs) -> i32 {
                 }
             }
             let _ = session.close().await;
-            i32::try_from(out.exit_code).unwrap_or(1)
+            // A process exit status keeps only 8 bits on Unix: map codes that would wrap
+            // (256, Windows' 1603, ...) to 1 rather than let a failure read as success.
+            match out.exit_code {
+                0 => 0,
+                c @ 1..=255 => i32::try_from(c).unwrap_or(1),
+                _ => 1,
+            }
         }
         Err(e) => {
             eprintln!("trustsweep run: {}: {e}", args.host);

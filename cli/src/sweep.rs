@@ -16,6 +16,9 @@ use crate::engine::{self, Abnormal, Event, Limits};
 use crate::remote::WinrmRemote;
 use crate::targets::{Credential, Target};
 
+/// Per-DC channel tests per broken host, at most.
+pub const MAX_DC_TESTS: usize = 4;
+
 /// What phase 1 learned of one host.
 #[derive(Clone, Debug, Serialize, serde::Deserialize)]
 pub struct Observed {
@@ -90,7 +93,9 @@ pub async fn observe(target: Target) -> Observed {
                     };
                     match parse_probe(&out) {
                         Ok(probe) => {
-                            for dc in dc_test_targets(&probe) {
+                            // At most a few DCs (the PDC is listed last): a large multi-site domain must not
+                            // push the host past its deadline.
+                            for dc in dc_test_targets(&probe).into_iter().rev().take(MAX_DC_TESTS).collect::<Vec<_>>().into_iter().rev() {
                                 let test = match scripts::test_dc(&dc) {
                                     Ok(script) => {
                                         match remote.run_powershell(&script, None).await {
@@ -142,7 +147,10 @@ pub async fn observe(target: Target) -> Observed {
     }
     // The domain account tells what the local probe cannot: a member with a broken
     // trust refuses domain logons (401) while its local Administrator still gets in.
-    if reachable {
+    // Never with Basic (it would hand the domain password to every host; WinRM Basic takes
+    // local accounts only anyway) or with certificate checks off.
+    let safe_to_try = target.auth == winrm::transport::AuthMethod::Ntlm && !target.tls.dangerous_skip_verify;
+    if reachable && safe_to_try {
         if let Some(repair) = &target.repair {
             if let Ok(mut s) = Session::new(session_config(&target, repair)) {
                 obs.domain_logon = match s.connect().await {

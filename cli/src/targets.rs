@@ -261,29 +261,26 @@ pub async fn resolve(args: &SourceArgs) -> Result<Resolved, String> {
     };
     let mut targets = Vec::with_capacity(inventory.hosts.len());
     for h in &inventory.hosts {
+        // Ansible's winrm plugin: https on 5986 unless the port is 5985.
         let scheme: Scheme = match h.var("ansible_winrm_scheme") {
-            Some(s) => s
-                .parse()
-                .map_err(|e| format!("host {}: ansible_winrm_scheme: {e}", h.name))?,
-            None => {
-                if h.port == Some(5986) {
-                    Scheme::Https
-                } else {
-                    Scheme::Http
-                }
-            }
+            Some(s) => s.parse().map_err(|e| format!("host {}: ansible_winrm_scheme: {e}", h.name))?,
+            None if h.port == Some(5985) => Scheme::Http,
+            None => Scheme::Https,
         };
-        let auth: AuthMethod = match h.var("ansible_winrm_transport") {
-            Some(t) => t
-                .parse()
-                .map_err(|e| format!("host {}: ansible_winrm_transport: {e}", h.name))?,
-            None => AuthMethod::Ntlm,
+        // An unsupported transport (e.g. kerberos) is that host's problem, not the run's.
+        let (auth, transport_error) = match h.var("ansible_winrm_transport") {
+            Some(t) => match t.parse::<AuthMethod>() {
+                Ok(a) => (a, None),
+                Err(e) => (AuthMethod::Ntlm, Some(format!("{}: ansible_winrm_transport: {e}", h.name))),
+            },
+            None => (AuthMethod::Ntlm, None),
         };
         let skip_verify = args.insecure_skip_tls_verify
             || h.var("ansible_winrm_server_cert_validation")
                 .is_some_and(|v| v.eq_ignore_ascii_case("ignore"));
-        let mut connect_error = None;
+        let mut connect_error = transport_error.clone();
         let connect = match (laps.remove(&h.name), h.user(), h.password()) {
+            _ if transport_error.is_some() => None,
             (Some(Ok(cred)), _, _) => Some(cred),
             (Some(Err(e)), _, _) => {
                 connect_error = Some(e);

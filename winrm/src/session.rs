@@ -20,6 +20,9 @@ use crate::transport::{AuthMethod, Endpoint, TlsOptions, Transport, TransportCon
 /// (newer hosts allow 500 KiB; pywinrm and pypsrp send the same default).
 pub const DEFAULT_MAX_ENVELOPE_SIZE: u32 = 153_600;
 
+/// How much of each output stream a command keeps in [`Output`] (64 MiB).
+pub const MAX_OUTPUT_BYTES: usize = 64 * 1024 * 1024;
+
 /// Everything needed to open a session on one host.
 #[derive(Clone, Debug)]
 pub struct SessionConfig {
@@ -226,7 +229,10 @@ impl Session {
                 };
                 if !chunk.data.is_empty() {
                     on_output(stream, &chunk.data);
-                    buf.extend_from_slice(&chunk.data);
+                    // Bounded: a runaway command cannot exhaust our memory; the rest is
+                    // streamed to `on_output` but not kept.
+                    let room = MAX_OUTPUT_BYTES.saturating_sub(buf.len());
+                    buf.extend_from_slice(chunk.data.get(..room.min(chunk.data.len())).unwrap_or(&[]));
                 }
             }
             if let Some(state) = received.state {
@@ -323,7 +329,9 @@ impl Session {
     async fn call(&mut self, req: &Request) -> Result<Response, Error> {
         let message_id = format!("uuid:{}", uuid::Uuid::new_v4().to_string().to_uppercase());
         let xml = soap::build_request(&self.ctx, &message_id, req);
-        let reply = self.transport.send(&xml).await?;
+        // Command and Send start or feed a process: never resent after a broken connection.
+        let idempotent = !matches!(req, Request::Command { .. } | Request::Send { .. });
+        let reply = self.transport.send_with(&xml, idempotent).await?;
         soap::parse_response(&reply.body).map_err(|e| crate::transport::soap_error(self.transport.endpoint(), e))
     }
 

@@ -237,6 +237,13 @@ impl Transport {
     /// (401 on an authenticated connection), it reconnects, re-authenticates and retries
     /// once.
     pub async fn send(&mut self, soap: &str) -> Result<Reply, Error> {
+        self.send_with(soap, true).await
+    }
+
+    /// Like [`Transport::send`]; with `idempotent` false (Command, Send) a request that may
+    /// have reached the server before the connection broke is not sent again: running a
+    /// repair command twice is worse than reporting the error.
+    pub async fn send_with(&mut self, soap: &str, idempotent: bool) -> Result<Reply, Error> {
         let mut retried = false;
         loop {
             if self.conn.as_ref().is_none_or(|c| c.sender.is_closed()) {
@@ -245,12 +252,17 @@ impl Transport {
             }
             match self.send_once(soap).await {
                 Ok(reply) => return Ok(reply),
+                Err(SendFailure::MaybeDelivered(e)) if !retried && idempotent => {
+                    tracing::debug!(endpoint = %self.cfg.endpoint, error = %e, "connection lost mid-request; re-authenticating");
+                    self.conn = None;
+                    retried = true;
+                }
                 Err(SendFailure::Retryable(e)) if !retried => {
                     tracing::debug!(endpoint = %self.cfg.endpoint, error = %e, "connection lost; re-authenticating");
                     self.conn = None;
                     retried = true;
                 }
-                Err(SendFailure::Retryable(e)) | Err(SendFailure::Fatal(e)) => {
+                Err(SendFailure::Retryable(e)) | Err(SendFailure::MaybeDelivered(e)) | Err(SendFailure::Fatal(e)) => {
                     // A failed exchange leaves the sealing state unknown: start afresh next time.
                     self.conn = None;
                     return Err(e);
@@ -292,16 +304,37 @@ impl Transport {
             let resp = conn.sender.send_request(req).await?;
             let status = resp.status();
             let headers = resp.headers().clone();
-            let bytes = resp.into_body().collect().await?.to_bytes();
+            // Bounded: a reply is at most our MaxEnvelopeSize plus framing; a host that sends
+            // more cannot exhaust our memory.
+            let bytes = match http_body_util::Limited::new(resp.into_body(), MAX_REPLY_BYTES).collect().await {
+                Ok(b) => Ok(b.to_bytes()),
+                Err(e) => match e.downcast::<hyper::Error>() {
+                    Ok(h) => return Err(*h),
+                    Err(other) => Err(other.to_string()),
+                },
+            };
             Ok::<_, hyper::Error>((status, headers, bytes))
         };
         let (status, headers, bytes) = match tokio::time::timeout(read_timeout, fut).await {
             Err(_) => return Err(SendFailure::Fatal(Error::ReadTimeout { addr, after: read_timeout })),
-            Ok(Err(e)) if e.is_canceled() || e.is_closed() || e.is_incomplete_message() => {
-                return Err(SendFailure::Retryable(Error::Http { addr, source: e }))
+            // Never written: safe to send again on a new connection.
+            Ok(Err(e)) if e.is_canceled() => return Err(SendFailure::Retryable(Error::Http { addr, source: e })),
+            // Written, then the connection broke: the server may have acted on it.
+            Ok(Err(e)) if e.is_closed() || e.is_incomplete_message() => {
+                return Err(SendFailure::MaybeDelivered(Error::Http { addr, source: e }))
             }
             Ok(Err(e)) => return Err(SendFailure::Fatal(Error::Http { addr, source: e })),
             Ok(Ok(r)) => r,
+        };
+        let bytes = match bytes {
+            Ok(b) => b,
+            Err(why) => {
+                return Err(SendFailure::Fatal(Error::UnexpectedStatus {
+                    addr,
+                    status: status.as_u16(),
+                    snippet: format!("reply refused: {why} (more than {MAX_REPLY_BYTES} bytes)"),
+                }))
+            }
         };
         match status {
             StatusCode::OK | StatusCode::INTERNAL_SERVER_ERROR => {}
@@ -469,7 +502,14 @@ impl Transport {
             let resp = sender.send_request(req).await?;
             let status = resp.status();
             let headers = resp.headers().clone();
-            let body = resp.into_body().collect().await?.to_bytes();
+            // The handshake replies carry no body worth reading: bound them tightly.
+            let body = match http_body_util::Limited::new(resp.into_body(), 64 * 1024).collect().await {
+                Ok(b) => b.to_bytes(),
+                Err(e) => match e.downcast::<hyper::Error>() {
+                    Ok(h) => return Err(*h),
+                    Err(_) => Bytes::new(),
+                },
+            };
             Ok::<_, hyper::Error>((status, headers, body))
         };
         match tokio::time::timeout(self.cfg.read_timeout, fut).await {
@@ -499,10 +539,16 @@ impl Transport {
 }
 
 enum SendFailure {
-    /// The request may not have reached the server or the context was lost: reconnect.
+    /// The request never reached the server, or the context was lost: reconnect and send.
     Retryable(Error),
+    /// The request was written before the connection broke: resend only if idempotent.
+    MaybeDelivered(Error),
     Fatal(Error),
 }
+
+/// The largest reply body we read: far above any MaxEnvelopeSize Windows allows (500 KiB
+/// by default, sealed framing adds a few hundred bytes), far below harm.
+pub const MAX_REPLY_BYTES: usize = 8 * 1024 * 1024;
 
 async fn handshake_http<I>(io: TokioIo<I>, addr: &str) -> Result<SendRequest<Full<Bytes>>, Error>
 where
