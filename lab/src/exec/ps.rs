@@ -305,7 +305,13 @@ pub(crate) struct ParseError {
 struct Parser {
     s: Vec<char>,
     i: usize,
+    /// Current nesting of blocks, unary operators and parentheses (bounded, so that a
+    /// hostile script cannot overflow the lab's stack).
+    depth: usize,
 }
+
+/// How deep blocks, unary operators and parentheses may nest in one script.
+const MAX_NESTING: usize = 256;
 
 fn is_var_char(c: char) -> bool {
     c.is_alphanumeric() || c == '_' || c == '?' || c == ':'
@@ -317,7 +323,7 @@ fn is_terminator(c: char) -> bool {
 
 impl Parser {
     fn new(src: &str) -> Self {
-        Parser { s: src.chars().collect(), i: 0 }
+        Parser { s: src.chars().collect(), i: 0, depth: 0 }
     }
 
     fn peek(&self) -> Option<char> {
@@ -372,6 +378,28 @@ impl Parser {
         !self.s.get(self.i + n).is_some_and(|c| c.is_alphanumeric() || *c == '-' || *c == '_')
     }
 
+    fn nested<T>(&mut self, f: impl FnOnce(&mut Self) -> Result<T, ParseError>) -> Result<T, ParseError> {
+        if self.depth >= MAX_NESTING {
+            return self.err("The script is nested too deeply to be parsed.", "ScriptNestedTooDeeply");
+        }
+        self.depth += 1;
+        let r = f(self);
+        self.depth -= 1;
+        r
+    }
+
+    fn parse_block(&mut self, until: Option<char>) -> Result<Vec<Stmt>, ParseError> {
+        self.nested(|p| p.parse_block_inner(until))
+    }
+
+    fn parse_unary(&mut self) -> Result<Expr, ParseError> {
+        self.nested(|p| p.parse_unary_inner())
+    }
+
+    fn parse_primary(&mut self) -> Result<Expr, ParseError> {
+        self.nested(|p| p.parse_primary_inner())
+    }
+
     fn parse_script(&mut self) -> Result<Vec<Stmt>, ParseError> {
         let stmts = self.parse_block(None)?;
         if self.i < self.s.len() {
@@ -380,7 +408,7 @@ impl Parser {
         Ok(stmts)
     }
 
-    fn parse_block(&mut self, until: Option<char>) -> Result<Vec<Stmt>, ParseError> {
+    fn parse_block_inner(&mut self, until: Option<char>) -> Result<Vec<Stmt>, ParseError> {
         let mut out = Vec::new();
         loop {
             self.skip_ws();
@@ -752,7 +780,7 @@ impl Parser {
         Ok(left)
     }
 
-    fn parse_unary(&mut self) -> Result<Expr, ParseError> {
+    fn parse_unary_inner(&mut self) -> Result<Expr, ParseError> {
         self.skip_ws();
         if self.peek() == Some('!') {
             self.i += 1;
@@ -839,7 +867,7 @@ impl Parser {
         Ok(e)
     }
 
-    fn parse_primary(&mut self) -> Result<Expr, ParseError> {
+    fn parse_primary_inner(&mut self) -> Result<Expr, ParseError> {
         match self.peek() {
             Some('\'') => {
                 self.i += 1;
@@ -1937,4 +1965,21 @@ fn bind(cmd: &str, spec: &ParamSpec, args: Vec<RawArg>) -> Result<Bound, ErrorRe
         }
     }
     Ok(bound)
+}
+
+#[cfg(test)]
+mod nesting_tests {
+    use super::Parser;
+
+    #[test]
+    fn deeply_nested_scripts_are_a_parse_error_not_a_stack_overflow() {
+        // Whatever `{{{…` parses as, it must return rather than overflow.
+        let _ = Parser::new(&"{".repeat(50_000)).parse_script();
+        for script in ["!".repeat(100_000) + "$true", "(".repeat(50_000), "$(".repeat(50_000)] {
+            let r = Parser::new(&script).parse_script();
+            assert!(r.is_err(), "{}", &script[..10]);
+        }
+        // Ordinary nesting still parses.
+        assert!(Parser::new("Write-Output (((1)))").parse_script().is_ok());
+    }
 }
