@@ -684,14 +684,19 @@ impl Parser {
     }
 
     fn parse_arg_value(&mut self) -> Result<Expr, ParseError> {
-        let first = self.parse_arg_primary()?;
-        let mut items = vec![first];
+        self.comma_list(Self::parse_arg_primary)
+    }
+
+    /// `a, b, c` (PowerShell's array operator): one item stays itself, several make an
+    /// array.
+    fn comma_list(&mut self, item: fn(&mut Self) -> Result<Expr, ParseError>) -> Result<Expr, ParseError> {
+        let mut items = vec![item(self)?];
         loop {
             self.skip_ws();
             if self.peek() == Some(',') {
                 self.i += 1;
                 self.skip_ws_nl();
-                items.push(self.parse_arg_primary()?);
+                items.push(item(self)?);
             } else {
                 break;
             }
@@ -791,23 +796,7 @@ impl Parser {
             self.skip_ws();
             return Ok(Expr::Not(Box::new(self.parse_unary()?)));
         }
-        let first = self.parse_postfix()?;
-        let mut items = vec![first];
-        loop {
-            self.skip_ws();
-            if self.peek() == Some(',') {
-                self.i += 1;
-                self.skip_ws_nl();
-                items.push(self.parse_postfix()?);
-            } else {
-                break;
-            }
-        }
-        if items.len() == 1 {
-            Ok(items.remove(0))
-        } else {
-            Ok(Expr::Array(items))
-        }
+        self.comma_list(Self::parse_postfix)
     }
 
     fn parse_postfix(&mut self) -> Result<Expr, ParseError> {
