@@ -100,6 +100,8 @@ struct Swept {
     journal: Option<Arc<Journal>>,
     /// Repairs a resumed journal says are done.
     repaired: HashMap<String, RepairOutcome>,
+    /// DC access (`--ldap`) and what the DCs held when the sweep started.
+    dc: Option<(crate::dc::DcAccess, Arc<crate::dc::DcEvidence>)>,
     _lab: Option<lab::wire::RunningLab>,
 }
 
@@ -176,7 +178,21 @@ async fn sweep(
             }
         }
     });
-    let (fresh, peak) = sweep::observe_all(&todo, limits, &tx, Some(cancel)).await;
+    // The DC-side evidence is read once, before the probes, for every host of the sweep.
+    let dc = match resolved.dc_access {
+        Some(access) => {
+            let names: Vec<String> = targets.iter().map(sweep::guessed_computer_name).collect();
+            let evidence = crate::dc::read_evidence(&access, &names).await;
+            for p in &evidence.problems {
+                tracing::warn!("DC-side evidence: {p}");
+            }
+            tracing::info!(dcs = evidence.dcs.len(), "computer accounts read from the DCs");
+            Some((access, Arc::new(evidence)))
+        }
+        None => None,
+    };
+    let (fresh, peak) =
+        sweep::observe_all(&todo, limits, &tx, Some(cancel), dc.as_ref().map(|(_, e)| e.clone())).await;
     drop(tx);
     let _ = reporter.await;
     let mut fresh = todo.iter().map(|t| t.name.clone()).zip(fresh).collect::<HashMap<_, _>>();
@@ -186,7 +202,7 @@ async fn sweep(
         .collect();
     let observations: Vec<_> = observed.iter().map(|o| o.observation.clone()).collect();
     let findings = diagnose_fleet(&observations);
-    Ok(Swept { targets, observed, findings, peak, journal, repaired: done.repaired, _lab: resolved.lab })
+    Ok(Swept { targets, observed, findings, peak, journal, repaired: done.repaired, dc, _lab: resolved.lab })
 }
 
 fn host_line(host: &str, width: usize, f: &Finding, ms: u64) -> String {
@@ -502,6 +518,7 @@ fn make_plans(swept: &Swept, flags: &PlanFlags) -> Vec<HostPlan> {
         allow_dc_reset: flags.allow_dc_reset,
         repair_credential_available: swept.targets.iter().any(|t| t.repair.is_some()),
         pdc: fleet_pdc(&observations),
+        dc_access: swept.dc.is_some(),
     };
     plan_fleet(&swept.findings, &observations, &options)
 }
@@ -585,9 +602,9 @@ pub async fn repair(args: RepairArgs) -> i32 {
     let to_change: Vec<usize> = plans
         .iter()
         .enumerate()
-        // Only plans with something to run on the member: DC-side actions need DC access
-        // this version does not have, so they are reported, never counted or confirmed.
-        .filter(|(_, p)| p.member_actions().next().is_some())
+        // Plans with something to run: on the member, or on a DC (planned only with DC
+        // access); manual-only plans are reported, never counted or confirmed.
+        .filter(|(_, p)| p.changes_anything())
         .map(|(i, _)| i)
         .collect();
     if let Some(max) = args.max_changes {
@@ -639,6 +656,7 @@ pub async fn repair(args: RepairArgs) -> i32 {
         .filter(|(t, _)| !swept.repaired.contains_key(&t.name))
         .collect();
     let journal_w = swept.journal.clone();
+    let directory = swept.dc.clone();
     let (tx, mut rx) = mpsc::unbounded_channel::<Event<RepairOutcome>>();
     let format = args.format;
     let reporter = tokio::spawn(async move {
@@ -675,7 +693,8 @@ pub async fn repair(args: RepairArgs) -> i32 {
         &tx,
         move |_, (target, plan)| {
             let options = options.clone();
-            async move { repair_one(target, plan, options).await }
+            let directory = directory.clone();
+            async move { repair_one(target, plan, options, directory).await }
         },
         |(target, _), abnormal| RepairOutcome {
             host: target.name.clone(),
@@ -764,7 +783,12 @@ fn status_name(s: RepairStatus) -> &'static str {
     }
 }
 
-async fn repair_one(target: Target, plan: HostPlan, options: RepairOptions) -> RepairOutcome {
+async fn repair_one(
+    target: Target,
+    plan: HostPlan,
+    options: RepairOptions,
+    directory: Option<(crate::dc::DcAccess, Arc<crate::dc::DcEvidence>)>,
+) -> RepairOutcome {
     let not_attempted = |detail: String| RepairOutcome {
         host: target.name.clone(),
         status: RepairStatus::NotAttempted,
@@ -784,9 +808,14 @@ async fn repair_one(target: Target, plan: HostPlan, options: RepairOptions) -> R
         password: repair.password.clone(),
     };
     if plan.member_actions().next().is_none() {
-        return not_attempted(
-            "the plan's actions run on a domain controller; DC-side actions need LDAPS access to the DC (not available in this version)".into(),
-        );
+        let Some((access, evidence)) = directory else {
+            return not_attempted("the plan's actions run on a domain controller: give LDAPS access with --ldap URL".into());
+        };
+        // The reset binds as this host's repair account.
+        let access = crate::dc::DcAccess { reset_as: Some(repair), ..access };
+        let mut dir = crate::dc::LdapDirectory { access, evidence };
+        let mut on_event = |_ev: RepairEvent| {};
+        return playbooks::repair_on_dc(&mut dir, &plan, &mut on_event).await;
     }
     let Some(connect) = target.connect.clone() else {
         return not_attempted("no connecting credential".into());

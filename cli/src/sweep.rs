@@ -1,7 +1,9 @@
 //! Phase 1 of every sweep: observe each host (one WinRM session, one PowerShell start for
-//! the probe; per-DC tests only for broken hosts with several DCs; a separate NTLM logon
-//! with the domain account), then the pure fleet analysis of the playbooks.
+//! the probe; without DC access, per-DC tests for broken hosts with several DCs; a
+//! separate NTLM logon with the domain account), then the pure fleet analysis of the
+//! playbooks.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use playbooks::{
@@ -12,6 +14,7 @@ use serde::Serialize;
 use tokio::sync::mpsc;
 use winrm::session::{Session, SessionConfig};
 
+use crate::dc::DcEvidence;
 use crate::engine::{self, Abnormal, Event, Limits};
 use crate::remote::WinrmRemote;
 use crate::targets::{Credential, Target};
@@ -45,8 +48,16 @@ pub fn session_config(target: &Target, cred: &Credential) -> SessionConfig {
     cfg
 }
 
-/// Observes one host. Never fails: every problem becomes part of the observation.
-pub async fn observe(target: Target) -> Observed {
+/// The computer name a host's account most likely has before its probe says: the first
+/// label of its inventory name, upper case.
+pub fn guessed_computer_name(target: &Target) -> String {
+    target.name.split('.').next().unwrap_or(&target.name).to_ascii_uppercase()
+}
+
+/// Observes one host. Never fails: every problem becomes part of the observation. With
+/// DC-side `evidence` (`--ldap`), the host's account as each DC holds it replaces the
+/// per-DC `Test-ComputerSecureChannel -Server` runs on the member.
+pub async fn observe(target: Target, evidence: Option<Arc<DcEvidence>>) -> Observed {
     let t0 = Instant::now();
     let mut obs = HostObservation {
         host: target.name.clone(),
@@ -56,8 +67,12 @@ pub async fn observe(target: Target) -> Observed {
         domain_logon: DomainLogon::NotTried,
         probe: None,
         dc_tests: Vec::new(),
+        dc_accounts: Vec::new(),
         error: None,
     };
+    if let Some(ev) = &evidence {
+        obs.dc_accounts = ev.for_computer(&guessed_computer_name(&target));
+    }
     let address = target.endpoint.addr();
     let Some(cred) = target.connect.clone() else {
         obs.access = Access::Unauthorized {
@@ -92,6 +107,14 @@ pub async fn observe(target: Target) -> Observed {
                         local: playbooks::looks_local(&cred.user, &target.name),
                     };
                     match parse_probe(&out) {
+                        Ok(probe) if evidence.is_some() => {
+                            if let Some(ev) = &evidence {
+                                if !probe.computer_name.is_empty() {
+                                    obs.dc_accounts = ev.for_computer(&probe.computer_name);
+                                }
+                            }
+                            obs.probe = Some(probe);
+                        }
                         Ok(probe) => {
                             // At most a few DCs (the PDC is listed last): a large multi-site domain must not
                             // push the host past its deadline.
@@ -178,13 +201,14 @@ pub async fn observe_all(
     limits: Limits,
     events: &mpsc::UnboundedSender<Event<Observed>>,
     cancel: Option<&engine::tokio_util_cancel::Token>,
+    evidence: Option<Arc<DcEvidence>>,
 ) -> (Vec<Observed>, usize) {
     engine::fan_out(
         "probe",
         targets.to_vec(),
         limits,
         events,
-        |_, t| observe(t),
+        move |_, t| observe(t, evidence.clone()),
         |t, abnormal| Observed {
             address: t.endpoint.addr(),
             observation: HostObservation {
@@ -201,6 +225,7 @@ pub async fn observe_all(
                 domain_logon: DomainLogon::NotTried,
                 probe: None,
                 dc_tests: Vec::new(),
+                dc_accounts: Vec::new(),
                 error: Some(match abnormal {
                     Abnormal::DeadlineExceeded(d) => {
                         format!("no result within the host deadline of {}s", d.as_secs())

@@ -17,15 +17,22 @@ use crate::lab_cmd::{self, LabArgs};
 #[derive(Debug, Clone, Args)]
 pub struct SourceArgs {
     /// Inventory file: Ansible YAML or INI, a plain host list, or CSV.
-    #[arg(short = 'i', long = "inventory", value_name = "FILE", conflicts_with_all = ["lab", "ldap"])]
+    #[arg(short = 'i', long = "inventory", value_name = "FILE", conflicts_with_all = ["lab", "ou"])]
     pub inventory: Option<PathBuf>,
-    /// Take the hosts from Active Directory: every enabled computer under --ou, read
-    /// over LDAPS (ldaps://dc) or StartTLS (ldap://dc with --ldap-starttls); never a
-    /// plain-text bind.
-    #[arg(long, value_name = "URL", conflicts_with = "lab", requires = "ou")]
+    /// A DC to reach over LDAPS (ldaps://dc) or StartTLS (ldap://dc with
+    /// --ldap-starttls); never a plain-text bind. With --ou, the hosts are every enabled
+    /// computer under that OU. With any inventory, the sweep reads each host's computer
+    /// account from every DC (replication lag shows as DCs disagreeing on pwdLastSet)
+    /// instead of asking the host to test each DC, and `repair --allow-dc-reset` resets
+    /// accounts over it as the repair account.
+    #[arg(long, value_name = "URL")]
     pub ldap: Option<String>,
+    /// The DCs to read the computer accounts from (repeatable); default: every DC that
+    /// AD lists, reached by its DNS name with the scheme and port of --ldap.
+    #[arg(long = "ldap-dc", value_name = "URL", requires = "ldap")]
+    pub ldap_dcs: Vec<String>,
     /// The OU (or any base DN) to enumerate, e.g. "OU=Workstations,DC=lab,DC=test".
-    #[arg(long, value_name = "DN")]
+    #[arg(long, value_name = "DN", requires = "ldap", conflicts_with = "lab")]
     pub ou: Option<String>,
     /// An extra LDAP filter AND'ed with (objectCategory=computer).
     #[arg(long, value_name = "FILTER")]
@@ -36,15 +43,17 @@ pub struct SourceArgs {
     /// Upgrade ldap:// with StartTLS.
     #[arg(long)]
     pub ldap_starttls: bool,
-    /// Account to bind as (password from TRUSTSWEEP_LDAP_PASSWORD or a prompt).
+    /// Account to bind as for reading (password from TRUSTSWEEP_LDAP_PASSWORD or a
+    /// prompt). Without --ou it defaults to the repair account.
     #[arg(long, value_name = "USER")]
     pub ldap_user: Option<String>,
     /// Include disabled computer accounts.
     #[arg(long)]
     pub include_disabled: bool,
     /// Connect to each host as its LAPS-managed local Administrator, reading the password
-    /// from AD (msLAPS-Password or ms-Mcs-AdmPwd) with the --ldap-user account.
-    #[arg(long, requires = "ldap")]
+    /// from AD (msLAPS-Password or ms-Mcs-AdmPwd) with the --ldap-user account, for the
+    /// computers of --ou.
+    #[arg(long, requires = "ou")]
     pub laps: bool,
     /// Sweep a built-in simulated domain of N hosts on loopback instead of real hosts.
     #[arg(long, value_name = "N")]
@@ -166,9 +175,10 @@ pub struct Resolved {
     pub targets: Vec<Target>,
     /// The in-process lab, for `--lab`.
     pub lab: Option<RunningLab>,
+    /// DC access (`--ldap`).
+    pub dc_access: Option<crate::dc::DcAccess>,
 }
 
-/// Resolves the arguments into targets. Errors name the file and what to do.
 /// The hosts of the sweep, before any connection: the inventory (file, AD or lab) with
 /// credentials files applied, `--shard` and `--limit` taken, plus LAPS results.
 #[derive(Debug)]
@@ -179,13 +189,15 @@ pub struct Loaded {
     pub laps: std::collections::HashMap<String, Result<Credential, String>>,
     /// The in-process lab, for `--lab`.
     pub lab: Option<RunningLab>,
+    /// The LDAP settings of an AD inventory (`--ldap --ou`).
+    pub ad: Option<inventory::ad::AdConfig>,
 }
 
 /// Loads the hosts without contacting any of them.
 pub async fn load(args: &SourceArgs) -> Result<Loaded, String> {
     let mut ad_cfg = None;
     let (mut inventory, lab) = match (&args.inventory, args.lab) {
-        (None, None) if args.ldap.is_some() => {
+        (None, None) if args.ldap.is_some() && args.ou.is_some() => {
             let (inv, cfg) = from_ad(args).await?;
             ad_cfg = Some(cfg);
             (inv, None)
@@ -222,12 +234,12 @@ pub async fn load(args: &SourceArgs) -> Result<Loaded, String> {
         (Some(cfg), true) => read_laps_all(cfg, &inventory).await,
         _ => std::collections::HashMap::new(),
     };
-    Ok(Loaded { inventory, laps, lab })
+    Ok(Loaded { inventory, laps, lab, ad: ad_cfg })
 }
 
 /// Resolves the arguments into targets. Errors name the file and what to do.
 pub async fn resolve(args: &SourceArgs) -> Result<Resolved, String> {
-    let Loaded { inventory, mut laps, lab } = load(args).await?;
+    let Loaded { inventory, mut laps, lab, ad } = load(args).await?;
     if args.concurrency == 0 {
         return Err("--concurrency must be at least 1".into());
     }
@@ -311,7 +323,46 @@ pub async fn resolve(args: &SourceArgs) -> Result<Resolved, String> {
             operation_timeout: Duration::from_secs(args.operation_timeout),
         });
     }
-    Ok(Resolved { targets, lab })
+    let dc_access = match &args.ldap {
+        Some(url) => Some(dc_access(args, url, ad, &targets)?),
+        None => None,
+    };
+    Ok(Resolved { targets, lab, dc_access })
+}
+
+/// The DC access of `--ldap URL`: reads bind as the inventory's LDAP account (`--ou`
+/// with `--ldap-user`), else `--ldap-user`, else the repair account; resets always bind as
+/// the repair account.
+fn dc_access(
+    args: &SourceArgs,
+    url: &str,
+    ad: Option<inventory::ad::AdConfig>,
+    targets: &[Target],
+) -> Result<crate::dc::DcAccess, String> {
+    let reset_as = targets.iter().find_map(|t| t.repair.clone());
+    let read = match ad {
+        Some(cfg) => cfg,
+        None => {
+            let (user, password) = match (&args.ldap_user, &reset_as) {
+                (Some(u), _) => (
+                    u.clone(),
+                    crate::run::crate_password("TRUSTSWEEP_LDAP_PASSWORD", &format!("LDAP password for {u}: "))?,
+                ),
+                (None, Some(r)) => (r.user.clone(), r.password.clone()),
+                (None, None) => {
+                    return Err(format!(
+                        "--ldap {url} needs an account to bind as: --ldap-user (password from TRUSTSWEEP_LDAP_PASSWORD) or a repair account (--repair-user or trustsweep_repair_user)"
+                    ))
+                }
+            };
+            let mut cfg = inventory::ad::AdConfig::new(url.to_string(), user, password, String::new());
+            cfg.starttls = args.ldap_starttls;
+            cfg.ca_file = args.ca_file.clone();
+            cfg.connect_timeout = Duration::from_secs(args.connect_timeout);
+            cfg
+        }
+    };
+    Ok(crate::dc::DcAccess { read, dcs: args.ldap_dcs.clone(), reset_as })
 }
 
 /// Hosts from Active Directory, and the LDAP settings (for LAPS reads).

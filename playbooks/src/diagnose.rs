@@ -65,8 +65,12 @@ pub struct HostObservation {
     pub domain_logon: DomainLogon,
     /// The probe, when it ran and parsed.
     pub probe: Option<Probe>,
-    /// Per-DC tests (run when [`needs_dc_tests`] says so).
+    /// Per-DC tests (run when [`needs_dc_tests`] says so, and no DC-side evidence is read).
     pub dc_tests: Vec<DcTest>,
+    /// The host's computer account as each DC holds it, read over LDAP (empty when the
+    /// sweep has no DC access).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dc_accounts: Vec<DcAccount>,
     /// What went wrong getting the probe, if anything.
     pub error: Option<String>,
 }
@@ -88,9 +92,57 @@ impl HostObservation {
             domain_logon: DomainLogon::NotTried,
             probe: Some(probe),
             dc_tests: Vec::new(),
+            dc_accounts: Vec::new(),
             error: None,
         }
     }
+}
+
+/// One DC's copy of a host's computer account, read over LDAP: replication lag shows as
+/// DCs disagreeing on `pwdLastSet` (DOMAIN.md). Reading it changes nothing anywhere.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DcAccount {
+    /// The DC's DNS name (its rootDSE `dnsHostName`), else the URL it was read from.
+    pub dc: String,
+    /// What the DC holds.
+    pub state: DcAccountState,
+}
+
+impl fmt::Display for DcAccount {
+    /// `computer account on dc1.lab.test: pwdLastSet 2025-11-01T00:00:00Z (134064288000000000)`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "computer account on {}: ", self.dc)?;
+        match &self.state {
+            DcAccountState::Present { pwd_last_set, pwd_last_set_utc, disabled } => {
+                write!(f, "pwdLastSet {pwd_last_set_utc} ({pwd_last_set})")?;
+                if *disabled {
+                    write!(f, ", disabled")?;
+                }
+                Ok(())
+            }
+            DcAccountState::Missing => write!(f, "none"),
+            DcAccountState::Unknown => write!(f, "could not be read"),
+        }
+    }
+}
+
+/// What one DC holds of a computer account.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum DcAccountState {
+    /// The account, with its `pwdLastSet` (FILETIME) and whether it is disabled.
+    Present {
+        /// `pwdLastSet` (FILETIME), what the DCs are compared on.
+        pwd_last_set: u64,
+        /// The same for people (`2025-11-01T00:00:00Z`).
+        pwd_last_set_utc: String,
+        /// ACCOUNTDISABLE is set.
+        disabled: bool,
+    },
+    /// The DC holds no such computer account (deleted, or not replicated yet).
+    Missing,
+    /// The DC could not be read.
+    Unknown,
 }
 
 /// Why a host is in the state it is: one name per cause the tool knows how to treat.
@@ -493,6 +545,9 @@ fn classify(
     if let Some(e) = &o.error {
         ev.push(format!("error: {}", excerpt(e, 300)));
     }
+    for a in &o.dc_accounts {
+        ev.push(a.to_string());
+    }
     let refused = o.domain_logon == DomainLogon::Refused;
     // The same domain account logs on elsewhere, so its refusal here is this host's trust.
     let refused_but_works_elsewhere = refused && domain_accepted > 0;
@@ -529,7 +584,7 @@ fn classify(
         }
         Access::Connected { user, local } => {
             match &o.probe {
-                Some(p) => from_probe(p, &o.dc_tests, twins, refused && *local, &mut ev),
+                Some(p) => from_probe(p, &o.dc_tests, &o.dc_accounts, twins, refused && *local, &mut ev),
                 None if refused && *local => {
                     ev.push("domain logon refused while the local administrator was accepted: broken trust".to_string());
                     Diagnosis::TrustBroken {
@@ -552,6 +607,7 @@ fn classify(
 fn from_probe(
     p: &Probe,
     dc_tests: &[DcTest],
+    dc_accounts: &[DcAccount],
     twins: &[Twin],
     logon_says_broken: bool,
     ev: &mut Vec<String>,
@@ -573,6 +629,13 @@ fn from_probe(
             (None, None) => "no result".to_string(),
         };
         ev.push(format!("Test-ComputerSecureChannel -Server {}: {r}", t.dc));
+    }
+    let lag = dc_lag(dc_accounts);
+    if let Some((newest, older)) = &lag {
+        ev.push(format!(
+            "the DCs disagree on the account: {newest} holds a newer one than {} (replication has not caught up)",
+            older.join(", ")
+        ));
     }
     if !twins.is_empty() {
         let mut names: Vec<String> = Vec::new();
@@ -643,11 +706,54 @@ fn from_probe(
                 }
             }
         }
-        Some(false) => broken(p, dc_tests, ev),
+        Some(false) => broken(p, dc_tests, lag, ev),
     }
 }
 
-fn broken(p: &Probe, dc_tests: &[DcTest], ev: &mut Vec<String>) -> Diagnosis {
+/// From the DCs' copies of an account: the DC holding the newest one and the DCs behind
+/// it (an older `pwdLastSet`, or no account where another DC has one), when they disagree.
+/// DCs that could not be read take no part.
+fn dc_lag(accounts: &[DcAccount]) -> Option<(String, Vec<String>)> {
+    let newest = accounts
+        .iter()
+        .filter_map(|a| match &a.state {
+            DcAccountState::Present { pwd_last_set, .. } => Some((*pwd_last_set, a)),
+            _ => None,
+        })
+        .max_by_key(|(t, _)| *t)?;
+    let older: Vec<String> = accounts
+        .iter()
+        .filter(|a| match &a.state {
+            DcAccountState::Present { pwd_last_set, .. } => *pwd_last_set < newest.0,
+            DcAccountState::Missing => true,
+            DcAccountState::Unknown => false,
+        })
+        .map(|a| a.dc.clone())
+        .collect();
+    if older.is_empty() {
+        None
+    } else {
+        Some((newest.1.dc.clone(), older))
+    }
+}
+
+fn broken(p: &Probe, dc_tests: &[DcTest], lag: Option<(String, Vec<String>)>, ev: &mut Vec<String>) -> Diagnosis {
+    let code = p.sc_verify.channel_status().map(|st| st.code);
+    // The DC-side evidence: a password the member wrote (or an account created) on one DC
+    // that has not reached the others. A broken member prints no `Trusted DC Name`, so the
+    // DC it uses is not known; pinning it to the DC with the newest copy is what fixes lag.
+    if let Some((newest, older)) = lag {
+        if matches!(code, Some(status::ACCESS_DENIED | status::NO_TRUST_SAM_ACCOUNT)) && dc_tests.is_empty() {
+            let bound = p.sc_verify.trusted_dc.as_deref();
+            let bad_dc = older
+                .iter()
+                .find(|d| bound.is_some_and(|b| same_dc(b, d)))
+                .or_else(|| older.first())
+                .cloned()
+                .unwrap_or_default();
+            return Diagnosis::ReplicationLag { good_dc: newest, bad_dc };
+        }
+    }
     let good = dc_tests.iter().find(|t| t.ok == Some(true));
     let failing: Vec<&DcTest> = dc_tests.iter().filter(|t| t.ok == Some(false)).collect();
     if let Some(good) = good {

@@ -42,6 +42,7 @@ pub mod repair;
 pub mod scripts;
 
 pub use diagnose::{
+    DcAccount, DcAccountState,
     dc_test_targets, diagnose_fleet, diagnose_host, fleet_pdc, looks_local, needs_dc_tests,
     summarize, Access, Diagnosis, DomainLogon, Finding, HostObservation, HostState, Summary,
 };
@@ -51,7 +52,7 @@ pub use probe::{
     DcTest, NltestFailure, NltestOutput, NltestStatus, Probe, ProbeError,
 };
 pub use remote::{
-    CommandOutput, CredentialError, DomainCredential, Remote, RemoteError, RemoteErrorKind, Secret,
+    CommandOutput, CredentialError, Directory, DomainCredential, Remote, RemoteError, RemoteErrorKind, Secret,
     StdinPayload,
 };
 pub use repair::{

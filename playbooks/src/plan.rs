@@ -33,6 +33,8 @@ pub struct PlanOptions {
     pub repair_credential_available: bool,
     /// The PDC emulator to pin resets to (see [`crate::fleet_pdc`]); else the probe's.
     pub pdc: Option<String>,
+    /// The sweep can reach the DCs over LDAPS (`--ldap`): needed for DC-side actions.
+    pub dc_access: bool,
 }
 
 /// Where an action runs.
@@ -41,7 +43,7 @@ pub struct PlanOptions {
 pub enum Target {
     /// On the member itself ([`crate::repair_host`]).
     Member,
-    /// On this domain controller, in a session of the repair account ([`crate::repair_on_dc`]).
+    /// On this domain controller, over LDAPS as the repair account ([`crate::repair_on_dc`]).
     DomainController {
         /// The DC.
         dc: String,
@@ -91,15 +93,15 @@ pub enum Action {
         /// `Add-Computer … ; Restart-Computer -Force`.
         join_script: String,
     },
-    /// DC-side "Reset Account" of the computer object (`run_cmd` on the DC). The member
-    /// stays broken until it is rejoined; a reboot does not restore it.
+    /// DC-side "Reset Account" of the computer object (ADUC, `dsmod computer -reset`),
+    /// done over LDAPS by the repair account ([`crate::Directory`]): a new random password
+    /// replaces `unicodePwd`. The member stays broken until it is rejoined; a reboot does
+    /// not restore it.
     DcResetAccount {
-        /// The DC to run it on.
+        /// The DC to write on.
         dc: String,
         /// The computer (sAMAccountName without `$`).
         computer: String,
-        /// The command line.
-        command: String,
     },
     /// A clone: rebuild the machine. Never reset (it breaks the twin).
     RebuildRequired {
@@ -161,7 +163,9 @@ impl Action {
             Action::Rejoin { domain, .. } => {
                 format!("rejoin {domain}: Remove-Computer, restart, Add-Computer, restart")
             }
-            Action::DcResetAccount { dc, command, .. } => format!("on {dc}: {command}"),
+            Action::DcResetAccount { dc, computer } => format!(
+                "on {dc}, over LDAPS as the repair account: reset the password of computer account {computer}$ (ADUC's Reset Account)"
+            ),
             Action::RebuildRequired { twins } => {
                 format!("rebuild required (twins: {})", twins.join(", "))
             }
@@ -390,32 +394,27 @@ pub fn plan_host(finding: &Finding, probe: Option<&Probe>, options: &PlanOptions
                     dc,
                     computer_name(&finding.host, probe),
                     options.repair_credential_available,
+                    options.dc_access,
                 ) {
-                    (Some(dc), Some(computer), true) => {
-                        match scripts::dc_reset_account(&computer) {
-                            Ok(command) => {
-                                b.actions.push(Action::DcResetAccount {
-                                    dc: dc.clone(),
-                                    computer,
-                                    command,
-                                });
-                                b.why.push(format!(
-                                "Resetting the computer account on {dc} does not repair the member: it stays broken until it is rejoined, and a reboot does not restore it."
-                            ));
-                                b.need("console access or a working local administrator to rejoin the host after the DC-side reset");
-                            }
-                            Err(e) => b.why.push(format!("DC-side reset not planned: {e}.")),
-                        }
+                    (Some(dc), Some(computer), true, true) => {
+                        b.actions.push(Action::DcResetAccount { dc: dc.clone(), computer });
+                        b.why.push(format!(
+                            "Resetting the computer account on {dc} does not repair the member: it stays broken until it is rejoined, and a reboot does not restore it."
+                        ));
+                        b.need("console access or a working local administrator to rejoin the host after the DC-side reset");
                     }
-                    (dc, computer, cred) => {
+                    (dc, computer, cred, dc_access) => {
                         if dc.is_none() {
-                            b.need("the PDC's name (--pdc or a probe of another host), for the DC-side reset");
+                            b.need("the PDC's name (a probe of another host in the sweep names it), for the DC-side reset");
                         }
                         if computer.is_none() {
                             b.need("the host's computer name, for the DC-side reset");
                         }
                         if !cred {
                             b.need(CREDENTIAL_NEED);
+                        }
+                        if !dc_access {
+                            b.need("LDAPS access to the DCs (--ldap ldaps://dc), for the DC-side reset");
                         }
                     }
                 }

@@ -146,6 +146,19 @@ pub trait Remote {
     }
 }
 
+/// The domain controllers, for the DC-side actions ([`crate::Action::DcResetAccount`]).
+/// The CLI implements it over LDAPS, bound as the repair account; tests with a fake.
+pub trait Directory {
+    /// Replaces the password of computer account `computer` (`NAME`, without `$`) on `dc`
+    /// with a new random one that nobody learns (ADUC's "Reset Account"). `Ok` says what
+    /// was reset (the object's DN); `Err` why not, naming the DC.
+    fn reset_computer_account(
+        &mut self,
+        dc: &str,
+        computer: &str,
+    ) -> impl Future<Output = Result<String, String>> + Send;
+}
+
 /// The domain account that may reset machine passwords (the Reset Password right on the
 /// computer objects), kept apart from the credential that connects to the host.
 #[derive(Debug, Clone)]

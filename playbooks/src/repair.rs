@@ -23,7 +23,7 @@ use crate::diagnose::{
 };
 use crate::plan::{Action, HostPlan, Target};
 use crate::probe::{excerpt, parse_nltest, parse_probe, Probe};
-use crate::remote::{redact, CommandOutput, DomainCredential, Remote, StdinPayload};
+use crate::remote::{redact, CommandOutput, Directory, DomainCredential, Remote, StdinPayload};
 use crate::scripts;
 
 /// Bounds for waiting on reboots.
@@ -192,6 +192,7 @@ fn verification_of(host: &str, probe: Probe) -> Verification {
         domain_logon: DomainLogon::NotTried,
         probe: Some(probe.clone()),
         dc_tests: Vec::new(),
+        dc_accounts: Vec::new(),
         error: None,
     };
     let f = diagnose_host(&obs);
@@ -724,11 +725,11 @@ pub async fn repair_host_with<R: Remote>(
     run.out
 }
 
-/// Runs `plan`'s DC-side actions ([`Action::DcResetAccount`]) through `dc`, a remote to
-/// the domain controller opened with the repair account. The member is not touched and not
-/// verified: it stays broken until it is rejoined, which the outcome says.
-pub async fn repair_on_dc<R: Remote>(
-    dc: &mut R,
+/// Runs `plan`'s DC-side actions ([`Action::DcResetAccount`]) through `dir`, the DCs
+/// reached over LDAPS as the repair account. The member is not touched and not verified:
+/// it stays broken until it is rejoined, which the outcome says.
+pub async fn repair_on_dc<D: Directory>(
+    dir: &mut D,
     plan: &HostPlan,
     on_event: &mut (dyn FnMut(RepairEvent) + Send),
 ) -> RepairOutcome {
@@ -742,7 +743,6 @@ pub async fn repair_on_dc<R: Remote>(
         let Action::DcResetAccount {
             dc: dc_name,
             computer,
-            command,
         } = action
         else {
             continue;
@@ -752,19 +752,15 @@ pub async fn repair_on_dc<R: Remote>(
             action: action.name().to_string(),
             summary: action.summary(),
         });
-        let (ok, detail) = match dc.run_cmd(command).await {
-            Ok(o) => {
-                let text = format!("{}\n{}", o.stdout, o.stderr);
-                let failed = text.to_ascii_lowercase().contains("failed");
-                (o.exit_code == 0 && !failed, excerpt(&text, 300))
-            }
-            Err(e) => (false, e.to_string()),
+        let (ok, detail) = match dir.reset_computer_account(dc_name, computer).await {
+            Ok(what) => (true, what),
+            Err(e) => (false, e),
         };
         let rec = StepRecord {
             action: action.name().to_string(),
-            step: "run".to_string(),
+            step: "ldap_reset".to_string(),
             ok,
-            detail,
+            detail: excerpt(&detail, 300),
         };
         on_event(RepairEvent::StepFinished {
             host: host.to_string(),
@@ -775,11 +771,11 @@ pub async fn repair_on_dc<R: Remote>(
             out.changed = true;
             out.status = RepairStatus::AccountResetOnDc;
             out.detail = format!(
-                "computer account {computer} reset on {dc_name}; the host stays broken until it is rejoined (a reboot does not restore it)"
+                "computer account {computer}$ reset on {dc_name}; the host stays broken until it is rejoined (a reboot does not restore it)"
             );
         } else {
             out.status = RepairStatus::StillBroken;
-            out.detail = format!("the account reset on {dc_name} failed; the host is unchanged");
+            out.detail = format!("the account reset on {dc_name} failed ({}); the host is unchanged", excerpt(&detail, 200));
         }
     }
     out

@@ -152,16 +152,6 @@ pub fn sc_reset(domain: &str, dc: &str) -> Result<String, ScriptError> {
     ))
 }
 
-/// DC-side "Reset Account" of `computer` (what ADUC and `dsmod computer -reset` do), as a
-/// `cmd` line to run **on a domain controller** in a session of the repair account. The
-/// member stays broken until it is rejoined.
-pub fn dc_reset_account(computer: &str) -> Result<String, ScriptError> {
-    Ok(format!(
-        "dsquery computer -name {} | dsmod computer -reset",
-        checked("computer name", computer)?
-    ))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -344,6 +344,7 @@ fn filtered_admin_is_not_a_broken_trust() {
         domain_logon: DomainLogon::NotTried,
         probe: None,
         dc_tests: vec![],
+        dc_accounts: vec![],
         error: Some("Access is denied.".into()),
     };
     let f = one(o.clone());
@@ -384,6 +385,7 @@ fn domain_logon_refused_with_local_admin_accepted_is_broken_before_the_probe() {
         domain_logon: DomainLogon::Refused,
         probe: None,
         dc_tests: vec![],
+        dc_accounts: vec![],
         error: Some("timeout while running the probe".into()),
     };
     let f = one(o.clone());
@@ -416,6 +418,7 @@ fn no_way_in_but_the_domain_account_works_elsewhere() {
         domain_logon: DomainLogon::Refused,
         probe: None,
         dc_tests: vec![],
+        dc_accounts: vec![],
         error: None,
     };
     let mut good = obs("ws71", &ProbeOut::healthy("WS71", 71));
@@ -451,6 +454,7 @@ fn unreachable_and_timeout() {
         domain_logon: DomainLogon::NotTried,
         probe: None,
         dc_tests: vec![],
+        dc_accounts: vec![],
         error: None,
     };
     let f = one(o.clone());
@@ -590,4 +594,55 @@ fn local_account_names() {
     assert!(looks_local("admin", "10.0.0.5"));
     assert!(!looks_local("contoso\\admin", "ws01.contoso.com"));
     assert!(!looks_local("admin@contoso.com", "ws01"));
+}
+
+fn on_dc(dc: &str, pwd_last_set: Option<u64>) -> DcAccount {
+    DcAccount {
+        dc: dc.into(),
+        state: match pwd_last_set {
+            Some(t) => DcAccountState::Present {
+                pwd_last_set: t,
+                pwd_last_set_utc: if t == 134_064_288_000_000_000 { "2025-11-01T00:00:00Z".into() } else { t.to_string() },
+                disabled: false,
+            },
+            None => DcAccountState::Missing,
+        },
+    }
+}
+
+#[test]
+fn replication_lag_from_pwd_last_set_per_dc() {
+    // A broken member prints no Trusted DC Name; the DCs' copies of its account tell lag
+    // (newer on DC1) from a stale password (the same everywhere), without asking the
+    // member to talk to each DC.
+    let p = ProbeOut::broken("WS03", 3, "nltest_sc_query_broken_password_access_denied_5.txt").dcs(&[DC1, DC2]);
+    let mut o = obs("ws03", &p);
+    o.dc_accounts = vec![on_dc(DC1, Some(134_064_288_000_000_100)), on_dc(DC2, Some(134_064_288_000_000_000))];
+    let f = one(o.clone());
+    assert_eq!(f.diagnosis, Diagnosis::ReplicationLag { good_dc: DC1.into(), bad_dc: DC2.into() });
+    assert!(f.evidence.iter().any(|e| e == &format!("computer account on {DC2}: pwdLastSet 2025-11-01T00:00:00Z (134064288000000000)")), "{:?}", f.evidence);
+    assert!(f.evidence.iter().any(|e| e.contains("replication has not caught up")), "{:?}", f.evidence);
+
+    // Every DC agrees: the member's secret is simply old.
+    o.dc_accounts = vec![on_dc(DC1, Some(7)), on_dc(DC2, Some(7))];
+    assert_eq!(one(o.clone()).diagnosis, Diagnosis::StalePassword);
+
+    // A DC that could not be read takes no part.
+    o.dc_accounts = vec![on_dc(DC1, Some(7)), DcAccount { dc: DC2.into(), state: DcAccountState::Unknown }];
+    assert_eq!(one(o.clone()).diagnosis, Diagnosis::StalePassword);
+
+    // An account that exists on one DC only (created there, not replicated yet).
+    let p = ProbeOut::broken("WS03", 3, "nltest_sc_verify_broken_1787.txt").dcs(&[DC1, DC2]);
+    let mut o = obs("ws03", &p);
+    o.dc_accounts = vec![on_dc(DC1, None), on_dc(DC2, Some(7))];
+    assert_eq!(one(o.clone()).diagnosis, Diagnosis::ReplicationLag { good_dc: DC2.into(), bad_dc: DC1.into() });
+    // Missing everywhere: the account is gone.
+    o.dc_accounts = vec![on_dc(DC1, None), on_dc(DC2, None)];
+    assert_eq!(one(o).diagnosis, Diagnosis::AccountMissing);
+
+    // A healthy member whose DCs disagree stays healthy (a change on its way).
+    let ok = ProbeOut::healthy("WS04", 4).dcs(&[DC1, DC2]);
+    let mut o = obs("ws04", &ok);
+    o.dc_accounts = vec![on_dc(DC1, Some(8)), on_dc(DC2, Some(7))];
+    assert_eq!(one(o).diagnosis, Diagnosis::Healthy);
 }

@@ -46,6 +46,7 @@ fn plan_for(d: Diagnosis, allow_rejoin: bool) -> HostPlan {
         allow_dc_reset: false,
         repair_credential_available: true,
         pdc: None,
+        dc_access: true,
     };
     plan_host(&finding, Some(&stale_probe().probe()), &opts)
 }
@@ -419,25 +420,51 @@ fn dc_side_reset_is_reported_honestly() {
         allow_dc_reset: true,
         repair_credential_available: true,
         pdc: Some(DC1.into()),
+        dc_access: true,
     };
     let plan = plan_host(&finding, None, &opts);
     // The member itself is not touched.
     let mut member = FakeRemote::new(vec![]);
     let (out, _) = run(&mut member, &plan);
     assert_eq!(out.status, RepairStatus::NotAttempted);
-    let mut dc = FakeRemote::new(vec![Step::Cmd(
-        "dsquery computer -name WS70 | dsmod computer -reset",
-        ok("dsmod succeeded:CN=WS70,CN=Computers,DC=contoso,DC=com\n"),
-    )]);
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
         .unwrap();
+    let mut dc = FakeDirectory { calls: Vec::new(), refuse: false };
     let out = rt.block_on(repair_on_dc(&mut dc, &plan, &mut |_| {}));
-    dc.assert_done();
+    assert_eq!(dc.calls, vec![(DC1.to_string(), "WS70".to_string())]);
     assert_eq!(out.status, RepairStatus::AccountResetOnDc);
     assert!(out.changed);
     assert!(out.detail.contains("stays broken until it is rejoined"));
     assert_eq!(out.remaining_state(&plan), HostState::Broken);
+    // A refusal (no Reset Password right) changes nothing and says why.
+    let mut refusing = FakeDirectory { calls: Vec::new(), refuse: true };
+    let out = rt.block_on(repair_on_dc(&mut refusing, &plan, &mut |_| {}));
+    assert_eq!(out.status, RepairStatus::StillBroken);
+    assert!(!out.changed);
+    assert!(out.detail.contains("insufficient access"), "{}", out.detail);
+}
+
+/// Records DC-side resets; refuses them all when `refuse`.
+struct FakeDirectory {
+    calls: Vec<(String, String)>,
+    refuse: bool,
+}
+
+impl Directory for FakeDirectory {
+    fn reset_computer_account(
+        &mut self,
+        dc: &str,
+        computer: &str,
+    ) -> impl std::future::Future<Output = Result<String, String>> + Send {
+        self.calls.push((dc.to_string(), computer.to_string()));
+        let r = if self.refuse {
+            Err(format!("{dc}: insufficient access to reset {computer}$"))
+        } else {
+            Ok(format!("CN={computer},CN=Computers,DC=contoso,DC=com"))
+        };
+        async move { r }
+    }
 }
 
 #[test]
@@ -454,7 +481,8 @@ fn repair_futures_are_send() {
     let fut = verify(&mut fake, "x");
     assert_send(&fut);
     drop(fut);
-    let fut = repair_on_dc(&mut fake, &plan, &mut sink);
+    let mut dir = FakeDirectory { calls: Vec::new(), refuse: false };
+    let fut = repair_on_dc(&mut dir, &plan, &mut sink);
     assert_send(&fut);
 }
 

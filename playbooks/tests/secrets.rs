@@ -47,6 +47,7 @@ fn the_password_travels_only_over_stdin() {
             domain_logon: DomainLogon::Refused,
             probe: None,
             dc_tests: vec![],
+        dc_accounts: vec![],
             error: None,
         },
     ];
@@ -58,6 +59,7 @@ fn the_password_travels_only_over_stdin() {
             allow_dc_reset: true,
             repair_credential_available: true,
             pdc: Some(DC1.into()),
+            dc_access: true,
         },
         PlanOptions::default(),
     ] {
@@ -81,6 +83,7 @@ fn the_password_travels_only_over_stdin() {
             allow_dc_reset: false,
             repair_credential_available: true,
             pdc: None,
+            dc_access: true,
         },
     );
     let echo = format!("ts.reset_error=The password '{PASSWORD}' does not meet the requirements\n");
@@ -132,7 +135,6 @@ fn scripts_are_parameterised_by_names_only() {
         scripts::rejoin_leave(),
         scripts::rejoin_join(DOMAIN, Some(DC1)).unwrap(),
         scripts::sc_reset(DOMAIN, DC1).unwrap(),
-        scripts::dc_reset_account("WS01").unwrap(),
     ] {
         assert!(!s.contains("-Password"), "{s}");
         assert!(

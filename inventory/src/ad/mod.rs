@@ -28,6 +28,7 @@
 
 mod codec;
 mod conn;
+mod dcs;
 mod error;
 mod laps;
 
@@ -41,6 +42,9 @@ use ldap3::{Mod, Scope as LdapScope, SearchEntry};
 use secrecy::{ExposeSecret as _, SecretString};
 
 pub use codec::{decode_sid, filetime_display, filetime_to_system_time, UAC_ACCOUNTDISABLE};
+pub use dcs::{
+    computers_on_dcs, discover_dcs, find_computer, reset_computer_account_randomly, ComputerOnDc, DcAccounts,
+};
 pub use error::AdError;
 pub use laps::{read_laps, LapsSecret, LapsSource};
 

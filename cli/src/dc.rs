@@ -1,0 +1,139 @@
+//! DC access over LDAPS (`--ldap URL`, with or without `--ou`): the DC-side evidence of a
+//! sweep (each host's computer account as every DC holds it, so replication lag shows
+//! without asking members to talk to each DC) and the DC-side "Reset Account" of
+//! `repair --allow-dc-reset`, done by the repair account.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use inventory::ad::{self, AdConfig, DcAccounts};
+use playbooks::{DcAccount, DcAccountState};
+
+use crate::targets::Credential;
+
+/// How the sweep reaches the DCs.
+#[derive(Debug, Clone)]
+pub struct DcAccess {
+    /// The DC of `--ldap`, bound as the reading account (`--ldap-user`, else the repair
+    /// account); its TLS settings serve every DC.
+    pub read: AdConfig,
+    /// The DCs to read (`--ldap-dc`); empty: discover them from AD.
+    pub dcs: Vec<String>,
+    /// The account DC-side resets bind as: the repair account.
+    pub reset_as: Option<Credential>,
+}
+
+/// One DC's reading: its name (rootDSE `dnsHostName`, else the URL), its URL, and the
+/// accounts by upper-case computer name (`None` when the DC could not be read).
+pub type DcReading = (String, String, Option<BTreeMap<String, ad::ComputerOnDc>>);
+
+/// What every DC holds of the sweep's computers, read once before the hosts are probed.
+#[derive(Debug, Default)]
+pub struct DcEvidence {
+    /// Per DC.
+    pub dcs: Vec<DcReading>,
+    /// Why some DCs could not be read or found, for the log.
+    pub problems: Vec<String>,
+}
+
+impl DcEvidence {
+    /// The readings for computer `name` (any case, without `$`), one per DC.
+    pub fn for_computer(&self, name: &str) -> Vec<DcAccount> {
+        let key = name.trim().trim_end_matches('$').to_ascii_uppercase();
+        self.dcs
+            .iter()
+            .map(|(dc, _, accounts)| DcAccount {
+                dc: dc.clone(),
+                state: match accounts {
+                    None => DcAccountState::Unknown,
+                    Some(map) => match map.get(&key) {
+                        Some(c) => DcAccountState::Present {
+                            pwd_last_set: c.pwd_last_set,
+                            pwd_last_set_utc: ad::filetime_display(c.pwd_last_set),
+                            disabled: c.disabled,
+                        },
+                        None => DcAccountState::Missing,
+                    },
+                },
+            })
+            .collect()
+    }
+
+    /// The URL of DC `name` (`dc1`, `dc1.lab.test`), when it was read.
+    pub fn url_of(&self, name: &str) -> Option<String> {
+        let short = |s: &str| s.split('.').next().unwrap_or(s).to_ascii_lowercase();
+        self.dcs
+            .iter()
+            .find(|(dc, _, _)| dc.eq_ignore_ascii_case(name) || short(dc) == short(name))
+            .map(|(_, url, _)| url.clone())
+    }
+}
+
+/// Reads the accounts of `computers` from every DC. Never fails: a DC that cannot be read
+/// (or found) is recorded as such and the sweep goes on without its evidence.
+pub async fn read_evidence(access: &DcAccess, computers: &[String]) -> DcEvidence {
+    let mut problems = Vec::new();
+    let dcs = if access.dcs.is_empty() {
+        match ad::discover_dcs(&access.read).await {
+            Ok(found) if !found.is_empty() => found,
+            Ok(_) => {
+                problems.push(format!("no DC found in AD through {}; reading that DC only", access.read.url));
+                vec![access.read.url.clone()]
+            }
+            Err(e) => {
+                problems.push(format!("DC discovery failed ({e}); reading {} only", access.read.url));
+                vec![access.read.url.clone()]
+            }
+        }
+    } else {
+        access.dcs.clone()
+    };
+    let read: Vec<DcAccounts> = ad::computers_on_dcs(&access.read, &dcs, computers).await;
+    let dcs = read
+        .into_iter()
+        .map(|r| {
+            let name = r.dns_host_name.clone().unwrap_or_else(|| r.url.clone());
+            let accounts = match r.accounts {
+                Ok(map) => Some(map),
+                Err(e) => {
+                    problems.push(e.to_string());
+                    None
+                }
+            };
+            (name, r.url, accounts)
+        })
+        .collect();
+    DcEvidence { dcs, problems }
+}
+
+/// [`playbooks::Directory`] over LDAPS as the repair account.
+#[derive(Debug)]
+pub struct LdapDirectory {
+    /// Settings (TLS, timeouts) and the DC of `--ldap`.
+    pub access: DcAccess,
+    /// The DCs read at the start of the sweep (to find a DC's URL by its name).
+    pub evidence: Arc<DcEvidence>,
+}
+
+impl playbooks::Directory for LdapDirectory {
+    fn reset_computer_account(
+        &mut self,
+        dc: &str,
+        computer: &str,
+    ) -> impl std::future::Future<Output = Result<String, String>> + Send {
+        let url = self.evidence.url_of(dc).unwrap_or_else(|| self.access.read.url.clone());
+        let cfg = self.access.reset_as.as_ref().map(|cred| AdConfig {
+            bind_user: cred.user.clone(),
+            bind_password: cred.password.clone(),
+            ..self.access.read.for_dc(url)
+        });
+        let computer = computer.to_string();
+        async move {
+            let Some(cfg) = cfg else {
+                return Err("no repair account to bind as (--repair-user or trustsweep_repair_user)".to_string());
+            };
+            let dn = ad::reset_computer_account_randomly(&cfg, &computer).await.map_err(|e| e.to_string())?;
+            Ok(format!("{dn} reset on {} as {}", cfg.url, cfg.bind_user))
+        }
+    }
+}
