@@ -517,7 +517,10 @@ fn make_plans(swept: &Swept, flags: &PlanFlags) -> Vec<HostPlan> {
         allow_rejoin: flags.allow_rejoin,
         allow_dc_reset: flags.allow_dc_reset,
         repair_credential_available: swept.targets.iter().any(|t| t.repair.is_some()),
-        pdc: fleet_pdc(&observations),
+        // No probe named the PDC (every host unreachable): a DC read over LDAP will do.
+        pdc: fleet_pdc(&observations).or_else(|| {
+            swept.dc.as_ref().and_then(|(_, ev)| ev.dcs.iter().find(|d| d.2.is_some()).map(|d| d.0.clone()))
+        }),
         dc_access: swept.dc.is_some(),
     };
     plan_fleet(&swept.findings, &observations, &options)
