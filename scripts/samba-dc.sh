@@ -35,6 +35,14 @@
 #   WS0004 no LAPS at all
 #   users laps-reader (delegated read of both LAPS attributes on the OU's computers) and
 #   helpdesk (an ordinary domain user), both with password LabUser-Passw0rd!
+#   OU=TrustsweepLab,DC=lab,DC=test  empty: the trustsweep lab keeps its member hosts'
+#                                   computer accounts there (--lab-samba)
+#   user tsrepair (password LabUser-Passw0rd!) with the Reset Password right delegated on
+#   the computers of OU=TrustsweepLab (what Reset-ComputerMachinePassword's -Credential
+#   and a DC-side "Reset Account" need)
+# "old password allowed period = 0": an administrative reset takes effect at once (Samba's
+# default accepts the old password of an account for 60 more minutes; Microsoft documents
+# that a computer account reset on the DC stays broken until the member rejoins).
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -48,6 +56,8 @@ WATCH_PID=
 
 REALM=LAB.TEST NETBIOS=LAB DNSDOM=lab.test BASE=DC=lab,DC=test
 OU="OU=Workstations,$BASE"
+LAB_OU="OU=TrustsweepLab,$BASE"
+RESET_PASSWORD_RIGHT=00299570-246d-11d0-a768-00aa006e0529
 ADMIN_PW='LabAdm1n!Passw0rd'
 USER_PW='LabUser-Passw0rd!'
 declare -A IP=([dc1]=127.0.0.10 [dc2]=127.0.0.11)
@@ -154,7 +164,7 @@ dc_options() {
 finish_conf() {
     local conf=$LAB/$1/etc/smb.conf
     sed -i '/dns forwarder/d' "$conf"
-    sed -i '/\[global\]/a\	dreplsrv:periodic_interval = 86400\n\tdreplsrv:periodic_startup_interval = 86400\n\tdreplsrv:notify_interval = 86400' "$conf"
+    sed -i '/\[global\]/a\	dreplsrv:periodic_interval = 86400\n\tdreplsrv:periodic_startup_interval = 86400\n\tdreplsrv:notify_interval = 86400\n\told password allowed period = 0' "$conf"
 }
 
 provision_dc1() {
@@ -355,6 +365,27 @@ EOF
         --sddl="(OA;CIIO;RPCR;$g_legacy;$COMPUTER_CLASS_GUID;$sid)(OA;CIIO;RPCR;$g_windows;$COMPUTER_CLASS_GUID;$sid)" \
         >"$LAB/log/dsacl.log" 2>&1 || { cat "$LAB/log/dsacl.log" >&2; die "delegating LAPS read to laps-reader failed"; }
     log "OU, users laps-reader/helpdesk and LAPS delegation in $(ms "$t") ms"
+    t=$(date +%s%3N)
+    ldapadd "${LDAP_ADMIN[@]}" >/dev/null <<EOF
+dn: $LAB_OU
+objectClass: organizationalUnit
+ou: TrustsweepLab
+
+dn: CN=tsrepair,CN=Users,$BASE
+objectClass: user
+sAMAccountName: tsrepair
+userPrincipalName: tsrepair@$DNSDOM
+userAccountControl: 512
+unicodePwd:: $(utf16_b64 "$USER_PW")
+EOF
+    # Reset Password (the extended right) on the computer objects of the lab OU, inherited,
+    # as "Delegate Control > Reset password" on computer objects sets it.
+    sid=$(ldb_attr "CN=tsrepair,CN=Users,$BASE" objectSid)
+    [ -n "$sid" ] || die "cannot read tsrepair's SID"
+    samba-tool dsacl set -H "$LAB/dc1/private/sam.ldb" --objectdn="$LAB_OU" \
+        --sddl="(OA;CIIO;CR;$RESET_PASSWORD_RIGHT;$COMPUTER_CLASS_GUID;$sid)" \
+        >"$LAB/log/dsacl-tsrepair.log" 2>&1 || { cat "$LAB/log/dsacl-tsrepair.log" >&2; die "delegating Reset Password to tsrepair failed"; }
+    log "OU=TrustsweepLab and user tsrepair (Reset Password delegated) in $(ms "$t") ms"
 }
 
 seed_computers() {
@@ -420,6 +451,8 @@ write_facts() {
         echo "LAB_DNS_DOMAIN=$DNSDOM"
         echo "LAB_BASE_DN=$BASE"
         echo "LAB_OU=$OU"
+        echo "LAB_LAB_OU=$LAB_OU"
+        echo "LAB_SCRIPT=$HERE/samba-dc.sh"
         echo "LAB_DC1_URL=ldaps://dc1.$DNSDOM"
         echo "LAB_DC1_ADDR=${IP[dc1]}"
         if [ "$WITH_DC2" = 1 ]; then echo "LAB_DC2_URL=ldaps://dc2.$DNSDOM"; echo "LAB_DC2_ADDR=${IP[dc2]}"; fi
@@ -429,6 +462,7 @@ write_facts() {
         echo "LAB_ADMIN_PASSWORD=$ADMIN_PW"
         echo "LAB_LAPS_READER=laps-reader@$DNSDOM"
         echo "LAB_NON_READER=helpdesk@$DNSDOM"
+        echo "LAB_REPAIR_USER=tsrepair@$DNSDOM"
         echo "LAB_USER_PASSWORD=$USER_PW"
         echo "LAB_COMPUTERS=$COMPUTERS"
         echo "LAB_DISABLED=$(for ((i = 250; i <= COMPUTERS; i += 250)); do printf 'WS%04d ' $i; done | sed 's/ $//')"
@@ -501,7 +535,7 @@ case ${1:-} in
             || die "cannot make a private mount namespace (unshare -m): needs CAP_SYS_ADMIN (in a container: --privileged or --cap-add SYS_ADMIN)"
         install_packages
         exec 9>"$LAB/.lock"; flock 9
-        shape="computers=$COMPUTERS dc2=$WITH_DC2"
+        shape="v2 computers=$COMPUTERS dc2=$WITH_DC2"
         if running dc1 && { [ "$WITH_DC2" = 0 ] || running dc2; } \
             && [ "$(cat "$LAB/shape" 2>/dev/null)" = "$shape" ] && [ -s "$LAB/facts.env" ]; then
             log "lab already running ($shape): reusing it"

@@ -59,13 +59,19 @@ impl DcEvidence {
             .collect()
     }
 
-    /// The URL of DC `name` (`dc1`, `dc1.lab.test`), when it was read.
+    /// The URL of DC `name` (`dc1`, `DC1`, `dc1.lab.test`), when it was read.
     pub fn url_of(&self, name: &str) -> Option<String> {
+        self.find(name).map(|(_, url, _)| url.clone())
+    }
+
+    /// The DNS name (as the DC itself gives it) of DC `name`, when it was read.
+    pub fn dns_name_of(&self, name: &str) -> Option<String> {
+        self.find(name).map(|(dc, _, _)| dc.clone()).filter(|dc| !dc.contains("://"))
+    }
+
+    fn find(&self, name: &str) -> Option<&DcReading> {
         let short = |s: &str| s.split('.').next().unwrap_or(s).to_ascii_lowercase();
-        self.dcs
-            .iter()
-            .find(|(dc, _, _)| dc.eq_ignore_ascii_case(name) || short(dc) == short(name))
-            .map(|(_, url, _)| url.clone())
+        self.dcs.iter().find(|(dc, _, _)| dc.eq_ignore_ascii_case(name) || short(dc) == short(name))
     }
 }
 

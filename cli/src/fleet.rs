@@ -518,9 +518,12 @@ fn make_plans(swept: &Swept, flags: &PlanFlags) -> Vec<HostPlan> {
         allow_dc_reset: flags.allow_dc_reset,
         repair_credential_available: swept.targets.iter().any(|t| t.repair.is_some()),
         // No probe named the PDC (every host unreachable): a DC read over LDAP will do.
-        pdc: fleet_pdc(&observations).or_else(|| {
-            swept.dc.as_ref().and_then(|(_, ev)| ev.dcs.iter().find(|d| d.2.is_some()).map(|d| d.0.clone()))
-        }),
+        pdc: match (fleet_pdc(&observations), &swept.dc) {
+            // The DCs' own DNS names beat the NetBIOS spelling probes may give.
+            (Some(pdc), Some((_, ev))) => Some(ev.dns_name_of(&pdc).unwrap_or(pdc)),
+            (Some(pdc), None) => Some(pdc),
+            (None, dc) => dc.as_ref().and_then(|(_, ev)| ev.dcs.iter().find(|d| d.2.is_some()).map(|d| d.0.clone())),
+        },
         dc_access: swept.dc.is_some(),
     };
     plan_fleet(&swept.findings, &observations, &options)

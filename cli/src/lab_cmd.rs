@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use clap::Args;
 use lab::faults::FaultKind;
-use lab::model::{Lab, LabSpec};
+use lab::model::{Directory, Lab, LabSpec};
+use lab::samba::SambaConfig;
 use lab::wire::{RunningLab, WireOptions};
 
 use crate::exit;
@@ -30,6 +31,11 @@ pub struct LabArgs {
     /// Simulated PowerShell start-up time per command, in milliseconds.
     #[arg(long, value_name = "MS", default_value_t = 0)]
     pub powershell_ms: u64,
+    /// Keep the lab's computer accounts in the real Samba AD DC pair that
+    /// `LAB_WITH_DC2=1 scripts/samba-dc.sh start` runs, given its facts.env (hosts are
+    /// then named TSL0001...). Sweeps of such a lab read the DCs over LDAPS.
+    #[arg(long, value_name = "FACTS")]
+    pub lab_samba: Option<PathBuf>,
 }
 
 /// `trustsweep lab serve`.
@@ -76,12 +82,24 @@ pub fn build(hosts: usize, args: &LabArgs) -> Result<Lab, String> {
     }
     spec.latency = Duration::from_millis(args.latency_ms);
     spec.slow_latency = Duration::from_millis(args.slow_ms.max(args.latency_ms));
+    if let Some(facts) = &args.lab_samba {
+        spec.directory = Directory::Samba(Box::new(SambaConfig::from_facts_file(facts)?));
+        spec.name_prefix = SAMBA_NAME_PREFIX.to_string();
+    }
     Lab::build(spec).map_err(|e| format!("cannot build the lab: {e}"))
 }
 
+/// Computer names of a lab whose accounts live in Samba: apart from the WS* accounts the
+/// Samba script seeds for the AD tests.
+pub const SAMBA_NAME_PREFIX: &str = "TSL";
+
 /// Starts the lab's listeners (ephemeral ports unless `port` is given).
 pub async fn start(hosts: usize, args: &LabArgs, port: Option<u16>) -> Result<RunningLab, String> {
-    let lab = build(hosts, args)?;
+    // Building a Samba-backed lab talks to the DCs: off the async workers.
+    let owned = args.clone();
+    let lab = tokio::task::spawn_blocking(move || build(hosts, &owned))
+        .await
+        .map_err(|e| format!("cannot build the lab: {e}"))??;
     let opts = WireOptions {
         port,
         powershell_startup: Duration::from_millis(args.powershell_ms),

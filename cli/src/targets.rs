@@ -323,11 +323,27 @@ pub async fn resolve(args: &SourceArgs) -> Result<Resolved, String> {
             operation_timeout: Duration::from_secs(args.operation_timeout),
         });
     }
-    let dc_access = match &args.ldap {
-        Some(url) => Some(dc_access(args, url, ad, &targets)?),
-        None => None,
+    let dc_access = match (&args.ldap, &args.lab_opts.lab_samba) {
+        (Some(url), _) => Some(dc_access(args, url, ad, &targets)?),
+        (None, Some(facts)) if lab.is_some() => Some(samba_lab_access(facts, &targets)?),
+        (None, _) => None,
     };
     Ok(Resolved { targets, lab, dc_access })
+}
+
+/// The DC access of a lab whose accounts are in the Samba DCs: both DCs by address, the
+/// lab CA, reads and resets as the lab's repair account (`LAB\tsrepair`).
+fn samba_lab_access(facts: &std::path::Path, targets: &[Target]) -> Result<crate::dc::DcAccess, String> {
+    let cfg = lab::samba::SambaConfig::from_facts_file(facts)?;
+    let reset_as = targets.iter().find_map(|t| t.repair.clone());
+    let Some(read_as) = reset_as.clone() else {
+        return Err("the Samba-backed lab needs its repair account to read the DCs".into());
+    };
+    let urls: Vec<String> = cfg.dcs.iter().map(|d| d.url.clone()).collect();
+    let first = urls.first().cloned().ok_or("the Samba lab facts name no DC")?;
+    let mut read = inventory::ad::AdConfig::new(first, read_as.user, read_as.password, String::new());
+    read.ca_file = Some(cfg.ca_file.clone());
+    Ok(crate::dc::DcAccess { read, dcs: urls, reset_as })
 }
 
 /// The DC access of `--ldap URL`: reads bind as the inventory's LDAP account (`--ou`

@@ -56,13 +56,7 @@ async fn trustsweep(args: &[&str]) -> Output {
 }
 
 fn json(out: &Output) -> Value {
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "stdout is not JSON ({e}):\n{}\nstderr:\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        )
-    })
+    trustsweep_tests::json_stdout(out)
 }
 
 /// What the tool should conclude for a host, from the fault the lab placed on it.

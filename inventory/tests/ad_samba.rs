@@ -13,10 +13,10 @@
 //! against the certificate's IP SANs.
 
 use std::collections::{BTreeSet, HashMap};
-use std::fs::{self, File};
+use std::fs;
 use std::io::Write as _;
 use std::net::IpAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
@@ -27,7 +27,7 @@ use inventory::ad::{
 };
 use secrecy::{ExposeSecret as _, SecretString};
 
-const COMPUTERS: usize = 1100;
+use trustsweep_tests::samba::COMPUTERS;
 
 struct Lab {
     facts: HashMap<String, String>,
@@ -80,55 +80,13 @@ impl Lab {
     }
 }
 
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
-}
-
-/// Starts the lab (once per process; other processes serialise on a file lock and reuse
-/// a running lab). A failure is kept, so every test fails with the same explanation
-/// instead of retrying the start.
+/// The shared Samba lab (`trustsweep_tests::samba`), with this file's helpers.
 fn lab() -> &'static Lab {
-    static LAB: OnceLock<Result<Lab, String>> = OnceLock::new();
-    match LAB.get_or_init(start_lab) {
-        Ok(lab) => lab,
-        Err(why) => panic!("{why}"),
-    }
-}
-
-fn start_lab() -> Result<Lab, String> {
-    let root = workspace_root();
-    let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root.join("target"));
-    let dir = target.join("samba-lab");
-    fs::create_dir_all(&target).map_err(|e| format!("create {}: {e}", target.display()))?;
-    let lock = File::create(target.join("samba-lab.lock")).map_err(|e| format!("lock file: {e}"))?;
-    lock.lock().map_err(|e| format!("lock: {e}"))?;
-    let script = root.join("scripts").join("samba-dc.sh");
-    let t0 = Instant::now();
-    let out = Command::new("bash")
-        .arg(&script)
-        .args(["--maximum-runtime", "1800", "--watch-pid", &std::process::id().to_string(), "start"])
-        .env("SAMBA_LAB_DIR", &dir)
-        .env("LAB_WITH_DC2", "1")
-        .env("LAB_COMPUTERS", COMPUTERS.to_string())
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| format!("cannot run {}: {e}", script.display()))?;
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    if !out.status.success() {
-        return Err(format!(
-            "could not start the Samba AD DC for the AD tests ({} start exited {:?}):\n{stdout}\n{stderr}",
-            script.display(),
-            out.status.code()
-        ));
-    }
-    eprintln!("{stderr}{stdout}samba lab ready in {:.1} s", t0.elapsed().as_secs_f64());
-    drop(lock);
-    let text =
-        fs::read_to_string(dir.join("facts.env")).map_err(|e| format!("read {}/facts.env: {e}", dir.display()))?;
-    let facts =
-        text.lines().filter_map(|l| l.split_once('=')).map(|(k, v)| (k.trim().to_string(), v.to_string())).collect();
-    Ok(Lab { facts, script, dir })
+    static LAB: OnceLock<Lab> = OnceLock::new();
+    LAB.get_or_init(|| {
+        let s = trustsweep_tests::samba::samba_lab();
+        Lab { facts: s.facts.clone(), script: s.script.clone(), dir: s.dir.clone() }
+    })
 }
 
 fn disabled_names(lab: &Lab) -> BTreeSet<String> {

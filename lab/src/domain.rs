@@ -235,6 +235,9 @@ pub enum ChannelCheck {
     WrongPassword,
     /// No such (enabled) account on that DC (1787 ERROR_NO_TRUST_SAM_ACCOUNT).
     NoAccount,
+    /// The DC could not be asked (a real DC behind [`crate::samba`] did not answer):
+    /// 1311 ERROR_NO_LOGON_SERVERS.
+    DcUnreachable,
 }
 
 /// A domain user.
@@ -301,6 +304,9 @@ pub struct Domain {
     pub replication_delay: Duration,
     /// Next RID to hand out.
     pub next_rid: u32,
+    /// When set, the computer accounts live in these real DCs instead of `computers`
+    /// (which stays empty): every read and write below goes to them.
+    pub directory: Option<std::sync::Arc<crate::samba::SambaDirectory>>,
 }
 
 impl Domain {
@@ -342,6 +348,9 @@ impl Domain {
 
     /// The account of `computer` as `dc` holds it now.
     pub fn view(&self, computer: &str, dc: DcIndex, now: LabTime) -> Option<AccountView> {
+        if let Some(d) = &self.directory {
+            return d.view(computer, dc);
+        }
         let acct = self.computers.get(&computer.to_ascii_uppercase())?;
         let (version, w) = acct.on_dc(dc, now, self.replication_delay)?;
         if !w.state.exists {
@@ -358,6 +367,9 @@ impl Domain {
 
     /// Checks a member's secret for `computer` against `dc`.
     pub fn check_secret(&self, computer: &str, dc: DcIndex, now: LabTime, secret: &SecretString) -> ChannelCheck {
+        if let Some(d) = &self.directory {
+            return d.check_secret(computer, dc, secret);
+        }
         match self.computers.get(&computer.to_ascii_uppercase()) {
             None => ChannelCheck::NoAccount,
             Some(a) => a.accepts(dc, now, self.replication_delay, secret),
@@ -398,6 +410,11 @@ impl Domain {
         if dc >= self.dcs.len() {
             return false;
         }
+        if let Some(d) = &self.directory {
+            // A real DC keeps what it keeps of the old password (see crate::samba).
+            let _ = admin_reset;
+            return d.write_password(computer, dc, &new);
+        }
         let key = computer.to_ascii_uppercase();
         if !self.computers.contains_key(&key) {
             let rid = self.next_rid;
@@ -418,9 +435,34 @@ impl Domain {
         true
     }
 
+    /// An administrative reset of `computer`'s password on `dc` done by domain user `sam`
+    /// (whose rights the caller has checked): with real DCs the write binds as that user,
+    /// so the DC enforces the right too.
+    pub fn reset_password_as(
+        &mut self,
+        computer: &str,
+        dc: DcIndex,
+        now: LabTime,
+        new: SecretString,
+        sam: &str,
+    ) -> Result<(), WriteRefused> {
+        if let Some(d) = &self.directory {
+            let password = self.user(sam).map(|u| u.password.clone()).ok_or(WriteRefused::AccessDenied)?;
+            return d.reset_as(computer, dc, &new, sam, &password);
+        }
+        if self.write_password(computer, dc, now, new, true) {
+            Ok(())
+        } else {
+            Err(WriteRefused::Unavailable)
+        }
+    }
+
     /// Sets the enabled flag of `computer` on `dc` (a write that replicates). Returns false
     /// when the account is unknown to that DC.
     pub fn set_enabled(&mut self, computer: &str, dc: DcIndex, now: LabTime, enabled: bool) -> bool {
+        if let Some(d) = &self.directory {
+            return d.set_enabled(computer, dc, enabled);
+        }
         let delay = self.replication_delay;
         let Some(acct) = self.computers.get_mut(&computer.to_ascii_uppercase()) else { return false };
         let Some((_, w)) = acct.on_dc(dc, now, delay) else { return false };
@@ -432,6 +474,17 @@ impl Domain {
         acct.writes.push(AccountWrite { origin: Some(dc), at: now, state });
         true
     }
+}
+
+/// Why a DC refused a password write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteRefused {
+    /// The account lacks the Reset Password right.
+    AccessDenied,
+    /// The DC holds no such account.
+    NoAccount,
+    /// The DC did not answer.
+    Unavailable,
 }
 
 /// Compares a user-supplied name with a canonical one the way Windows does (ASCII

@@ -8,10 +8,16 @@
 //! PowerShell 5.1 subset) against the simulated state. [`faults`] places the real causes of
 //! broken trust (snapshot restore, clones, replication lag, DC-side reset, no DC, ...) on
 //! hosts, deterministically from a seed. The wire layer (WinRM listener) calls into it.
+//!
+//! The DC side is switchable ([`model::Directory`]): by default the in-memory DC model of
+//! [`domain`]; with [`samba`], the computer accounts live in a real Samba AD DC pair and
+//! every account read or write is an LDAPS operation on it (the one place the model does
+//! networking of its own).
 
 pub mod domain;
 pub mod exec;
 pub mod faults;
 pub mod host;
 pub mod model;
+pub mod samba;
 pub mod wire;

@@ -44,6 +44,21 @@ pub struct LabSpec {
     pub reboot_duration: Duration,
     /// Clock; the real one when `None`.
     pub clock: Option<Arc<dyn Clock>>,
+    /// Where the computer accounts live.
+    pub directory: Directory,
+    /// Computer names are this prefix and four digits (`WS0001`); at most 11 characters
+    /// (NetBIOS names have 15).
+    pub name_prefix: String,
+}
+
+/// Where the lab keeps its computer accounts.
+#[derive(Debug, Clone, Default)]
+pub enum Directory {
+    /// The in-memory DC model of [`crate::domain`] (replication after a delay).
+    #[default]
+    InMemory,
+    /// A real Samba AD DC pair (see [`crate::samba`]); the lab's accounts go in its lab OU.
+    Samba(Box<crate::samba::SambaConfig>),
 }
 
 impl Default for LabSpec {
@@ -59,6 +74,8 @@ impl Default for LabSpec {
             lag_stuck_for: Duration::from_secs(3600),
             reboot_duration: Duration::from_secs(30),
             clock: None,
+            directory: Directory::InMemory,
+            name_prefix: "WS".to_string(),
         }
     }
 }
@@ -107,6 +124,12 @@ pub enum BuildError {
     /// Too many hosts for the naming scheme.
     #[error("at most 9999 hosts")]
     TooManyHosts,
+    /// The name prefix is not 1..=11 letters and digits.
+    #[error("the computer name prefix must be 1 to 11 letters or digits, starting with a letter")]
+    BadNamePrefix,
+    /// The real DCs could not be set up.
+    #[error("the Samba DCs: {0}")]
+    Directory(String),
 }
 
 /// Who a logon is, once the password verifies.
@@ -373,6 +396,7 @@ impl State {
             ChannelCheck::Ok => ChannelStatus::Ok { dc },
             ChannelCheck::WrongPassword => ChannelStatus::WrongPassword { dc },
             ChannelCheck::NoAccount => ChannelStatus::NoAccount { dc },
+            ChannelCheck::DcUnreachable => ChannelStatus::NoLogonServers,
         }
     }
 
@@ -479,6 +503,23 @@ impl Lab {
         if spec.hosts > 9999 {
             return Err(BuildError::TooManyHosts);
         }
+        let prefix = spec.name_prefix.to_ascii_uppercase();
+        if prefix.is_empty()
+            || prefix.len() > 11
+            || !prefix.chars().all(|c| c.is_ascii_alphanumeric())
+            || !prefix.starts_with(|c: char| c.is_ascii_alphabetic())
+        {
+            return Err(BuildError::BadNamePrefix);
+        }
+        if let Directory::Samba(cfg) = &spec.directory {
+            if cfg.dcs.len() != spec.dcs {
+                return Err(BuildError::Directory(format!(
+                    "the lab has {} DCs but the Samba lab {}",
+                    spec.dcs,
+                    cfg.dcs.len()
+                )));
+            }
+        }
         let needed = faults::slots_needed(&spec.faults);
         if needed > spec.hosts {
             return Err(BuildError::TooManyFaults { needed, hosts: spec.hosts });
@@ -530,6 +571,7 @@ impl Lab {
             users,
             replication_delay: spec.replication_delay,
             next_rid: 1107,
+            directory: None,
         };
 
         // Place faults on shuffled slots.
@@ -562,7 +604,7 @@ impl Lab {
         let mut hosts = Vec::with_capacity(spec.hosts);
         for i in 0..spec.hosts {
             let n = i + 1;
-            let name = format!("WS{n:04}");
+            let name = format!("{prefix}{n:04}");
             let history: Vec<SecretString> = (0..3).map(|_| SecretString::from(random_password(&mut rng, 32))).collect();
             let is_clone_copy = pairs.iter().any(|(_, b)| *b == i);
             if !is_clone_copy {
@@ -571,7 +613,7 @@ impl Lab {
             let secret = history.last().cloned();
             hosts.push(Host {
                 id: HostId(i),
-                address: format!("ws{n:04}.lab.test"),
+                address: format!("{}{n:04}.lab.test", prefix.to_ascii_lowercase()),
                 computer_name: name,
                 machine_sid: random_sid(&mut rng),
                 membership: Membership::Domain,
@@ -668,6 +710,19 @@ impl Lab {
                 }
                 Some(FaultKind::Clone) | None => {}
             }
+        }
+
+        if let Directory::Samba(cfg) = &spec.directory {
+            // The lab's domain users with the DCs' passwords, so that what a command
+            // does as them the DCs accept or refuse for real.
+            for u in domain.users.iter_mut() {
+                match u.sam.as_str() {
+                    "tsrepair" | "helpdesk" => u.password = cfg.repair_password.clone(),
+                    "Administrator" => u.password = cfg.admin_password.clone(),
+                    _ => {}
+                }
+            }
+            export_to_samba(&mut domain, (**cfg).clone(), &prefix)?;
         }
 
         let clock: Arc<dyn Clock> = spec.clock.clone().unwrap_or_else(|| Arc::new(SystemClock));
@@ -857,6 +912,9 @@ impl Lab {
     pub fn delete_account(&self, computer: &str, dc: DcIndex) -> bool {
         let now = self.now();
         let mut st = self.lock();
+        if let Some(d) = &st.domain.directory {
+            return d.delete(computer, dc);
+        }
         let delay = st.domain.replication_delay;
         let Some(acct) = st.domain.computers.get_mut(&computer.to_ascii_uppercase()) else { return false };
         let Some((_, w)) = acct.on_dc(dc, now, delay) else { return false };
@@ -864,6 +922,22 @@ impl Lab {
         state.exists = false;
         acct.writes.push(AccountWrite { origin: Some(dc), at: now, state });
         true
+    }
+
+    /// Forces replication from DC `src` to DC `dest` (0 = dc1). The in-memory model
+    /// replicates by itself after its delay, so this does nothing there; with real DCs it
+    /// runs `samba-dc.sh replicate`.
+    pub fn replicate(&self, dest: DcIndex, src: DcIndex) -> Result<(), String> {
+        let dir = self.lock().domain.directory.clone();
+        match dir {
+            Some(d) => d.replicate(dest, src),
+            None => Ok(()),
+        }
+    }
+
+    /// Are the computer accounts in real DCs?
+    pub fn uses_real_dcs(&self) -> bool {
+        self.lock().domain.directory.is_some()
     }
 
     /// Powers a host on (clears `offline`).
@@ -909,6 +983,18 @@ impl Lab {
             })
             .collect();
         let mut accounts = Vec::new();
+        if st.domain.directory.is_some() {
+            // What each real DC holds of each lab computer (not lastLogon or badPwdCount,
+            // which every bind changes).
+            let mut names: Vec<&str> = st.hosts.iter().map(|h| h.computer_name.as_str()).collect();
+            names.sort_unstable();
+            names.dedup();
+            for name in names {
+                for dc in 0..st.domain.dcs.len() {
+                    accounts.push(format!("{name} dc{dc} {:?}", st.domain.view(name, dc, Duration::ZERO)));
+                }
+            }
+        }
         for (name, acct) in &st.domain.computers {
             accounts.push(format!("{name} {} stuck={:?}", acct.sid, acct.stuck));
             for (v, w) in acct.writes.iter().enumerate() {
@@ -938,6 +1024,48 @@ impl Lab {
         }
         h
     }
+}
+
+/// Moves the freshly built accounts into the real DCs: each account as the second DC holds
+/// it is written on dc1 and replicated to dc2; then what dc1 alone holds (a
+/// `replication-lag` write) is written on dc1 only. From then on `domain.computers` stays
+/// empty and the DCs are the truth.
+fn export_to_samba(domain: &mut Domain, cfg: crate::samba::SambaConfig, prefix: &str) -> Result<(), BuildError> {
+    let fail = BuildError::Directory;
+    let dir = crate::samba::SambaDirectory::connect(cfg).map_err(fail)?;
+    let names: Vec<String> = domain.computers.keys().cloned().collect();
+    dir.remove_others(0, prefix, &names).map_err(fail)?;
+    let delay = domain.replication_delay;
+    let last = domain.dcs.len().saturating_sub(1);
+    for (name, acct) in &domain.computers {
+        let Some((_, w)) = acct.on_dc(last, Duration::ZERO, delay) else { continue };
+        if !w.state.exists {
+            dir.delete(name, 0);
+            continue;
+        }
+        if !dir.write_password(name, 0, &w.state.current) {
+            return Err(fail(format!("cannot write the account of {name} on dc1 (see the log)")));
+        }
+        if !w.state.enabled && !dir.set_enabled(name, 0, false) {
+            return Err(fail(format!("cannot disable the account of {name} on dc1")));
+        }
+    }
+    for dest in 1..domain.dcs.len() {
+        dir.replicate(dest, 0).map_err(fail)?;
+    }
+    for (name, acct) in &domain.computers {
+        let (Some((v0, w0)), Some((v1, _))) =
+            (acct.on_dc(0, Duration::ZERO, delay), acct.on_dc(last, Duration::ZERO, delay))
+        else {
+            continue;
+        };
+        if v0 != v1 && !dir.write_password(name, 0, &w0.state.current) {
+            return Err(fail(format!("cannot write the newer account of {name} on dc1")));
+        }
+    }
+    domain.computers.clear();
+    domain.directory = Some(Arc::new(dir));
+    Ok(())
 }
 
 fn host_info(st: &State, h: &Host) -> HostInfo {

@@ -6,6 +6,8 @@
 //! binaries create it once. A test that needs it fails loudly if it cannot be made:
 //! an interop test that silently skips would be a test that cannot fail.
 
+pub mod samba;
+
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -77,4 +79,16 @@ pub fn run_python(script: &str, args: &[&str]) -> (bool, String, String) {
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
+}
+
+/// A command's stdout as JSON; panics (test support) with stdout and stderr when it is not.
+#[allow(clippy::panic)]
+pub fn json_stdout(out: &std::process::Output) -> serde_json::Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not JSON ({e}):\n{}\nstderr:\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
 }

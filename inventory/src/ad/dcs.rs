@@ -8,7 +8,8 @@ use std::collections::BTreeMap;
 
 use ldap3::Scope as LdapScope;
 
-use super::conn::{connect, first, first_u64, Session, Target};
+use super::codec::decode_sid;
+use super::conn::{connect, first, first_bytes, first_u64, Session, Target};
 use super::{timed, AdConfig, AdError, UAC_ACCOUNTDISABLE};
 
 /// `userAccountControl` bit SERVER_TRUST_ACCOUNT: a domain controller's computer account.
@@ -27,6 +28,10 @@ pub struct ComputerOnDc {
     pub pwd_last_set: u64,
     /// ACCOUNTDISABLE is set.
     pub disabled: bool,
+    /// `userAccountControl`.
+    pub user_account_control: u32,
+    /// objectSid (`S-1-5-21-…`).
+    pub object_sid: Option<String>,
 }
 
 /// What one DC holds of the computers asked about.
@@ -149,19 +154,21 @@ async fn read_chunk(
     let terms: String = names.iter().map(|n| format!("(sAMAccountName={}$)", ldap3::ldap_escape(n.as_str()))).collect();
     let filter = format!("(&(objectCategory=computer)(|{terms}))");
     let entries = s
-        .search_small(domain, LdapScope::Subtree, &filter, &["sAMAccountName", "pwdLastSet", "userAccountControl"])
+        .search_small(domain, LdapScope::Subtree, &filter, &["sAMAccountName", "pwdLastSet", "userAccountControl", "objectSid"])
         .await?
         .unwrap_or_default();
     for e in entries {
         let Some(sam) = first(&e, "sAMAccountName") else { continue };
-        let uac = first_u64(&e, "userAccountControl").unwrap_or(0);
+        let uac = u32::try_from(first_u64(&e, "userAccountControl").unwrap_or(0)).unwrap_or(0);
         found.insert(
             sam.trim_end_matches('$').to_ascii_uppercase(),
             ComputerOnDc {
                 dn: e.dn.clone(),
                 // A computer without pwdLastSet has never had a password: 0, as AD shows it.
                 pwd_last_set: first_u64(&e, "pwdLastSet").unwrap_or(0),
-                disabled: uac & u64::from(UAC_ACCOUNTDISABLE) != 0,
+                disabled: uac & UAC_ACCOUNTDISABLE != 0,
+                user_account_control: uac,
+                object_sid: first_bytes(&e, "objectSid").as_deref().and_then(decode_sid),
             },
         );
     }

@@ -578,7 +578,13 @@ fn reset_machine_account(eng: &mut Engine<'_, '_>, cmdlet: &str, server: Option<
     }
     let new = eng.env.st.new_password(120);
     let now = eng.env.now;
-    eng.env.st.domain.write_password(&h.computer_name, dc, now, new.clone(), true);
+    match eng.env.st.domain.reset_password_as(&h.computer_name, dc, now, new.clone(), &user.sam) {
+        Ok(()) => {}
+        Err(crate::domain::WriteRefused::AccessDenied) => {
+            return Err(on_domain("Access is denied. (Exception from HRESULT: 0x80070005 (E_ACCESSDENIED))"))
+        }
+        Err(_) => return Err(on_domain("The server is not operational.\r\n")),
+    }
     if !eng.env.elevated {
         return Err(err(
             cmdlet,

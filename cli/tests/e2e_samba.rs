@@ -1,0 +1,146 @@
+//! End to end against real Active Directory objects: the lab's member hosts keep their
+//! computer accounts in the Samba AD DC pair (`trustsweep_tests::samba`), and the binary
+//! reaches the DCs over LDAPS with `--ldap`: DC-side evidence instead of per-DC tests on
+//! the members, and `repair --allow-dc-reset` resetting an account as the repair account.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
+use std::path::PathBuf;
+use std::process::Output;
+
+use lab::faults::FaultKind;
+use lab::model::{ChannelStatus, Directory, Lab, LabSpec};
+use lab::samba::SambaConfig;
+use lab::wire::{RunningLab, WireOptions};
+use secrecy::ExposeSecret;
+use serde_json::Value;
+
+async fn trustsweep(args: &[String]) -> Output {
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_trustsweep"))
+        .args(args)
+        .env_remove("TRUSTSWEEP_PASSWORD")
+        .env_remove("TRUSTSWEEP_REPAIR_PASSWORD")
+        .env_remove("TRUSTSWEEP_LDAP_PASSWORD")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .await
+        .unwrap()
+}
+
+fn json(out: &Output) -> Value {
+    trustsweep_tests::json_stdout(out)
+}
+
+fn host<'a>(doc: &'a Value, name: &str) -> &'a Value {
+    doc["hosts"].as_array().unwrap().iter().find(|h| h["host"] == name).unwrap_or_else(|| panic!("{name} missing"))
+}
+
+/// Every PowerShell script and command line the hosts received.
+fn commands_sent(running: &RunningLab) -> Vec<String> {
+    running
+        .command_log()
+        .iter()
+        .map(|line| {
+            let mut words = line.split(' ');
+            let cmd = words.next().unwrap_or("");
+            let args: Vec<String> = words.map(str::to_string).collect();
+            match winrm::powershell::script_from_command_line(cmd, &args) {
+                Some(Ok(script)) => script,
+                _ => line.clone(),
+            }
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sweeps_read_the_dcs_and_reset_accounts_over_ldaps() {
+    let samba = trustsweep_tests::samba::samba_lab();
+    let facts = samba.facts_file();
+    let mut spec = LabSpec::healthy(8, 21)
+        .with_fault(FaultKind::Snapshot, 2)
+        .with_fault(FaultKind::DcReset, 1)
+        .with_fault(FaultKind::ReplicationLag, 1)
+        .with_fault(FaultKind::Clone, 1);
+    spec.directory = Directory::Samba(Box::new(SambaConfig::from_facts_file(&facts).unwrap()));
+    spec.name_prefix = "TSLE".into();
+    let lab = tokio::task::spawn_blocking(move || Lab::build(spec).unwrap()).await.unwrap();
+    let running = RunningLab::start(lab, WireOptions::default()).await.unwrap();
+    let eps = running.endpoints().to_vec();
+    let with = |k: FaultKind| eps.iter().filter(|e| e.info.fault == Some(k)).collect::<Vec<_>>();
+    let lag = with(FaultKind::ReplicationLag)[0].clone();
+    let snapshot = with(FaultKind::Snapshot)[0].clone();
+    // Nobody can get into this one: its local Administrator password is unknown, and the
+    // domain account is refused (broken trust).
+    let locked = with(FaultKind::Snapshot)[1].clone();
+    let yaml = running.inventory_yaml().replace(locked.info.local_admin.password.expose_secret(), "not-the-password");
+    let inv = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("e2e-samba-{}.yml", std::process::id()));
+    std::fs::write(&inv, yaml).unwrap();
+
+    let dc_args = |cmd: &str| -> Vec<String> {
+        let mut v: Vec<String> = vec![cmd.into(), "-i".into(), inv.display().to_string(), "--format".into(), "json".into()];
+        v.extend(["--ldap", "ldaps://127.0.0.10", "--ldap-dc", "ldaps://127.0.0.10", "--ldap-dc", "ldaps://127.0.0.11"].map(String::from));
+        v.extend(["--ca-file".to_string(), samba.fact("LAB_CA_FILE").to_string()]);
+        v
+    };
+
+    // check: the DCs' copies of each account, read as the repair account, tell lag from
+    // a stale password; no member is asked to test each DC.
+    let out = trustsweep(&dc_args("check")).await;
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+    let doc = json(&out);
+    let lag_entry = host(&doc, &lag.info.address);
+    assert_eq!(lag_entry["diagnosis"]["kind"], "replication_lag", "{lag_entry:#}");
+    assert_eq!(lag_entry["diagnosis"]["good_dc"], "dc1.lab.test");
+    let evidence = lag_entry["evidence"].to_string();
+    assert!(evidence.contains("computer account on dc1.lab.test: pwdLastSet"), "{evidence}");
+    assert!(evidence.contains("computer account on dc2.lab.test: pwdLastSet"), "{evidence}");
+    for e in with(FaultKind::DcReset).into_iter().chain([&snapshot]) {
+        assert_eq!(host(&doc, &e.info.address)["diagnosis"]["kind"], "stale_password", "{}", e.info.address);
+    }
+    assert_eq!(host(&doc, &locked.info.address)["diagnosis"]["kind"], "broken_no_access");
+    for e in with(FaultKind::Clone) {
+        assert_eq!(host(&doc, &e.info.address)["diagnosis"]["kind"], "clone");
+    }
+    assert!(
+        !commands_sent(&running).iter().any(|c| c.contains("Test-ComputerSecureChannel -Server")),
+        "with DC access the members are not asked to test each DC"
+    );
+
+    // plan: changes nothing, in AD either.
+    let before = running.lab().state_digest();
+    let mut args = dc_args("plan");
+    args.push("--allow-dc-reset".into());
+    let out = trustsweep(&args).await;
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(running.lab().state_digest(), before, "plan must not change any host or DC");
+    let plan_doc = json(&out);
+    let plan = &host(&plan_doc, &locked.info.address)["plan"];
+    assert_eq!(plan["actions"][0]["action"], "dc_reset_account", "{plan:#}");
+    assert_eq!(plan["actions"][0]["dc"], "dc1.lab.test");
+
+    // repair: the ladder on the members, and the DC-side reset over LDAPS as tsrepair.
+    let locked_before = running.lab().account_on_dc(&locked.info.computer_name, 0).unwrap();
+    args = dc_args("repair");
+    args.extend(["--allow-dc-reset".to_string(), "--yes".to_string()]);
+    let out = trustsweep(&args).await;
+    assert_eq!(out.status.code(), Some(2), "clones and the reset host remain: {}", String::from_utf8_lossy(&out.stderr));
+    let doc = json(&out);
+    let r = &host(&doc, &locked.info.address)["repair"];
+    assert_eq!(r["status"], "account_reset_on_dc", "{r:#}");
+    assert!(r["detail"].as_str().unwrap().contains("stays broken until it is rejoined"), "{r:#}");
+    assert!(r["steps"][0]["detail"].as_str().unwrap().contains("as LAB\\tsrepair"), "{r:#}");
+    let locked_after = running.lab().account_on_dc(&locked.info.computer_name, 0).unwrap();
+    assert!(locked_after.pwd_last_set > locked_before.pwd_last_set, "the DC holds a new password");
+    assert!(matches!(
+        running.lab().channel_status(locked.info.id).unwrap(),
+        ChannelStatus::WrongPassword { .. }
+    ));
+    for e in [&lag, &snapshot] {
+        assert_eq!(host(&doc, &e.info.address)["repair"]["status"], "repaired", "{}", e.info.address);
+        assert!(running.lab().channel_status(e.info.id).unwrap().is_ok());
+    }
+    let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    for secret in [samba.fact("LAB_USER_PASSWORD"), samba.fact("LAB_ADMIN_PASSWORD")] {
+        assert!(!text.contains(secret), "a DC password leaked into the output");
+    }
+}
