@@ -70,8 +70,12 @@ impl DcEvidence {
     }
 
     fn find(&self, name: &str) -> Option<&DcReading> {
+        // `dc1` and `dc1.lab.test` name one DC; two FQDNs must be equal.
         let short = |s: &str| s.split('.').next().unwrap_or(s).to_ascii_lowercase();
-        self.dcs.iter().find(|(dc, _, _)| dc.eq_ignore_ascii_case(name) || short(dc) == short(name))
+        let fqdns = |dc: &str| dc.contains('.') && name.contains('.');
+        self.dcs
+            .iter()
+            .find(|(dc, _, _)| dc.eq_ignore_ascii_case(name) || (!fqdns(dc) && short(dc) == short(name)))
     }
 }
 

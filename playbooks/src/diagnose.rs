@@ -806,8 +806,9 @@ fn broken(p: &Probe, dc_tests: &[DcTest], lag: Option<(String, Vec<String>)>, ev
     }
 }
 
-/// `dc1` and `dc1.lab.test` name the same DC.
+/// `dc1` and `dc1.lab.test` name the same DC; two FQDNs must be equal (`dc01.contoso.com`
+/// is not `dc01.fabrikam.com`).
 pub(crate) fn same_dc(a: &str, b: &str) -> bool {
     let short = |s: &str| s.split('.').next().unwrap_or(s).to_ascii_lowercase();
-    a.eq_ignore_ascii_case(b) || short(a) == short(b)
+    a.eq_ignore_ascii_case(b) || (!(a.contains('.') && b.contains('.')) && short(a) == short(b))
 }

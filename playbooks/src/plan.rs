@@ -206,15 +206,26 @@ const CREDENTIAL_NEED: &str =
     "a domain account with the Reset Password right on the computer object (--repair-user, TRUSTSWEEP_REPAIR_PASSWORD)";
 const CREDMAN_NOTE: &str = "Manual bridge only, never applied: a domain credential cached in Credential Manager lets a user log on meanwhile; it fixes nothing.";
 
-/// The DC resets are pinned to: the configured PDC, else the probe's PDC, else the DC the
-/// host is bound to.
+/// The DC resets are pinned to: the fleet's PDC when it is a DC of this host's domain,
+/// else the probe's PDC, else the DC the host is bound to.
 fn reset_server(probe: Option<&Probe>, options: &PlanOptions) -> Option<String> {
     options
         .pdc
         .clone()
+        .filter(|pdc| probe.is_none_or(|p| in_domain_of(pdc, p)))
         .or_else(|| probe.and_then(|p| p.pdc().map(str::to_string)))
         .or_else(|| probe.and_then(|p| p.sc_verify.trusted_dc.clone()))
         .filter(|s| scripts::is_valid_name(s))
+}
+
+/// Is `dc` one of `p`'s domain's DCs (listed by its `/dclist`, or named in its DNS
+/// domain)? A fleet can span domains; one domain's PDC cannot reset another's accounts.
+fn in_domain_of(dc: &str, p: &Probe) -> bool {
+    let suffix = format!(".{}", p.domain.to_ascii_lowercase());
+    let unknown = p.dclist.dcs.is_empty() && !dc.contains('.');
+    unknown
+        || p.dclist.dcs.iter().any(|d| crate::diagnose::same_dc(&d.name, dc))
+        || dc.to_ascii_lowercase().ends_with(&suffix)
 }
 
 /// The domain of a joined host.

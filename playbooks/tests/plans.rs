@@ -254,6 +254,14 @@ fn stale_password_ladder_pinned_to_the_pdc() {
         pdc: None,
         dc_access: true,
     };
+    // Another domain's PDC (a fleet spanning two domains) is not this host's: its own is.
+    let foreign = PlanOptions { pdc: Some("dc01.fabrikam.com".into()), ..opts.clone() };
+    let plan = plan_host(&finding, Some(&probe), &foreign);
+    assert!(
+        matches!(&plan.actions[0], Action::ResetMachinePassword { server: Some(s), .. } if s == DC1),
+        "{:?}",
+        plan.actions[0]
+    );
     let plan = plan_host(&finding, Some(&probe), &opts);
     assert_eq!(plan.actions.len(), 3);
     let Action::ResetMachinePassword {
