@@ -39,10 +39,13 @@
 #                                   computer accounts there (--lab-samba)
 #   user tsrepair (password LabUser-Passw0rd!) with the Reset Password right delegated on
 #   the computers of OU=TrustsweepLab (what Reset-ComputerMachinePassword's -Credential
-#   and a DC-side "Reset Account" need)
+#   and a DC-side "Reset Account" need), and nothing more: that extended right alone lets it
+#   replace unicodePwd (the DC sets pwdLastSet itself); it may not write userAccountControl
+#   (checked: rc 50), so enabling/disabling accounts stays the administrator's
 # "old password allowed period = 0": an administrative reset takes effect at once (Samba's
-# default accepts the old password of an account for 60 more minutes; Microsoft documents
-# that a computer account reset on the DC stays broken until the member rejoins).
+# default, 60, keeps accepting the previous password for an hour after a change or a reset,
+# simple binds included, checked on 4.17; Microsoft documents that a computer account reset
+# on the DC stays broken until the member rejoins).
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -379,7 +382,8 @@ userAccountControl: 512
 unicodePwd:: $(utf16_b64 "$USER_PW")
 EOF
     # Reset Password (the extended right) on the computer objects of the lab OU, inherited,
-    # as "Delegate Control > Reset password" on computer objects sets it.
+    # as "Delegate Control > Reset password" on computer objects sets it. Only that: a
+    # reset needs no property write (pwdLastSet is the DC's), so none is granted.
     sid=$(ldb_attr "CN=tsrepair,CN=Users,$BASE" objectSid)
     [ -n "$sid" ] || die "cannot read tsrepair's SID"
     samba-tool dsacl set -H "$LAB/dc1/private/sam.ldb" --objectdn="$LAB_OU" \
@@ -521,7 +525,7 @@ while [ $# -gt 0 ]; do
         --maximum-runtime=*) MAX_RUNTIME=${1#*=}; shift ;;
         --watch-pid) WATCH_PID=${2:?--watch-pid needs a PID}; shift 2 ;;
         --watch-pid=*) WATCH_PID=${1#*=}; shift ;;
-        -h|--help) sed -n '2,36p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,48p' "$0"; exit 0 ;;
         *) ARGS+=("$1"); shift ;;
     esac
 done

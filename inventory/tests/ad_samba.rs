@@ -353,3 +353,106 @@ async fn dc_side_reset_takes_effect_for_the_machine_kinit() {
     assert!(matches!(err, AdError::NotFound { .. }), "{err:?}");
     eprintln!("DC-side reset + kinit checks in {:?}", t.elapsed());
 }
+
+/// `inventory::ad`'s directory administration (what the lab's Samba mode uses), and the
+/// Samba behaviour its docs describe, under the script's settings (`old password allowed
+/// period = 0`). Works on its own computer account in the lab OU.
+#[tokio::test]
+async fn directory_administration_as_samba_does_it() {
+    use inventory::ad::{
+        change_own_password, check_password, create_computer, delete_object, domain_sid, read_account, read_computer,
+        set_password, set_user_account_control, UAC_WORKSTATION_TRUST_ACCOUNT,
+    };
+    let lab = lab();
+    let t = Instant::now();
+    let by_ip = |user: &str, password: &str| {
+        let mut cfg = AdConfig::new(
+            format!("ldaps://{}", lab.fact("LAB_DC1_ADDR")),
+            user,
+            SecretString::from(password.to_string()),
+            lab.fact("LAB_BASE_DN"),
+        );
+        cfg.ca_file = Some(PathBuf::from(lab.fact("LAB_CA_FILE")));
+        cfg
+    };
+    let admin = by_ip(lab.fact("LAB_ADMIN_USER"), lab.fact("LAB_ADMIN_PASSWORD"));
+    let ou = lab.fact("LAB_LAB_OU");
+    let (name, dns) = ("TSIA0001", lab.fact("LAB_DNS_DOMAIN"));
+    if let Some(stale) = read_computer(&admin, name).await.unwrap() {
+        delete_object(&admin, &stale.dn).await.unwrap();
+    }
+    assert_eq!(read_computer(&admin, name).await.unwrap(), None);
+    let machine = format!("LAB\\{name}$");
+    let first = unique_password("First");
+    assert!(!check_password(&admin, &machine, &SecretString::from(first.clone())).await.unwrap(), "no account yet");
+
+    // Created in the OU, enabled, in the domain of the domain object's SID.
+    let dn = create_computer(&admin, ou, name, dns, &SecretString::from(first.clone())).await.unwrap();
+    assert_eq!(dn, format!("CN={name},{ou}"));
+    let sid = domain_sid(&admin).await.unwrap();
+    let acct = read_computer(&admin, &format!("{}$", name.to_lowercase())).await.unwrap().unwrap();
+    assert_eq!(acct.dn, dn);
+    assert_eq!(acct.sam_account_name, format!("{name}$"));
+    assert_eq!(acct.user_account_control, UAC_WORKSTATION_TRUST_ACCOUNT);
+    assert!(!acct.disabled() && acct.pwd_last_set > 0 && acct.usn_changed > 0, "{acct:?}");
+    assert!(acct.object_sid.as_deref().unwrap().starts_with(&format!("{sid}-")), "{acct:?} in {sid}");
+    assert!(acct.rid().unwrap() > 1000);
+    let tsrepair = read_account(&admin, "tsrepair").await.unwrap().unwrap();
+    assert!(tsrepair.object_sid.unwrap().starts_with(&sid));
+
+    // The simple-bind names a computer account has (and has not).
+    let pw = SecretString::from(first.clone());
+    for ok in [machine.clone(), dn.clone(), format!("{name}$@{dns}"), format!("{name}$@{}", lab.fact("LAB_REALM"))] {
+        assert!(check_password(&admin, &ok, &pw).await.unwrap(), "{ok} should bind");
+    }
+    for refused in [format!("{dns}\\{name}$"), format!("{name}$"), format!("{name}@{dns}"), format!("LAB\\{name}")] {
+        assert!(!check_password(&admin, &refused, &pw).await.unwrap(), "{refused} should not bind");
+    }
+    assert!(!check_password(&admin, &machine, &SecretString::from("wrong-Passw0rd")).await.unwrap());
+
+    // The member's own change: bound as itself, delete old + add new. Only the current
+    // password binds afterwards (the script's old-password period is 0).
+    let second = unique_password("Second");
+    let as_machine = by_ip(&machine, &first);
+    change_own_password(&as_machine, &dn, &SecretString::from(second.clone())).await.unwrap();
+    assert!(check_password(&admin, &machine, &SecretString::from(second.clone())).await.unwrap());
+    assert!(!check_password(&admin, &machine, &SecretString::from(first.clone())).await.unwrap());
+    let stale = by_ip(&machine, &second);
+    // A computer may not replace (reset) its own password.
+    let err = set_password(&stale, &dn, &SecretString::from(unique_password("Self"))).await.unwrap_err();
+    assert!(matches!(err, AdError::AccessDenied { .. }), "{err:?}");
+
+    // The administrative reset; the previous password no longer binds.
+    let third = unique_password("Third");
+    set_password(&admin, &dn, &SecretString::from(third.clone())).await.unwrap();
+    assert!(check_password(&admin, &machine, &SecretString::from(third.clone())).await.unwrap());
+    assert!(!check_password(&admin, &machine, &SecretString::from(second)).await.unwrap());
+    let reset_at = read_computer(&admin, name).await.unwrap().unwrap().pwd_last_set;
+    assert!(reset_at >= acct.pwd_last_set);
+
+    // tsrepair's delegation is Reset Password and nothing more; helpdesk has none.
+    let tsrepair = by_ip(lab.fact("LAB_REPAIR_USER"), lab.fact("LAB_USER_PASSWORD"));
+    let fourth = unique_password("Fourth");
+    set_password(&tsrepair, &dn, &SecretString::from(fourth.clone())).await.unwrap();
+    assert!(check_password(&admin, &machine, &SecretString::from(fourth.clone())).await.unwrap());
+    let err = set_user_account_control(&tsrepair, &dn, UAC_WORKSTATION_TRUST_ACCOUNT | 2).await.unwrap_err();
+    assert!(matches!(err, AdError::AccessDenied { .. }), "{err:?}");
+    let helpdesk = by_ip(lab.fact("LAB_NON_READER"), lab.fact("LAB_USER_PASSWORD"));
+    let err = set_password(&helpdesk, &dn, &SecretString::from(unique_password("Nope"))).await.unwrap_err();
+    assert!(matches!(err, AdError::AccessDenied { .. }), "{err:?}");
+
+    // Disabled: the bind is refused, the object says why.
+    set_user_account_control(&admin, &dn, UAC_WORKSTATION_TRUST_ACCOUNT | 2).await.unwrap();
+    assert!(!check_password(&admin, &machine, &SecretString::from(fourth.clone())).await.unwrap());
+    assert!(read_computer(&admin, name).await.unwrap().unwrap().disabled());
+
+    // A DC that is not there is an error, not a "no".
+    let mut dead = admin.clone();
+    dead.url = "ldaps://127.0.0.10:1".into();
+    assert!(matches!(check_password(&dead, &machine, &SecretString::from(fourth)).await, Err(AdError::Connect { .. })));
+
+    delete_object(&admin, &dn).await.unwrap();
+    assert_eq!(read_computer(&admin, name).await.unwrap(), None);
+    delete_object(&admin, &dn).await.unwrap();
+    eprintln!("directory administration checks in {:?}", t.elapsed());
+}

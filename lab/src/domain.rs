@@ -411,9 +411,10 @@ impl Domain {
             return false;
         }
         if let Some(d) = &self.directory {
-            // A real DC keeps what it keeps of the old password (see crate::samba).
+            // A real DC keeps what it keeps of the old password (see crate::samba); the
+            // member's own change is `change_password_self`.
             let _ = admin_reset;
-            return d.write_password(computer, dc, &new);
+            return logged(dc, computer, "password write", d.write_password(computer, dc, &new)).is_some();
         }
         let key = computer.to_ascii_uppercase();
         if !self.computers.contains_key(&key) {
@@ -435,20 +436,22 @@ impl Domain {
         true
     }
 
-    /// An administrative reset of `computer`'s password on `dc` done by domain user `sam`
-    /// (whose rights the caller has checked): with real DCs the write binds as that user,
-    /// so the DC enforces the right too.
+    /// An administrative reset of `computer`'s password on `dc` done with the credential
+    /// `user` (as written: `LAB\tsrepair`, `tsrepair@lab.test`, `tsrepair`) and `password`.
+    /// In memory the caller has checked the credential and its rights against the user
+    /// table; with real DCs the write binds as that credential, so the DC checks both.
     pub fn reset_password_as(
         &mut self,
         computer: &str,
         dc: DcIndex,
         now: LabTime,
         new: SecretString,
-        sam: &str,
+        user: &str,
+        password: &SecretString,
     ) -> Result<(), WriteRefused> {
         if let Some(d) = &self.directory {
-            let password = self.user(sam).map(|u| u.password.clone()).ok_or(WriteRefused::AccessDenied)?;
-            return d.reset_as(computer, dc, &new, sam, &password);
+            let bind = self.bind_name(user).ok_or(WriteRefused::BadCredentials)?;
+            return d.reset_as(computer, dc, &new, &bind, password);
         }
         if self.write_password(computer, dc, now, new, true) {
             Ok(())
@@ -461,7 +464,7 @@ impl Domain {
     /// when the account is unknown to that DC.
     pub fn set_enabled(&mut self, computer: &str, dc: DcIndex, now: LabTime, enabled: bool) -> bool {
         if let Some(d) = &self.directory {
-            return d.set_enabled(computer, dc, enabled);
+            return logged(dc, computer, "userAccountControl write", d.set_enabled(computer, dc, enabled)).unwrap_or(false);
         }
         let delay = self.replication_delay;
         let Some(acct) = self.computers.get_mut(&computer.to_ascii_uppercase()) else { return false };
@@ -474,6 +477,64 @@ impl Domain {
         acct.writes.push(AccountWrite { origin: Some(dc), at: now, state });
         true
     }
+
+    /// The member's own change of its password on `dc` (Netlogon's rotation, `nltest
+    /// /sc_change_pwd`): the old one stays the previous password. With real DCs the change
+    /// binds as the computer account with `old`. Returns false when `dc` is out of range or
+    /// the DC refused or could not be reached.
+    pub fn change_password_self(
+        &mut self,
+        computer: &str,
+        dc: DcIndex,
+        now: LabTime,
+        old: &SecretString,
+        new: SecretString,
+    ) -> bool {
+        if let Some(d) = &self.directory {
+            return logged(dc, computer, "password change", d.change_own_password(computer, dc, old, &new)).is_some();
+        }
+        self.write_password(computer, dc, now, new, false)
+    }
+
+    /// Deletes the computer object of `computer` on `dc` (the deletion replicates).
+    /// Returns false when the account or DC is unknown.
+    pub fn delete_account(&mut self, computer: &str, dc: DcIndex, now: LabTime) -> bool {
+        if let Some(d) = &self.directory {
+            return logged(dc, computer, "deletion", d.delete(computer, dc)).unwrap_or(false);
+        }
+        let delay = self.replication_delay;
+        let Some(acct) = self.computers.get_mut(&computer.to_ascii_uppercase()) else { return false };
+        let Some((_, w)) = acct.on_dc(dc, now, delay) else { return false };
+        let mut state = w.state.clone();
+        state.exists = false;
+        acct.writes.push(AccountWrite { origin: Some(dc), at: now, state });
+        true
+    }
+
+    /// The name a credential `spec` binds to a real DC with: `LAB\user` for `LAB\user`,
+    /// `lab.test\user`, `user@lab.test` and a bare `user` (Samba refuses a simple bind as
+    /// `lab.test\user`); `None` when the spec names another domain.
+    pub fn bind_name(&self, spec: &str) -> Option<String> {
+        let user = if let Some((dom, user)) = spec.split_once('\\') {
+            self.is_named(dom).then_some(user)?
+        } else if let Some((user, suffix)) = spec.rsplit_once('@') {
+            self.is_named(suffix).then_some(user)?
+        } else {
+            spec
+        };
+        (!user.is_empty()).then(|| format!("{}\\{user}", self.netbios))
+    }
+}
+
+/// `Ok` as `Some`; an error of the real DCs logged (never with a secret) as `None`.
+fn logged<T>(dc: DcIndex, computer: &str, what: &str, r: Result<T, crate::samba::SambaError>) -> Option<T> {
+    match r {
+        Ok(v) => Some(v),
+        Err(e) => {
+            tracing::warn!(dc, computer, "Samba {what} failed: {e}");
+            None
+        }
+    }
 }
 
 /// Why a DC refused a password write.
@@ -481,6 +542,9 @@ impl Domain {
 pub enum WriteRefused {
     /// The account lacks the Reset Password right.
     AccessDenied,
+    /// The DC refused the credential itself (unknown user, wrong password, another
+    /// domain).
+    BadCredentials,
     /// The DC holds no such account.
     NoAccount,
     /// The DC did not answer.

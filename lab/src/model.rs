@@ -47,7 +47,9 @@ pub struct LabSpec {
     /// Where the computer accounts live.
     pub directory: Directory,
     /// Computer names are this prefix and four digits (`WS0001`); at most 11 characters
-    /// (NetBIOS names have 15).
+    /// (NetBIOS names have 15). With [`Directory::Samba`] use another one, such as `TSL`
+    /// (`TSL0001`, `tsl0001.lab.test`): the Samba lab's `OU=Workstations` holds `WS0001`…,
+    /// and the build refuses a name taken outside the lab OU.
     pub name_prefix: String,
 }
 
@@ -713,16 +715,14 @@ impl Lab {
         }
 
         if let Directory::Samba(cfg) = &spec.directory {
-            // The lab's domain users with the DCs' passwords, so that what a command
-            // does as them the DCs accept or refuse for real.
+            // The lab's domain users with the DCs' passwords (those the facts name), so
+            // that what a command does as them the DCs accept or refuse for real.
             for u in domain.users.iter_mut() {
-                match u.sam.as_str() {
-                    "tsrepair" | "helpdesk" => u.password = cfg.repair_password.clone(),
-                    "Administrator" => u.password = cfg.admin_password.clone(),
-                    _ => {}
+                if let Some(pw) = cfg.password_of(&u.sam) {
+                    u.password = pw;
                 }
             }
-            export_to_samba(&mut domain, (**cfg).clone(), &prefix)?;
+            export_to_samba(&mut domain, (**cfg).clone(), &prefix).map_err(|e| BuildError::Directory(e.to_string()))?;
         }
 
         let clock: Arc<dyn Clock> = spec.clock.clone().unwrap_or_else(|| Arc::new(SystemClock));
@@ -911,23 +911,14 @@ impl Lab {
     /// Returns false when the account or DC is unknown.
     pub fn delete_account(&self, computer: &str, dc: DcIndex) -> bool {
         let now = self.now();
-        let mut st = self.lock();
-        if let Some(d) = &st.domain.directory {
-            return d.delete(computer, dc);
-        }
-        let delay = st.domain.replication_delay;
-        let Some(acct) = st.domain.computers.get_mut(&computer.to_ascii_uppercase()) else { return false };
-        let Some((_, w)) = acct.on_dc(dc, now, delay) else { return false };
-        let mut state = w.state.clone();
-        state.exists = false;
-        acct.writes.push(AccountWrite { origin: Some(dc), at: now, state });
-        true
+        self.lock().domain.delete_account(computer, dc, now)
     }
 
     /// Forces replication from DC `src` to DC `dest` (0 = dc1). The in-memory model
     /// replicates by itself after its delay, so this does nothing there; with real DCs it
-    /// runs `samba-dc.sh replicate`.
-    pub fn replicate(&self, dest: DcIndex, src: DcIndex) -> Result<(), String> {
+    /// runs `samba-dc.sh replicate` (the whole domain partition, see [`crate::samba`]),
+    /// without holding the lab's lock.
+    pub fn replicate(&self, dest: DcIndex, src: DcIndex) -> Result<(), crate::samba::SambaError> {
         let dir = self.lock().domain.directory.clone();
         match dir {
             Some(d) => d.replicate(dest, src),
@@ -983,15 +974,26 @@ impl Lab {
             })
             .collect();
         let mut accounts = Vec::new();
-        if st.domain.directory.is_some() {
-            // What each real DC holds of each lab computer (not lastLogon or badPwdCount,
-            // which every bind changes).
+        if let Some(dir) = &st.domain.directory {
+            // What each real DC holds of each lab computer: existence, userAccountControl,
+            // pwdLastSet and objectSid. Not lastLogon, lastLogonTimestamp, logonCount,
+            // badPwdCount or uSNChanged, which binds (channel checks) change.
             let mut names: Vec<&str> = st.hosts.iter().map(|h| h.computer_name.as_str()).collect();
             names.sort_unstable();
             names.dedup();
             for name in names {
                 for dc in 0..st.domain.dcs.len() {
-                    accounts.push(format!("{name} dc{dc} {:?}", st.domain.view(name, dc, Duration::ZERO)));
+                    let line = match dir.account(name, dc) {
+                        Ok(Some(a)) => format!(
+                            "exists uac={:#x} pls={} sid={}",
+                            a.user_account_control,
+                            a.pwd_last_set,
+                            a.object_sid.as_deref().unwrap_or("?")
+                        ),
+                        Ok(None) => "absent".to_string(),
+                        Err(e) => format!("unreadable ({e})"),
+                    };
+                    accounts.push(format!("{name} dc{dc} {line}"));
                 }
             }
         }
@@ -1026,45 +1028,92 @@ impl Lab {
     }
 }
 
-/// Moves the freshly built accounts into the real DCs: each account as the second DC holds
-/// it is written on dc1 and replicated to dc2; then what dc1 alone holds (a
-/// `replication-lag` write) is written on dc1 only. From then on `domain.computers` stays
-/// empty and the DCs are the truth.
-fn export_to_samba(domain: &mut Domain, cfg: crate::samba::SambaConfig, prefix: &str) -> Result<(), BuildError> {
-    let fail = BuildError::Directory;
-    let dir = crate::samba::SambaDirectory::connect(cfg).map_err(fail)?;
+/// Moves the freshly built accounts into the real DCs by replaying each account's write
+/// log there, so that every fault is made the way it happens:
+///
+/// 1. The lab OU's `PREFIXnnnn` accounts that this lab does not have are deleted (an
+///    earlier, larger lab's), on dc1.
+/// 2. The history that predates the lab (writes without an origin DC) on dc1: each account
+///    is created afresh with its first password (an existing object is deleted first, so
+///    that writes an earlier run left on one DC only cannot win replication over this run's
+///    by their version numbers), then every later password is written as the log says: the
+///    member's own change (bound as the computer) when the old one stayed the previous
+///    password, an administrative reset (as the administrator) when not; so `dc-reset` is
+///    a real reset on dc1.
+/// 3. dc1 is replicated to every other DC: both DCs hold everything.
+/// 4. The build's writes made on one DC (`replication-lag`: the member's change on dc1) on
+///    that DC only, never replicated.
+///
+/// From then on `domain.computers` stays empty and the DCs are the truth. The domain SID
+/// and the RIDs of the lab's domain users are read from dc1.
+fn export_to_samba(
+    domain: &mut Domain,
+    cfg: crate::samba::SambaConfig,
+    prefix: &str,
+) -> Result<(), crate::samba::SambaError> {
+    let dir = crate::samba::SambaDirectory::connect(cfg)?;
     let names: Vec<String> = domain.computers.keys().cloned().collect();
-    dir.remove_others(0, prefix, &names).map_err(fail)?;
-    let delay = domain.replication_delay;
-    let last = domain.dcs.len().saturating_sub(1);
+    dir.remove_stale(0, prefix, &names)?;
     for (name, acct) in &domain.computers {
-        let Some((_, w)) = acct.on_dc(last, Duration::ZERO, delay) else { continue };
-        if !w.state.exists {
-            dir.delete(name, 0);
-            continue;
-        }
-        if !dir.write_password(name, 0, &w.state.current) {
-            return Err(fail(format!("cannot write the account of {name} on dc1 (see the log)")));
-        }
-        if !w.state.enabled && !dir.set_enabled(name, 0, false) {
-            return Err(fail(format!("cannot disable the account of {name} on dc1")));
+        let mut prior: Option<&AccountState> = None;
+        for w in acct.writes.iter().filter(|w| w.origin.is_none()) {
+            replay(&dir, name, 0, prior, &w.state, true)?;
+            prior = Some(&w.state);
         }
     }
     for dest in 1..domain.dcs.len() {
-        dir.replicate(dest, 0).map_err(fail)?;
+        dir.replicate(dest, 0)?;
     }
     for (name, acct) in &domain.computers {
-        let (Some((v0, w0)), Some((v1, _))) =
-            (acct.on_dc(0, Duration::ZERO, delay), acct.on_dc(last, Duration::ZERO, delay))
-        else {
-            continue;
-        };
-        if v0 != v1 && !dir.write_password(name, 0, &w0.state.current) {
-            return Err(fail(format!("cannot write the newer account of {name} on dc1")));
+        let mut prior: Option<&AccountState> = None;
+        for w in &acct.writes {
+            if let Some(dc) = w.origin {
+                replay(&dir, name, dc, prior, &w.state, false)?;
+            }
+            prior = Some(&w.state);
+        }
+    }
+    domain.sid = dir.domain_sid()?;
+    for u in domain.users.iter_mut() {
+        if let Some(rid) = dir.user_rid(&u.sam)? {
+            u.rid = rid;
         }
     }
     domain.computers.clear();
     domain.directory = Some(Arc::new(dir));
+    Ok(())
+}
+
+/// Makes `dc` hold `state` for `name`, given that it held `prior` (see [`export_to_samba`]).
+fn replay(
+    dir: &crate::samba::SambaDirectory,
+    name: &str,
+    dc: DcIndex,
+    prior: Option<&AccountState>,
+    state: &AccountState,
+    fresh: bool,
+) -> Result<(), crate::samba::SambaError> {
+    if !state.exists {
+        dir.delete(name, dc)?;
+        return Ok(());
+    }
+    match prior.filter(|p| p.exists) {
+        None if fresh => dir.recreate(name, dc, &state.current)?,
+        None => dir.write_password(name, dc, &state.current)?,
+        Some(p) if p.current.expose_secret() == state.current.expose_secret() => {}
+        Some(p) => {
+            let own_change = state.previous.as_ref().is_some_and(|prev| prev.expose_secret() == p.current.expose_secret());
+            if own_change {
+                dir.change_own_password(name, dc, &p.current, &state.current)?;
+            } else {
+                dir.write_password(name, dc, &state.current)?;
+            }
+        }
+    }
+    let was_enabled = prior.filter(|p| p.exists).is_none_or(|p| p.enabled);
+    if was_enabled != state.enabled {
+        dir.set_enabled(name, dc, state.enabled)?;
+    }
     Ok(())
 }
 

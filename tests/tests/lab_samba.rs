@@ -1,124 +1,220 @@
-//! The lab with its computer accounts in the real Samba AD DC pair (`--lab-samba`): the
-//! faults are real AD states, channel checks are real binds, and replication is Samba's.
-
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+//! The lab with its computer accounts in the real Samba AD DC pair
+//! (`trustsweep_tests::samba`), driven through the real wire: our WinRM client logs on to
+//! the lab's hosts over loopback. The faults are real AD states, channel checks are real
+//! binds, resets are real writes bound as the credential the command was given, and
+//! replication happens only when the test forces it.
+//!
+//! One test function: the DC pair is shared, and replication is domain-wide, so the steps
+//! that depend on a difference between dc1 and dc2 must not interleave with another lab's.
+//! The runtime is current-thread on purpose: the lab answers logons (and so binds to the
+//! DCs) on the runtime's only thread, which its Samba worker must never need.
+
+use std::time::{Duration, Instant};
 
 use lab::faults::FaultKind;
-use lab::host::HostId;
-use lab::model::{ChannelStatus, Directory, Identity, Lab, LabSpec};
+use lab::model::{ChannelStatus, Credential, Directory, Lab, LabSpec};
 use lab::samba::SambaConfig;
+use lab::wire::{Endpoint, RunningLab, WireOptions};
+use secrecy::ExposeSecret;
+use winrm::session::{Output, Session, SessionConfig};
+use winrm::transport::{AuthMethod, Scheme};
 
-fn admin(lab: &Lab, id: HostId) -> Identity {
-    let info = lab.host(id).unwrap();
-    Identity::Local { host: id, computer: info.computer_name.clone(), name: "Administrator".into(), rid: 500 }
+fn session(ep: &Endpoint, user: &str, password: &str) -> Session {
+    let mut cfg = SessionConfig::new(
+        winrm::transport::Endpoint::new(ep.addr.ip().to_string(), Some(ep.addr.port()), Scheme::Http),
+        AuthMethod::Ntlm,
+        user.to_string(),
+        winrm::secret::secret(password),
+    );
+    cfg.operation_timeout = Duration::from_secs(10);
+    cfg.read_timeout = Duration::from_secs(30);
+    Session::new(cfg).unwrap()
 }
 
-#[test]
-fn faults_are_real_ad_states_and_repairs_reach_the_dcs() {
+fn local_admin(ep: &Endpoint) -> Session {
+    session(ep, &ep.info.local_admin.user, ep.info.local_admin.password.expose_secret())
+}
+
+fn domain(ep: &Endpoint, cred: &Credential) -> Session {
+    session(ep, &cred.user, cred.password.expose_secret())
+}
+
+async fn nltest(s: &mut Session, arg: &str) -> Output {
+    s.run("nltest", &[arg.to_string()], None).await.unwrap()
+}
+
+/// Does the host accept this domain credential (`Ok`) or answer 401 (`Err`)?
+async fn domain_logon(ep: &Endpoint, cred: &Credential) -> Result<String, winrm::Error> {
+    let mut s = domain(ep, cred);
+    s.run("whoami", &[], None).await.map(|o| o.stdout_text().trim().to_string())
+}
+
+/// `Reset-ComputerMachinePassword -Server dc1.lab.test -Credential $cred` as the playbooks
+/// send it: the script from `playbooks::scripts`, the credential on stdin.
+async fn reset_machine_password(s: &mut Session, cred: &Credential) -> Output {
+    let cred = playbooks::DomainCredential { user: cred.user.clone(), password: cred.password.clone() };
+    let stdin = playbooks::StdinPayload::for_credential(&cred).unwrap();
+    let script = playbooks::scripts::reset_machine_password(Some("dc1.lab.test")).unwrap();
+    s.run_powershell(&script, Some(stdin.as_bytes())).await.unwrap()
+}
+
+fn pwd_last_set(lab: &Lab, computer: &str, dc: usize) -> u64 {
+    lab.account_on_dc(computer, dc).unwrap_or_else(|| panic!("dc{} holds no {computer}$", dc + 1)).pwd_last_set
+}
+
+#[tokio::test]
+async fn samba_backed_lab_over_the_wire() {
     let samba = trustsweep_tests::samba::samba_lab();
     let cfg = SambaConfig::from_facts_file(&samba.facts_file()).unwrap();
+    // 7 hosts: two healthy, one each of snapshot, dc-reset and replication-lag, and a clone
+    // pair sharing one account.
     let mut spec = LabSpec::healthy(7, 11)
         .with_fault(FaultKind::Snapshot, 1)
         .with_fault(FaultKind::DcReset, 1)
         .with_fault(FaultKind::ReplicationLag, 1)
         .with_fault(FaultKind::Clone, 1);
-    spec.directory = Directory::Samba(Box::new(cfg));
+    spec.directory = Directory::Samba(Box::new(cfg.clone()));
     spec.name_prefix = "TSLT".into();
-    let t = std::time::Instant::now();
-    let lab = Lab::build(spec).unwrap();
+    let t = Instant::now();
+    let lab = tokio::task::spawn_blocking(move || Lab::build(spec)).await.unwrap().unwrap();
     eprintln!("Samba-backed lab of 7 hosts built in {:?}", t.elapsed());
     assert!(lab.uses_real_dcs());
-    let hosts = lab.hosts();
-    assert!(hosts.iter().all(|h| h.computer_name.starts_with("TSLT")));
-    let by_fault = |k: FaultKind| hosts.iter().filter(|h| h.fault == Some(k)).collect::<Vec<_>>();
+    // The default prefix would take the names of the script's OU=Workstations accounts:
+    // refused, and those accounts are left alone.
+    let mut ws = LabSpec::healthy(1, 1);
+    ws.directory = Directory::Samba(Box::new(cfg));
+    let err = tokio::task::spawn_blocking(move || Lab::build(ws)).await.unwrap().unwrap_err().to_string();
+    assert!(err.contains("WS0001 is taken by CN=WS0001,OU=Workstations,DC=lab,DC=test"), "{err}");
+    let running = RunningLab::start(lab.clone(), WireOptions::default()).await.unwrap();
+    let eps = running.endpoints().to_vec();
+    assert!(eps.iter().all(|e| e.info.computer_name.starts_with("TSLT") && e.info.address.starts_with("tslt")));
+    let with = |k: FaultKind| eps.iter().filter(|e| e.info.fault == Some(k)).cloned().collect::<Vec<_>>();
+    let healthy = eps.iter().filter(|e| e.info.fault.is_none()).cloned().collect::<Vec<_>>();
+    assert_eq!(healthy.len(), 2);
+    let (snapshot, dc_reset, lag) = (
+        with(FaultKind::Snapshot)[0].clone(),
+        with(FaultKind::DcReset)[0].clone(),
+        with(FaultKind::ReplicationLag)[0].clone(),
+    );
+    let repair = lab.repair_credentials();
+    let helpdesk = lab.helpdesk_credentials();
+    // tsrepair's password is the DC's, from the facts.
+    assert_eq!(repair.password.expose_secret(), samba.fact("LAB_USER_PASSWORD"));
 
-    for h in &hosts {
-        let st = lab.channel_status(h.id).unwrap();
-        match h.fault {
-            None => assert!(st.is_ok(), "{} {st:?}", h.computer_name),
-            Some(FaultKind::Snapshot | FaultKind::DcReset) => {
-                assert!(matches!(st, ChannelStatus::WrongPassword { .. }), "{} {st:?}", h.computer_name)
-            }
-            Some(FaultKind::ReplicationLag) => {
-                assert_eq!(st, ChannelStatus::WrongPassword { dc: 1 }, "{}", h.computer_name)
-            }
-            _ => {}
+    // The DCs are the truth: objectSids in Samba's domain, both DCs agree on what was
+    // replicated, the replication-lag write is on dc1 only.
+    let sid = lab.account_on_dc(&healthy[0].info.computer_name, 0).unwrap().object_sid;
+    assert!(sid.starts_with("S-1-5-21-"), "{sid}");
+    for e in &eps {
+        let name = &e.info.computer_name;
+        assert_eq!(lab.account_on_dc(name, 0).unwrap().object_sid, lab.account_on_dc(name, 1).unwrap().object_sid);
+        if e.info.fault != Some(FaultKind::ReplicationLag) {
+            assert_eq!(pwd_last_set(&lab, name, 0), pwd_last_set(&lab, name, 1), "{name}");
         }
     }
-    // One clone of the pair holds the account's password, the other does not.
-    let clones = by_fault(FaultKind::Clone);
-    assert_eq!(clones.len(), 2);
-    assert_eq!(clones.iter().filter(|h| lab.channel_status(h.id).unwrap().is_ok()).count(), 1);
+    assert!(pwd_last_set(&lab, &lag.info.computer_name, 0) > pwd_last_set(&lab, &lag.info.computer_name, 1));
+    let clones = with(FaultKind::Clone);
+    assert_eq!(clones[0].info.computer_name, clones[1].info.computer_name, "two hosts, one account");
+    assert_eq!(clones.iter().filter(|e| lab.channel_status(e.info.id).unwrap().is_ok()).count(), 1);
+    assert_eq!(lab.channel_status(dc_reset.info.id).unwrap().win32(), 5);
 
-    // Replication lag is visible in AD: the new password is on dc1 only.
-    let lag = by_fault(FaultKind::ReplicationLag)[0];
-    let on1 = lab.account_on_dc(&lag.computer_name, 0).unwrap();
-    let on2 = lab.account_on_dc(&lag.computer_name, 1).unwrap();
-    assert!(on1.pwd_last_set > on2.pwd_last_set, "{on1:?} {on2:?}");
-    assert_eq!(on1.object_sid, on2.object_sid);
-    assert!(on1.object_sid.starts_with("S-1-5-21-"));
-
-    // Read-only commands leave AD as it was.
-    let before = lab.state_digest();
-    let out = lab.execute(lag.id, &admin(&lab, lag.id), "nltest /sc_verify:lab.test", b"");
-    assert!(out.stdout_text().contains("Status = 5 0x5"), "{}", out.stdout_text());
-    assert_eq!(lab.state_digest(), before);
-
-    // nltest /sc_reset to the DC that has the password heals the lag host.
-    let out = lab.execute(lag.id, &admin(&lab, lag.id), "nltest /sc_reset:LAB\\dc1.lab.test", b"");
+    // A healthy member verifies domain logons and its channel.
+    assert_eq!(domain_logon(&healthy[0], &repair).await.unwrap(), "lab\\tsrepair");
+    let mut s = domain(&healthy[0], &repair);
+    let out = nltest(&mut s, "/sc_verify:lab.test").await;
     assert_eq!(out.exit_code, 0, "{}", out.stdout_text());
-    assert_eq!(lab.channel_status(lag.id).unwrap(), ChannelStatus::Ok { dc: 0 });
+    assert!(out.stdout_text().contains("Trust Verification Status = 0 0x0 NERR_Success"), "{}", out.stdout_text());
 
-    // Reset-ComputerMachinePassword -Server dc1 with the repair account (its password on
-    // stdin, as the playbooks send it): the write binds to Samba as LAB\tsrepair, whose
-    // Reset Password right is delegated on the lab OU.
-    let snap = by_fault(FaultKind::Snapshot)[0];
-    let before_reset = lab.account_on_dc(&snap.computer_name, 0).unwrap().pwd_last_set;
-    let repair = lab.repair_credentials();
-    let cred = playbooks::DomainCredential { user: repair.user.clone(), password: repair.password.clone() };
-    let stdin = playbooks::StdinPayload::for_credential(&cred).unwrap();
-    let script = playbooks::scripts::reset_machine_password(Some("dc1.lab.test")).unwrap();
-    let (program, args) = winrm::powershell::command_line(&script);
-    let line = format!("{program} {}", args.join(" "));
-    let out = lab.execute(snap.id, &admin(&lab, snap.id), &line, stdin.as_bytes());
+    // Broken members answer 401 to the domain account: the DC refuses their secret.
+    for broken in [&snapshot, &dc_reset, &lag] {
+        let err = domain_logon(broken, &repair).await.expect_err("a broken trust refuses domain logons");
+        assert!(err.is_unauthorized(), "{}: {err}", broken.info.computer_name);
+    }
+
+    // Read-only commands leave every host and both DCs as they were.
+    let before = lab.state_digest();
+    let mut lag_admin = local_admin(&lag);
+    let out = nltest(&mut lag_admin, "/sc_verify:lab.test").await;
+    assert!(out.stdout_text().contains("Trust Verification Status = 5 0x5"), "{}", out.stdout_text());
+    let mut snap_admin = local_admin(&snapshot);
+    let out = snap_admin.run_powershell("Test-ComputerSecureChannel", None).await.unwrap();
+    assert_eq!(out.stdout_text().trim(), "False", "{}", out.stderr_text());
+    let out = nltest(&mut s, "/sc_query:lab.test").await;
+    assert_eq!(out.exit_code, 0);
+    assert_eq!(lab.state_digest(), before, "reads and channel checks change nothing the digest covers");
+
+    // Replication lag: broken against dc2, which lacks the new password; pinning the
+    // channel to dc1 heals it without any write.
+    assert_eq!(lab.channel_status(lag.info.id).unwrap(), ChannelStatus::WrongPassword { dc: 1 });
+    let out = nltest(&mut lag_admin, "/sc_reset:LAB\\dc1.lab.test").await;
+    assert_eq!(out.exit_code, 0, "{}", out.stdout_text());
+    assert!(out.stdout_text().contains("Trusted DC Name \\\\dc1.lab.test"), "{}", out.stdout_text());
+    assert!(out.stdout_text().contains("Trusted DC Connection Status Status = 0 0x0"), "{}", out.stdout_text());
+    assert_eq!(lab.channel_status(lag.info.id).unwrap(), ChannelStatus::Ok { dc: 0 });
+    assert_eq!(domain_logon(&lag, &repair).await.unwrap(), "lab\\tsrepair");
+    let after_sc_reset = lab.state_digest();
+    assert_ne!(after_sc_reset, before, "the host is bound to another DC now");
+
+    // helpdesk has no Reset Password right: Samba itself refuses the write, and the cmdlet
+    // says what Windows says.
+    let snap = snapshot.info.computer_name.clone();
+    let (snap_dc1, snap_dc2) = (pwd_last_set(&lab, &snap, 0), pwd_last_set(&lab, &snap, 1));
+    let out = reset_machine_password(&mut snap_admin, &helpdesk).await;
+    let text = out.stdout_text();
+    assert!(!text.contains("ts.reset=ok"), "{text}");
+    assert!(
+        text.contains(
+            "ts.reset_error=Cannot reset the secure channel password for the computer account in the domain. \
+                       Operation failed with the following exception: Access is denied. \
+                       (Exception from HRESULT: 0x80070005 (E_ACCESSDENIED))"
+        ),
+        "{text} / {}",
+        out.stderr_text()
+    );
+    assert_eq!(pwd_last_set(&lab, &snap, 0), snap_dc1);
+    assert_eq!(lab.state_digest(), after_sc_reset, "a refused reset changes nothing");
+    // A wrong password is the DC's "user name or password is incorrect".
+    let wrong = Credential { user: repair.user.clone(), password: "not-the-password".to_string().into() };
+    let out = reset_machine_password(&mut snap_admin, &wrong).await;
+    assert!(out.stdout_text().contains("The user name or password is incorrect."), "{}", out.stdout_text());
+
+    // tsrepair resets the snapshot host's account on dc1 (bound as LAB\tsrepair); dc2 keeps
+    // the old pwdLastSet until replication is forced.
+    let out = reset_machine_password(&mut snap_admin, &repair).await;
     assert!(out.stdout_text().contains("ts.reset=ok"), "{} / {}", out.stdout_text(), out.stderr_text());
-    assert_eq!(lab.channel_status(snap.id).unwrap(), ChannelStatus::Ok { dc: 0 });
-    assert!(lab.account_on_dc(&snap.computer_name, 0).unwrap().pwd_last_set > before_reset);
-    // Not yet on dc2: Samba replicates when told.
-    assert_eq!(lab.account_on_dc(&snap.computer_name, 1).unwrap().pwd_last_set, before_reset);
-
-    // The right is tsrepair's alone: helpdesk is refused by the DC itself.
-    let facts = |k: &str| samba.fact(k).to_string();
-    let mut helpdesk = inventory::ad::AdConfig::new(
-        format!("ldaps://{}", facts("LAB_DC1_ADDR")),
-        "LAB\\helpdesk",
-        secrecy::SecretString::from(facts("LAB_USER_PASSWORD")),
-        String::new(),
-    );
-    helpdesk.ca_file = Some(facts("LAB_CA_FILE").into());
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    let err = rt
-        .block_on(inventory::ad::reset_computer_account_randomly(&helpdesk, &snap.computer_name))
-        .expect_err("helpdesk has no Reset Password right");
-    assert!(err.to_string().contains("Reset Password right"), "{err}");
-    let mut tsrepair = helpdesk.clone();
-    tsrepair.bind_user = "LAB\\tsrepair".into();
-    let dn = rt.block_on(inventory::ad::reset_computer_account_randomly(&tsrepair, &snap.computer_name)).unwrap();
-    assert!(dn.contains("OU=TrustsweepLab"), "{dn}");
-    assert!(matches!(lab.channel_status(snap.id).unwrap(), ChannelStatus::WrongPassword { .. }));
-
-    // A DC-side reset breaks a healthy host for real; replication carries it to dc2.
-    let healthy = hosts.iter().find(|h| h.fault.is_none() && h.bound_dc == "dc1.lab.test").unwrap();
-    assert!(lab.dc_reset_account(&healthy.computer_name, 0));
-    assert!(matches!(lab.channel_status(healthy.id).unwrap(), ChannelStatus::WrongPassword { .. }));
-    assert_ne!(lab.state_digest(), before);
+    assert_eq!(lab.channel_status(snapshot.info.id).unwrap(), ChannelStatus::Ok { dc: 0 });
+    assert_eq!(domain_logon(&snapshot, &repair).await.unwrap(), "lab\\tsrepair");
+    assert!(pwd_last_set(&lab, &snap, 0) > snap_dc1);
+    assert_eq!(pwd_last_set(&lab, &snap, 1), snap_dc2, "not on dc2 before replication");
+    assert_ne!(lab.state_digest(), after_sc_reset, "a reset is a change");
     lab.replicate(1, 0).unwrap();
-    assert_eq!(
-        lab.account_on_dc(&healthy.computer_name, 0).unwrap().pwd_last_set,
-        lab.account_on_dc(&healthy.computer_name, 1).unwrap().pwd_last_set
-    );
+    assert_eq!(pwd_last_set(&lab, &snap, 1), pwd_last_set(&lab, &snap, 0));
+    let lag_name = &lag.info.computer_name;
+    assert_eq!(pwd_last_set(&lab, lag_name, 1), pwd_last_set(&lab, lag_name, 0), "replication is domain-wide");
 
-    // A deleted account: 1787 from the DC.
-    assert!(lab.delete_account(&healthy.computer_name, 0));
-    assert_eq!(lab.channel_status(healthy.id).unwrap(), ChannelStatus::NoAccount { dc: 0 });
+    // The member's own rotation binds as the computer account and writes its DC.
+    let hname = healthy[0].info.computer_name.clone();
+    let hdc = usize::from(healthy[0].info.bound_dc != "dc1.lab.test");
+    let rotated_before = pwd_last_set(&lab, &hname, hdc);
+    let out = nltest(&mut s, "/sc_change_pwd:lab.test").await;
+    assert_eq!(out.exit_code, 0, "{}", out.stdout_text());
+    assert!(pwd_last_set(&lab, &hname, hdc) > rotated_before);
+    assert!(lab.channel_status(healthy[0].info.id).unwrap().is_ok());
+    let out = nltest(&mut s, "/sc_verify:lab.test").await;
+    assert!(out.stdout_text().contains("Trust Verification Status = 0 0x0"), "{}", out.stdout_text());
+
+    // A DC-side "Reset Account" breaks the other healthy host at once; deleting the object
+    // is 1787 from the DC.
+    let other = &healthy[1];
+    let odc = usize::from(other.info.bound_dc != "dc1.lab.test");
+    assert!(lab.dc_reset_account(&other.info.computer_name, odc));
+    assert!(domain_logon(other, &repair).await.unwrap_err().is_unauthorized());
+    let mut other_admin = local_admin(other);
+    let out = nltest(&mut other_admin, "/sc_verify:lab.test").await;
+    assert!(out.stdout_text().contains("Trust Verification Status = 5 0x5"), "{}", out.stdout_text());
+    assert!(lab.delete_account(&other.info.computer_name, odc));
+    let out = nltest(&mut other_admin, "/sc_verify:lab.test").await;
+    assert!(out.stdout_text().contains("Status = 1787 0x6fb"), "{}", out.stdout_text());
+    assert!(lab.account_on_dc(&other.info.computer_name, odc).is_none());
 }

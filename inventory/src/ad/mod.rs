@@ -42,9 +42,7 @@ use ldap3::controls::{Control, ControlType, PagedResults};
 use ldap3::{Mod, Scope as LdapScope, SearchEntry};
 use secrecy::{ExposeSecret as _, SecretString};
 
-pub use admin::{
-    create_computer, delete_object, ensure_ou, password_accepted, set_user_account_control, UAC_WORKSTATION_TRUST_ACCOUNT,
-};
+pub use admin::*;
 pub use codec::{decode_sid, filetime_display, filetime_to_system_time, UAC_ACCOUNTDISABLE};
 pub use dcs::{
     computers_on_dcs, discover_dcs, find_computer, reset_computer_account_randomly, ComputerOnDc, DcAccounts,

@@ -561,9 +561,25 @@ fn reset_machine_account(eng: &mut Engine<'_, '_>, cmdlet: &str, server: Option<
     // Without -Credential the LDAP bind uses the session's identity, which a WinRM
     // network logon cannot delegate (double hop).
     let Some(cred) = cred else { return Err(on_domain("An operations error occurred.\r\n")) };
-    let user = match eng.env.st.domain.check_credential(&cred.user, &cred.password) {
-        Ok(u) => u.clone(),
-        Err(_) => return Err(on_domain("The user name or password is incorrect.\r\n")),
+    let bad_credential = || on_domain("The user name or password is incorrect.\r\n");
+    // In memory the lab checks the credential and its rights against its user table; real
+    // DCs check both themselves (a bind as the credential, then the write's access check).
+    let lab_user = match eng.env.st.domain.directory.clone() {
+        None => match eng.env.st.domain.check_credential(&cred.user, &cred.password) {
+            Ok(u) => Some(u.clone()),
+            Err(_) => return Err(bad_credential()),
+        },
+        Some(d) => {
+            let Some(bind) = eng.env.st.domain.bind_name(&cred.user) else { return Err(bad_credential()) };
+            match d.credential_valid(dc, &bind, &cred.password) {
+                Ok(true) => None,
+                Ok(false) => return Err(bad_credential()),
+                Err(e) => {
+                    tracing::warn!(dc, "Samba credential check failed: {e}");
+                    return Err(on_domain("The server is not operational.\r\n"));
+                }
+            }
+        }
     };
     let dc_fqdn = eng.env.st.domain.dcs.get(dc).map(|d| d.fqdn.clone()).unwrap_or_default();
     if eng.env.st.domain.view(&h.computer_name, dc, eng.env.now).is_none() {
@@ -573,16 +589,17 @@ fn reset_machine_account(eng: &mut Engine<'_, '_>, cmdlet: &str, server: Option<
         };
         return Err(err(cmdlet, msg, "CannotFindMachineAccount", "OperationStopped", &me, "InvalidOperationException"));
     }
-    if !user.can_reset_computers() {
+    if lab_user.is_some_and(|u| !u.can_reset_computers()) {
         return Err(on_domain("Access is denied. (Exception from HRESULT: 0x80070005 (E_ACCESSDENIED))"));
     }
     let new = eng.env.st.new_password(120);
     let now = eng.env.now;
-    match eng.env.st.domain.reset_password_as(&h.computer_name, dc, now, new.clone(), &user.sam) {
+    match eng.env.st.domain.reset_password_as(&h.computer_name, dc, now, new.clone(), &cred.user, &cred.password) {
         Ok(()) => {}
         Err(crate::domain::WriteRefused::AccessDenied) => {
             return Err(on_domain("Access is denied. (Exception from HRESULT: 0x80070005 (E_ACCESSDENIED))"))
         }
+        Err(crate::domain::WriteRefused::BadCredentials) => return Err(bad_credential()),
         Err(_) => return Err(on_domain("The server is not operational.\r\n")),
     }
     if !eng.env.elevated {

@@ -226,7 +226,12 @@ fn sc_change_pwd(env: &mut Env<'_>, host: &Host) -> NativeOut {
     let ChannelStatus::Ok { dc } = s else { return control_failed(s.win32()) };
     let new = env.st.new_password(32);
     let computer = host.computer_name.clone();
-    env.st.domain.write_password(&computer, dc, env.now, new.clone(), false);
+    let Some(old) = host.secret.clone() else { return control_failed(5) };
+    if !env.st.domain.change_password_self(&computer, dc, env.now, &old, new.clone()) {
+        // Only real DCs refuse or fail here (the change binds as the computer account);
+        // which status nltest prints then is not verified: the DC could not be used.
+        return control_failed(1311);
+    }
     if let Some(h) = env.st.host_mut(env.host) {
         h.secret = Some(new);
         h.bound_dc = dc;
