@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use clap::{Args, ValueEnum};
 use playbooks::{
-    diagnose_fleet, diagnose_host, fleet_pdc, plan_fleet, summarize, DomainCredential, Finding,
+    diagnose_fleet, diagnose_host, fleet_pdcs, plan_fleet, summarize, DomainCredential, Finding,
     HostPlan, HostState, PlanOptions, RepairEvent, RepairOptions, RepairOutcome, RepairStatus,
     Summary,
 };
@@ -51,10 +51,16 @@ pub struct PlanFlags {
     /// Allow the heaviest member-side fix: leave the domain, reboot, rejoin, reboot.
     #[arg(long)]
     allow_rejoin: bool,
-    /// Allow resetting a computer account on the DC for hosts no credential reaches (the
-    /// member then stays broken until it rejoins; a reboot does not heal it).
+    /// Allow resetting a computer account on the DC (over LDAPS, with --ldap) for the hosts
+    /// named with --dc-reset-host. The member then stays broken until it rejoins; a reboot
+    /// does not heal it.
     #[arg(long)]
     allow_dc_reset: bool,
+    /// A host (inventory name) whose computer account may be reset on the DC: for hosts
+    /// nobody can get into, on your word; never inferred from a 401. Repeatable; needs
+    /// --allow-dc-reset.
+    #[arg(long, value_name = "NAME", requires = "allow_dc_reset")]
+    dc_reset_host: Vec<String>,
 }
 
 /// `trustsweep plan`.
@@ -517,16 +523,35 @@ fn make_plans(swept: &Swept, flags: &PlanFlags) -> Vec<HostPlan> {
         allow_rejoin: flags.allow_rejoin,
         allow_dc_reset: flags.allow_dc_reset,
         repair_credential_available: swept.targets.iter().any(|t| t.repair.is_some()),
-        // No probe named the PDC (every host unreachable): a DC read over LDAP will do.
-        pdc: match (fleet_pdc(&observations), &swept.dc) {
-            // The DCs' own DNS names beat the NetBIOS spelling probes may give.
-            (Some(pdc), Some((_, ev))) => Some(ev.dns_name_of(&pdc).unwrap_or(pdc)),
-            (Some(pdc), None) => Some(pdc),
-            (None, dc) => dc.as_ref().and_then(|(_, ev)| ev.dcs.iter().find(|d| d.2.is_some()).map(|d| d.0.clone())),
-        },
+        pdcs: fleet_pdcs_with_dcs(&observations, swept.dc.as_ref().map(|(_, ev)| ev.as_ref())),
         dc_access: swept.dc.is_some(),
+        dc_reset_hosts: flags.dc_reset_host.clone(),
     };
     plan_fleet(&swept.findings, &observations, &options)
+}
+
+/// The PDC emulator of each domain: the members' DC locator (`nltest /dsgetdc: /pdc`,
+/// voted per domain), its names spelled as the DCs read over LDAP spell them. A domain no
+/// probe could vote for (every member unreachable) takes, with `--ldap`, the DC read
+/// there (the DC-side reset needs a DC, not necessarily the PDC).
+fn fleet_pdcs_with_dcs(
+    observations: &[playbooks::HostObservation],
+    dcs: Option<&crate::dc::DcEvidence>,
+) -> std::collections::BTreeMap<String, String> {
+    let mut pdcs = fleet_pdcs(observations);
+    if let Some(ev) = dcs {
+        for pdc in pdcs.values_mut() {
+            if let Some(dns) = ev.dns_name_of(pdc) {
+                *pdc = dns;
+            }
+        }
+        if let Some(first) = ev.dcs.iter().find(|d| d.2.is_some()).map(|d| d.0.clone()) {
+            if let Some((_, domain)) = first.split_once('.') {
+                pdcs.entry(domain.to_ascii_lowercase()).or_insert(first);
+            }
+        }
+    }
+    pdcs
 }
 
 fn print_plans(plans: &[HostPlan]) {
@@ -564,6 +589,14 @@ async fn sweep_and_plan(
         eprintln!("trustsweep {command}: {e}");
         exit::USAGE
     })?;
+    if let Some(unknown) =
+        flags.dc_reset_host.iter().find(|n| !swept.targets.iter().any(|t| t.name.eq_ignore_ascii_case(n)))
+    {
+        eprintln!(
+            "trustsweep {command}: --dc-reset-host {unknown} is not a host of this sweep (check the inventory and --limit); nothing was changed"
+        );
+        return Err(exit::USAGE);
+    }
     let plans = make_plans(&swept, flags);
     let summary = summarize(&swept.findings);
     let mut reports = reports(&swept);

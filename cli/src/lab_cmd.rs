@@ -15,8 +15,10 @@ use crate::exit;
 /// How to build a lab (shared by `lab serve` and `--lab`).
 #[derive(Debug, Clone, Args)]
 pub struct LabArgs {
-    /// Faults to place, as KIND=COUNT,... (snapshot, clone, replication-lag, dc-reset,
-    /// no-dc, offline, slow, filtered-admin). Default: a realistic mix of every kind.
+    /// Faults to place, as KIND=COUNT,... (snapshot, clone, stale-dc, dc-reset,
+    /// disabled-account, deleted-account, sid-duplicate, dns, no-dc, deny-network-logon,
+    /// domain-controller, offline, slow, filtered-admin; for clone and sid-duplicate the
+    /// count is of pairs). Default: a realistic mix of every kind.
     #[arg(long, value_name = "KIND=COUNT,...", value_parser = parse_faults)]
     pub faults: Option<FaultList>,
     /// Seed: the same seed and options give the same lab.
@@ -31,6 +33,14 @@ pub struct LabArgs {
     /// Simulated PowerShell start-up time per command, in milliseconds.
     #[arg(long, value_name = "MS", default_value_t = 0)]
     pub powershell_ms: u64,
+    /// How many machine-password rotations `snapshot` hosts went through between the
+    /// snapshot and the restore (0: a harmless restore).
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub snapshot_rotations: usize,
+    /// Let the in-memory DCs accept an account's previous password too (undocumented for
+    /// Windows, refused by Samba; off by default, the pessimistic side).
+    #[arg(long)]
+    pub dc_accepts_previous: bool,
     /// Keep the lab's computer accounts in the real Samba AD DC pair that
     /// `LAB_WITH_DC2=1 scripts/samba-dc.sh start` runs, given its facts.env (hosts are
     /// then named TSL0001...). Sweeps of such a lab read the DCs over LDAPS.
@@ -81,6 +91,8 @@ pub fn build(hosts: usize, args: &LabArgs) -> Result<Lab, String> {
         spec.faults = f.0.clone();
     }
     spec.latency = Duration::from_millis(args.latency_ms);
+    spec.snapshot_rotations = args.snapshot_rotations;
+    spec.dc_accepts_previous = args.dc_accepts_previous;
     spec.slow_latency = Duration::from_millis(args.slow_ms.max(args.latency_ms));
     if let Some(facts) = &args.lab_samba {
         spec.directory = Directory::Samba(Box::new(SambaConfig::from_facts_file(facts)?));

@@ -1,15 +1,11 @@
-//! Phase 1 of every sweep: observe each host (one WinRM session, one PowerShell start for
-//! the probe; without DC access, per-DC tests for broken hosts with several DCs; a
-//! separate NTLM logon with the domain account), then the pure fleet analysis of the
-//! playbooks.
+//! Phase 1 of every sweep: observe each host (one WinRM session and one PowerShell start
+//! for `playbooks::probe_host`; a separate NTLM logon with the least-privileged logon-test
+//! account, never the repair account), then the pure fleet analysis of the playbooks.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use playbooks::{
-    dc_test_targets, parse_dc_test, parse_probe, scripts, Access, DomainLogon, HostObservation,
-    Remote, RemoteErrorKind,
-};
+use playbooks::{probe_host, Access, DomainLogon, HostObservation, ProbeRunError};
 use serde::Serialize;
 use tokio::sync::mpsc;
 use winrm::session::{Session, SessionConfig};
@@ -18,9 +14,6 @@ use crate::dc::DcEvidence;
 use crate::engine::{self, Abnormal, Event, Limits};
 use crate::remote::WinrmRemote;
 use crate::targets::{Credential, Target};
-
-/// Per-DC channel tests per broken host, at most.
-pub const MAX_DC_TESTS: usize = 4;
 
 /// What phase 1 learned of one host.
 #[derive(Clone, Debug, Serialize, serde::Deserialize)]
@@ -55,139 +48,80 @@ pub fn guessed_computer_name(target: &Target) -> String {
 }
 
 /// Observes one host. Never fails: every problem becomes part of the observation. With
-/// DC-side `evidence` (`--ldap`), the host's account as each DC holds it replaces the
-/// per-DC `Test-ComputerSecureChannel -Server` runs on the member.
+/// DC-side `evidence` (`--ldap`), the host's account as each DC holds it is attached.
 pub async fn observe(target: Target, evidence: Option<Arc<DcEvidence>>) -> Observed {
     let t0 = Instant::now();
-    let mut obs = HostObservation {
-        host: target.name.clone(),
-        access: Access::Unreachable {
-            message: String::new(),
-        },
-        domain_logon: DomainLogon::NotTried,
-        probe: None,
-        dc_tests: Vec::new(),
-        dc_accounts: Vec::new(),
-        error: None,
-    };
+    let address = target.endpoint.addr();
+    let mut obs = HostObservation::new(target.name.clone(), address.clone(), Access::Unreachable { message: String::new() });
     if let Some(ev) = &evidence {
         obs.dc_accounts = ev.for_computer(&guessed_computer_name(&target));
     }
-    let address = target.endpoint.addr();
     let Some(cred) = target.connect.clone() else {
-        obs.access = Access::Unauthorized {
-            user: String::new(),
-        };
+        obs.access = Access::Unauthorized { user: String::new() };
         obs.error = Some(target.connect_error.clone().unwrap_or_else(|| {
             format!(
                 "no connecting credential for {}: set ansible_user/ansible_password in the inventory, pass --user, or use --laps",
                 target.name
             )
         }));
-        return Observed {
-            address,
-            observation: obs,
-            elapsed_ms: ms(t0),
-        };
+        return Observed { address, observation: obs, elapsed_ms: ms(t0) };
     };
     let mut reachable = false;
     match WinrmRemote::new(session_config(&target, &cred)) {
         Err(e) => {
             obs.error = Some(e.to_string());
-            obs.access = Access::Unreachable {
-                message: e.to_string(),
-            };
+            obs.access = Access::Unreachable { message: e.to_string() };
         }
         Ok(mut remote) => {
-            match remote.run_powershell(scripts::PROBE, None).await {
-                Ok(out) => {
+            match probe_host(&mut remote).await {
+                Ok(probe) => {
                     reachable = true;
-                    obs.access = Access::Connected {
-                        user: cred.user.clone(),
-                        local: playbooks::looks_local(&cred.user, &target.name),
-                    };
-                    match parse_probe(&out) {
-                        Ok(probe) if evidence.is_some() => {
-                            if let Some(ev) = &evidence {
-                                if !probe.computer_name.is_empty() {
-                                    obs.dc_accounts = ev.for_computer(&probe.computer_name);
-                                }
-                            }
-                            obs.probe = Some(probe);
+                    obs.access =
+                        Access::Connected { user: cred.user.clone(), local: playbooks::looks_local(&cred.user, &target.name) };
+                    if let Some(ev) = &evidence {
+                        if !probe.computer_name.is_empty() {
+                            obs.dc_accounts = ev.for_computer(&probe.computer_name);
                         }
-                        Ok(probe) => {
-                            // At most a few DCs (the PDC is listed last): a large multi-site domain must not
-                            // push the host past its deadline.
-                            for dc in dc_test_targets(&probe).into_iter().rev().take(MAX_DC_TESTS).collect::<Vec<_>>().into_iter().rev() {
-                                let test = match scripts::test_dc(&dc) {
-                                    Ok(script) => {
-                                        match remote.run_powershell(&script, None).await {
-                                            Ok(o) => parse_dc_test(&dc, &o),
-                                            Err(e) => playbooks::DcTest {
-                                                dc: dc.clone(),
-                                                ok: None,
-                                                error: Some(e.to_string()),
-                                            },
-                                        }
-                                    }
-                                    Err(e) => playbooks::DcTest {
-                                        dc: dc.clone(),
-                                        ok: None,
-                                        error: Some(e.to_string()),
-                                    },
-                                };
-                                obs.dc_tests.push(test);
-                            }
-                            obs.probe = Some(probe);
-                        }
-                        Err(e) => obs.error = Some(format!("probe output not understood: {e}")),
                     }
+                    obs.probe = Some(probe);
+                }
+                Err(ProbeRunError::Remote(e)) => {
+                    reachable = matches!(e.kind, playbooks::RemoteErrorKind::Unauthorized | playbooks::RemoteErrorKind::AccessDenied);
+                    obs.access = Access::from_remote_error(&e, &cred.user);
+                    obs.error = Some(e.to_string());
                 }
                 Err(e) => {
-                    reachable = matches!(
-                        e.kind,
-                        RemoteErrorKind::Unauthorized | RemoteErrorKind::AccessDenied
-                    );
-                    obs.access = match e.kind {
-                        RemoteErrorKind::Unauthorized => Access::Unauthorized {
-                            user: cred.user.clone(),
-                        },
-                        RemoteErrorKind::AccessDenied => Access::AccessDenied {
-                            user: cred.user.clone(),
-                        },
-                        RemoteErrorKind::Timeout => Access::Timeout,
-                        RemoteErrorKind::Unreachable | RemoteErrorKind::Protocol => {
-                            Access::Unreachable {
-                                message: e.message.clone(),
-                            }
-                        }
-                    };
-                    obs.error = Some(e.to_string());
+                    // The probe ran but its output could not be read.
+                    reachable = true;
+                    obs.access =
+                        Access::Connected { user: cred.user.clone(), local: playbooks::looks_local(&cred.user, &target.name) };
+                    obs.error = Some(format!("probe output not understood: {e}"));
                 }
             }
             remote.close().await;
         }
     }
-    // The domain account tells what the local probe cannot: a member with a broken
-    // trust refuses domain logons (401) while its local Administrator still gets in.
-    // Never with Basic (it would hand the domain password to every host; WinRM Basic takes
-    // local accounts only anyway) or with certificate checks off.
-    let safe_to_try = target.auth == winrm::transport::AuthMethod::Ntlm && !target.tls.dangerous_skip_verify;
-    if reachable && safe_to_try {
-        if let Some(repair) = &target.repair {
-            if let Ok(mut s) = Session::new(session_config(&target, repair)) {
-                obs.domain_logon = match s.connect().await {
-                    Ok(()) => DomainLogon::Accepted,
-                    Err(e) if e.is_unauthorized() => DomainLogon::Refused,
-                    Err(_) => DomainLogon::NotTried,
-                };
-            }
-        }
+    obs.domain_logon = logon_test(&target, reachable).await;
+    Observed { address, observation: obs, elapsed_ms: ms(t0) }
+}
+
+/// The domain-logon test: an NTLM logon with the least-privileged logon-test account
+/// (`--logon-test-user`), never the repair account, whose NTLM response reaching every
+/// host could be relayed by a compromised one (DOMAIN.md "Reaching a broken machine").
+/// Never over Basic (it would hand the password to the host; WinRM Basic takes local
+/// accounts only anyway) or with certificate checks off. A refusal is evidence, not a
+/// verdict: deny-logon policies refuse healthy hosts too.
+async fn logon_test(target: &Target, reachable: bool) -> DomainLogon {
+    let Some(test) = &target.logon_test else { return DomainLogon::Skipped };
+    let safe = target.auth == winrm::transport::AuthMethod::Ntlm && !target.tls.dangerous_skip_verify;
+    if !reachable || !safe {
+        return DomainLogon::NotTried;
     }
-    Observed {
-        address,
-        observation: obs,
-        elapsed_ms: ms(t0),
+    let Ok(mut s) = Session::new(session_config(target, test)) else { return DomainLogon::NotTried };
+    match s.connect().await {
+        Ok(()) => DomainLogon::Accepted,
+        Err(e) if e.is_unauthorized() => DomainLogon::Refused,
+        Err(_) => DomainLogon::NotTried,
     }
 }
 
@@ -213,6 +147,7 @@ pub async fn observe_all(
             address: t.endpoint.addr(),
             observation: HostObservation {
                 host: t.name.clone(),
+                address: t.endpoint.addr(),
                 access: match abnormal {
                     Abnormal::DeadlineExceeded(_) => Access::Timeout,
                     Abnormal::NotStarted => Access::Unreachable {
@@ -224,7 +159,6 @@ pub async fn observe_all(
                 },
                 domain_logon: DomainLogon::NotTried,
                 probe: None,
-                dc_tests: Vec::new(),
                 dc_accounts: Vec::new(),
                 error: Some(match abnormal {
                     Abnormal::DeadlineExceeded(d) => {

@@ -76,6 +76,13 @@ pub struct SourceArgs {
     /// TRUSTSWEEP_REPAIR_PASSWORD or a prompt). Overrides trustsweep_repair_user.
     #[arg(long)]
     pub repair_user: Option<String>,
+    /// A least-privileged domain account whose NTLM logon to each reachable host tests
+    /// whether the host accepts domain logons (password from
+    /// TRUSTSWEEP_LOGON_TEST_PASSWORD or a prompt). Never the repair account: its logon
+    /// would reach every host, where a compromised one could relay it. Overrides
+    /// trustsweep_logon_test_user; without either the test is skipped and the report says so.
+    #[arg(long, value_name = "USER")]
+    pub logon_test_user: Option<String>,
     /// Extra CA certificates (PEM) for HTTPS hosts.
     #[arg(long, value_name = "FILE")]
     pub ca_file: Option<PathBuf>,
@@ -158,6 +165,8 @@ pub struct Target {
     pub connect: Option<Credential>,
     /// The domain account that may reset machine passwords.
     pub repair: Option<Credential>,
+    /// The least-privileged domain account of the domain-logon test.
+    pub logon_test: Option<Credential>,
     /// Why there is no connecting credential (e.g. LAPS not readable), for the report.
     pub connect_error: Option<String>,
     /// Inventory groups (for reports).
@@ -271,6 +280,16 @@ pub async fn resolve(args: &SourceArgs) -> Result<Resolved, String> {
         }),
         None => None,
     };
+    let logon_test_override = match &args.logon_test_user {
+        Some(u) => Some(Credential {
+            user: u.clone(),
+            password: crate::run::crate_password(
+                "TRUSTSWEEP_LOGON_TEST_PASSWORD",
+                &format!("Password for {u}: "),
+            )?,
+        }),
+        None => None,
+    };
     let mut targets = Vec::with_capacity(inventory.hosts.len());
     for h in &inventory.hosts {
         // Ansible's winrm plugin: https on 5986 unless the port is 5985.
@@ -307,6 +326,20 @@ pub async fn resolve(args: &SourceArgs) -> Result<Resolved, String> {
                 password: h.secret("trustsweep_repair_password")?.clone(),
             })
         });
+        let logon_test = logon_test_override.clone().or_else(|| {
+            Some(Credential {
+                user: h.var("trustsweep_logon_test_user")?,
+                password: h.secret("trustsweep_logon_test_password")?.clone(),
+            })
+        });
+        if let (Some(t), Some(r)) = (&logon_test, &repair) {
+            if t.user.eq_ignore_ascii_case(&r.user) {
+                return Err(format!(
+                    "host {}: the logon-test account {} is the repair account; give a least-privileged domain account (--logon-test-user or trustsweep_logon_test_user)",
+                    h.name, t.user
+                ));
+            }
+        }
         targets.push(Target {
             name: h.name.clone(),
             endpoint: Endpoint::new(h.address.clone(), h.port, scheme),
@@ -317,6 +350,7 @@ pub async fn resolve(args: &SourceArgs) -> Result<Resolved, String> {
             },
             connect,
             repair,
+            logon_test,
             connect_error,
             groups: h.groups.clone(),
             connect_timeout: Duration::from_secs(args.connect_timeout),

@@ -22,7 +22,8 @@ use secrecy::ExposeSecret;
 use serde_json::Value;
 
 fn every_fault_spec(seed: u64) -> LabSpec {
-    let mut spec = LabSpec::healthy(16, seed);
+    // Every kind once (two pair kinds: 16 hosts) and two healthy hosts.
+    let mut spec = LabSpec::healthy(18, seed);
     for kind in FaultKind::ALL {
         spec = spec.with_fault(kind, 1);
     }
@@ -59,17 +60,41 @@ fn json(out: &Output) -> Value {
     trustsweep_tests::json_stdout(out)
 }
 
-/// What the tool should conclude for a host, from the fault the lab placed on it.
+/// What the tool should conclude for a host, from the fault the lab placed on it, when
+/// the sweep has no DC access (`--ldap`): the table of issue 10.
 fn expected_diagnosis(fault: Option<FaultKind>) -> &'static str {
     match fault {
         None | Some(FaultKind::Slow) => "healthy",
-        Some(FaultKind::Snapshot) | Some(FaultKind::DcReset) => "stale_password",
-        Some(FaultKind::Clone) => "clone",
-        Some(FaultKind::ReplicationLag) => "replication_lag",
-        Some(FaultKind::NoDc) => "no_dc_reachable",
+        // Domain logons refused by policy while the channel works: still healthy.
+        Some(FaultKind::DenyNetworkLogon) => "healthy",
+        // Without the DCs' view a lagging DC looks like a stale password (the ladder
+        // covers both).
+        Some(FaultKind::Snapshot | FaultKind::DcReset | FaultKind::StaleDc) => "stale_password",
+        Some(FaultKind::Clone) => "name_twin",
+        Some(FaultKind::SidDuplicate) => "sid_duplicate",
+        Some(FaultKind::DisabledAccount | FaultKind::DeletedAccount) => "account_disabled_or_missing",
+        Some(FaultKind::Dns) => "no_dc_locator",
+        Some(FaultKind::NoDc) => "dc_unreachable",
+        Some(FaultKind::DomainController) => "domain_controller",
         Some(FaultKind::Offline) => "unreachable",
-        Some(FaultKind::FilteredAdmin) => "filtered_admin",
+        Some(FaultKind::FilteredAdmin) => "local_account_refused",
     }
+}
+
+/// Every command line the lab's hosts received, PowerShell scripts decoded from
+/// `-EncodedCommand`.
+fn decoded_commands(running: &RunningLab) -> Vec<String> {
+    let mut out = Vec::new();
+    for line in running.command_log() {
+        let mut words = line.split(' ');
+        let cmd = words.next().unwrap_or("");
+        let args: Vec<String> = words.map(str::to_string).collect();
+        match winrm::powershell::script_from_command_line(cmd, &args) {
+            Some(Ok(script)) => out.push(script),
+            _ => out.push(line.clone()),
+        }
+    }
+    out
 }
 
 fn host_entry<'a>(doc: &'a Value, name: &str) -> &'a Value {
@@ -120,8 +145,18 @@ async fn check_reports_every_fault_kind_and_exits_2() {
     let summary = &doc["summary"];
     assert_eq!(summary["unreachable"], 1);
     assert_eq!(summary["access_problem"], 1);
-    // clone pair (2) + snapshot + dc-reset + replication-lag + no-dc
-    assert_eq!(summary["broken"], 6);
+    // name twins (2) + snapshot + dc-reset + stale-dc + disabled + deleted + dns + no-dc
+    assert_eq!(summary["broken"], 9);
+    // The domain-logon test ran as the least-privileged account and its refusal on the
+    // deny-network-logon host did not make that host broken.
+    let deny = running.endpoints().iter().find(|e| e.info.fault == Some(FaultKind::DenyNetworkLogon)).unwrap();
+    assert_eq!(host_entry(&doc, &deny.info.address)["observation"]["domain_logon"], "refused");
+    // Nothing claims a per-DC result the probe did not measure: no per-DC test exists.
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(!text.contains("dc_tests") && !text.contains("-Server"), "{text}");
+    for script in decoded_commands(&running) {
+        assert!(!script.contains("-Server"), "no per-DC test is sent: {script}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -199,7 +234,7 @@ async fn repair_heals_what_it_can_verifies_and_leaks_no_password() {
     for ep in running.endpoints() {
         let h = host_entry(&doc, &ep.info.address);
         match ep.info.fault {
-            Some(FaultKind::Snapshot | FaultKind::DcReset | FaultKind::ReplicationLag) => {
+            Some(FaultKind::Snapshot | FaultKind::DcReset | FaultKind::StaleDc) => {
                 assert_eq!(h["repair"]["status"], "repaired", "{h:#}");
                 assert_eq!(h["repair"]["verification"]["healthy"], true, "{h:#}");
                 assert!(
@@ -219,8 +254,8 @@ async fn repair_heals_what_it_can_verifies_and_leaks_no_password() {
         }
     }
     assert_eq!(
-        doc["remaining"]["broken"], 3,
-        "two clones and the host that reaches no DC remain"
+        doc["remaining"]["broken"], 6,
+        "two name twins, the disabled and the deleted account (no --allow-rejoin) and the hosts without a DC remain"
     );
 
     // No password anywhere: not in the output, not in the logs (RUST_LOG=debug), not in any
@@ -528,7 +563,7 @@ async fn a_deleted_computer_account_is_healed_only_by_a_rejoin_when_allowed() {
     );
     let doc = json(&out);
     let h = host_entry(&doc, &victim.info.address);
-    assert_eq!(h["diagnosis"]["kind"], "account_missing", "{h:#}");
+    assert_eq!(h["diagnosis"]["kind"], "account_disabled_or_missing", "{h:#}");
     assert_ne!(h["repair"]["status"], "repaired", "{h:#}");
 
     let out = trustsweep(&[

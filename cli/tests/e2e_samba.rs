@@ -59,7 +59,7 @@ async fn sweeps_read_the_dcs_and_reset_accounts_over_ldaps() {
     let mut spec = LabSpec::healthy(8, 21)
         .with_fault(FaultKind::Snapshot, 2)
         .with_fault(FaultKind::DcReset, 1)
-        .with_fault(FaultKind::ReplicationLag, 1)
+        .with_fault(FaultKind::StaleDc, 1)
         .with_fault(FaultKind::Clone, 1);
     spec.directory = Directory::Samba(Box::new(SambaConfig::from_facts_file(&facts).unwrap()));
     spec.name_prefix = "TSLE".into();
@@ -67,7 +67,7 @@ async fn sweeps_read_the_dcs_and_reset_accounts_over_ldaps() {
     let running = RunningLab::start(lab, WireOptions::default()).await.unwrap();
     let eps = running.endpoints().to_vec();
     let with = |k: FaultKind| eps.iter().filter(|e| e.info.fault == Some(k)).collect::<Vec<_>>();
-    let lag = with(FaultKind::ReplicationLag)[0].clone();
+    let lag = with(FaultKind::StaleDc)[0].clone();
     let snapshot = with(FaultKind::Snapshot)[0].clone();
     // Nobody can get into this one: its local Administrator password is unknown, and the
     // domain account is refused (broken trust).
@@ -83,23 +83,25 @@ async fn sweeps_read_the_dcs_and_reset_accounts_over_ldaps() {
         v
     };
 
-    // check: the DCs' copies of each account, read as the repair account, tell lag from
-    // a stale password; no member is asked to test each DC.
+    // check: the DCs' copies of each account, read as the repair account, tell a stale DC
+    // from a stale password; no member is asked to test each DC.
     let out = trustsweep(&dc_args("check")).await;
     assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
     let doc = json(&out);
     let lag_entry = host(&doc, &lag.info.address);
-    assert_eq!(lag_entry["diagnosis"]["kind"], "replication_lag", "{lag_entry:#}");
-    assert_eq!(lag_entry["diagnosis"]["good_dc"], "dc1.lab.test");
+    assert_eq!(lag_entry["diagnosis"]["kind"], "stale_dc", "{lag_entry:#}");
+    assert_eq!(lag_entry["diagnosis"]["newest"][0], "dc1.lab.test", "{lag_entry:#}");
     let evidence = lag_entry["evidence"].to_string();
     assert!(evidence.contains("computer account on dc1.lab.test: pwdLastSet"), "{evidence}");
     assert!(evidence.contains("computer account on dc2.lab.test: pwdLastSet"), "{evidence}");
     for e in with(FaultKind::DcReset).into_iter().chain([&snapshot]) {
         assert_eq!(host(&doc, &e.info.address)["diagnosis"]["kind"], "stale_password", "{}", e.info.address);
     }
-    assert_eq!(host(&doc, &locked.info.address)["diagnosis"]["kind"], "broken_no_access");
+    // Nobody can log on there: 401s are evidence of nothing, and the DCs agree on its
+    // account, so it is an access problem, not a broken trust.
+    assert_eq!(host(&doc, &locked.info.address)["diagnosis"]["kind"], "unauthorized");
     for e in with(FaultKind::Clone) {
-        assert_eq!(host(&doc, &e.info.address)["diagnosis"]["kind"], "clone");
+        assert_eq!(host(&doc, &e.info.address)["diagnosis"]["kind"], "name_twin");
     }
     assert!(
         !commands_sent(&running).iter().any(|c| c.contains("Test-ComputerSecureChannel -Server")),
@@ -112,6 +114,14 @@ async fn sweeps_read_the_dcs_and_reset_accounts_over_ldaps() {
     args.push("--allow-dc-reset".into());
     let out = trustsweep(&args).await;
     assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+    let plan_doc = json(&out);
+    assert!(
+        host(&plan_doc, &locked.info.address)["plan"]["actions"].as_array().unwrap().is_empty(),
+        "no DC-side reset inferred from 401s"
+    );
+    args.extend(["--dc-reset-host".to_string(), locked.info.address.clone()]);
+    let out = trustsweep(&args).await;
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(running.lab().state_digest(), before, "plan must not change any host or DC");
     let plan_doc = json(&out);
     let plan = &host(&plan_doc, &locked.info.address)["plan"];
@@ -121,7 +131,7 @@ async fn sweeps_read_the_dcs_and_reset_accounts_over_ldaps() {
     // repair: the ladder on the members, and the DC-side reset over LDAPS as tsrepair.
     let locked_before = running.lab().account_on_dc(&locked.info.computer_name, 0).unwrap();
     args = dc_args("repair");
-    args.extend(["--allow-dc-reset".to_string(), "--yes".to_string()]);
+    args.extend(["--allow-dc-reset", "--dc-reset-host", &locked.info.address, "--yes"].map(String::from));
     let out = trustsweep(&args).await;
     assert_eq!(out.status.code(), Some(2), "clones and the reset host remain: {}", String::from_utf8_lossy(&out.stderr));
     let doc = json(&out);

@@ -286,7 +286,7 @@ fn the_lab_report_records_whole() {
     let clone = doc
         .hosts
         .iter()
-        .find(|r| r.diagnosis.name() == "clone")
+        .find(|r| r.diagnosis.name() == "name_twin")
         .unwrap();
     assert_eq!(
         h.detail(id, &clone.host).unwrap().unwrap(),

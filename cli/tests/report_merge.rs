@@ -121,7 +121,7 @@ fn mixed_commands_schemas_and_duplicates_are_refused() {
     }
 
     let mut newer = b.clone();
-    newer.schema = "trustsweep.report/2".into();
+    newer.schema = "trustsweep.report/3".into();
     assert!(matches!(
         merge(vec![a.clone(), newer]),
         Err(MergeError::SchemaMismatch { index: 1, .. })

@@ -57,6 +57,7 @@ pub const SECRET_VARS: &[&str] = &[
     "ansible_become_password",
     "ansible_winrm_password",
     "trustsweep_repair_password",
+    "trustsweep_logon_test_password",
     "ansible_ssh_pass",
     "ansible_ssh_password",
     "ansible_become_pass",

@@ -15,14 +15,18 @@
 //! pure function of the log and the time: reading never changes state.
 //!
 //! # Previous password
-//! A member-initiated password change (Netlogon's rotation, `nltest /sc_change_pwd`) keeps
-//! the old password as the previous one, and DCs accept either. An administrative reset
-//! (`SetPassword` over LDAP: ADUC "Reset Account", `Reset-ComputerMachinePassword`,
-//! `Test-ComputerSecureChannel -Repair`, a rejoin) is modelled as leaving **no usable
-//! previous password**. That is what Microsoft documents for "Reset Account" (the member
-//! stays broken until it rejoins) and what makes resetting one clone break its twin;
-//! exactly what AD keeps in the password history after an admin reset, and whether Netlogon
-//! would accept it, is not confirmed.
+//! Two values on the member, a switch on the DC (DOMAIN.md, "The secure channel",
+//! revised). The member keeps its current and previous machine password and retries with
+//! the previous one when a DC refuses the current (Netlogon's "new password is bad, try old
+//! one", Microsoft's broken-trust article); that retry lives in `State::channel`. A DC
+//! keeps the account's current and previous password, and whether it accepts the previous
+//! one is [`Domain::accept_previous`]: off by default, as a Samba DC behaves
+//! (`dcerpc_netlogon.c` falls back to the previous hash for domain trusts only) and as the
+//! undocumented Windows side is modelled (the pessimistic choice). A member-initiated
+//! change (rotation, `nltest /sc_change_pwd`) keeps the old password as the previous one;
+//! an administrative reset (`SetPassword` over LDAP: ADUC "Reset Account",
+//! `Reset-ComputerMachinePassword`, `Test-ComputerSecureChannel -Repair`, a rejoin)
+//! records none.
 
 use std::fmt;
 use std::sync::{Arc, Mutex};
@@ -207,15 +211,24 @@ impl ComputerAccount {
         !matches!(self.stuck, Some(s) if w.at >= s.since && now < s.until)
     }
 
-    /// Does `secret` open a secure channel against what `dc` holds?
-    pub fn accepts(&self, dc: DcIndex, now: LabTime, delay: Duration, secret: &SecretString) -> ChannelCheck {
+    /// Does `secret` open a secure channel against what `dc` holds? The account's current
+    /// password does; its previous one only when `accept_previous` (DOMAIN.md: undocumented
+    /// for Windows DCs, refused by Samba, off by default).
+    pub fn accepts(
+        &self,
+        dc: DcIndex,
+        now: LabTime,
+        delay: Duration,
+        secret: &SecretString,
+        accept_previous: bool,
+    ) -> ChannelCheck {
         match self.on_dc(dc, now, delay) {
             None => ChannelCheck::NoAccount,
             Some((_, w)) if !w.state.exists || !w.state.enabled => ChannelCheck::NoAccount,
             Some((_, w)) => {
                 let s = secret.expose_secret();
                 let cur = w.state.current.expose_secret() == s;
-                let prev = w.state.previous.as_ref().is_some_and(|p| p.expose_secret() == s);
+                let prev = accept_previous && w.state.previous.as_ref().is_some_and(|p| p.expose_secret() == s);
                 if cur || prev {
                     ChannelCheck::Ok
                 } else {
@@ -307,6 +320,9 @@ pub struct Domain {
     /// When set, the computer accounts live in these real DCs instead of `computers`
     /// (which stays empty): every read and write below goes to them.
     pub directory: Option<std::sync::Arc<crate::samba::SambaDirectory>>,
+    /// In-memory DCs accept an account's previous password too (see
+    /// [`crate::LabSpec::dc_accepts_previous`]); real DCs decide for themselves.
+    pub accept_previous: bool,
 }
 
 impl Domain {
@@ -372,7 +388,7 @@ impl Domain {
         }
         match self.computers.get(&computer.to_ascii_uppercase()) {
             None => ChannelCheck::NoAccount,
-            Some(a) => a.accepts(dc, now, self.replication_delay, secret),
+            Some(a) => a.accepts(dc, now, self.replication_delay, secret, self.accept_previous),
         }
     }
 

@@ -4,40 +4,68 @@ use std::fmt;
 use std::str::FromStr;
 
 /// A fault placed on a host. Names (`Display`/`FromStr`) are the ones the CLI and the
-/// lab's spec use.
+/// lab's spec use. Each models one cause in DOMAIN.md ("Real causes to diagnose", and the
+/// sections marked **(revised)**).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum FaultKind {
-    /// Restored from a snapshot taken two rotations ago: the local secret is neither the
-    /// current nor the previous password.
+    /// Restored from a snapshot taken [`crate::LabSpec::snapshot_rotations`] rotations ago
+    /// (default 1): the member holds the (current, previous) pair it had then. With no
+    /// rotation since it is healthy; with one or more it is broken under the default DC
+    /// rule (DCs accept only the current password, DOMAIN.md "The secure channel").
     Snapshot,
-    /// A clone (no sysprep) of another member: same computer name, account and machine SID.
-    /// The one that rotated last works; the other is broken. Both hosts of the pair carry
-    /// this fault. A count of `n` makes `n` pairs (2n hosts).
+    /// Name twin: a copy of another member (no sysprep, same computer name, so one account
+    /// and one machine SID for two machines). The one that rotated last works; each password
+    /// change by one breaks the other. Both hosts of the pair carry this fault; a count of
+    /// `n` makes `n` pairs (2n hosts).
     Clone,
-    /// The member changed its password on the PDC (dc1); its account's copy on the DC it is
-    /// bound to (dc2) is stuck behind.
-    ReplicationLag,
+    /// The DC the member is bound to (dc2) missed the member's last two password changes
+    /// (replication to it is broken): the member holds (new, newer-old) and the DC neither
+    /// (DOMAIN.md: one missed replication does not break a member, two do).
+    StaleDc,
     /// The computer object was reset on the DC side (ADUC "Reset Account").
     DcReset,
-    /// No DC is reachable from the host.
+    /// The computer object is disabled (a stale-computer cleanup): 1787, as Samba answers.
+    DisabledAccount,
+    /// The computer object is gone: 1787 as well; only LDAP tells it from a disabled one.
+    DeletedAccount,
+    /// Two machines sharing a machine SID under their own names and accounts (a
+    /// sysprep-less clone renamed and joined): both channels healthy (DOMAIN.md, revised).
+    /// Both hosts carry this fault; a count of `n` makes `n` pairs.
+    SidDuplicate,
+    /// The member's DNS finds no DC: the DC locator fails (1355) and the channel has no
+    /// logon server (1311), while the DCs are up and other members are fine.
+    Dns,
+    /// No DC is reachable for Netlogon from the host (RPC filtered) though the locator
+    /// finds one.
     NoDc,
+    /// "Deny access to this computer from the network" for domain accounts: they get 401
+    /// while the trust is healthy and the local Administrator gets in.
+    DenyNetworkLogon,
+    /// A domain controller listed in the inventory: `DomainRole` 4, not a member.
+    DomainController,
     /// Powered off.
     Offline,
     /// Large network latency.
     Slow,
     /// Built-in Administrator disabled; only `opsadmin` (a second local admin) and
-    /// `LocalAccountTokenFilterPolicy=0`.
+    /// `LocalAccountTokenFilterPolicy=0`: its WinRM logons get 401 (pywinrm #188).
     FilteredAdmin,
 }
 
 impl FaultKind {
     /// Every kind, in a fixed order.
-    pub const ALL: [FaultKind; 8] = [
+    pub const ALL: [FaultKind; 14] = [
         FaultKind::Snapshot,
         FaultKind::Clone,
-        FaultKind::ReplicationLag,
+        FaultKind::StaleDc,
         FaultKind::DcReset,
+        FaultKind::DisabledAccount,
+        FaultKind::DeletedAccount,
+        FaultKind::SidDuplicate,
+        FaultKind::Dns,
         FaultKind::NoDc,
+        FaultKind::DenyNetworkLogon,
+        FaultKind::DomainController,
         FaultKind::Offline,
         FaultKind::Slow,
         FaultKind::FilteredAdmin,
@@ -48,29 +76,48 @@ impl FaultKind {
         match self {
             FaultKind::Snapshot => "snapshot",
             FaultKind::Clone => "clone",
-            FaultKind::ReplicationLag => "replication-lag",
+            FaultKind::StaleDc => "stale-dc",
             FaultKind::DcReset => "dc-reset",
+            FaultKind::DisabledAccount => "disabled-account",
+            FaultKind::DeletedAccount => "deleted-account",
+            FaultKind::SidDuplicate => "sid-duplicate",
+            FaultKind::Dns => "dns",
             FaultKind::NoDc => "no-dc",
+            FaultKind::DenyNetworkLogon => "deny-network-logon",
+            FaultKind::DomainController => "domain-controller",
             FaultKind::Offline => "offline",
             FaultKind::Slow => "slow",
             FaultKind::FilteredAdmin => "filtered-admin",
         }
     }
 
-    /// Host slots one unit of this fault uses (a clone pair uses two).
+    /// Host slots one unit of this fault uses (a pair uses two).
     pub fn slots(self) -> usize {
-        if self == FaultKind::Clone {
+        if self.is_pair() {
             2
         } else {
             1
         }
     }
 
-    /// Does this fault break the secure channel (for at least one host of it)?
+    /// Placed on two hosts at once (a name twin pair, a SID-duplicate pair).
+    pub fn is_pair(self) -> bool {
+        matches!(self, FaultKind::Clone | FaultKind::SidDuplicate)
+    }
+
+    /// Does this fault break the secure channel (for at least one host of it), with the
+    /// lab's default settings?
     pub fn breaks_channel(self) -> bool {
         matches!(
             self,
-            FaultKind::Snapshot | FaultKind::Clone | FaultKind::ReplicationLag | FaultKind::DcReset | FaultKind::NoDc
+            FaultKind::Snapshot
+                | FaultKind::Clone
+                | FaultKind::StaleDc
+                | FaultKind::DcReset
+                | FaultKind::DisabledAccount
+                | FaultKind::DeletedAccount
+                | FaultKind::Dns
+                | FaultKind::NoDc
         )
     }
 }
@@ -83,7 +130,7 @@ impl fmt::Display for FaultKind {
 
 /// An unknown fault name.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown fault kind '{0}' (expected one of: snapshot, clone, replication-lag, dc-reset, no-dc, offline, slow, filtered-admin)")]
+#[error("unknown fault kind '{0}' (expected one of: {names})", names = FaultKind::ALL.map(FaultKind::name).join(", "))]
 pub struct UnknownFault(pub String);
 
 impl FromStr for FaultKind {
@@ -98,7 +145,8 @@ impl FromStr for FaultKind {
 }
 
 /// A realistic mix for `hosts` hosts: most healthy; below 20 hosts none; from 20 hosts on,
-/// every kind at least once (about one of each per 50 hosts, roughly 18% faulted).
+/// every kind at least once (about one of each per 50 hosts: 16 of every 50 hosts carry a
+/// fault, pairs counting twice).
 pub fn default_mix(hosts: usize) -> Vec<(FaultKind, usize)> {
     if hosts < 20 {
         return Vec::new();

@@ -86,6 +86,30 @@ impl fmt::Debug for LocalAccount {
     }
 }
 
+/// Netlogon's record of the secure channel's last use: `NETLOGON_INFO_2` as
+/// `I_NetLogonControl2(NETLOGON_CONTROL_TC_QUERY)` returns it (MS-NRPC 2.2.1.7.3). It
+/// changes only when the channel is used (set up at boot, `/sc_verify`, `/sc_reset`, a
+/// rediscovery, a password change), never by reading it (DOMAIN.md "Testing the channel",
+/// revised).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoredChannel {
+    /// `netlog2_tc_connection_status`: what `nltest /sc_query` prints.
+    pub tc_status: u32,
+    /// `netlog2_pdc_connection_status`: what `Test-ComputerSecureChannel` reads.
+    pub pdc_status: u32,
+    /// `netlog2_trusted_dc_name`: the DC of that use, when there was one.
+    pub dc: Option<DcIndex>,
+    /// When it was recorded; a boot after this sets the channel up anew.
+    pub at: LabTime,
+}
+
+impl StoredChannel {
+    /// The record of a channel use with result `status` against `dc` at `at`.
+    pub fn used(status: u32, dc: Option<DcIndex>, at: LabTime) -> Self {
+        StoredChannel { tc_status: status, pdc_status: status, dc: if status == 0 { dc } else { None }, at }
+    }
+}
+
 /// Domain membership.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Membership {
@@ -108,11 +132,25 @@ pub struct Host {
     pub machine_sid: String,
     /// Domain or workgroup.
     pub membership: Membership,
-    /// The machine-account password the host believes (`$MACHINE.ACC`); `None` when not
-    /// joined.
+    /// The machine-account password the host believes (`$MACHINE.ACC`, current value);
+    /// `None` when not joined.
     pub secret: Option<SecretString>,
+    /// The previous value of that LSA secret: Netlogon retries with it when a DC refuses
+    /// the current one (DOMAIN.md: "new password is bad, try old one").
+    pub old_secret: Option<SecretString>,
     /// The DC its secure channel is bound to.
     pub bound_dc: DcIndex,
+    /// The DC the locator prefers (the site's DC): where a rediscovery lands when it is
+    /// reachable.
+    pub site_dc: DcIndex,
+    /// What Netlogon stored of the channel's last use (what TC_QUERY returns).
+    pub stored: StoredChannel,
+    /// The member's DNS finds the domain's DCs (false: the DC locator finds none).
+    pub dns_ok: bool,
+    /// A domain controller (`DomainRole` 4), not a member.
+    pub domain_controller: bool,
+    /// "Deny access to this computer from the network" names the domain's users.
+    pub deny_network_logon: bool,
     /// Which DCs it can reach, by index.
     pub reachable_dcs: Vec<bool>,
     /// Local accounts.
@@ -143,7 +181,13 @@ impl fmt::Debug for Host {
             .field("machine_sid", &self.machine_sid)
             .field("membership", &self.membership)
             .field("secret", &self.secret.as_ref().map(|_| "[REDACTED]"))
+            .field("old_secret", &self.old_secret.as_ref().map(|_| "[REDACTED]"))
             .field("bound_dc", &self.bound_dc)
+            .field("site_dc", &self.site_dc)
+            .field("stored", &self.stored)
+            .field("dns_ok", &self.dns_ok)
+            .field("domain_controller", &self.domain_controller)
+            .field("deny_network_logon", &self.deny_network_logon)
             .field("reachable_dcs", &self.reachable_dcs)
             .field("local_accounts", &self.local_accounts)
             .field("latfp", &self.latfp)
@@ -172,13 +216,32 @@ impl Host {
         self.reachable_dcs.get(dc).copied().unwrap_or(false)
     }
 
+    /// The DCs in the order the DC locator tries them: the site's DC first, then the others.
+    pub fn locator_order(&self) -> impl Iterator<Item = DcIndex> + '_ {
+        let n = self.reachable_dcs.len().max(1);
+        (0..self.reachable_dcs.len()).map(move |i| (self.site_dc + i) % n)
+    }
+
+    /// The DC the locator (`DsGetDcName`) returns: none when the member's DNS finds no DC;
+    /// else the first in [`Host::locator_order`]. The locator's LDAP ping (CLDAP, UDP 389)
+    /// is modelled as answered even where Netlogon's RPC to the DC is filtered (`no-dc`).
+    pub fn locate(&self) -> Option<DcIndex> {
+        if !self.dns_ok {
+            return None;
+        }
+        self.locator_order().next()
+    }
+
     /// The DC Netlogon talks to: the bound one when reachable, else the first reachable
-    /// one (DC locator), else none.
+    /// one in locator order, else none (also none when DNS finds no DC at all).
     pub fn effective_dc(&self) -> Option<DcIndex> {
+        if !self.dns_ok {
+            return None;
+        }
         if self.reaches(self.bound_dc) {
             return Some(self.bound_dc);
         }
-        self.reachable_dcs.iter().position(|r| *r)
+        self.locator_order().find(|d| self.reaches(*d))
     }
 
     /// Is it answering at `now`?

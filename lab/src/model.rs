@@ -19,7 +19,7 @@ use crate::domain::{
     SystemClock,
 };
 use crate::faults::{self, FaultKind};
-use crate::host::{Host, HostId, HostOs, LocalAccount, Membership, PowerState};
+use crate::host::{Host, HostId, HostOs, LocalAccount, Membership, PowerState, StoredChannel};
 
 /// How to build a lab.
 #[derive(Debug, Clone)]
@@ -38,8 +38,17 @@ pub struct LabSpec {
     pub slow_latency: Duration,
     /// Replication delay between DCs.
     pub replication_delay: Duration,
-    /// How long a `replication-lag` account stays stuck after the lab starts.
+    /// How long replication to a `stale-dc` host's DC stays broken after the lab starts.
     pub lag_stuck_for: Duration,
+    /// How many of its own password rotations a `snapshot` host went through between the
+    /// snapshot and the restore: 0 is a harmless restore; 1 or more break it under the
+    /// default DC rule (see [`LabSpec::dc_accepts_previous`]).
+    pub snapshot_rotations: usize,
+    /// Whether DCs also accept an account's previous password for the secure channel.
+    /// Windows' behaviour is undocumented (DOMAIN.md, "The secure channel", revised); a
+    /// Samba DC does not, and neither does the lab by default (the pessimistic side). The
+    /// Samba backend always behaves as Samba does, whatever this says.
+    pub dc_accepts_previous: bool,
     /// How long `Restart-Computer` keeps a host down.
     pub reboot_duration: Duration,
     /// Clock; the real one when `None`.
@@ -74,6 +83,8 @@ impl Default for LabSpec {
             slow_latency: Duration::from_secs(3),
             replication_delay: Duration::from_secs(15),
             lag_stuck_for: Duration::from_secs(3600),
+            snapshot_rotations: 1,
+            dc_accepts_previous: false,
             reboot_duration: Duration::from_secs(30),
             clock: None,
             directory: Directory::InMemory,
@@ -120,8 +131,8 @@ pub enum BuildError {
     /// No DC.
     #[error("a lab needs at least one DC")]
     NoDcs,
-    /// `replication-lag` needs two DCs.
-    #[error("replication-lag needs at least two DCs")]
+    /// `stale-dc` needs two DCs.
+    #[error("stale-dc needs at least two DCs")]
     ReplicationNeedsTwoDcs,
     /// Too many hosts for the naming scheme.
     #[error("at most 9999 hosts")]
@@ -204,6 +215,14 @@ pub enum RejectReason {
     NoLogonServers,
     /// A domain account on a host that is not joined.
     NotJoined,
+    /// A local administrator other than RID 500 on a host without
+    /// `LocalAccountTokenFilterPolicy=1`: UAC remote restrictions (KB951016) filter its
+    /// token, and real hosts answer WinRM with 401, not an Access Denied fault (pywinrm
+    /// #188; DOMAIN.md "Reaching a broken machine", revised).
+    FilteredToken,
+    /// "Deny access to this computer from the network" names the account (domain users
+    /// on a `deny-network-logon` host): the logon is refused, 401.
+    DeniedByPolicy,
 }
 
 /// The answer to a logon attempt.
@@ -345,6 +364,14 @@ impl ChannelStatus {
         matches!(self, ChannelStatus::Ok { .. })
     }
 
+    /// The DC of the attempt, when one was reached.
+    pub fn dc(self) -> Option<DcIndex> {
+        match self {
+            ChannelStatus::Ok { dc } | ChannelStatus::WrongPassword { dc } | ChannelStatus::NoAccount { dc } => Some(dc),
+            ChannelStatus::NoLogonServers | ChannelStatus::NotJoined => None,
+        }
+    }
+
     /// The Win32 status Netlogon reports.
     pub fn win32(self) -> u32 {
         match self {
@@ -393,12 +420,62 @@ impl State {
                 None => return ChannelStatus::NoLogonServers,
             },
         };
+        if host.domain_controller {
+            // A DC authenticates domain logons itself; it has no member channel to test.
+            return ChannelStatus::Ok { dc };
+        }
         let Some(secret) = host.secret.as_ref() else { return ChannelStatus::WrongPassword { dc } };
-        match self.domain.check_secret(&host.computer_name, dc, now, secret) {
+        let mut check = self.domain.check_secret(&host.computer_name, dc, now, secret);
+        if check == ChannelCheck::WrongPassword {
+            // Netlogon: "new password is bad, try old one" (DOMAIN.md, revised).
+            if let Some(old) = host.old_secret.as_ref() {
+                check = self.domain.check_secret(&host.computer_name, dc, now, old);
+            }
+        }
+        match check {
             ChannelCheck::Ok => ChannelStatus::Ok { dc },
             ChannelCheck::WrongPassword => ChannelStatus::WrongPassword { dc },
             ChannelCheck::NoAccount => ChannelStatus::NoAccount { dc },
             ChannelCheck::DcUnreachable => ChannelStatus::NoLogonServers,
+        }
+    }
+
+    /// What Netlogon has stored of `host`'s channel (TC_QUERY): the record of its last use,
+    /// or, when the host booted since, of the setup at that boot. Reading changes nothing.
+    pub(crate) fn stored_channel(&self, host: &Host, now: LabTime) -> StoredChannel {
+        if host.stored.at < host.last_boot {
+            let s = self.channel(host, None, now);
+            return StoredChannel::used(s.win32(), s.dc(), host.last_boot);
+        }
+        host.stored
+    }
+
+    /// Uses `id`'s channel: a session setup with `dc` (or the DC Netlogon uses now), whose
+    /// result becomes the stored record and whose DC the binding.
+    pub(crate) fn use_channel(&mut self, id: HostId, dc: Option<DcIndex>, now: LabTime) -> ChannelStatus {
+        let Some(h) = self.host(id) else { return ChannelStatus::NotJoined };
+        let s = self.channel(h, dc, now);
+        if let Some(h) = self.host_mut(id) {
+            h.stored = StoredChannel::used(s.win32(), s.dc(), now);
+            if let Some(d) = s.dc() {
+                h.bound_dc = d;
+            }
+        }
+        s
+    }
+
+    /// `NETLOGON_CONTROL_TC_VERIFY` (`nltest /sc_verify`): uses the channel; when that fails,
+    /// Netlogon rediscovers a DC (the locator's choice, not the DC that holds the password)
+    /// and sets the channel up with it, so a verify may rebind (DOMAIN.md, "Testing the
+    /// channel"). The answer is the last attempt's.
+    pub(crate) fn verify_channel(&mut self, id: HostId, now: LabTime) -> ChannelStatus {
+        let first = self.use_channel(id, None, now);
+        if first.is_ok() || first == ChannelStatus::NotJoined {
+            return first;
+        }
+        match self.host(id).and_then(Host::locate) {
+            Some(dc) => self.use_channel(id, Some(dc), now),
+            None => first,
         }
     }
 
@@ -526,7 +603,7 @@ impl Lab {
         if needed > spec.hosts {
             return Err(BuildError::TooManyFaults { needed, hosts: spec.hosts });
         }
-        if spec.dcs < 2 && spec.faults.iter().any(|(k, n)| *k == FaultKind::ReplicationLag && *n > 0) {
+        if spec.dcs < 2 && spec.faults.iter().any(|(k, n)| *k == FaultKind::StaleDc && *n > 0) {
             return Err(BuildError::ReplicationNeedsTwoDcs);
         }
         let mut rng = ChaCha8Rng::seed_from_u64(spec.seed);
@@ -574,6 +651,7 @@ impl Lab {
             replication_delay: spec.replication_delay,
             next_rid: 1107,
             directory: None,
+            accept_previous: spec.dc_accepts_previous,
         };
 
         // Place faults on shuffled slots.
@@ -583,11 +661,11 @@ impl Lab {
             order.swap(i, j);
         }
         let mut assignment: Vec<Option<FaultKind>> = vec![None; spec.hosts];
-        let mut pairs: Vec<(usize, usize)> = Vec::new();
+        let mut pairs: Vec<(FaultKind, usize, usize)> = Vec::new();
         let mut next = order.into_iter();
         for (kind, count) in &spec.faults {
             for _ in 0..*count {
-                let (Some(a), b) = (next.next(), if *kind == FaultKind::Clone { next.next() } else { None }) else {
+                let (Some(a), b) = (next.next(), if kind.is_pair() { next.next() } else { None }) else {
                     break;
                 };
                 if let Some(slot) = assignment.get_mut(a) {
@@ -597,22 +675,26 @@ impl Lab {
                     if let Some(slot) = assignment.get_mut(b) {
                         *slot = Some(*kind);
                     }
-                    pairs.push((a.min(b), a.max(b)));
+                    pairs.push((*kind, a.min(b), a.max(b)));
                 }
             }
         }
 
-        // Hosts, healthy first.
+        // Hosts, healthy first. Each account has a history of passwords (oldest first);
+        // the member holds the last two as its (current, previous) LSA secret.
+        let history_len = spec.snapshot_rotations.saturating_add(2).max(3);
         let mut hosts = Vec::with_capacity(spec.hosts);
         for i in 0..spec.hosts {
             let n = i + 1;
             let name = format!("{prefix}{n:04}");
-            let history: Vec<SecretString> = (0..3).map(|_| SecretString::from(random_password(&mut rng, 32))).collect();
-            let is_clone_copy = pairs.iter().any(|(_, b)| *b == i);
-            if !is_clone_copy {
+            let history: Vec<SecretString> =
+                (0..history_len).map(|_| SecretString::from(random_password(&mut rng, 32))).collect();
+            let is_twin_copy = pairs.iter().any(|(k, _, b)| *k == FaultKind::Clone && *b == i);
+            if !is_twin_copy {
                 domain.create_computer(&name, &history);
             }
             let secret = history.last().cloned();
+            let old_secret = history.len().checked_sub(2).and_then(|j| history.get(j)).cloned();
             hosts.push(Host {
                 id: HostId(i),
                 address: format!("{}{n:04}.lab.test", prefix.to_ascii_lowercase()),
@@ -620,7 +702,13 @@ impl Lab {
                 machine_sid: random_sid(&mut rng),
                 membership: Membership::Domain,
                 secret,
+                old_secret,
                 bound_dc: i % spec.dcs,
+                site_dc: i % spec.dcs,
+                stored: StoredChannel::used(0, Some(i % spec.dcs), Duration::ZERO),
+                dns_ok: true,
+                domain_controller: false,
+                deny_network_logon: false,
                 reachable_dcs: vec![true; spec.dcs],
                 local_accounts: vec![
                     LocalAccount {
@@ -648,47 +736,73 @@ impl Lab {
             });
         }
 
-        // Apply faults.
-        for (a, b) in &pairs {
+        // Pairs: name twins share the first host's account; SID duplicates only its machine
+        // SID (each keeps its own name and account, DOMAIN.md revised).
+        for (kind, a, b) in &pairs {
             let (a, b) = (*a, *b);
             let Some(orig) = hosts.get(a).cloned() else { continue };
+            if *kind == FaultKind::SidDuplicate {
+                if let Some(copy) = hosts.get_mut(b) {
+                    copy.machine_sid = orig.machine_sid.clone();
+                    copy.local_accounts = orig.local_accounts.clone();
+                    copy.twin = Some(HostId(a));
+                }
+                if let Some(o) = hosts.get_mut(a) {
+                    o.twin = Some(HostId(b));
+                }
+                continue;
+            }
             let acct_passwords = domain
                 .computers
                 .get(&orig.computer_name)
                 .and_then(|acc| acc.writes.last())
                 .map(|w| w.state.clone());
             let stale = SecretString::from(random_password(&mut rng, 32));
+            let stale_old = SecretString::from(random_password(&mut rng, 32));
             let original_wins = rng.gen_bool(0.5);
+            // The twin that rotated last holds the account's (current, previous); the other
+            // holds a pair the DCs no longer know.
+            let winner = (acct_passwords.as_ref().map(|s| s.current.clone()), acct_passwords.as_ref().and_then(|s| s.previous.clone()));
+            let loser = (Some(stale), Some(stale_old));
             if let Some(copy) = hosts.get_mut(b) {
                 copy.computer_name = orig.computer_name.clone();
                 copy.machine_sid = orig.machine_sid.clone();
                 copy.local_accounts = orig.local_accounts.clone();
                 copy.bound_dc = orig.bound_dc;
+                copy.site_dc = orig.site_dc;
                 copy.os = orig.os;
                 copy.twin = Some(HostId(a));
-                copy.secret = if original_wins { Some(stale.clone()) } else { acct_passwords.as_ref().map(|s| s.current.clone()) };
+                (copy.secret, copy.old_secret) = if original_wins { loser.clone() } else { winner.clone() };
             }
             if let Some(o) = hosts.get_mut(a) {
                 o.twin = Some(HostId(b));
-                o.secret = if original_wins { acct_passwords.as_ref().map(|s| s.current.clone()) } else { Some(stale) };
+                (o.secret, o.old_secret) = if original_wins { winner } else { loser };
             }
         }
         for host in hosts.iter_mut() {
             match host.fault {
                 Some(FaultKind::Snapshot) => {
-                    // Two rotations old: the first password of the history.
+                    // The (current, previous) pair it held `snapshot_rotations` rotations ago.
                     if let Some(acct) = domain.computers.get(&host.computer_name) {
-                        host.secret = acct.writes.first().map(|w| w.state.current.clone());
+                        let held = acct.writes.len().checked_sub(1 + spec.snapshot_rotations);
+                        host.secret = held.and_then(|j| acct.writes.get(j)).map(|w| w.state.current.clone());
+                        host.old_secret = held.and_then(|j| acct.writes.get(j)).and_then(|w| w.state.previous.clone());
                     }
                 }
-                Some(FaultKind::ReplicationLag) => {
-                    let new = SecretString::from(random_password(&mut rng, 32));
-                    domain.write_password(&host.computer_name, 0, Duration::ZERO, new.clone(), false);
+                Some(FaultKind::StaleDc) => {
+                    // Two rotations made on dc1 that never reached the host's DC (dc2): the
+                    // member holds (newest, newer) and dc2 still has the one before both.
+                    let newer = SecretString::from(random_password(&mut rng, 32));
+                    let newest = SecretString::from(random_password(&mut rng, 32));
+                    domain.write_password(&host.computer_name, 0, Duration::ZERO, newer.clone(), false);
+                    domain.write_password(&host.computer_name, 0, Duration::ZERO, newest.clone(), false);
                     if let Some(acct) = domain.computers.get_mut(&host.computer_name) {
                         acct.stuck = Some(Stuck { since: Duration::ZERO, until: spec.lag_stuck_for });
                     }
-                    host.secret = Some(new);
+                    host.secret = Some(newest);
+                    host.old_secret = Some(newer);
                     host.bound_dc = 1;
+                    host.site_dc = 1;
                 }
                 Some(FaultKind::DcReset) => {
                     let new = SecretString::from(random_password(&mut rng, 32));
@@ -701,7 +815,23 @@ impl Lab {
                         });
                     }
                 }
+                Some(kind @ (FaultKind::DisabledAccount | FaultKind::DeletedAccount)) => {
+                    if let Some(acct) = domain.computers.get_mut(&host.computer_name) {
+                        if let Some(last) = acct.writes.last().cloned() {
+                            let mut state = last.state;
+                            if kind == FaultKind::DisabledAccount {
+                                state.enabled = false;
+                            } else {
+                                state.exists = false;
+                            }
+                            acct.writes.push(AccountWrite { origin: None, at: Duration::ZERO, state });
+                        }
+                    }
+                }
+                Some(FaultKind::Dns) => host.dns_ok = false,
                 Some(FaultKind::NoDc) => host.reachable_dcs.iter_mut().for_each(|r| *r = false),
+                Some(FaultKind::DenyNetworkLogon) => host.deny_network_logon = true,
+                Some(FaultKind::DomainController) => host.domain_controller = true,
                 Some(FaultKind::Offline) => host.power = PowerState::Offline,
                 Some(FaultKind::Slow) => host.latency = spec.slow_latency,
                 Some(FaultKind::FilteredAdmin) => {
@@ -710,7 +840,7 @@ impl Lab {
                         a.enabled = false;
                     }
                 }
-                Some(FaultKind::Clone) | None => {}
+                Some(FaultKind::Clone | FaultKind::SidDuplicate) | None => {}
             }
         }
 
@@ -727,7 +857,11 @@ impl Lab {
 
         let clock: Arc<dyn Clock> = spec.clock.clone().unwrap_or_else(|| Arc::new(SystemClock));
         let epoch = clock.now();
-        let state = State { domain, hosts, rng, reboot_duration: spec.reboot_duration };
+        let mut state = State { domain, hosts, rng, reboot_duration: spec.reboot_duration };
+        // Every member set its channel up when it last booted, before the lab started.
+        for i in 0..state.hosts.len() {
+            state.use_channel(HostId(i), None, Duration::ZERO);
+        }
         Ok(Lab { inner: Arc::new(Inner { state: Mutex::new(state), clock, epoch, spec }) })
     }
 
@@ -817,6 +951,9 @@ impl Lab {
             if !acct.enabled {
                 return Some(Logon::Reject(RejectReason::AccountDisabled));
             }
+            if acct.admin && acct.rid != 500 && h.latfp != Some(1) {
+                return Some(Logon::Reject(RejectReason::FilteredToken));
+            }
             Some(Logon::Verify {
                 password: acct.password.clone(),
                 identity: Identity::Local { host: h.id, computer: h.computer_name.clone(), name: acct.name.clone(), rid: acct.rid },
@@ -824,6 +961,9 @@ impl Lab {
         };
         let domain_logon = |name: &str| -> Logon {
             let Some(u) = st.domain.user(name) else { return Logon::Reject(RejectReason::UnknownUser) };
+            if h.deny_network_logon {
+                return Logon::Reject(RejectReason::DeniedByPolicy);
+            }
             match st.channel(h, None, now) {
                 ChannelStatus::Ok { .. } => Logon::Verify {
                     password: u.password.clone(),
@@ -889,6 +1029,14 @@ impl Lab {
         st.host(host).map(|h| st.channel(h, None, now))
     }
 
+    /// Ground truth: what Netlogon has stored of the host's channel (what TC_QUERY, so
+    /// `Test-ComputerSecureChannel` and `nltest /sc_query`, read).
+    pub fn stored_channel(&self, host: HostId) -> Option<crate::host::StoredChannel> {
+        let now = self.now();
+        let st = self.lock();
+        st.host(host).map(|h| st.stored_channel(h, now))
+    }
+
     /// What `dc` (0 = dc1) holds for `computer` now.
     pub fn account_on_dc(&self, computer: &str, dc: DcIndex) -> Option<AccountView> {
         let now = self.now();
@@ -942,6 +1090,13 @@ impl Lab {
     pub fn set_dc_reachability(&self, host: HostId, reachable: bool) {
         if let Some(h) = self.lock().host_mut(host) {
             h.reachable_dcs.iter_mut().for_each(|r| *r = reachable);
+        }
+    }
+
+    /// Makes one DC (0 = dc1) reachable or not from `host` (for Netlogon's RPC).
+    pub fn set_dc_reachable(&self, host: HostId, dc: DcIndex, reachable: bool) {
+        if let Some(r) = self.lock().host_mut(host).and_then(|h| h.reachable_dcs.get_mut(dc)) {
+            *r = reachable;
         }
     }
 
@@ -1041,7 +1196,7 @@ impl Lab {
 ///    password, an administrative reset (as the administrator) when not; so `dc-reset` is
 ///    a real reset on dc1.
 /// 3. dc1 is replicated to every other DC: both DCs hold everything.
-/// 4. The build's writes made on one DC (`replication-lag`: the member's change on dc1) on
+/// 4. The build's writes made on one DC (`stale-dc`: the member's two changes on dc1) on
 ///    that DC only, never replicated.
 ///
 /// From then on `domain.computers` stays empty and the DCs are the truth. The domain SID

@@ -140,8 +140,7 @@ impl Backend for LabBackend {
 }
 
 fn is_powershell(command_line: &str) -> bool {
-    let first = command_line.split_whitespace().next().unwrap_or("").to_ascii_lowercase();
-    matches!(first.as_str(), "powershell" | "powershell.exe")
+    crate::exec::starts_powershell(command_line)
 }
 
 /// A member host as reachable on the wire.
@@ -262,6 +261,7 @@ impl RunningLab {
     /// account that may reset machine passwords (`trustsweep_repair_user/_password`).
     pub fn inventory_yaml(&self) -> String {
         let repair = self.lab.repair_credentials();
+        let logon_test = self.lab.helpdesk_credentials();
         let mut y = String::new();
         let _ = writeln!(y, "# trustsweep lab inventory (Ansible YAML). Lab secrets only: never reuse them.");
         let _ = writeln!(y, "all:");
@@ -272,6 +272,9 @@ impl RunningLab {
         let _ = writeln!(y, "    trustsweep_domain: {}", yaml_str(&self.lab.domain_name()));
         let _ = writeln!(y, "    trustsweep_repair_user: {}", yaml_str(&repair.user));
         let _ = writeln!(y, "    trustsweep_repair_password: {}", yaml_str(repair.password.expose_secret()));
+        // The domain-logon test uses the least-privileged account, never the repair one.
+        let _ = writeln!(y, "    trustsweep_logon_test_user: {}", yaml_str(&logon_test.user));
+        let _ = writeln!(y, "    trustsweep_logon_test_password: {}", yaml_str(logon_test.password.expose_secret()));
         let _ = writeln!(y, "  children:");
         let _ = writeln!(y, "    lab_members:");
         let _ = writeln!(y, "      hosts:");

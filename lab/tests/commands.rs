@@ -108,8 +108,12 @@ fn nltest_matches_captures() {
 #[test]
 fn nltest_not_elevated_and_errors() {
     let (lab, id, _who) = lab();
-    // opsadmin authenticates but has a filtered (non-elevated) token.
-    let lab::model::Logon::Verify { identity: ops, .. } = lab.logon(id, "", "opsadmin") else { panic!() };
+    // opsadmin's token is filtered (not elevated). Over WinRM it gets 401 before any
+    // command runs (pywinrm #188); a filtered session is made directly here to see what
+    // nltest itself does without elevation.
+    assert!(matches!(lab.logon(id, "", "opsadmin"), lab::model::Logon::Reject(lab::model::RejectReason::FilteredToken)));
+    let computer = lab.host(id).unwrap().computer_name;
+    let ops = lab::model::Identity::Local { host: id, computer, name: "opsadmin".into(), rid: 1001 };
     let out = lab.execute(id, &ops, "nltest /sc_verify:lab.test", b"");
     assert_eq!(out.stdout, b"");
     assert_eq!(out.stderr_text(), "I_NetLogonControl failed: Status = 5 0x5 ERROR_ACCESS_DENIED\r\n");
@@ -192,4 +196,23 @@ fn credential_errors_from_empty_stdin() {
         out.stdout_text(),
         "ts.reset_error=Cannot validate argument on parameter 'Credential'. The argument is null or empty. Provide an argument that is not null or empty, and then try the command again.\r\n"
     );
+}
+
+#[test]
+fn every_spelling_of_powershell_is_powershell() {
+    // The start-up delay applies to any spelling a client uses (issue 10).
+    for line in [
+        "powershell -NoProfile -Command 1",
+        "PowerShell.exe -NoProfile -Command 1",
+        "POWERSHELL.EXE -EncodedCommand AA==",
+        "%SystemRoot%\\System32\\WindowsPowerShell\\v1.0\\powershell.exe -Command 1",
+        "C:\\Windows\\System32\\WindowsPowerShell\\v1.0\\PowerShell.exe -NoProfile",
+        "\"C:\\Windows\\System32\\WindowsPowerShell\\v1.0\\powershell.exe\" -NoProfile",
+        "cmd /c powershell.exe -Command 1",
+    ] {
+        assert!(lab::exec::starts_powershell(line), "{line}");
+    }
+    for line in ["nltest /sc_query:lab.test", "cmd /c nltest /query", "pwsh -Command 1", "powershell_ise.exe", ""] {
+        assert!(!lab::exec::starts_powershell(line), "{line}");
+    }
 }

@@ -1,15 +1,21 @@
 //! Diagnosis: from what the sweep observed of every host to one named [`Diagnosis`] per
 //! host, with the evidence that led there. Pure; it sees the whole fleet at once, which is
-//! how it finds what one machine cannot show: clones (hosts sharing a machine SID or a
-//! computer name), and a domain account refused on one host while the same account works
-//! on others (a broken trust even where no probe could run).
+//! how it finds what one machine cannot show (DOMAIN.md, "What a fleet view adds"): name
+//! twins (two machines behind one computer account), SID duplicates (sysprep-less clones
+//! under their own names), members of a domain whose DC locator fails while others of the
+//! same domain are fine, and the per-domain PDC vote ([`fleet_pdcs`]).
+//!
+//! The channel verdict rests on the live test (`nltest /sc_verify`); the stored status is
+//! evidence only. A 401 is never, alone, evidence of a broken trust: only DC-side evidence
+//! ([`DcAccount`], read over LDAP) can say more about a host nobody could log on to.
 
 use std::collections::BTreeMap;
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::probe::{excerpt, status, DcTest, Probe};
+use crate::probe::{excerpt, status, NltestStatus, Probe};
+use crate::remote::{RemoteError, RemoteErrorKind};
 
 /// How the CLI got into a host (the connection the probe ran over).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -41,17 +47,42 @@ pub enum Access {
     Timeout,
 }
 
-/// The CLI's separate attempt to log on with the domain account (NTLM).
+impl Access {
+    /// The access a failed connection or probe run shows, for the account `user` that
+    /// tried: 401 → [`Access::Unauthorized`], WinRM Access Denied → [`Access::AccessDenied`],
+    /// a deadline → [`Access::Timeout`], anything else → [`Access::Unreachable`].
+    pub fn from_remote_error(e: &RemoteError, user: &str) -> Access {
+        match e.kind {
+            RemoteErrorKind::Unauthorized => Access::Unauthorized {
+                user: user.to_string(),
+            },
+            RemoteErrorKind::AccessDenied => Access::AccessDenied {
+                user: user.to_string(),
+            },
+            RemoteErrorKind::Timeout => Access::Timeout,
+            RemoteErrorKind::Unreachable | RemoteErrorKind::Protocol => Access::Unreachable {
+                message: e.message.clone(),
+            },
+        }
+    }
+}
+
+/// The CLI's separate domain-logon test with the least-privileged *logon-test* account
+/// (`--logon-test-user`), never the repair account: sending a privileged account's NTLM
+/// logon to every host would let any compromised host relay it (DOMAIN.md).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DomainLogon {
-    /// The domain account logged on: the host's channel works with some DC.
+    /// The logon-test account logged on.
     Accepted,
-    /// Refused with 401: with the trust broken, domain accounts cannot log on.
+    /// Refused with 401: a broken trust, or policy (Deny access from the network,
+    /// Protected Users), or a wrong password; on its own it proves nothing.
     Refused,
-    /// Not attempted.
+    /// Not attempted (host not reached, or not safe: Basic auth, TLS checks off).
     #[default]
     NotTried,
+    /// Skipped: no `--logon-test-user` was given.
+    Skipped,
 }
 
 /// Everything the sweep observed of one host: the input of [`diagnose_fleet`].
@@ -59,14 +90,17 @@ pub enum DomainLogon {
 pub struct HostObservation {
     /// The inventory name.
     pub host: String,
+    /// The endpoint the CLI connected to (`host:port`). Two inventory names with the same
+    /// non-empty address are one machine (alias and FQDN), never twins.
+    #[serde(default)]
+    pub address: String,
     /// How we got in (or did not).
     pub access: Access,
-    /// The domain-account logon attempt.
+    /// The logon test with the logon-test account.
+    #[serde(default)]
     pub domain_logon: DomainLogon,
-    /// The probe, when it ran and parsed.
+    /// The probe, when it ran and parsed ([`crate::probe_host`]).
     pub probe: Option<Probe>,
-    /// Per-DC tests (run when [`needs_dc_tests`] says so, and no DC-side evidence is read).
-    pub dc_tests: Vec<DcTest>,
     /// The host's computer account as each DC holds it, read over LDAP (empty when the
     /// sweep has no DC access).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -76,6 +110,19 @@ pub struct HostObservation {
 }
 
 impl HostObservation {
+    /// An observation of a host that was not (or not yet) reached: `access`, no probe.
+    pub fn new(host: impl Into<String>, address: impl Into<String>, access: Access) -> Self {
+        HostObservation {
+            host: host.into(),
+            address: address.into(),
+            access,
+            domain_logon: DomainLogon::NotTried,
+            probe: None,
+            dc_accounts: Vec::new(),
+            error: None,
+        }
+    }
+
     /// An observation of a host that answered, with its probe.
     pub fn connected(
         host: impl Into<String>,
@@ -83,18 +130,22 @@ impl HostObservation {
         local: bool,
         probe: Probe,
     ) -> Self {
-        HostObservation {
-            host: host.into(),
-            access: Access::Connected {
+        let mut o = HostObservation::new(
+            host,
+            "",
+            Access::Connected {
                 user: user.into(),
                 local,
             },
-            domain_logon: DomainLogon::NotTried,
-            probe: Some(probe),
-            dc_tests: Vec::new(),
-            dc_accounts: Vec::new(),
-            error: None,
-        }
+        );
+        o.probe = Some(probe);
+        o
+    }
+
+    /// The same with the endpoint address set.
+    pub fn at(mut self, address: impl Into<String>) -> Self {
+        self.address = address.into();
+        self
     }
 }
 
@@ -113,7 +164,11 @@ impl fmt::Display for DcAccount {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "computer account on {}: ", self.dc)?;
         match &self.state {
-            DcAccountState::Present { pwd_last_set, pwd_last_set_utc, disabled } => {
+            DcAccountState::Present {
+                pwd_last_set,
+                pwd_last_set_utc,
+                disabled,
+            } => {
                 write!(f, "pwdLastSet {pwd_last_set_utc} ({pwd_last_set})")?;
                 if *disabled {
                     write!(f, ", disabled")?;
@@ -145,60 +200,83 @@ pub enum DcAccountState {
     Unknown,
 }
 
-/// Why a host is in the state it is: one name per cause the tool knows how to treat.
+/// Why a host is in the state it is: one name per cause the tool knows how to treat. The
+/// snake_case names ([`Diagnosis::name`], serde's `kind`) are a contract with the CLI.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Diagnosis {
-    /// The channel verifies.
+    /// The live test (`/sc_verify`) succeeds.
     Healthy,
-    /// A DC answered, the account exists, the machine password is rejected (status 5) on
-    /// every DC tested: snapshot/backup restore, rollback, or an account reset on the DC.
+    /// `DomainRole` 4 or 5: a domain controller, not a member. Skipped, never repaired.
+    DomainController {
+        /// The `DomainRole` (4 backup DC, 5 PDC emulator).
+        role: u32,
+    },
+    /// In a workgroup.
+    NotDomainJoined,
+    /// The DC refused the machine password (live status 5): snapshot/backup restore, or
+    /// the account reset on the DC side; without DC-side evidence also possibly a DC that
+    /// missed replication.
     StalePassword,
-    /// Shares a machine SID or computer name with other inventory hosts. Rebuild; never
-    /// reset (that breaks the twin).
-    Clone {
+    /// DC-side evidence: the DCs disagree on the account's `pwdLastSet` and the member is
+    /// bound to one holding an older value.
+    StaleDc {
+        /// The DC(s) holding the newest value: the DC to pin to.
+        newest: Vec<String>,
+        /// The DC the member is bound to, which holds an older value (or none).
+        bound: String,
+    },
+    /// DC-side evidence: the computer account is disabled.
+    AccountDisabled,
+    /// DC-side evidence: no DC holds the computer account.
+    AccountDeleted,
+    /// Live status 1787 `ERROR_NO_TRUST_SAM_ACCOUNT` without DC-side evidence: disabled or
+    /// missing, only LDAP tells which.
+    AccountDisabledOrMissing,
+    /// The DC locator finds no DC (`/dsgetdc` fails, channel 1311/1355): usually the
+    /// member's DNS points at a non-DC.
+    NoDcLocator,
+    /// The locator found a DC but the channel reaches none (1311): firewall, RPC.
+    DcUnreachable {
+        /// The DC the locator named.
+        dc: Option<String>,
+    },
+    /// Two or more machines answer with this computer name in the same domain: one
+    /// account, two machines. Never reset either; rebuild or rename one.
+    NameTwin {
         /// The other inventory hosts.
         twins: Vec<String>,
     },
-    /// Works against one DC and fails against another.
-    ReplicationLag {
-        /// A DC that accepts the machine password.
-        good_dc: String,
-        /// A DC that rejects it.
-        bad_dc: String,
+    /// Shares its machine SID with hosts of other names (a sysprep-less clone joined under
+    /// its own name). The channel works; advisory: rebuild with sysprep.
+    SidDuplicate {
+        /// The other inventory hosts.
+        twins: Vec<String>,
     },
-    /// 1787 `ERROR_NO_TRUST_SAM_ACCOUNT` / 1786 `ERROR_NO_TRUST_LSA_SECRET`: the computer
-    /// account (or the local trust secret) is missing or disabled.
-    AccountMissing,
-    /// 1311 `ERROR_NO_LOGON_SERVERS` (or 1355): the host reaches no DC.
-    NoDcReachable,
-    /// Broken, but the cause is not pinned down.
-    TrustBroken {
-        /// What is known.
-        detail: String,
-    },
-    /// The domain account is refused here but accepted on other hosts (a broken trust),
-    /// and no credential we have gets in.
-    BrokenNoAccess {
-        /// The last account tried.
-        user: String,
-    },
-    /// A local administrator refused with Access Denied: a UAC filtered token (remote
-    /// restrictions), not a broken trust. Use the RID-500 Administrator (LAPS).
-    FilteredAdmin {
+    /// A local account (not, as far as can be told, the built-in RID-500 Administrator)
+    /// was refused with 401 or Access Denied.
+    LocalAccountRefused {
         /// The account.
         user: String,
     },
-    /// The credential was refused or is not allowed to use WinRM (or cannot query
-    /// Netlogon without elevation).
+    /// Authenticated but not allowed (WinRM Access Denied), or cannot query Netlogon
+    /// (not elevated).
     AccessDenied {
+        /// The account.
+        user: String,
+    },
+    /// A domain (or unknown) account got 401. Not evidence of a broken trust.
+    Unauthorized {
         /// The account.
         user: String,
     },
     /// No answer.
     Unreachable,
-    /// In a workgroup.
-    NotDomainJoined,
+    /// A non-zero live channel status not covered above (e.g. 1786).
+    TrustBroken {
+        /// What is known.
+        detail: String,
+    },
     /// Not enough to say.
     Unknown {
         /// The raw evidence in short.
@@ -211,37 +289,48 @@ impl Diagnosis {
     pub fn name(&self) -> &'static str {
         match self {
             Diagnosis::Healthy => "healthy",
-            Diagnosis::StalePassword => "stale_password",
-            Diagnosis::Clone { .. } => "clone",
-            Diagnosis::ReplicationLag { .. } => "replication_lag",
-            Diagnosis::AccountMissing => "account_missing",
-            Diagnosis::NoDcReachable => "no_dc_reachable",
-            Diagnosis::TrustBroken { .. } => "trust_broken",
-            Diagnosis::BrokenNoAccess { .. } => "broken_no_access",
-            Diagnosis::FilteredAdmin { .. } => "filtered_admin",
-            Diagnosis::AccessDenied { .. } => "access_denied",
-            Diagnosis::Unreachable => "unreachable",
+            Diagnosis::DomainController { .. } => "domain_controller",
             Diagnosis::NotDomainJoined => "not_domain_joined",
+            Diagnosis::StalePassword => "stale_password",
+            Diagnosis::StaleDc { .. } => "stale_dc",
+            Diagnosis::AccountDisabled => "account_disabled",
+            Diagnosis::AccountDeleted => "account_deleted",
+            Diagnosis::AccountDisabledOrMissing => "account_disabled_or_missing",
+            Diagnosis::NoDcLocator => "no_dc_locator",
+            Diagnosis::DcUnreachable { .. } => "dc_unreachable",
+            Diagnosis::NameTwin { .. } => "name_twin",
+            Diagnosis::SidDuplicate { .. } => "sid_duplicate",
+            Diagnosis::LocalAccountRefused { .. } => "local_account_refused",
+            Diagnosis::AccessDenied { .. } => "access_denied",
+            Diagnosis::Unauthorized { .. } => "unauthorized",
+            Diagnosis::Unreachable => "unreachable",
+            Diagnosis::TrustBroken { .. } => "trust_broken",
             Diagnosis::Unknown { .. } => "unknown",
         }
     }
 
-    /// The `check` summary bucket.
+    /// The `check` summary bucket. A SID duplicate's channel works (Healthy; its finding
+    /// carries the advisory). A domain controller is not a member and has nothing to
+    /// repair: Healthy too (its name says it was skipped).
     pub fn state(&self) -> HostState {
         match self {
-            Diagnosis::Healthy => HostState::Healthy,
-            Diagnosis::StalePassword
-            | Diagnosis::Clone { .. }
-            | Diagnosis::ReplicationLag { .. }
-            | Diagnosis::AccountMissing
-            | Diagnosis::NoDcReachable
-            | Diagnosis::TrustBroken { .. }
-            | Diagnosis::BrokenNoAccess { .. }
-            | Diagnosis::NotDomainJoined => HostState::Broken,
+            Diagnosis::Healthy
+            | Diagnosis::SidDuplicate { .. }
+            | Diagnosis::DomainController { .. } => HostState::Healthy,
+            Diagnosis::NotDomainJoined
+            | Diagnosis::StalePassword
+            | Diagnosis::StaleDc { .. }
+            | Diagnosis::AccountDisabled
+            | Diagnosis::AccountDeleted
+            | Diagnosis::AccountDisabledOrMissing
+            | Diagnosis::NoDcLocator
+            | Diagnosis::DcUnreachable { .. }
+            | Diagnosis::NameTwin { .. }
+            | Diagnosis::TrustBroken { .. } => HostState::Broken,
             Diagnosis::Unreachable => HostState::Unreachable,
-            Diagnosis::FilteredAdmin { .. } | Diagnosis::AccessDenied { .. } => {
-                HostState::AccessProblem
-            }
+            Diagnosis::LocalAccountRefused { .. }
+            | Diagnosis::AccessDenied { .. }
+            | Diagnosis::Unauthorized { .. } => HostState::AccessProblem,
             Diagnosis::Unknown { .. } => HostState::Unknown,
         }
     }
@@ -251,35 +340,50 @@ impl fmt::Display for Diagnosis {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Diagnosis::Healthy => f.write_str("healthy"),
-            Diagnosis::StalePassword => f.write_str(
-                "stale machine password (snapshot restore, rollback or account reset on the DC)",
+            Diagnosis::DomainController { role } => write!(
+                f,
+                "domain controller (DomainRole {role}), not a member: skipped"
             ),
-            Diagnosis::Clone { twins } => {
-                write!(f, "clone of {} (rebuild required)", twins.join(", "))
+            Diagnosis::NotDomainJoined => f.write_str("not domain-joined"),
+            Diagnosis::StalePassword => f.write_str(
+                "the DC refuses the machine password (snapshot restore, DC-side reset, or a DC that missed replication)",
+            ),
+            Diagnosis::StaleDc { newest, bound } => write!(
+                f,
+                "bound to {bound}, which holds an older password than {} (replication)",
+                newest.join(", ")
+            ),
+            Diagnosis::AccountDisabled => f.write_str("computer account disabled in AD"),
+            Diagnosis::AccountDeleted => f.write_str("computer account deleted from AD"),
+            Diagnosis::AccountDisabledOrMissing => {
+                f.write_str("computer account disabled or missing (1787)")
             }
-            Diagnosis::ReplicationLag { good_dc, bad_dc } => {
-                write!(
-                    f,
-                    "replication lag (works against {good_dc}, fails against {bad_dc})"
-                )
+            Diagnosis::NoDcLocator => {
+                f.write_str("the DC locator finds no DC (DNS on the member?)")
             }
-            Diagnosis::AccountMissing => {
-                f.write_str("computer account missing or disabled on the DC")
-            }
-            Diagnosis::NoDcReachable => f.write_str("no domain controller reachable from the host"),
-            Diagnosis::TrustBroken { detail } => write!(f, "trust broken, cause unknown: {detail}"),
-            Diagnosis::BrokenNoAccess { user } => {
-                write!(f, "trust broken and no credential gets in (domain account refused; {user} refused)")
-            }
-            Diagnosis::FilteredAdmin { user } => {
-                write!(
-                    f,
-                    "filtered admin token for {user} (UAC remote restrictions), not a broken trust"
-                )
+            Diagnosis::DcUnreachable { dc } => match dc {
+                Some(dc) => write!(f, "DC {dc} found but unreachable (firewall/RPC)"),
+                None => f.write_str("DCs found but unreachable (firewall/RPC)"),
+            },
+            Diagnosis::NameTwin { twins } => write!(
+                f,
+                "name twin of {} (one account, two machines: rebuild or rename one)",
+                twins.join(", ")
+            ),
+            Diagnosis::SidDuplicate { twins } => write!(
+                f,
+                "shares its machine SID with {} (advisory: rebuild with sysprep)",
+                twins.join(", ")
+            ),
+            Diagnosis::LocalAccountRefused { user } => {
+                write!(f, "local account {user} refused")
             }
             Diagnosis::AccessDenied { user } => write!(f, "access denied for {user}"),
+            Diagnosis::Unauthorized { user } => {
+                write!(f, "{user} refused (HTTP 401); not evidence of a broken trust")
+            }
             Diagnosis::Unreachable => f.write_str("unreachable"),
-            Diagnosis::NotDomainJoined => f.write_str("not domain-joined"),
+            Diagnosis::TrustBroken { detail } => write!(f, "trust broken: {detail}"),
             Diagnosis::Unknown { detail } => write!(f, "unknown: {detail}"),
         }
     }
@@ -361,70 +465,123 @@ pub fn summarize(findings: &[Finding]) -> Summary {
     s
 }
 
-/// Should the CLI run [`crate::scripts::test_dc`] against every listed DC? Yes when the
-/// channel is not verified good and `/dclist` named more than one DC: that is how
-/// replication lag (good on one DC, bad on another) is told from a stale password.
-pub fn needs_dc_tests(probe: &Probe) -> bool {
-    probe.part_of_domain != Some(false)
-        && probe.channel_ok() != Some(true)
-        && probe.dclist.dcs.len() > 1
-}
-
-/// The DCs to test ([`needs_dc_tests`]), in the order to test them: as listed, the PDC
-/// last. `Test-ComputerSecureChannel -Server` is believed to rediscover the channel to the
-/// DC it tests (`NETLOGON_CONTROL_REDISCOVER`), so the member ends bound to the PDC, the
-/// DC repairs are pinned to, rather than to whichever DC happened to be listed last.
-pub fn dc_test_targets(probe: &Probe) -> Vec<String> {
-    if !needs_dc_tests(probe) {
-        return Vec::new();
-    }
-    let (pdc, others): (Vec<_>, Vec<_>) = probe.dclist.dcs.iter().partition(|d| d.pdc);
-    others
-        .into_iter()
-        .chain(pdc)
-        .map(|d| d.name.clone())
-        .collect()
-}
-
-/// The PDC emulator most probes name in their `/dclist` (for [`crate::PlanOptions::pdc`]).
-/// `dc1` and `dc1.lab.test` count as one DC (local accounts get NetBIOS names from
-/// nltest's fallback listing); the longest spelling (the FQDN) is returned.
-pub fn fleet_pdc(observations: &[HostObservation]) -> Option<String> {
-    let mut votes: BTreeMap<String, (usize, String)> = BTreeMap::new();
+/// The PDC emulator of each domain, voted by the probes' DC locator (`/dsgetdc /pdc`, and
+/// a swept PDC emulator naming itself), keyed by the lower-case DNS domain. `dc1` and
+/// `dc1.lab.test` count as one DC; the longest spelling (the FQDN) is returned. One
+/// domain's vote never names another domain's PDC.
+pub fn fleet_pdcs(observations: &[HostObservation]) -> BTreeMap<String, String> {
+    // (domain, short name) -> (votes, longest spelling)
+    let mut votes: BTreeMap<(String, String), (usize, String)> = BTreeMap::new();
     for p in observations.iter().filter_map(|o| o.probe.as_ref()) {
-        if let Some(pdc) = p.pdc() {
-            let short = pdc.split('.').next().unwrap_or(pdc).to_ascii_lowercase();
-            let e = votes.entry(short).or_insert((0, pdc.to_string()));
-            e.0 += 1;
-            if pdc.len() > e.1.len() {
-                e.1 = pdc.to_string();
-            }
+        let domain = p.domain_key();
+        if domain.is_empty() || p.part_of_domain == Some(false) {
+            continue;
+        }
+        let name = if p.domain_role == Some(crate::probe::ROLE_PRIMARY_DC) {
+            format!("{}.{domain}", p.computer_name.to_ascii_lowercase())
+        } else if let Some(pdc) = p.pdc() {
+            pdc.to_string()
+        } else {
+            continue;
+        };
+        let short = name.split('.').next().unwrap_or(&name).to_ascii_lowercase();
+        let e = votes.entry((domain, short)).or_insert((0, name.clone()));
+        e.0 += 1;
+        if name.len() > e.1.len() {
+            e.1 = name;
         }
     }
-    let mut best: Option<(usize, String)> = None;
-    for (_, (n, name)) in votes {
-        if best.as_ref().is_none_or(|(b, _)| n > *b) {
-            best = Some((n, name));
+    let mut best: BTreeMap<String, (usize, String)> = BTreeMap::new();
+    for ((domain, _), (n, name)) in votes {
+        let slot = best.entry(domain).or_insert((0, String::new()));
+        if n > slot.0 {
+            *slot = (n, name);
         }
     }
-    best.map(|(_, name)| name)
+    best.into_iter().map(|(d, (_, name))| (d, name)).collect()
 }
 
-/// Diagnoses every host, in input order, using the whole fleet (clones, domain-logon
-/// evidence from other hosts).
-pub fn diagnose_fleet(observations: &[HostObservation]) -> Vec<Finding> {
-    let twins = find_twins(observations);
-    let accepted = observations
+/// What the rest of the fleet says about one host.
+#[derive(Debug, Clone, Default)]
+struct FleetContext {
+    /// Other machines answering with the same computer name in the same domain.
+    name_twins: Vec<String>,
+    /// Other machines (other names) sharing the machine SID in the same domain.
+    sid_twins: Vec<String>,
+    /// Other members of the same domain whose live test succeeds.
+    domain_ok: usize,
+    /// Hosts where the logon-test account was accepted.
+    logon_accepted: usize,
+}
+
+/// Two observations of one machine: the same inventory name, or the same non-empty
+/// endpoint address (an alias and an FQDN of one host).
+fn same_machine(a: &HostObservation, b: &HostObservation) -> bool {
+    a.host.eq_ignore_ascii_case(&b.host)
+        || (!a.address.is_empty() && a.address.eq_ignore_ascii_case(&b.address))
+}
+
+fn fleet_context(observations: &[HostObservation]) -> Vec<FleetContext> {
+    let logon_accepted = observations
         .iter()
         .filter(|o| o.domain_logon == DomainLogon::Accepted)
         .count();
-    observations
+    let members: Vec<(usize, &HostObservation, &Probe)> = observations
         .iter()
         .enumerate()
-        .map(|(i, o)| {
-            let empty = Vec::new();
-            let t = twins.get(&i).unwrap_or(&empty);
-            let (diagnosis, evidence) = classify(o, t, accepted);
+        .filter_map(|(i, o)| {
+            o.probe
+                .as_ref()
+                .filter(|p| p.is_member())
+                .map(|p| (i, o, p))
+        })
+        .collect();
+    let mut out = vec![
+        FleetContext {
+            logon_accepted,
+            ..FleetContext::default()
+        };
+        observations.len()
+    ];
+    for &(i, o, p) in &members {
+        let Some(ctx) = out.get_mut(i) else { continue };
+        let mut names: Vec<String> = Vec::new();
+        let mut sids: Vec<String> = Vec::new();
+        for &(j, other, q) in &members {
+            if j == i || same_machine(o, other) || q.domain_key() != p.domain_key() {
+                continue;
+            }
+            let same_name = !p.computer_name.is_empty()
+                && p.computer_name.eq_ignore_ascii_case(&q.computer_name);
+            if same_name {
+                if !names.contains(&other.host) {
+                    names.push(other.host.clone());
+                }
+            } else if p.machine_sid.is_some()
+                && p.machine_sid == q.machine_sid
+                && !sids.contains(&other.host)
+            {
+                sids.push(other.host.clone());
+            }
+            if q.channel_ok() == Some(true) && !same_name {
+                ctx.domain_ok += 1;
+            }
+        }
+        ctx.name_twins = names;
+        ctx.sid_twins = sids;
+    }
+    out
+}
+
+/// Diagnoses every host, in input order, using the whole fleet (name twins, SID
+/// duplicates, other members of the same domain, logon tests elsewhere).
+pub fn diagnose_fleet(observations: &[HostObservation]) -> Vec<Finding> {
+    let ctx = fleet_context(observations);
+    observations
+        .iter()
+        .zip(ctx)
+        .map(|(o, c)| {
+            let (diagnosis, evidence) = classify(o, &c);
             Finding {
                 host: o.host.clone(),
                 diagnosis,
@@ -434,67 +591,14 @@ pub fn diagnose_fleet(observations: &[HostObservation]) -> Vec<Finding> {
         .collect()
 }
 
-/// Diagnoses one host alone (no fleet context: no clone detection). Used to verify a
-/// repair.
+/// Diagnoses one host alone (no fleet context: no twins). Used to verify a repair.
 pub fn diagnose_host(observation: &HostObservation) -> Finding {
-    let (diagnosis, evidence) = classify(observation, &[], 0);
+    let (diagnosis, evidence) = classify(observation, &FleetContext::default());
     Finding {
         host: observation.host.clone(),
         diagnosis,
         evidence,
     }
-}
-
-/// A twin relation: the other host and what is shared.
-#[derive(Debug, Clone)]
-struct Twin {
-    host: String,
-    what: String,
-}
-
-/// Hosts sharing a machine SID or a computer name, per index.
-fn find_twins(observations: &[HostObservation]) -> BTreeMap<usize, Vec<Twin>> {
-    let mut by_sid: BTreeMap<String, Vec<usize>> = BTreeMap::new();
-    let mut by_name: BTreeMap<String, Vec<usize>> = BTreeMap::new();
-    for (i, o) in observations.iter().enumerate() {
-        let Some(p) = &o.probe else { continue };
-        if let Some(sid) = &p.machine_sid {
-            by_sid.entry(sid.clone()).or_default().push(i);
-        }
-        if !p.computer_name.is_empty() {
-            by_name
-                .entry(p.computer_name.to_ascii_uppercase())
-                .or_default()
-                .push(i);
-        }
-    }
-    let mut out: BTreeMap<usize, Vec<Twin>> = BTreeMap::new();
-    let groups = by_sid
-        .iter()
-        .map(|(k, v)| (format!("machine SID {k}"), v))
-        .chain(
-            by_name
-                .iter()
-                .map(|(k, v)| (format!("computer name {k}"), v)),
-        );
-    for (what, members) in groups {
-        for &i in members {
-            let me = observations.get(i).map(|o| o.host.as_str()).unwrap_or("");
-            for &j in members {
-                let Some(other) = observations.get(j) else {
-                    continue;
-                };
-                // The same inventory name twice is the same host, not a clone.
-                if j != i && !other.host.eq_ignore_ascii_case(me) {
-                    out.entry(i).or_default().push(Twin {
-                        host: other.host.clone(),
-                        what: what.clone(),
-                    });
-                }
-            }
-        }
-    }
-    out
 }
 
 fn access_evidence(a: &Access) -> String {
@@ -531,15 +635,28 @@ pub fn looks_local(user: &str, host: &str) -> bool {
     }
 }
 
-fn classify(
-    o: &HostObservation,
-    twins: &[Twin],
-    domain_accepted: usize,
-) -> (Diagnosis, Vec<String>) {
+/// Is this local account, as far as its name tells, the built-in Administrator (RID 500)?
+/// (It may have been renamed; a LAPS-managed account may be another one.)
+fn looks_builtin_admin(user: &str) -> bool {
+    let name = user.rsplit('\\').next().unwrap_or(user);
+    name.eq_ignore_ascii_case("administrator")
+}
+
+const NOT_EVIDENCE_401: &str =
+    "a 401 is not, on its own, evidence of a broken trust (wrong password, Deny access to this computer from the network, Protected Users, UAC remote restrictions all give 401)";
+
+fn classify(o: &HostObservation, ctx: &FleetContext) -> (Diagnosis, Vec<String>) {
     let mut ev = vec![access_evidence(&o.access)];
     match o.domain_logon {
-        DomainLogon::Accepted => ev.push("domain logon: accepted".to_string()),
-        DomainLogon::Refused => ev.push("domain logon: refused (HTTP 401)".to_string()),
+        DomainLogon::Accepted => {
+            ev.push("domain logon test (logon-test account): accepted".to_string())
+        }
+        DomainLogon::Refused => {
+            ev.push("domain logon test (logon-test account): refused (HTTP 401)".to_string())
+        }
+        DomainLogon::Skipped => {
+            ev.push("domain logon test: skipped (no --logon-test-user given)".to_string())
+        }
         DomainLogon::NotTried => {}
     }
     if let Some(e) = &o.error {
@@ -548,262 +665,371 @@ fn classify(
     for a in &o.dc_accounts {
         ev.push(a.to_string());
     }
-    let refused = o.domain_logon == DomainLogon::Refused;
-    // The same domain account logs on elsewhere, so its refusal here is this host's trust.
-    let refused_but_works_elsewhere = refused && domain_accepted > 0;
     let d = match &o.access {
         Access::Unreachable { .. } | Access::Timeout => Diagnosis::Unreachable,
-        Access::Unauthorized { user } => {
-            if refused_but_works_elsewhere {
-                ev.push(format!(
-                    "the domain account logs on to {domain_accepted} other host(s) but is refused here: broken trust"
-                ));
-                Diagnosis::BrokenNoAccess { user: user.clone() }
-            } else {
-                Diagnosis::AccessDenied { user: user.clone() }
-            }
+        Access::Unauthorized { user } | Access::AccessDenied { user } => {
+            let is_401 = matches!(o.access, Access::Unauthorized { .. });
+            refused(o, user, is_401, ctx, &mut ev)
         }
-        Access::AccessDenied { user } => {
-            let local = looks_local(user, &o.host);
-            if local {
-                ev.push(
-                    "a local administrator other than RID 500 gets a filtered token over the network (UAC remote restrictions, KB951016)"
-                        .to_string(),
-                );
-            }
-            if refused_but_works_elsewhere {
-                ev.push(format!(
-                    "the domain account logs on to {domain_accepted} other host(s) but is refused here: broken trust"
-                ));
-                Diagnosis::BrokenNoAccess { user: user.clone() }
-            } else if local {
-                Diagnosis::FilteredAdmin { user: user.clone() }
-            } else {
-                Diagnosis::AccessDenied { user: user.clone() }
-            }
-        }
-        Access::Connected { user, local } => {
-            match &o.probe {
-                Some(p) => from_probe(p, &o.dc_tests, &o.dc_accounts, twins, refused && *local, &mut ev),
-                None if refused && *local => {
-                    ev.push("domain logon refused while the local administrator was accepted: broken trust".to_string());
-                    Diagnosis::TrustBroken {
-                    detail: "domain logon refused, local administrator accepted; the probe did not complete".to_string(),
-                }
-                }
-                None => Diagnosis::Unknown {
-                    detail: o
-                        .error
-                        .as_deref()
-                        .map(|e| excerpt(e, 200))
-                        .unwrap_or_else(|| format!("no probe result ({user})")),
-                },
-            }
-        }
+        Access::Connected { user, .. } => match &o.probe {
+            Some(p) => from_probe(p, o, ctx, &mut ev),
+            None => Diagnosis::Unknown {
+                detail: o
+                    .error
+                    .as_deref()
+                    .map(|e| excerpt(e, 200))
+                    .unwrap_or_else(|| format!("no probe result ({user})")),
+            },
+        },
     };
     (d, ev)
 }
 
+/// Nobody got in: the access problem, unless DC-side evidence says more.
+fn refused(
+    o: &HostObservation,
+    user: &str,
+    is_401: bool,
+    ctx: &FleetContext,
+    ev: &mut Vec<String>,
+) -> Diagnosis {
+    if let Some(d) = account_from_dcs(&o.dc_accounts, ev) {
+        return d;
+    }
+    if is_401 {
+        ev.push(NOT_EVIDENCE_401.to_string());
+    }
+    if o.domain_logon == DomainLogon::Refused && ctx.logon_accepted > 0 {
+        ev.push(format!(
+            "the logon-test account logs on to {} other host(s) but is refused here (a broken trust, or a policy on this host)",
+            ctx.logon_accepted
+        ));
+    }
+    let local = !user.is_empty() && looks_local(user, &o.host);
+    if local && !looks_builtin_admin(user) {
+        ev.push(format!(
+            "{user} is a local account other than the built-in Administrator; possible causes: a wrong password; UAC remote restrictions (KB951016: a local administrator other than RID 500 without LocalAccountTokenFilterPolicy=1 is answered with 401 on real hosts, pywinrm #188); not in Administrators (a member of Remote Management Users only gets Access Denied, pywinrm #338)"
+        ));
+        ev.push("use the built-in Administrator (RID 500), e.g. its LAPS password".to_string());
+        return Diagnosis::LocalAccountRefused {
+            user: user.to_string(),
+        };
+    }
+    if local {
+        ev.push(format!(
+            "{user} looks like the built-in Administrator; possible causes: a wrong or rotated (LAPS) password, \"Deny access to this computer from the network\" for local administrators (CIS L1), FilterAdministratorToken=1"
+        ));
+    }
+    if is_401 {
+        Diagnosis::Unauthorized {
+            user: user.to_string(),
+        }
+    } else {
+        Diagnosis::AccessDenied {
+            user: user.to_string(),
+        }
+    }
+}
+
+/// Disabled on every DC that holds it, or held by no DC read: what only LDAP can tell.
+fn account_from_dcs(accounts: &[DcAccount], ev: &mut Vec<String>) -> Option<Diagnosis> {
+    let readable: Vec<&DcAccount> = accounts
+        .iter()
+        .filter(|a| a.state != DcAccountState::Unknown)
+        .collect();
+    if readable.is_empty() {
+        return None;
+    }
+    if readable.iter().all(|a| a.state == DcAccountState::Missing) {
+        ev.push(format!(
+            "DC-side evidence: no DC read ({}) holds the computer account: deleted (restore it from the AD Recycle Bin, or rejoin)",
+            dc_names(&readable)
+        ));
+        return Some(Diagnosis::AccountDeleted);
+    }
+    let present: Vec<&DcAccount> = readable
+        .iter()
+        .copied()
+        .filter(|a| matches!(a.state, DcAccountState::Present { .. }))
+        .collect();
+    if present
+        .iter()
+        .all(|a| matches!(a.state, DcAccountState::Present { disabled: true, .. }))
+    {
+        ev.push(format!(
+            "DC-side evidence: the computer account is disabled ({}): re-enabling it heals the member with no change on it",
+            dc_names(&present)
+        ));
+        return Some(Diagnosis::AccountDisabled);
+    }
+    None
+}
+
+fn dc_names(accounts: &[&DcAccount]) -> String {
+    accounts
+        .iter()
+        .map(|a| a.dc.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 fn from_probe(
     p: &Probe,
-    dc_tests: &[DcTest],
-    dc_accounts: &[DcAccount],
-    twins: &[Twin],
-    logon_says_broken: bool,
+    o: &HostObservation,
+    ctx: &FleetContext,
     ev: &mut Vec<String>,
 ) -> Diagnosis {
     let sid = p.machine_sid.as_deref().unwrap_or("unknown");
     ev.push(format!(
-        "computer {} in {} (part of domain: {}), machine SID {sid}",
+        "computer {} in {} (part of domain: {}, DomainRole {}), machine SID {sid}",
         p.computer_name,
         p.domain,
         p.part_of_domain
-            .map_or("unknown", |b| if b { "yes" } else { "no" })
+            .map_or("unknown", |b| if b { "yes" } else { "no" }),
+        p.domain_role
+            .map_or_else(|| "unknown".to_string(), |r| r.to_string())
     ));
-    ev.extend(p.evidence());
-    for t in dc_tests {
-        let r = match (t.ok, &t.error) {
-            (Some(true), _) => "True".to_string(),
-            (Some(false), _) => "False".to_string(),
-            (None, Some(e)) => format!("error: {}", excerpt(e, 200)),
-            (None, None) => "no result".to_string(),
-        };
-        ev.push(format!("Test-ComputerSecureChannel -Server {}: {r}", t.dc));
-    }
-    let lag = dc_lag(dc_accounts);
-    if let Some((newest, older)) = &lag {
+    if let Some(role) = p.domain_role.filter(|_| p.is_domain_controller()) {
         ev.push(format!(
-            "the DCs disagree on the account: {newest} holds a newer one than {} (replication has not caught up)",
-            older.join(", ")
+            "DomainRole {role}: a domain controller, not a member; its secure channel is not tested and it is never repaired"
         ));
-    }
-    if !twins.is_empty() {
-        let mut names: Vec<String> = Vec::new();
-        for t in twins {
-            ev.push(format!("{} shared with {}", t.what, t.host));
-            if !names.contains(&t.host) {
-                names.push(t.host.clone());
-            }
-        }
-        return Diagnosis::Clone { twins: names };
+        return Diagnosis::DomainController { role };
     }
     if p.part_of_domain == Some(false) {
         return Diagnosis::NotDomainJoined;
     }
-    if logon_says_broken {
-        ev.push(
-            "domain logon refused while the local administrator was accepted: broken trust"
-                .to_string(),
-        );
+    ev.extend(p.evidence());
+    if !ctx.name_twins.is_empty() {
+        ev.push(format!(
+            "computer name {} in {} is also answered by {} (a different machine): one computer account, two machines; each password change by one breaks the other; never reset either",
+            p.computer_name,
+            p.domain_key(),
+            ctx.name_twins.join(", ")
+        ));
+        return Diagnosis::NameTwin {
+            twins: ctx.name_twins.clone(),
+        };
     }
-    match p.channel_ok() {
-        Some(true) => {
-            if logon_says_broken {
-                ev.push("the channel verifies although the domain logon was refused: check the domain credential".to_string());
+    let sid_line = (!ctx.sid_twins.is_empty()).then(|| {
+        format!(
+            "machine SID {sid} shared with {} (other computer names): a sysprep-less clone; rebuild with sysprep; Windows 11 24H2/Server 2025 refuse NTLM/Kerberos between them (event 6167, KB5068222)",
+            ctx.sid_twins.join(", ")
+        )
+    });
+    let refused = o.domain_logon == DomainLogon::Refused;
+    match p.live_status() {
+        Some(st) if st.code == status::SUCCESS => {
+            if refused {
+                ev.push("domain logons refused by policy (Deny access from the network, Protected Users…) while the channel works".to_string());
+            }
+            if let Some(line) = sid_line {
+                ev.push(line);
+                ev.push(
+                    "needs a person (advisory): the channel works; nothing is repaired".to_string(),
+                );
+                return Diagnosis::SidDuplicate {
+                    twins: ctx.sid_twins.clone(),
+                };
             }
             Diagnosis::Healthy
         }
-        None => {
-            if let Some(f) = &p.sc_verify.failure {
-                match f.status.code {
-                    status::ACCESS_DENIED => {
-                        ev.push(
-                            "nltest could not query Netlogon: the session is not elevated"
-                                .to_string(),
-                        );
-                        return Diagnosis::AccessDenied {
-                            user: p.user.clone(),
-                        };
-                    }
-                    status::RPC_S_SERVER_UNAVAILABLE => {
-                        ev.push("Netlogon is not answering (service stopped?)".to_string());
-                        return if logon_says_broken {
-                            Diagnosis::TrustBroken {
-                                detail: format!("Netlogon not answering ({})", f.status),
-                            }
-                        } else {
-                            Diagnosis::Unknown {
-                                detail: format!("Netlogon not answering ({})", f.status),
-                            }
-                        };
-                    }
-                    status::NO_SUCH_DOMAIN | status::NO_LOGON_SERVERS => {
-                        return Diagnosis::NoDcReachable
-                    }
-                    _ => {}
-                }
+        Some(st) => {
+            let st = st.clone();
+            if let Some(line) = sid_line {
+                ev.push(line);
             }
-            if logon_says_broken {
-                Diagnosis::TrustBroken {
-                    detail: "no channel status; domain logon refused".to_string(),
-                }
-            } else {
-                Diagnosis::Unknown {
-                    detail: format!(
-                        "neither nltest nor Test-ComputerSecureChannel gave a result; nltest said: {}",
-                        excerpt(&p.sc_verify_text, 200)
-                    ),
-                }
+            if refused {
+                ev.push(
+                    "the logon-test account is refused too (consistent with the broken channel)"
+                        .to_string(),
+                );
             }
+            broken(p, &st, &o.dc_accounts, ctx, ev)
         }
-        Some(false) => broken(p, dc_tests, lag, ev),
+        None => {
+            if let Some(line) = sid_line {
+                ev.push(line);
+            }
+            no_live_status(p, &o.dc_accounts, ctx, ev)
+        }
     }
 }
 
-/// From the DCs' copies of an account: the DC holding the newest one and the DCs behind
+fn no_live_status(
+    p: &Probe,
+    accounts: &[DcAccount],
+    ctx: &FleetContext,
+    ev: &mut Vec<String>,
+) -> Diagnosis {
+    let Some(f) = &p.sc_verify.failure else {
+        return Diagnosis::Unknown {
+            detail: format!(
+                "the live test printed no status; nltest said: {}",
+                excerpt(&p.sc_verify_text, 200)
+            ),
+        };
+    };
+    match f.status.code {
+        status::ACCESS_DENIED => {
+            ev.push("nltest could not query Netlogon: the session is not elevated (I_NetLogonControl failed: Status = 5), not a refused password".to_string());
+            Diagnosis::AccessDenied {
+                user: p.user.clone(),
+            }
+        }
+        status::NO_LOGON_SERVERS | status::NO_SUCH_DOMAIN => {
+            let st = f.status.clone();
+            broken(p, &st, accounts, ctx, ev)
+        }
+        status::RPC_S_SERVER_UNAVAILABLE => {
+            ev.push("Netlogon is not answering (service stopped?)".to_string());
+            Diagnosis::Unknown {
+                detail: format!("Netlogon not answering ({})", f.status),
+            }
+        }
+        _ => Diagnosis::Unknown {
+            detail: format!("the live test failed: {}", f.status),
+        },
+    }
+}
+
+fn broken(
+    p: &Probe,
+    st: &NltestStatus,
+    accounts: &[DcAccount],
+    ctx: &FleetContext,
+    ev: &mut Vec<String>,
+) -> Diagnosis {
+    match st.code {
+        status::ACCESS_DENIED => {
+            ev.push("live test: the DC refused the machine password (Status = 5)".to_string());
+            if let Some(d) = stale_dc(p, accounts, ev) {
+                return d;
+            }
+            if accounts.iter().any(|a| a.state != DcAccountState::Unknown) {
+                ev.push("DC-side evidence shows no DC behind the one the member uses: the member's machine password is stale (snapshot restore, or a DC-side reset)".to_string());
+            } else {
+                ev.push("without DC-side evidence (--ldap) the sweep cannot tell a stale machine password (snapshot restore, DC-side reset) from a DC that missed replication; the repair ladder covers both".to_string());
+            }
+            Diagnosis::StalePassword
+        }
+        status::NO_TRUST_SAM_ACCOUNT => {
+            if let Some(d) = account_from_dcs(accounts, ev) {
+                return d;
+            }
+            if let Some(d) = stale_dc(p, accounts, ev) {
+                return d;
+            }
+            if accounts.iter().any(|a| a.state != DcAccountState::Unknown) {
+                return Diagnosis::TrustBroken {
+                    detail: format!(
+                        "live status {st} although the DCs read hold an enabled account"
+                    ),
+                };
+            }
+            ev.push(
+                "computer account disabled or missing (1787); only LDAP (--ldap) tells which"
+                    .to_string(),
+            );
+            Diagnosis::AccountDisabledOrMissing
+        }
+        status::NO_LOGON_SERVERS | status::NO_SUCH_DOMAIN => {
+            let domain = p.domain_key();
+            let d = if p.dsgetdc.found() {
+                let dc = p.dsgetdc.dc.clone();
+                ev.push(format!(
+                    "the DC locator finds {} but the channel reaches no DC (Status = {st}): firewall or RPC between the member and the DCs",
+                    dc.as_deref().unwrap_or("a DC")
+                ));
+                Diagnosis::DcUnreachable { dc }
+            } else {
+                ev.push(format!(
+                    "the DC locator finds no DC for {domain} (Status = {st}): usually the member's DNS points at a non-DC"
+                ));
+                Diagnosis::NoDcLocator
+            };
+            if ctx.domain_ok > 0 {
+                ev.push(format!(
+                    "{} other member(s) of {domain} verify their channel: the problem is this host's, not the domain's",
+                    ctx.domain_ok
+                ));
+            }
+            d
+        }
+        status::NO_TRUST_LSA_SECRET => Diagnosis::TrustBroken {
+            detail: format!("live status {st}: the member's own trust secret is missing"),
+        },
+        _ => Diagnosis::TrustBroken {
+            detail: format!("live status {st}"),
+        },
+    }
+}
+
+/// DC-side evidence of a stale DC: the DCs disagree on `pwdLastSet` (or one lacks the
+/// account) and the member is bound to one holding an older value; or, when the broken
+/// member names no DC (real nltest often prints an empty `Trusted DC Name`), the DCs
+/// disagree at all.
+fn stale_dc(p: &Probe, accounts: &[DcAccount], ev: &mut Vec<String>) -> Option<Diagnosis> {
+    let (newest, older) = dc_lag(accounts)?;
+    let bound = p.trusted_dc().map(str::to_string);
+    ev.push(format!(
+        "the DCs disagree on the account's pwdLastSet: {} hold(s) the newest, {} an older one (replication)",
+        newest.join(", "),
+        older.join(", ")
+    ));
+    match &bound {
+        Some(b) if newest.iter().any(|d| same_dc(b, d)) => {
+            ev.push(format!(
+                "the member is bound to {b}, which holds the newest value: not a stale DC"
+            ));
+            None
+        }
+        Some(b) if older.iter().any(|d| same_dc(b, d)) => {
+            ev.push(format!(
+                "the member is bound to {b}, which holds an older value: pin it to {}",
+                newest.join(" or ")
+            ));
+            Some(Diagnosis::StaleDc {
+                newest,
+                bound: b.clone(),
+            })
+        }
+        _ => {
+            let b = older.first().cloned().unwrap_or_default();
+            ev.push(format!(
+                "the member names no DC it is bound to; {b} holds an older value: pin it to {}",
+                newest.join(" or ")
+            ));
+            Some(Diagnosis::StaleDc { newest, bound: b })
+        }
+    }
+}
+
+/// From the DCs' copies of an account: the DCs holding the newest one and the DCs behind
 /// it (an older `pwdLastSet`, or no account where another DC has one), when they disagree.
 /// DCs that could not be read take no part.
-fn dc_lag(accounts: &[DcAccount]) -> Option<(String, Vec<String>)> {
-    let newest = accounts
+fn dc_lag(accounts: &[DcAccount]) -> Option<(Vec<String>, Vec<String>)> {
+    let max = accounts
         .iter()
         .filter_map(|a| match &a.state {
-            DcAccountState::Present { pwd_last_set, .. } => Some((*pwd_last_set, a)),
+            DcAccountState::Present { pwd_last_set, .. } => Some(*pwd_last_set),
             _ => None,
         })
-        .max_by_key(|(t, _)| *t)?;
+        .max()?;
+    let newest: Vec<String> = accounts
+        .iter()
+        .filter(|a| matches!(&a.state, DcAccountState::Present { pwd_last_set, .. } if *pwd_last_set == max))
+        .map(|a| a.dc.clone())
+        .collect();
     let older: Vec<String> = accounts
         .iter()
         .filter(|a| match &a.state {
-            DcAccountState::Present { pwd_last_set, .. } => *pwd_last_set < newest.0,
+            DcAccountState::Present { pwd_last_set, .. } => *pwd_last_set < max,
             DcAccountState::Missing => true,
             DcAccountState::Unknown => false,
         })
         .map(|a| a.dc.clone())
         .collect();
-    if older.is_empty() {
-        None
-    } else {
-        Some((newest.1.dc.clone(), older))
-    }
-}
-
-fn broken(p: &Probe, dc_tests: &[DcTest], lag: Option<(String, Vec<String>)>, ev: &mut Vec<String>) -> Diagnosis {
-    let code = p.sc_verify.channel_status().map(|st| st.code);
-    // The DC-side evidence: a password the member wrote (or an account created) on one DC
-    // that has not reached the others. A broken member prints no `Trusted DC Name`, so the
-    // DC it uses is not known; pinning it to the DC with the newest copy is what fixes lag.
-    if let Some((newest, older)) = lag {
-        if matches!(code, Some(status::ACCESS_DENIED | status::NO_TRUST_SAM_ACCOUNT)) && dc_tests.is_empty() {
-            let bound = p.sc_verify.trusted_dc.as_deref();
-            let bad_dc = older
-                .iter()
-                .find(|d| bound.is_some_and(|b| same_dc(b, d)))
-                .or_else(|| older.first())
-                .cloned()
-                .unwrap_or_default();
-            return Diagnosis::ReplicationLag { good_dc: newest, bad_dc };
-        }
-    }
-    let good = dc_tests.iter().find(|t| t.ok == Some(true));
-    let failing: Vec<&DcTest> = dc_tests.iter().filter(|t| t.ok == Some(false)).collect();
-    if let Some(good) = good {
-        let bound = p.sc_verify.trusted_dc.as_deref();
-        let bad = failing
-            .iter()
-            .find(|t| bound.is_some_and(|b| same_dc(b, &t.dc)))
-            .or_else(|| failing.first())
-            .map(|t| t.dc.clone());
-        if let Some(bad_dc) = bad {
-            ev.push(format!(
-                "the channel works against {} and fails against {bad_dc}",
-                good.dc
-            ));
-            return Diagnosis::ReplicationLag {
-                good_dc: good.dc.clone(),
-                bad_dc,
-            };
-        }
-        ev.push(format!(
-            "the channel works against {} but not through the DC Netlogon uses",
-            good.dc
-        ));
-    }
-    let Some(st) = p.sc_verify.channel_status() else {
-        return Diagnosis::TrustBroken {
-            detail: "Test-ComputerSecureChannel False; nltest printed no status".to_string(),
-        };
-    };
-    match st.code {
-        status::NO_TRUST_SAM_ACCOUNT | status::NO_TRUST_LSA_SECRET => Diagnosis::AccountMissing,
-        status::NO_LOGON_SERVERS | status::NO_SUCH_DOMAIN => Diagnosis::NoDcReachable,
-        status::ACCESS_DENIED => {
-            if good.is_some() {
-                return Diagnosis::TrustBroken {
-                    detail: format!("nltest status {st}, but one DC accepts the password"),
-                };
-            }
-            if !failing.is_empty() {
-                ev.push(format!(
-                    "the machine password is rejected by every DC tested ({})",
-                    failing.len()
-                ));
-            }
-            Diagnosis::StalePassword
-        }
-        _ => Diagnosis::TrustBroken {
-            detail: format!("nltest status {st}"),
-        },
-    }
+    (!older.is_empty()).then_some((newest, older))
 }
 
 /// `dc1` and `dc1.lab.test` name the same DC; two FQDNs must be equal (`dc01.contoso.com`

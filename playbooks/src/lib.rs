@@ -4,14 +4,20 @@
 //! implements [`Remote`] over a WinRM session; tests implement it as a scripted fake.
 //!
 //! A sweep uses it in this order:
-//! 1. per host: run [`scripts::PROBE`] (one PowerShell start), [`parse_probe`] it; if
-//!    [`needs_dc_tests`], run [`scripts::test_dc`] for each of [`dc_test_targets`] and
-//!    [`parse_dc_test`]; collect a [`HostObservation`] (also for hosts that could not be
-//!    reached);
+//! 1. per host: the CLI connects and calls [`probe_host`] (one PowerShell start of
+//!    [`scripts::PROBE`]: name, domain, `DomainRole`, machine SID, the stored channel
+//!    status (`Test-ComputerSecureChannel`, `nltest /sc_query`), then the live test
+//!    (`nltest /sc_verify`, which may rebind the channel as Windows does), then the DC
+//!    locator and the PDC (`nltest /dsgetdc /force`, `/dsgetdc /pdc`); nothing else runs);
+//!    it records a [`HostObservation`] (also for hosts that could not be reached, with
+//!    [`Access::from_remote_error`]), with the endpoint `address`, the logon test with the
+//!    least-privileged logon-test account ([`DomainLogon`]) and, with `--ldap`, each DC's
+//!    copy of the computer account ([`DcAccount`]);
 //! 2. fleet: [`diagnose_fleet`] → one [`Finding`] per host; [`summarize`] for `check`;
+//!    [`fleet_pdcs`] → the PDC per domain;
 //! 3. plan: [`plan_host`] / [`plan_fleet`] with [`PlanOptions`] (`plan` stops here);
 //! 4. repair: [`repair_host`] for member actions, [`repair_on_dc`] for DC-side ones; each
-//!    ends with a fresh probe and reports what is, not what was meant.
+//!    ends with a fresh probe and reports what the live test shows, not what was meant.
 //!
 //! Modules:
 //!
@@ -22,13 +28,13 @@
 //! * [`scripts`] — the exact PowerShell 5.1 scripts and `cmd` lines sent to hosts (the lab
 //!   interprets exactly these). Only DC/domain/computer names are parameters, validated and
 //!   single-quoted.
-//! * [`probe`] — parsers for the probe and for `nltest` (`/sc_verify`, `/sc_query`,
-//!   `/sc_reset`, `/query`, `/dclist`) and the per-DC test. They read numeric statuses,
-//!   never English words; CRLF or LF.
+//! * [`probe`] — [`probe_host`], and the parsers for the probe and for `nltest`
+//!   (`/sc_query`, `/sc_verify`, `/sc_reset`, `/query`, `/dsgetdc`, `/dclist`). They read
+//!   numeric statuses, line positions and shapes, never English words alone; CRLF or LF.
 //! * [`diagnose`] — [`HostObservation`] in, [`Finding`] ([`Diagnosis`] + evidence) out,
-//!   fleet-wide: clones (shared machine SID or computer name), replication lag (per-DC
-//!   tests disagree), domain logon refused where it works elsewhere, UAC-filtered local
-//!   admins; [`HostState`] buckets for `check`.
+//!   fleet-wide: name twins, SID duplicates, stale DCs (from DC-side `pwdLastSet`), DC
+//!   locator failures against the rest of the domain; a 401 alone is never a broken
+//!   trust; [`HostState`] buckets for `check`.
 //! * [`plan`] — a [`HostPlan`] per finding: the ladder of [`Action`]s (each with its exact
 //!   command), why, reboots, and what extra permission or person is needed.
 //! * [`repair`] — [`repair_host`] runs a plan through a [`Remote`] and verifies;
@@ -42,18 +48,17 @@ pub mod repair;
 pub mod scripts;
 
 pub use diagnose::{
-    DcAccount, DcAccountState,
-    dc_test_targets, diagnose_fleet, diagnose_host, fleet_pdc, looks_local, needs_dc_tests,
-    summarize, Access, Diagnosis, DomainLogon, Finding, HostObservation, HostState, Summary,
+    diagnose_fleet, diagnose_host, fleet_pdcs, looks_local, summarize, Access, DcAccount,
+    DcAccountState, Diagnosis, DomainLogon, Finding, HostObservation, HostState, Summary,
 };
 pub use plan::{plan_fleet, plan_host, Action, HostPlan, PlanOptions, Target};
 pub use probe::{
-    parse_dc_test, parse_dclist, parse_nltest, parse_probe, parse_tcsc_output, DcEntry, DcList,
-    DcTest, NltestFailure, NltestOutput, NltestStatus, Probe, ProbeError,
+    parse_dclist, parse_dsgetdc, parse_nltest, parse_probe, parse_tcsc_output, probe_host, DcEntry,
+    DcList, DcLocator, NltestFailure, NltestOutput, NltestStatus, Probe, ProbeError, ProbeRunError,
 };
 pub use remote::{
-    CommandOutput, CredentialError, Directory, DomainCredential, Remote, RemoteError, RemoteErrorKind, Secret,
-    StdinPayload,
+    CommandOutput, CredentialError, Directory, DomainCredential, Remote, RemoteError,
+    RemoteErrorKind, Secret, StdinPayload,
 };
 pub use repair::{
     parse_reset_output, repair_host, repair_host_with, repair_on_dc, verify, RepairEvent,

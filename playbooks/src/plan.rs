@@ -3,18 +3,27 @@
 //! `trustsweep plan` stops here. The actions form a ladder, lightest first (DOMAIN.md,
 //! issue 4): each one is tried only if the host still does not verify after the previous.
 //!
-//! 1. replication lag: `nltest /sc_reset:<domain>\<good DC>`;
-//! 2. stale password / account reset: `Reset-ComputerMachinePassword -Server <PDC>` with
-//!    the domain credential over stdin (then pinning the channel to that DC if it does not
-//!    verify yet), falling back to `Test-ComputerSecureChannel -Repair`;
-//! 3. still broken and `allow_rejoin`: leave, reboot, join, reboot;
-//! 4. trust broken with no way in and `allow_dc_reset`: reset the account on the DC, and
-//!    say plainly that the member stays broken until it is rejoined;
-//! 5. clones: [`Action::RebuildRequired`], never a reset;
+//! 1. stale DC (DC-side evidence): `nltest /sc_reset:<domain>\<DC with the newest password>`;
+//! 2. stale password: `Reset-ComputerMachinePassword -Server <PDC>` (the PDC from the DC
+//!    locator, voted per domain by [`crate::fleet_pdcs`]) with the domain credential over
+//!    stdin (then pinning the channel to that DC if it does not verify yet), falling back
+//!    to `Test-ComputerSecureChannel -Repair`;
+//! 3. still broken and `allow_rejoin`: leave, reboot, join, reboot (also for a deleted
+//!    account, or 1787 "disabled or missing");
+//! 4. name twins and SID duplicates: [`Action::RebuildRequired`], never a reset;
+//! 5. everything no member change can fix (a disabled account, DNS, firewall, a domain
+//!    controller, a refused credential): no action, and `needs` says who must do what;
 //! 6. Credential Manager caching is never an action, only mentioned in `why`.
+//!
+//! [`Action::DcResetAccount`] is never planned from inference (a 401 is not evidence of a
+//! broken trust): only for hosts an admin names (`--dc-reset-host`, in
+//! [`PlanOptions::dc_reset_hosts`]) with `--allow-dc-reset` and DC access, never for a
+//! healthy host, a DC or a name twin.
 //!
 //! Every action carries the exact command it sends (DC names filled in); none carries a
 //! password: credential scripts read it from stdin.
+
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
@@ -31,10 +40,17 @@ pub struct PlanOptions {
     pub allow_dc_reset: bool,
     /// A domain account that may reset machine passwords was given (`--repair-user`).
     pub repair_credential_available: bool,
-    /// The PDC emulator to pin resets to (see [`crate::fleet_pdc`]); else the probe's.
-    pub pdc: Option<String>,
+    /// The PDC emulator of each domain (lower-case DNS domain → DC), to pin resets to:
+    /// [`crate::fleet_pdcs`], plus what LDAP's `fSMORoleOwner` says. Else the probe's own
+    /// locator answer.
+    #[serde(default)]
+    pub pdcs: BTreeMap<String, String>,
     /// The sweep can reach the DCs over LDAPS (`--ldap`): needed for DC-side actions.
     pub dc_access: bool,
+    /// Hosts (inventory names, any case) an admin named for a DC-side reset
+    /// (`--dc-reset-host`).
+    #[serde(default)]
+    pub dc_reset_hosts: Vec<String>,
 }
 
 /// Where an action runs.
@@ -103,7 +119,8 @@ pub enum Action {
         /// The computer (sAMAccountName without `$`).
         computer: String,
     },
-    /// A clone: rebuild the machine. Never reset (it breaks the twin).
+    /// A name twin or SID duplicate: a person rebuilds (or renames) one machine. Never a
+    /// reset (for a name twin it breaks the other machine).
     RebuildRequired {
         /// The other inventory hosts sharing its SID or name.
         twins: Vec<String>,
@@ -206,26 +223,14 @@ const CREDENTIAL_NEED: &str =
     "a domain account with the Reset Password right on the computer object (--repair-user, TRUSTSWEEP_REPAIR_PASSWORD)";
 const CREDMAN_NOTE: &str = "Manual bridge only, never applied: a domain credential cached in Credential Manager lets a user log on meanwhile; it fixes nothing.";
 
-/// The DC resets are pinned to: the fleet's PDC when it is a DC of this host's domain,
-/// else the probe's PDC, else the DC the host is bound to.
+/// The DC resets are pinned to: this host's domain's PDC from the fleet vote (or LDAP),
+/// else the PDC its own DC locator named, else the DC it is bound to.
 fn reset_server(probe: Option<&Probe>, options: &PlanOptions) -> Option<String> {
-    options
-        .pdc
-        .clone()
-        .filter(|pdc| probe.is_none_or(|p| in_domain_of(pdc, p)))
+    probe
+        .and_then(|p| options.pdcs.get(&p.domain_key()).cloned())
         .or_else(|| probe.and_then(|p| p.pdc().map(str::to_string)))
-        .or_else(|| probe.and_then(|p| p.sc_verify.trusted_dc.clone()))
+        .or_else(|| probe.and_then(|p| p.trusted_dc().map(str::to_string)))
         .filter(|s| scripts::is_valid_name(s))
-}
-
-/// Is `dc` one of `p`'s domain's DCs (listed by its `/dclist`, or named in its DNS
-/// domain)? A fleet can span domains; one domain's PDC cannot reset another's accounts.
-fn in_domain_of(dc: &str, p: &Probe) -> bool {
-    let suffix = format!(".{}", p.domain.to_ascii_lowercase());
-    let unknown = p.dclist.dcs.is_empty() && !dc.contains('.');
-    unknown
-        || p.dclist.dcs.iter().any(|d| crate::diagnose::same_dc(&d.name, dc))
-        || dc.to_ascii_lowercase().ends_with(&suffix)
 }
 
 /// The domain of a joined host.
@@ -234,20 +239,6 @@ fn member_domain(probe: Option<&Probe>) -> Option<String> {
         .filter(|p| p.part_of_domain != Some(false))
         .map(|p| p.domain.clone())
         .filter(|d| scripts::is_valid_name(d))
-}
-
-/// The computer name: the probe's, else the inventory name's first label (not for IPs).
-fn computer_name(host: &str, probe: Option<&Probe>) -> Option<String> {
-    if let Some(p) = probe.filter(|p| !p.computer_name.is_empty()) {
-        return Some(p.computer_name.clone());
-    }
-    if host.parse::<std::net::IpAddr>().is_ok() {
-        return None;
-    }
-    host.split('.')
-        .next()
-        .filter(|s| scripts::is_valid_name(s))
-        .map(str::to_ascii_uppercase)
 }
 
 struct Builder {
@@ -339,22 +330,41 @@ pub fn plan_host(finding: &Finding, probe: Option<&Probe>, options: &PlanOptions
     match &finding.diagnosis {
         Diagnosis::Healthy => b
             .why
-            .push("The secure channel verifies; nothing to do.".to_string()),
-        Diagnosis::Clone { twins } => {
+            .push("The secure channel verifies (live test); nothing to do.".to_string()),
+        Diagnosis::DomainController { role } => {
+            b.why.push(format!(
+                "A domain controller (DomainRole {role}), not a member: skipped, never repaired."
+            ));
+        }
+        Diagnosis::NameTwin { twins } => {
             b.actions.push(Action::RebuildRequired {
                 twins: twins.clone(),
             });
             b.why.push(format!(
-                "Shares its machine SID or computer name with {}. Resetting one clone's password breaks its twin, and current Windows blocks authentication between machines sharing a SID: rebuild it (unjoin + sysprep is not enough). No reset is applied.",
+                "Answers with the same computer name as {} in the same domain: one computer account, two machines. Each password change by one breaks the other, so no reset is applied to either.",
                 twins.join(", ")
             ));
-            b.need("someone to rebuild the machine and join it under its own name");
+            b.need(
+                "a person to rebuild or rename one of the twins (and join it under its own name)",
+            );
         }
-        Diagnosis::ReplicationLag { good_dc, bad_dc } => {
+        Diagnosis::SidDuplicate { twins } => {
+            b.actions.push(Action::RebuildRequired {
+                twins: twins.clone(),
+            });
             b.why.push(format!(
-                "The machine password is accepted by {good_dc} but not by {bad_dc}: pin the channel to {good_dc} with nltest /sc_reset (no reboot, no credential)."
+                "Advisory: shares its machine SID with {} (a clone made without sysprep). The channel works; nothing is reset. Windows 11 24H2/Server 2025 refuse NTLM/Kerberos between them (event 6167, KB5068222).",
+                twins.join(", ")
             ));
-            match domain.as_deref().map(|d| scripts::sc_reset(d, good_dc)) {
+            b.need("a person to rebuild one of the machines with sysprep");
+        }
+        Diagnosis::StaleDc { newest, bound } => {
+            let good_dc = newest.first().cloned().unwrap_or_default();
+            b.why.push(format!(
+                "The member is bound to {bound}, which holds an older password than {}: pin the channel to {good_dc} with nltest /sc_reset (no reboot, no credential).",
+                newest.join(", ")
+            ));
+            match domain.as_deref().map(|d| scripts::sc_reset(d, &good_dc)) {
                 Some(Ok(command)) => b.actions.push(Action::ScReset {
                     domain: domain.clone().unwrap_or_default(),
                     dc: good_dc.clone(),
@@ -364,10 +374,10 @@ pub fn plan_host(finding: &Finding, probe: Option<&Probe>, options: &PlanOptions
                 None => b.need("the host's domain name, for nltest /sc_reset"),
             }
             if options.repair_credential_available {
-                if let Ok(script) = scripts::reset_machine_password(Some(good_dc)) {
+                if let Ok(script) = scripts::reset_machine_password(Some(&good_dc)) {
                     let pin_command = domain
                         .as_deref()
-                        .and_then(|d| scripts::sc_reset(d, good_dc).ok());
+                        .and_then(|d| scripts::sc_reset(d, &good_dc).ok());
                     b.actions.push(Action::ResetMachinePassword {
                         server: Some(good_dc.clone()),
                         script,
@@ -376,76 +386,72 @@ pub fn plan_host(finding: &Finding, probe: Option<&Probe>, options: &PlanOptions
                 }
                 b.rejoin(Some(good_dc.clone()), domain.as_deref(), options);
             }
-            b.need(format!("AD replication from {good_dc} to {bad_dc} to catch up (repadmin /showrepl, /syncall)"));
+            b.need(format!(
+                "AD replication from {good_dc} to {bound} to catch up (repadmin /showrepl, /syncall)"
+            ));
             b.why.push(CREDMAN_NOTE.to_string());
         }
-        Diagnosis::StalePassword | Diagnosis::TrustBroken { .. } | Diagnosis::AccountMissing => {
+        Diagnosis::StalePassword | Diagnosis::TrustBroken { .. } => {
             let server = reset_server(probe, options);
             b.why.push(match &finding.diagnosis {
-                Diagnosis::StalePassword => "Every DC rejects the machine password (snapshot restore, rollback or account reset on the DC): set a new one with Reset-ComputerMachinePassword, pinned to the PDC so the fleet replicates from one place; no reboot.".to_string(),
-                Diagnosis::AccountMissing => "The DC has no (enabled) computer account for this host: a reset works only if the account still exists on the PDC; a deleted account is re-created only by a rejoin.".to_string(),
+                Diagnosis::StalePassword => "The DC refuses the machine password (snapshot restore, DC-side reset, or a DC that missed replication): set a new one with Reset-ComputerMachinePassword, pinned to the PDC so the fleet replicates from one place, then pin the channel to it; no reboot.".to_string(),
                 _ => "The trust is broken for a reason not pinned down: try the password reset first, as for a stale password.".to_string(),
             });
             b.reset_ladder(server, domain.as_deref(), options);
             b.why.push(CREDMAN_NOTE.to_string());
         }
-        Diagnosis::NoDcReachable => {
-            b.why.push("The host reaches no domain controller; every repair needs one. Fix the network path first.".to_string());
-            b.need("a network path from the host to a DC (DNS SRV records, Kerberos 88, LDAP 389, SMB 445, RPC 135 and dynamic ports)");
-            b.why.push(CREDMAN_NOTE.to_string());
+        Diagnosis::AccountDisabled => {
+            b.why.push("The computer account is disabled in AD: re-enabling it heals the member with no change on it. Nothing is run on the member.".to_string());
+            b.need("a person to re-enable the computer object in AD (it may have been disabled by a stale-computer cleanup)");
         }
-        Diagnosis::BrokenNoAccess { user } => {
-            b.why.push(format!("The domain account is refused here (broken trust) and {user} cannot get in either."));
-            if options.allow_dc_reset {
-                let dc = options
-                    .pdc
-                    .clone()
-                    .or_else(|| probe.and_then(|p| p.pdc().map(str::to_string)));
-                match (
-                    dc,
-                    computer_name(&finding.host, probe),
-                    options.repair_credential_available,
-                    options.dc_access,
-                ) {
-                    (Some(dc), Some(computer), true, true) => {
-                        b.actions.push(Action::DcResetAccount { dc: dc.clone(), computer });
-                        b.why.push(format!(
-                            "Resetting the computer account on {dc} does not repair the member: it stays broken until it is rejoined, and a reboot does not restore it."
-                        ));
-                        b.need("console access or a working local administrator to rejoin the host after the DC-side reset");
-                    }
-                    (dc, computer, cred, dc_access) => {
-                        if dc.is_none() {
-                            b.need("the PDC's name (a probe of another host in the sweep names it), for the DC-side reset");
-                        }
-                        if computer.is_none() {
-                            b.need("the host's computer name, for the DC-side reset");
-                        }
-                        if !cred {
-                            b.need(CREDENTIAL_NEED);
-                        }
-                        if !dc_access {
-                            b.need("LDAPS access to the DCs (--ldap ldaps://dc), for the DC-side reset");
-                        }
-                    }
+        Diagnosis::AccountDeleted | Diagnosis::AccountDisabledOrMissing => {
+            if finding.diagnosis == Diagnosis::AccountDeleted {
+                b.why.push("The computer account is gone from AD. Restoring it from the AD Recycle Bin brings back its SID, groups and password and heals the member; otherwise the member must rejoin (a new object: group memberships, BitLocker and LAPS attributes of the old one are lost).".to_string());
+                b.need("a person to restore the computer object from the AD Recycle Bin, or --allow-rejoin");
+            } else {
+                b.why.push("The DC answers 1787: the computer account is disabled or missing; only LDAP (--ldap) tells which. Re-enable it or restore it from the AD Recycle Bin; a rejoin is the last resort.".to_string());
+                b.need("a person to re-enable the computer object or restore it from the AD Recycle Bin (--ldap tells which)");
+            }
+            if options.allow_rejoin {
+                if options.repair_credential_available {
+                    b.rejoin(reset_server(probe, options), domain.as_deref(), options);
+                } else {
+                    b.need(CREDENTIAL_NEED);
                 }
             } else {
-                b.need("the built-in Administrator (RID 500) password, e.g. from LAPS, to repair it from the host");
-                b.need("or --allow-dc-reset, to reset the account on the DC (the host then still needs a rejoin)");
+                b.need("or --allow-rejoin, to rejoin the host (two reboots)");
             }
+        }
+        Diagnosis::NoDcLocator => {
+            b.why.push("The DC locator on the host finds no domain controller; usually its DNS points at a server that is not a DC. No member change is made.".to_string());
+            b.need("a person to fix DNS on the member (point it at the domain's DNS servers)");
             b.why.push(CREDMAN_NOTE.to_string());
         }
-        Diagnosis::FilteredAdmin { user } => {
+        Diagnosis::DcUnreachable { dc } => {
             b.why.push(format!(
-                "{user} is a local administrator whose remote token is filtered (UAC remote restrictions): WinRM says Access Denied. This is not a broken trust."
+                "The DC locator finds {} but the channel reaches no DC: a network path is blocked. No member change is made.",
+                dc.as_deref().unwrap_or("a DC")
             ));
-            b.need("the built-in Administrator (RID 500), e.g. its LAPS password, or LocalAccountTokenFilterPolicy=1 on the host");
+            b.need("a person to open the path from the member to the DCs (Kerberos 88, LDAP 389, SMB 445, RPC 135 and dynamic ports)");
+            b.why.push(CREDMAN_NOTE.to_string());
+        }
+        Diagnosis::LocalAccountRefused { user } => {
+            b.why.push(format!(
+                "{user} is a local account other than the built-in Administrator and was refused: a wrong password, UAC remote restrictions (LocalAccountTokenFilterPolicy), or not an administrator. This is not a broken trust."
+            ));
+            b.need("the built-in Administrator (RID 500), e.g. its LAPS password");
+        }
+        Diagnosis::Unauthorized { user } => {
+            b.why.push(format!(
+                "{user} was refused with HTTP 401; a 401 alone is not evidence of a broken trust, so nothing is planned (no DC-side reset either)."
+            ));
+            b.need("a credential that logs on: the built-in Administrator (RID 500) or its LAPS password");
         }
         Diagnosis::AccessDenied { user } => {
             b.why.push(format!(
                 "{user} cannot run the checks on this host; nothing is known about its trust."
             ));
-            b.need("a credential that is a local administrator of the host");
+            b.need("a credential that is a local administrator of the host (elevated)");
         }
         Diagnosis::Unreachable => {
             b.why.push(
@@ -469,6 +475,7 @@ pub fn plan_host(finding: &Finding, probe: Option<&Probe>, options: &PlanOptions
             b.need("manual investigation");
         }
     }
+    dc_reset_if_named(&mut b, finding, probe, options);
     let needs_reboot = b.actions.iter().any(Action::reboots);
     HostPlan {
         host: finding.host.clone(),
@@ -477,6 +484,48 @@ pub fn plan_host(finding: &Finding, probe: Option<&Probe>, options: &PlanOptions
         why: b.why.join(" "),
         needs_reboot,
         needs: b.needs,
+    }
+}
+
+/// The DC-side "Reset Account" for a host an admin named with `--dc-reset-host`: it leaves
+/// the member broken until it rejoins or runs `Reset-ComputerMachinePassword` (a reboot
+/// does not heal it, DOMAIN.md "Repairing it"), so it is for hosts nobody can get into,
+/// on the admin's word, never on a 401.
+fn dc_reset_if_named(b: &mut Builder, finding: &Finding, probe: Option<&Probe>, options: &PlanOptions) {
+    if !options.dc_reset_hosts.iter().any(|h| h.eq_ignore_ascii_case(&finding.host)) {
+        return;
+    }
+    let refused = |why: &str| format!("Named for a DC-side reset, but {why}: not planned.");
+    let reason = match &finding.diagnosis {
+        Diagnosis::Healthy | Diagnosis::SidDuplicate { .. } => Some(refused("its channel works")),
+        Diagnosis::DomainController { .. } => Some(refused("it is a domain controller")),
+        Diagnosis::NameTwin { .. } => Some(refused("it shares its computer account with a twin")),
+        _ if !options.allow_dc_reset => Some(refused("--allow-dc-reset was not given")),
+        _ if !options.dc_access => Some(refused("the sweep has no DC access (--ldap)")),
+        _ => None,
+    };
+    if let Some(r) = reason {
+        b.why.push(r);
+        return;
+    }
+    let computer = probe
+        .map(|p| p.computer_name.clone())
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| finding.host.split('.').next().unwrap_or(&finding.host).to_ascii_uppercase());
+    let domain = probe
+        .map(Probe::domain_key)
+        .filter(|d| !d.is_empty())
+        .or_else(|| finding.host.split_once('.').map(|(_, d)| d.to_ascii_lowercase()));
+    let dc = domain
+        .and_then(|d| options.pdcs.get(&d).cloned())
+        .or_else(|| (options.pdcs.len() == 1).then(|| options.pdcs.values().next().cloned()).flatten());
+    match dc {
+        Some(dc) if scripts::is_valid_name(&dc) && scripts::is_valid_name(&computer) => {
+            b.actions.push(Action::DcResetAccount { dc, computer });
+            b.why.push("Named for a DC-side reset (--dc-reset-host): the account gets a new password on the DC; the member stays broken until it is rejoined or runs Reset-ComputerMachinePassword.".to_string());
+            b.need("a rejoin of the member after the DC-side reset");
+        }
+        _ => b.why.push(refused("no DC of its domain is known")),
     }
 }
 

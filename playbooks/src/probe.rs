@@ -1,6 +1,8 @@
-//! Parsing what hosts print: the probe script's `ts.key=value` lines and sections, and the
-//! output of `nltest /sc_verify`, `/sc_query`, `/sc_reset`, `/query`, `/dclist`, and the
-//! per-DC `Test-ComputerSecureChannel -Server` script.
+//! The probe: [`probe_host`] runs [`crate::scripts::PROBE`] through a [`Remote`] and
+//! [`parse_probe`] reads its `ts.key=value` lines and sections; and the parsers of what
+//! hosts print: `nltest /sc_query` (stored status), `/sc_verify` (live test), `/sc_reset`,
+//! `/query`, `/dsgetdc` (the DC locator, also for the PDC) and `/dclist` (kept as a parser
+//! only: over WinRM as a local account it lists nothing useful, DOMAIN.md).
 //!
 //! nltest still ends with "The command completed successfully" when the trust is broken,
 //! and its labels are translated on non-English Windows, so these parsers read the numeric
@@ -12,7 +14,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::remote::CommandOutput;
+use crate::remote::{CommandOutput, Remote, RemoteError};
 use crate::scripts::is_valid_name;
 
 /// Win32 status codes that matter for the secure channel.
@@ -103,9 +105,17 @@ impl NltestOutput {
     pub fn evidence(&self, command: &str) -> Vec<String> {
         let mut out = Vec::new();
         if let Some(f) = &self.failure {
+            // `I_NetLogonControl failed: Status = 5` is the caller's missing elevation,
+            // not a DC refusing the machine password (DOMAIN.md).
+            let why = if f.status.code == status::ACCESS_DENIED {
+                ": the session is not elevated (not a refused machine password)"
+            } else {
+                ""
+            };
             out.push(format!(
-                "{command}: call failed, Status = {} ({})",
-                f.status, f.line
+                "{command}: call failed, Status = {} ({}){why}",
+                f.status,
+                excerpt(&f.line, 200)
             ));
             return out;
         }
@@ -287,17 +297,6 @@ pub fn parse_dclist(text: &str) -> DcList {
     out
 }
 
-/// The secure channel tested against one DC (`Test-ComputerSecureChannel -Server`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DcTest {
-    /// The DC tested.
-    pub dc: String,
-    /// `True`/`False`; `None` when the cmdlet gave no answer (an error instead).
-    pub ok: Option<bool>,
-    /// The cmdlet's error, or why the test could not run.
-    pub error: Option<String>,
-}
-
 fn parse_bool(v: &str) -> Option<bool> {
     match v.trim() {
         t if t.eq_ignore_ascii_case("true") => Some(true),
@@ -328,44 +327,160 @@ pub fn parse_tcsc_output(text: &str) -> Option<bool> {
     text.lines().find_map(parse_bool)
 }
 
-/// Parses the output of [`crate::scripts::test_dc`] for `dc`.
-pub fn parse_dc_test(dc: &str, output: &CommandOutput) -> DcTest {
-    let mut ok = None;
-    let mut error = None;
-    let mut seen = false;
-    for line in output.stdout.lines() {
-        if let Some(v) = line.strip_prefix("ts.tcsc=") {
-            seen = true;
-            ok = parse_bool(v);
-        } else if let Some(v) = line.strip_prefix("ts.tcsc_error=") {
-            seen = true;
-            error = non_empty(v);
-        }
+/// What the DC locator answered (`nltest /dsgetdc:<domain> [/pdc] [/force]`): run by
+/// Netlogon as SYSTEM, so it needs no domain credential (DOMAIN.md, "Finding the PDC").
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DcLocator {
+    /// The DC found, without `\\`: a NetBIOS name (`DC1`) or an FQDN (`dc1.lab.test`).
+    pub dc: Option<String>,
+    /// Its address, without `\\` (`192.168.0.1`).
+    pub address: Option<String>,
+    /// The flag words (`PDC`, `GC`, `DS`, `WRITABLE`, …), without the trailing hex value.
+    pub flags: Vec<String>,
+    /// The `PDC` flag is set: the DC found is the PDC emulator.
+    pub is_pdc: bool,
+    /// A non-zero status (`Getting DC name failed: Status = 1355 0x54b …`): no DC found.
+    pub failure: Option<NltestStatus>,
+}
+
+impl DcLocator {
+    /// Did the locator name a DC?
+    pub fn found(&self) -> bool {
+        self.failure.is_none() && self.dc.is_some()
     }
-    if !seen {
-        if let Some(b) = parse_tcsc_output(&output.stdout) {
-            return DcTest {
-                dc: dc.to_string(),
-                ok: Some(b),
-                error: None,
-            };
+
+    /// One evidence line, labelled with the command.
+    pub fn evidence(&self, command: &str) -> String {
+        match (&self.failure, &self.dc) {
+            (Some(st), _) => format!("{command}: no DC found, Status = {st}"),
+            (None, Some(dc)) => {
+                let mut s = format!("{command}: \\\\{dc}");
+                if let Some(a) = &self.address {
+                    s.push_str(&format!(" (\\\\{a})"));
+                }
+                if !self.flags.is_empty() {
+                    s.push_str(&format!(", flags {}", self.flags.join(" ")));
+                }
+                s
+            }
+            (None, None) => format!("{command}: no DC named"),
         }
-        let detail = if output.stderr.trim().is_empty() {
-            format!("no output (exit code {})", output.exit_code)
-        } else {
-            excerpt(&output.stderr, 300)
-        };
-        error = Some(detail);
-    }
-    DcTest {
-        dc: dc.to_string(),
-        ok,
-        error,
     }
 }
 
+/// Flag words the DC locator prints (`DS_FLAG_*` as nltest spells them); they are symbols,
+/// never translated.
+const KNOWN_DC_FLAGS: &[&str] = &[
+    "PDC",
+    "GC",
+    "DS",
+    "LDAP",
+    "KDC",
+    "TIMESERV",
+    "GTIMESERV",
+    "GOOD_TIMESERV",
+    "WRITABLE",
+    "DNS_DC",
+    "DNS_DOMAIN",
+    "DNS_FOREST",
+    "CLOSE_SITE",
+    "FULL_SECRET",
+    "WS",
+    "NDNC",
+    "SELECT_SECRET_DOMAIN_6",
+    "DS_8",
+    "DS_9",
+    "DS_10",
+    "KEYLIST",
+];
+
+fn is_flag_word(t: &str) -> bool {
+    t.chars().next().is_some_and(|c| c.is_ascii_uppercase())
+        && t.chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+}
+
+fn is_hex_token(t: &str) -> bool {
+    t.strip_prefix("0x")
+        .or_else(|| t.strip_prefix("0X"))
+        .is_some_and(|h| !h.is_empty() && h.chars().all(|c| c.is_ascii_hexdigit()))
+}
+
+/// The flag words of a `Flags:` line, told by shape (the label is translated): after the
+/// label, only upper-case flag words and a hex value, with the hex value or a known flag
+/// word present (so `Dom Name: CONTOSO` is not taken for flags).
+fn flag_words(line: &str) -> Option<Vec<String>> {
+    let value = line.split_once(':').map_or(line, |(_, v)| v);
+    let tokens: Vec<&str> = value.split_whitespace().collect();
+    if tokens.is_empty() || !tokens.iter().all(|t| is_flag_word(t) || is_hex_token(t)) {
+        return None;
+    }
+    let words: Vec<String> = tokens
+        .iter()
+        .filter(|t| is_flag_word(t))
+        .map(|t| (*t).to_string())
+        .collect();
+    let shaped = tokens.iter().any(|t| is_hex_token(t))
+        || words.iter().any(|w| KNOWN_DC_FLAGS.contains(&w.as_str()));
+    (shaped && !words.is_empty()).then_some(words)
+}
+
+/// The token after the first `\\` in a line, up to white space (an address may be IPv6).
+fn unc_token(line: &str) -> Option<String> {
+    let start = line.find("\\\\")?;
+    let tok: String = line
+        .get(start + 2..)?
+        .chars()
+        .take_while(|c| !c.is_whitespace())
+        .collect();
+    (!tok.is_empty()).then_some(tok)
+}
+
+/// Parses `nltest /dsgetdc:<domain> [/pdc] [/force]`. Read by position and shape, never
+/// by the (translated) labels: the first `\\` line is the DC, the second its address; the
+/// flags line is the one made of upper-case flag words (and usually a trailing `0x…`); a
+/// `Status = N 0x…` with N ≠ 0 is the failure.
+pub fn parse_dsgetdc(text: &str) -> DcLocator {
+    let mut out = DcLocator::default();
+    let mut unc_lines = 0usize;
+    for line in text.lines() {
+        let line = line.trim();
+        if let Some((_, st)) = find_status(line) {
+            if st.code != status::SUCCESS && out.failure.is_none() {
+                out.failure = Some(st);
+            }
+            continue;
+        }
+        if let Some(tok) = unc_token(line) {
+            match unc_lines {
+                0 => out.dc = find_unc_name(line),
+                1 => out.address = Some(tok),
+                _ => {}
+            }
+            unc_lines += 1;
+            continue;
+        }
+        if let Some(words) = flag_words(line) {
+            out.flags = words;
+        }
+    }
+    out.is_pdc = out.flags.iter().any(|f| f == "PDC");
+    out
+}
+
+/// `Win32_ComputerSystem.DomainRole` of a backup domain controller.
+pub const ROLE_BACKUP_DC: u32 = 4;
+/// `Win32_ComputerSystem.DomainRole` of the PDC emulator.
+pub const ROLE_PRIMARY_DC: u32 = 5;
+
 /// Everything one probe learned about a host.
+///
+/// Two kinds of channel status (DOMAIN.md, "Testing the channel"): the *stored* status of
+/// the channel's last use (`Test-ComputerSecureChannel` and `nltest /sc_query`, both
+/// Netlogon's TC_QUERY, read first) and the *live* test (`nltest /sc_verify`, which may
+/// rediscover and rebind a DC). Diagnosis and repair verification rest on the live one.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Probe {
     /// `Win32_ComputerSystem.Name` (the NetBIOS computer name).
     pub computer_name: String,
@@ -373,26 +488,40 @@ pub struct Probe {
     pub domain: String,
     /// `Win32_ComputerSystem.PartOfDomain`.
     pub part_of_domain: Option<bool>,
+    /// `Win32_ComputerSystem.DomainRole`: 0/2 standalone, 1/3 member, 4 backup DC, 5 PDC
+    /// emulator.
+    pub domain_role: Option<u32>,
     /// `whoami` of the connecting account (`lab\alice`, `ws01\administrator`).
     pub user: String,
     /// SID of the built-in local Administrator (RID 500).
     pub admin_sid: Option<String>,
     /// The machine SID: the RID-500 SID without `-500`.
     pub machine_sid: Option<String>,
-    /// `Test-ComputerSecureChannel`: `True`/`False`, `None` when it errored.
+    /// Stored status: `Test-ComputerSecureChannel` `True`/`False`, `None` when it errored
+    /// or did not run (non-members, DCs).
     pub tcsc: Option<bool>,
     /// Its error message, if any.
     pub tcsc_error: Option<String>,
+    /// `$LASTEXITCODE` of `nltest /sc_query`.
+    pub sc_query_exit: Option<i64>,
+    /// Stored status: `nltest /sc_query:<domain>`, parsed.
+    pub sc_query: NltestOutput,
+    /// The raw `/sc_query` section.
+    pub sc_query_text: String,
     /// `$LASTEXITCODE` of `nltest /sc_verify`.
-    pub nltest_exit: Option<i64>,
-    /// `nltest /sc_verify:<domain>`, parsed.
+    pub sc_verify_exit: Option<i64>,
+    /// Live test: `nltest /sc_verify:<domain>`, parsed.
     pub sc_verify: NltestOutput,
-    /// `nltest /dclist:<domain>`, parsed.
-    pub dclist: DcList,
-    /// The raw `/sc_verify` section (for evidence when nothing parses).
+    /// The raw `/sc_verify` section.
     pub sc_verify_text: String,
-    /// The raw `/dclist` section.
-    pub dclist_text: String,
+    /// The DC locator: `nltest /dsgetdc:<domain> /force`.
+    pub dsgetdc: DcLocator,
+    /// The raw `/dsgetdc` section.
+    pub dsgetdc_text: String,
+    /// The PDC from the DC locator: `nltest /dsgetdc:<domain> /pdc`.
+    pub dsgetdc_pdc: DcLocator,
+    /// The raw `/dsgetdc /pdc` section.
+    pub dsgetdc_pdc_text: String,
 }
 
 /// The probe's output could not be read as a probe.
@@ -413,14 +542,45 @@ pub enum ProbeError {
 }
 
 impl Probe {
-    /// Is the channel good? nltest's numeric status decides; `Test-ComputerSecureChannel`
-    /// is the fallback when nltest could not run (not elevated, Netlogon stopped) or
-    /// printed no status. `None`: neither could tell.
+    /// `DomainRole` 4 or 5: a domain controller, not a member (its channel tests mean
+    /// nothing; the probe skips them).
+    pub fn is_domain_controller(&self) -> bool {
+        matches!(self.domain_role, Some(ROLE_BACKUP_DC | ROLE_PRIMARY_DC))
+    }
+
+    /// A domain member whose channel the probe tested (joined, not a DC).
+    pub fn is_member(&self) -> bool {
+        self.part_of_domain == Some(true) && !self.is_domain_controller()
+    }
+
+    /// The DNS domain, lower-case: the key of fleet-wide groupings (twins, PDC votes).
+    pub fn domain_key(&self) -> String {
+        self.domain.trim().to_ascii_lowercase()
+    }
+
+    /// The live status (`/sc_verify`: first non-zero of verification and connection
+    /// status); `None` when the call failed or printed none.
+    pub fn live_status(&self) -> Option<&NltestStatus> {
+        self.sc_verify.channel_status()
+    }
+
+    /// The stored status of the channel's last use (`/sc_query`'s connection status).
+    pub fn stored_status(&self) -> Option<&NltestStatus> {
+        self.sc_query.channel_status()
+    }
+
+    /// Does the channel work *now*? Only the live test decides (`/sc_verify`); `None`
+    /// when it gave no status (not elevated, Netlogon stopped, not a member). The stored
+    /// status is the result of the channel's last use and may be stale either way.
     pub fn channel_ok(&self) -> Option<bool> {
-        match self.sc_verify.channel_status() {
-            Some(s) => Some(s.code == status::SUCCESS),
-            None => self.tcsc,
-        }
+        self.live_status().map(|s| s.code == status::SUCCESS)
+    }
+
+    /// The stored status as a boolean: `/sc_query`, else `Test-ComputerSecureChannel`.
+    pub fn stored_ok(&self) -> Option<bool> {
+        self.stored_status()
+            .map(|s| s.code == status::SUCCESS)
+            .or(self.tcsc)
     }
 
     /// Did we connect with a local account (`whoami` starts with the computer name)?
@@ -431,69 +591,95 @@ impl Probe {
         }
     }
 
-    /// The PDC emulator from `/dclist`.
+    /// The DC the member's channel is bound to: the live test's, else the stored one's.
+    pub fn trusted_dc(&self) -> Option<&str> {
+        self.sc_verify
+            .trusted_dc
+            .as_deref()
+            .or(self.sc_query.trusted_dc.as_deref())
+    }
+
+    /// The PDC emulator the DC locator named (`/dsgetdc /pdc`, else a `/dsgetdc` answer
+    /// carrying the `PDC` flag).
     pub fn pdc(&self) -> Option<&str> {
-        self.dclist.pdc().map(|d| d.name.as_str())
+        [&self.dsgetdc_pdc, &self.dsgetdc]
+            .into_iter()
+            .find(|l| l.is_pdc && l.found())
+            .and_then(|l| l.dc.as_deref())
     }
 
-    /// The DC names from `/dclist`.
-    pub fn dc_names(&self) -> Vec<String> {
-        self.dclist.dcs.iter().map(|d| d.name.clone()).collect()
-    }
-
-    /// Evidence lines describing the channel checks.
+    /// Evidence lines describing the channel checks, each saying whether it is the stored
+    /// status (last use) or the live test.
     pub fn evidence(&self) -> Vec<String> {
         let mut out = Vec::new();
+        if !self.is_member() {
+            return out;
+        }
+        const STORED: &str = "stored status (last use)";
         match (self.tcsc, &self.tcsc_error) {
             (Some(b), _) => out.push(format!(
-                "Test-ComputerSecureChannel: {}",
+                "{STORED}: Test-ComputerSecureChannel {}",
                 if b { "True" } else { "False" }
             )),
             (None, Some(e)) => out.push(format!(
-                "Test-ComputerSecureChannel error: {}",
+                "{STORED}: Test-ComputerSecureChannel error: {}",
                 excerpt(e, 200)
             )),
-            (None, None) => out.push("Test-ComputerSecureChannel: no result".to_string()),
+            (None, None) => out.push(format!("{STORED}: Test-ComputerSecureChannel: no result")),
         }
-        out.extend(self.sc_verify.evidence("nltest /sc_verify"));
+        out.extend(
+            self.sc_query
+                .evidence(&format!("{STORED}: nltest /sc_query")),
+        );
+        out.extend(self.sc_verify.evidence("live test: nltest /sc_verify"));
+        out.push(self.dsgetdc.evidence("DC locator: nltest /dsgetdc /force"));
+        out.push(
+            self.dsgetdc_pdc
+                .evidence("PDC locator: nltest /dsgetdc /pdc"),
+        );
         out
     }
 }
 
 /// Parses the output of [`crate::scripts::PROBE`].
 pub fn parse_probe(output: &CommandOutput) -> Result<Probe, ProbeError> {
+    #[derive(Clone, Copy)]
     enum Section {
         None,
-        Nltest,
-        DcList,
+        ScQuery,
+        ScVerify,
+        DsGetDc,
+        DsGetDcPdc,
     }
     let mut p = Probe::default();
     let mut section = Section::None;
-    let mut nl = Vec::new();
-    let mut dcs = Vec::new();
+    let mut sc_query = Vec::new();
+    let mut sc_verify = Vec::new();
+    let mut dsgetdc = Vec::new();
+    let mut dsgetdc_pdc = Vec::new();
     let mut keys = 0usize;
     let mut have_name = false;
     let mut last_key_error = false;
     for line in output.stdout.lines() {
         let trimmed = line.trim_end();
-        match trimmed {
-            "--- nltest" => {
-                section = Section::Nltest;
-                continue;
-            }
-            "--- dclist" => {
-                section = Section::DcList;
-                continue;
-            }
-            "--- end" => {
-                section = Section::None;
-                continue;
-            }
-            _ => {}
+        let next = match trimmed {
+            "--- sc_query" => Some(Section::ScQuery),
+            "--- sc_verify" => Some(Section::ScVerify),
+            "--- dsgetdc" => Some(Section::DsGetDc),
+            "--- dsgetdc_pdc" => Some(Section::DsGetDcPdc),
+            "--- end" => Some(Section::None),
+            _ => None,
+        };
+        if let Some(s) = next {
+            section = s;
+            last_key_error = false;
+            continue;
         }
         match section {
-            Section::Nltest => nl.push(trimmed),
-            Section::DcList => dcs.push(trimmed),
+            Section::ScQuery => sc_query.push(trimmed),
+            Section::ScVerify => sc_verify.push(trimmed),
+            Section::DsGetDc => dsgetdc.push(trimmed),
+            Section::DsGetDcPdc => dsgetdc_pdc.push(trimmed),
             Section::None => {
                 let Some((key, value)) = trimmed
                     .strip_prefix("ts.")
@@ -519,6 +705,7 @@ pub fn parse_probe(output: &CommandOutput) -> Result<Probe, ProbeError> {
                     }
                     "domain" => p.domain = v.to_string(),
                     "part_of_domain" => p.part_of_domain = parse_bool(v),
+                    "domain_role" => p.domain_role = v.parse().ok(),
                     "user" => p.user = v.to_string(),
                     "admin_sid" => {
                         p.admin_sid = non_empty(v);
@@ -526,7 +713,8 @@ pub fn parse_probe(output: &CommandOutput) -> Result<Probe, ProbeError> {
                     }
                     "tcsc" => p.tcsc = parse_bool(v),
                     "tcsc_error" => p.tcsc_error = non_empty(v),
-                    "nltest_exit" => p.nltest_exit = v.parse().ok(),
+                    "sc_query_exit" => p.sc_query_exit = v.parse().ok(),
+                    "sc_verify_exit" => p.sc_verify_exit = v.parse().ok(),
                     _ => {}
                 }
             }
@@ -541,11 +729,39 @@ pub fn parse_probe(output: &CommandOutput) -> Result<Probe, ProbeError> {
     if !have_name || p.computer_name.is_empty() {
         return Err(ProbeError::Missing("name".to_string()));
     }
-    p.sc_verify_text = nl.join("\n");
-    p.dclist_text = dcs.join("\n");
+    p.sc_query_text = sc_query.join("\n");
+    p.sc_verify_text = sc_verify.join("\n");
+    p.dsgetdc_text = dsgetdc.join("\n");
+    p.dsgetdc_pdc_text = dsgetdc_pdc.join("\n");
+    p.sc_query = parse_nltest(&p.sc_query_text);
     p.sc_verify = parse_nltest(&p.sc_verify_text);
-    p.dclist = parse_dclist(&p.dclist_text);
+    p.dsgetdc = parse_dsgetdc(&p.dsgetdc_text);
+    p.dsgetdc_pdc = parse_dsgetdc(&p.dsgetdc_pdc_text);
     Ok(p)
+}
+
+/// The probe could not be run or read; the CLI records it on the host's observation.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum ProbeRunError {
+    /// The script could not be run: the connection's error (its
+    /// [`crate::RemoteErrorKind`] says unreachable / 401 / Access Denied / timeout, see
+    /// [`crate::Access::from_remote_error`]).
+    #[error("the probe could not run: {0}")]
+    Remote(#[from] RemoteError),
+    /// It ran, but its output is not a probe.
+    #[error("probe output not understood: {0}")]
+    Output(#[from] ProbeError),
+}
+
+/// Probes one host: runs [`crate::scripts::PROBE`] (one PowerShell start; it reads the
+/// stored status before the live test, and skips the channel on DCs and non-members) and
+/// parses it. This is the whole probe: no further per-DC commands (`Test-ComputerSecureChannel
+/// -Server` tests no DC, DOMAIN.md). Note that `/sc_verify` may rebind the channel, as
+/// Windows does; it never changes a password.
+pub async fn probe_host<R: Remote>(remote: &mut R) -> Result<Probe, ProbeRunError> {
+    let out = remote.run_powershell(crate::scripts::PROBE, None).await?;
+    Ok(parse_probe(&out)?)
 }
 
 /// The machine SID from the RID-500 account's SID: `S-1-5-21-a-b-c-500` → `S-1-5-21-a-b-c`.

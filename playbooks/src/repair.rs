@@ -18,13 +18,10 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::diagnose::{
-    diagnose_host, same_dc, Access, Diagnosis, DomainLogon, HostObservation, HostState,
-};
+use crate::diagnose::{diagnose_host, same_dc, Diagnosis, HostObservation, HostState};
 use crate::plan::{Action, HostPlan, Target};
-use crate::probe::{excerpt, parse_nltest, parse_probe, Probe};
+use crate::probe::{excerpt, parse_nltest, probe_host, Probe};
 use crate::remote::{redact, CommandOutput, Directory, DomainCredential, Remote, StdinPayload};
-use crate::scripts;
 
 /// Bounds for waiting on reboots.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -125,7 +122,7 @@ pub enum RepairStatus {
     StillBroken,
     /// Could not verify (connection lost, host did not come back).
     Unverified,
-    /// A person must act (clone: rebuild).
+    /// A person must act (name twin or SID duplicate: rebuild).
     ManualActionRequired,
     /// Nothing could be tried (see the plan's `needs`).
     NotAttempted,
@@ -172,32 +169,24 @@ impl RepairOutcome {
     }
 }
 
-/// Runs the probe and diagnoses it alone. `Err` when the probe could not run or parse.
+/// Runs the probe ([`probe_host`]) and diagnoses it alone. Healthy means the *live* test
+/// (`nltest /sc_verify`) succeeded, never only the stored status. `Err` when the probe
+/// could not run or parse.
 pub async fn verify<R: Remote>(remote: &mut R, host: &str) -> Result<Verification, String> {
-    let out = remote
-        .run_powershell(scripts::PROBE, None)
-        .await
-        .map_err(|e| e.to_string())?;
-    let probe = parse_probe(&out).map_err(|e| e.to_string())?;
+    let probe = probe_host(remote).await.map_err(|e| e.to_string())?;
     Ok(verification_of(host, probe))
 }
 
 fn verification_of(host: &str, probe: Probe) -> Verification {
-    let obs = HostObservation {
-        host: host.to_string(),
-        access: Access::Connected {
-            user: probe.user.clone(),
-            local: probe.user_is_local(),
-        },
-        domain_logon: DomainLogon::NotTried,
-        probe: Some(probe.clone()),
-        dc_tests: Vec::new(),
-        dc_accounts: Vec::new(),
-        error: None,
-    };
+    let obs = HostObservation::connected(
+        host,
+        probe.user.clone(),
+        probe.user_is_local(),
+        probe.clone(),
+    );
     let f = diagnose_host(&obs);
     Verification {
-        healthy: f.diagnosis == Diagnosis::Healthy,
+        healthy: f.diagnosis == Diagnosis::Healthy && probe.channel_ok() == Some(true),
         diagnosis: f.diagnosis,
         evidence: f.evidence,
         probe,
@@ -579,10 +568,7 @@ impl<R: Remote> Run<'_, R> {
             self.emit(RepairEvent::Reconnected {
                 host: self.host.to_string(),
             });
-            let probe = match self.remote.run_powershell(scripts::PROBE, None).await {
-                Ok(out) => parse_probe(&out).ok(),
-                Err(_) => None,
-            };
+            let probe = probe_host(self.remote).await.ok();
             if let Some(p) = probe {
                 if want(&p) {
                     self.record(
@@ -639,7 +625,7 @@ pub async fn repair_host_with<R: Remote>(
             host,
             RepairStatus::ManualActionRequired,
             format!(
-                "rebuild required (clone of {}); nothing was reset",
+                "a person must rebuild or rename one machine (shares its name or machine SID with {}); nothing was reset",
                 twins.join(", ")
             ),
         );
@@ -775,7 +761,10 @@ pub async fn repair_on_dc<D: Directory>(
             );
         } else {
             out.status = RepairStatus::StillBroken;
-            out.detail = format!("the account reset on {dc_name} failed ({}); the host is unchanged", excerpt(&detail, 200));
+            out.detail = format!(
+                "the account reset on {dc_name} failed ({}); the host is unchanged",
+                excerpt(&detail, 200)
+            );
         }
     }
     out

@@ -17,30 +17,45 @@ pub struct ScriptError {
     pub value: String,
 }
 
-/// One PowerShell start per host: name, domain, who we are, the machine SID (via the
-/// RID-500 account), `Test-ComputerSecureChannel`, `nltest /sc_verify` and `/dclist`.
-/// Parsed by [`crate::probe::parse_probe`].
+/// One PowerShell start per host: name, domain, `DomainRole`, who we are, the machine SID
+/// (via the RID-500 account); on a member (not a DC) the stored channel status first
+/// (`Test-ComputerSecureChannel` and `nltest /sc_query`, Netlogon's TC_QUERY: the result
+/// of the channel's last use), then the live test (`nltest /sc_verify`, which may
+/// rediscover and rebind a DC), then the DC locator (`/dsgetdc /force`) and its PDC
+/// (`/dsgetdc /pdc`). Parsed by [`crate::probe::parse_probe`].
 pub const PROBE: &str = r#"$ProgressPreference = 'SilentlyContinue'
 $cs = Get-CimInstance -ClassName Win32_ComputerSystem
 $domain = $cs.Domain
 Write-Output "ts.name=$($cs.Name)"
 Write-Output "ts.domain=$domain"
 Write-Output "ts.part_of_domain=$($cs.PartOfDomain)"
+Write-Output "ts.domain_role=$($cs.DomainRole)"
 Write-Output "ts.user=$(whoami.exe)"
 $admin = Get-CimInstance -ClassName Win32_UserAccount -Filter "LocalAccount=True AND SID LIKE 'S-1-5-21-%-500'"
 Write-Output "ts.admin_sid=$($admin.SID)"
-$tcsc = Test-ComputerSecureChannel -ErrorAction SilentlyContinue -ErrorVariable tcscErr
-Write-Output "ts.tcsc=$tcsc"
-Write-Output "ts.tcsc_error=$tcscErr"
-$nl = nltest.exe "/sc_verify:$domain" 2>&1
-Write-Output "ts.nltest_exit=$LASTEXITCODE"
-Write-Output '--- nltest'
-$nl
-Write-Output '--- end'
-$dcs = nltest.exe "/dclist:$domain" 2>&1
-Write-Output '--- dclist'
-$dcs
-Write-Output '--- end'
+if ($cs.PartOfDomain -and $cs.DomainRole -lt 4) {
+    $tcsc = Test-ComputerSecureChannel -ErrorAction SilentlyContinue -ErrorVariable tcscErr
+    Write-Output "ts.tcsc=$tcsc"
+    Write-Output "ts.tcsc_error=$tcscErr"
+    $out = nltest.exe "/sc_query:$domain" 2>&1
+    Write-Output "ts.sc_query_exit=$LASTEXITCODE"
+    Write-Output '--- sc_query'
+    $out
+    Write-Output '--- end'
+    $out = nltest.exe "/sc_verify:$domain" 2>&1
+    Write-Output "ts.sc_verify_exit=$LASTEXITCODE"
+    Write-Output '--- sc_verify'
+    $out
+    Write-Output '--- end'
+    $out = nltest.exe "/dsgetdc:$domain" /force 2>&1
+    Write-Output '--- dsgetdc'
+    $out
+    Write-Output '--- end'
+    $out = nltest.exe "/dsgetdc:$domain" /pdc 2>&1
+    Write-Output '--- dsgetdc_pdc'
+    $out
+    Write-Output '--- end'
+}
 "#;
 
 /// The first lines of every credential script: the credential comes from stdin (line 1
@@ -84,17 +99,6 @@ pub fn ps_quote(value: &str) -> String {
     }
     out.push('\'');
     out
-}
-
-/// `Test-ComputerSecureChannel -Server <dc>`: is the channel good against this one DC?
-/// Parsed by [`crate::probe::parse_dc_test`].
-pub fn test_dc(dc: &str) -> Result<String, ScriptError> {
-    let dc = ps_quote(checked("DC name", dc)?);
-    Ok(format!(
-        "$r = Test-ComputerSecureChannel -Server {dc} -ErrorAction SilentlyContinue -ErrorVariable e\n\
-         Write-Output \"ts.tcsc=$r\"\n\
-         Write-Output \"ts.tcsc_error=$e\"\n"
-    ))
 }
 
 fn credential_script(statement: &str) -> String {
@@ -143,7 +147,7 @@ pub fn rejoin_join(domain: &str, server: Option<&str>) -> Result<String, ScriptE
 }
 
 /// `nltest /sc_reset:<domain>\<dc>`: re-establish the channel with the existing secret,
-/// pinned to `dc` (the replication-lag fix). Parsed by [`crate::probe::parse_nltest`].
+/// pinned to `dc` (the stale-DC fix: bind to a DC that has the current password). Parsed by [`crate::probe::parse_nltest`].
 pub fn sc_reset(domain: &str, dc: &str) -> Result<String, ScriptError> {
     Ok(format!(
         "nltest /sc_reset:{}\\{}",

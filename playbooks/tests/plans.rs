@@ -9,8 +9,14 @@
 
 mod common;
 
+use std::collections::BTreeMap;
+
 use common::*;
 use playbooks::*;
+
+fn pdcs(pdc: &str) -> BTreeMap<String, String> {
+    BTreeMap::from([(DOMAIN.to_string(), pdc.to_string())])
+}
 
 fn all_options() -> Vec<PlanOptions> {
     let mut v = Vec::new();
@@ -19,38 +25,51 @@ fn all_options() -> Vec<PlanOptions> {
             allow_rejoin: bits & 1 != 0,
             allow_dc_reset: bits & 2 != 0,
             repair_credential_available: bits & 4 != 0,
-            pdc: (bits & 8 != 0).then(|| "pdc.contoso.com".to_string()),
+            pdcs: if bits & 8 != 0 {
+                pdcs("pdc.contoso.com")
+            } else {
+                BTreeMap::new()
+            },
             dc_access: bits & 16 != 0,
+            dc_reset_hosts: Vec::new(),
         });
     }
     v
 }
 
-/// One finding per diagnosis, with the probe it came from (if any).
-fn cases() -> Vec<(Finding, Option<Probe>)> {
-    let stale = ProbeOut::broken(
+fn f(host: &str, d: Diagnosis) -> Finding {
+    Finding {
+        host: host.into(),
+        diagnosis: d,
+        evidence: vec![],
+    }
+}
+
+fn stale() -> Probe {
+    ProbeOut::broken(
         "WS02",
         2,
         "nltest_sc_query_broken_password_access_denied_5.txt",
     )
-    .dcs(&[DC1, DC2])
-    .probe();
-    let missing = ProbeOut::broken("WS04", 4, "nltest_sc_verify_broken_1787.txt")
-        .dcs(&[DC1, DC2])
-        .probe();
+    .probe()
+}
+
+/// One finding per diagnosis, with the probe it came from (if any).
+fn cases() -> Vec<(Finding, Option<Probe>)> {
+    let stale = stale();
+    let missing = ProbeOut::broken("WS04", 4, "nltest_sc_verify_broken_1787.txt").probe();
     let healthy = ProbeOut::healthy("WS01", 1).probe();
-    let f = |host: &str, d: Diagnosis| Finding {
-        host: host.into(),
-        diagnosis: d,
-        evidence: vec![],
-    };
     vec![
         (f("ws01", Diagnosis::Healthy), Some(healthy.clone())),
+        (
+            f("dc01", Diagnosis::DomainController { role: 5 }),
+            Some(ProbeOut::healthy("DC01", 7).role(5).probe()),
+        ),
         (f("ws02", Diagnosis::StalePassword), Some(stale.clone())),
         (
             f(
                 "ws10",
-                Diagnosis::Clone {
+                Diagnosis::NameTwin {
                     twins: vec!["ws11".into()],
                 },
             ),
@@ -58,34 +77,57 @@ fn cases() -> Vec<(Finding, Option<Probe>)> {
         ),
         (
             f(
+                "ws12",
+                Diagnosis::SidDuplicate {
+                    twins: vec!["ws13".into()],
+                },
+            ),
+            Some(healthy.clone()),
+        ),
+        (
+            f(
                 "ws03",
-                Diagnosis::ReplicationLag {
-                    good_dc: DC2.into(),
-                    bad_dc: DC1.into(),
+                Diagnosis::StaleDc {
+                    newest: vec![DC2.into()],
+                    bound: DC1.into(),
                 },
             ),
             Some(stale.clone()),
         ),
-        (f("ws04", Diagnosis::AccountMissing), Some(missing)),
-        (f("ws06", Diagnosis::NoDcReachable), Some(stale.clone())),
+        (
+            f("ws04", Diagnosis::AccountDisabledOrMissing),
+            Some(missing.clone()),
+        ),
+        (f("ws05", Diagnosis::AccountDisabled), Some(missing.clone())),
+        (f("ws07", Diagnosis::AccountDeleted), Some(missing)),
+        (f("ws06", Diagnosis::NoDcLocator), Some(stale.clone())),
+        (
+            f(
+                "ws08",
+                Diagnosis::DcUnreachable {
+                    dc: Some(DC1.into()),
+                },
+            ),
+            Some(stale.clone()),
+        ),
         (
             f("ws60", Diagnosis::TrustBroken { detail: "x".into() }),
             None,
         ),
         (
             f(
-                "ws70.contoso.com",
-                Diagnosis::BrokenNoAccess {
-                    user: "Administrator".into(),
+                "ws50",
+                Diagnosis::LocalAccountRefused {
+                    user: "ws50\\helpdesk".into(),
                 },
             ),
             None,
         ),
         (
             f(
-                "ws50",
-                Diagnosis::FilteredAdmin {
-                    user: "ws50\\helpdesk".into(),
+                "ws70",
+                Diagnosis::Unauthorized {
+                    user: "contoso\\alice".into(),
                 },
             ),
             None,
@@ -129,26 +171,21 @@ fn invariants_for_every_diagnosis_and_option() {
             // Credential Manager is never an action (only mentioned in why).
             assert!(!json.to_lowercase().contains("cmdkey"), "{ctx}");
             for a in &plan.actions {
-                if a.uses_credential() || matches!(a, Action::DcResetAccount { .. }) {
+                if a.uses_credential() {
                     assert!(opts.repair_credential_available, "{ctx}");
                 }
                 if matches!(a, Action::Rejoin { .. }) {
                     assert!(opts.allow_rejoin, "{ctx}");
                 }
-                if matches!(a, Action::DcResetAccount { .. }) {
-                    assert!(opts.allow_dc_reset, "{ctx}");
-                    assert!(
-                        matches!(finding.diagnosis, Diagnosis::BrokenNoAccess { .. }),
-                        "{ctx}"
-                    );
-                }
+                // A 401 is never evidence: nothing plans a DC-side reset any more.
+                assert!(!matches!(a, Action::DcResetAccount { .. }), "{ctx}");
             }
             match &finding.diagnosis {
-                Diagnosis::Healthy => {
+                Diagnosis::Healthy | Diagnosis::DomainController { .. } => {
                     assert!(plan.actions.is_empty(), "{ctx}");
                     assert!(!plan.changes_anything());
                 }
-                Diagnosis::Clone { twins } => {
+                Diagnosis::NameTwin { twins } | Diagnosis::SidDuplicate { twins } => {
                     assert_eq!(
                         plan.actions,
                         vec![Action::RebuildRequired {
@@ -157,9 +194,13 @@ fn invariants_for_every_diagnosis_and_option() {
                         "{ctx}"
                     );
                     assert!(!plan.changes_anything());
+                    assert!(plan.needs.iter().any(|n| n.contains("person")), "{ctx}");
                 }
-                Diagnosis::NoDcReachable
-                | Diagnosis::FilteredAdmin { .. }
+                Diagnosis::NoDcLocator
+                | Diagnosis::DcUnreachable { .. }
+                | Diagnosis::AccountDisabled
+                | Diagnosis::LocalAccountRefused { .. }
+                | Diagnosis::Unauthorized { .. }
                 | Diagnosis::AccessDenied { .. }
                 | Diagnosis::Unreachable
                 | Diagnosis::NotDomainJoined
@@ -167,9 +208,23 @@ fn invariants_for_every_diagnosis_and_option() {
                     assert!(plan.actions.is_empty(), "{ctx}");
                     assert!(!plan.needs.is_empty(), "{ctx}");
                 }
-                Diagnosis::StalePassword
-                | Diagnosis::AccountMissing
-                | Diagnosis::TrustBroken { .. } => {
+                Diagnosis::AccountDeleted | Diagnosis::AccountDisabledOrMissing => {
+                    let rejoin_only = plan
+                        .actions
+                        .iter()
+                        .all(|a| matches!(a, Action::Rejoin { .. }));
+                    assert!(rejoin_only, "{ctx}");
+                    assert_eq!(
+                        !plan.actions.is_empty(),
+                        opts.allow_rejoin && opts.repair_credential_available,
+                        "{ctx}"
+                    );
+                    assert!(
+                        plan.needs.iter().any(|n| n.contains("Recycle Bin")),
+                        "{ctx}"
+                    );
+                }
+                Diagnosis::StalePassword | Diagnosis::TrustBroken { .. } => {
                     assert!(plan.why.contains("Credential Manager"), "{ctx}");
                     if !opts.repair_credential_available {
                         assert!(plan.actions.is_empty(), "{ctx}");
@@ -196,37 +251,16 @@ fn invariants_for_every_diagnosis_and_option() {
                         assert_eq!(rejoin, opts.allow_rejoin && probe.is_some(), "{ctx}");
                     }
                 }
-                Diagnosis::ReplicationLag { good_dc, .. } => {
+                Diagnosis::StaleDc { newest, .. } => {
                     assert_eq!(
                         plan.actions[0],
                         Action::ScReset {
                             domain: DOMAIN.into(),
-                            dc: good_dc.clone(),
-                            command: format!("nltest /sc_reset:{DOMAIN}\\{good_dc}")
+                            dc: newest[0].clone(),
+                            command: format!("nltest /sc_reset:{DOMAIN}\\{}", newest[0])
                         },
                         "{ctx}"
                     );
-                }
-                Diagnosis::BrokenNoAccess { .. } => {
-                    let dc_reset = plan
-                        .actions
-                        .iter()
-                        .any(|a| matches!(a, Action::DcResetAccount { .. }));
-                    assert_eq!(
-                        dc_reset,
-                        opts.allow_dc_reset
-                            && opts.repair_credential_available
-                            && opts.pdc.is_some()
-                            && opts.dc_access,
-                        "{ctx}"
-                    );
-                    if dc_reset {
-                        assert!(
-                            plan.why.contains("stays broken until it is rejoined"),
-                            "{ctx}"
-                        );
-                        assert!(plan.why.contains("a reboot does not restore it"), "{ctx}");
-                    }
                 }
             }
         }
@@ -235,27 +269,22 @@ fn invariants_for_every_diagnosis_and_option() {
 
 #[test]
 fn stale_password_ladder_pinned_to_the_pdc() {
-    let probe = ProbeOut::broken(
-        "WS02",
-        2,
-        "nltest_sc_query_broken_password_access_denied_5.txt",
-    )
-    .dcs(&[DC1, DC2])
-    .probe();
-    let finding = Finding {
-        host: "ws02".into(),
-        diagnosis: Diagnosis::StalePassword,
-        evidence: vec![],
-    };
+    let probe = stale();
+    let finding = f("ws02", Diagnosis::StalePassword);
     let opts = PlanOptions {
         allow_rejoin: true,
         allow_dc_reset: false,
         repair_credential_available: true,
-        pdc: None,
+        pdcs: BTreeMap::new(),
         dc_access: true,
+        dc_reset_hosts: Vec::new(),
     };
-    // Another domain's PDC (a fleet spanning two domains) is not this host's: its own is.
-    let foreign = PlanOptions { pdc: Some("dc01.fabrikam.com".into()), ..opts.clone() };
+    // Another domain's PDC (a fleet spanning two domains) is not this host's: its own
+    // locator's PDC is.
+    let foreign = PlanOptions {
+        pdcs: BTreeMap::from([("fabrikam.com".to_string(), "dc01.fabrikam.com".to_string())]),
+        ..opts.clone()
+    };
     let plan = plan_host(&finding, Some(&probe), &foreign);
     assert!(
         matches!(&plan.actions[0], Action::ResetMachinePassword { server: Some(s), .. } if s == DC1),
@@ -272,7 +301,7 @@ fn stale_password_ladder_pinned_to_the_pdc() {
     else {
         panic!()
     };
-    // No --pdc: the probe's /dclist PDC.
+    // No fleet vote: the probe's own /dsgetdc /pdc.
     assert_eq!(server.as_deref(), Some(DC1));
     assert!(script.contains(&format!(
         "Reset-ComputerMachinePassword -Server '{DC1}' -Credential $cred -ErrorAction Stop"
@@ -296,19 +325,17 @@ fn stale_password_ladder_pinned_to_the_pdc() {
     assert!(leave_script.contains(
         "Remove-Computer -UnjoinDomainCredential $cred -WorkgroupName 'WORKGROUP' -Force"
     ));
-    assert!(leave_script.contains("Restart-Computer -Force"));
     assert!(join_script.contains(&format!(
         "Add-Computer -DomainName '{DOMAIN}' -Credential $cred -Server '{DC1}' -Force"
     )));
     assert!(plan.needs_reboot);
 
-    // --pdc wins over the probe.
+    // The fleet's vote for this domain wins over the probe.
     let plan = plan_host(
         &finding,
         Some(&probe),
         &PlanOptions {
-            pdc: Some("pdc.contoso.com".into()),
-            dc_access: true,
+            pdcs: pdcs("pdc.contoso.com"),
             ..opts.clone()
         },
     );
@@ -331,23 +358,15 @@ fn stale_password_ladder_pinned_to_the_pdc() {
 }
 
 #[test]
-fn replication_lag_needs_no_credential() {
-    let probe = ProbeOut::broken(
-        "WS03",
-        3,
-        "nltest_sc_query_broken_password_access_denied_5.txt",
-    )
-    .dcs(&[DC1, DC2])
-    .probe();
-    let finding = Finding {
-        host: "ws03".into(),
-        diagnosis: Diagnosis::ReplicationLag {
-            good_dc: DC2.into(),
-            bad_dc: DC1.into(),
+fn stale_dc_pins_to_the_newest_dc_without_a_credential() {
+    let finding = f(
+        "ws03",
+        Diagnosis::StaleDc {
+            newest: vec![DC2.into()],
+            bound: DC1.into(),
         },
-        evidence: vec![],
-    };
-    let plan = plan_host(&finding, Some(&probe), &PlanOptions::default());
+    );
+    let plan = plan_host(&finding, Some(&stale()), &PlanOptions::default());
     assert_eq!(plan.actions.len(), 1);
     assert!(plan.needs.iter().any(|n| n.contains("repadmin")));
     let v = serde_json::to_value(&plan).unwrap();
@@ -356,72 +375,108 @@ fn replication_lag_needs_no_credential() {
         v["actions"][0]["command"],
         format!("nltest /sc_reset:{DOMAIN}\\{DC2}")
     );
-    assert_eq!(v["diagnosis"]["kind"], "replication_lag");
+    assert_eq!(v["diagnosis"]["kind"], "stale_dc");
 }
 
 #[test]
-fn unreachable_is_never_reset_on_the_dc() {
-    let finding = Finding {
-        host: "ws80".into(),
-        diagnosis: Diagnosis::Unreachable,
-        evidence: vec![],
+fn people_are_told_the_concrete_reason() {
+    let none = PlanOptions::default();
+    let cases: &[(Diagnosis, &str)] = &[
+        (Diagnosis::AccountDisabled, "re-enable the computer object"),
+        (Diagnosis::AccountDeleted, "Recycle Bin"),
+        (Diagnosis::AccountDisabledOrMissing, "--ldap"),
+        (Diagnosis::NoDcLocator, "fix DNS on the member"),
+        (Diagnosis::DcUnreachable { dc: None }, "RPC 135"),
+        (
+            Diagnosis::NameTwin {
+                twins: vec!["b".into()],
+            },
+            "rebuild or rename one",
+        ),
+        (
+            Diagnosis::SidDuplicate {
+                twins: vec!["b".into()],
+            },
+            "with sysprep",
+        ),
+        (
+            Diagnosis::LocalAccountRefused {
+                user: "x\\y".into(),
+            },
+            "LAPS",
+        ),
+        (
+            Diagnosis::Unauthorized {
+                user: "c\\a".into(),
+            },
+            "LAPS",
+        ),
+    ];
+    for (d, want) in cases {
+        let plan = plan_host(&f("h", d.clone()), Some(&stale()), &none);
+        assert!(
+            plan.needs.iter().any(|n| n.contains(want)),
+            "{d:?}: {:?}",
+            plan.needs
+        );
+        assert!(!plan.changes_anything(), "{d:?}");
+    }
+    let dc = plan_host(
+        &f("dc01", Diagnosis::DomainController { role: 4 }),
+        None,
+        &none,
+    );
+    assert!(dc.why.contains("skipped"), "{}", dc.why);
+}
+
+#[test]
+fn account_deleted_rejoins_only_when_allowed() {
+    let probe = ProbeOut::broken("WS07", 7, "nltest_sc_verify_broken_1787.txt").probe();
+    let opts = PlanOptions {
+        allow_rejoin: true,
+        repair_credential_available: true,
+        ..PlanOptions::default()
     };
+    for d in [
+        Diagnosis::AccountDeleted,
+        Diagnosis::AccountDisabledOrMissing,
+    ] {
+        let plan = plan_host(&f("ws07", d.clone()), Some(&probe), &opts);
+        assert!(
+            matches!(&plan.actions[..], [Action::Rejoin { domain, .. }] if domain == DOMAIN),
+            "{d:?}: {:?}",
+            plan.actions
+        );
+        let plan = plan_host(&f("ws07", d), Some(&probe), &PlanOptions::default());
+        assert!(plan.actions.is_empty());
+    }
+}
+
+#[test]
+fn unreachable_and_401_are_never_reset_on_the_dc() {
     let opts = PlanOptions {
         allow_rejoin: true,
         allow_dc_reset: true,
         repair_credential_available: true,
-        pdc: Some(DC1.into()),
+        pdcs: pdcs(DC1),
         dc_access: true,
+        dc_reset_hosts: Vec::new(),
     };
-    let plan = plan_host(&finding, None, &opts);
+    let plan = plan_host(&f("ws80", Diagnosis::Unreachable), None, &opts);
     assert!(plan.actions.is_empty());
     assert!(plan.why.contains("merely offline"));
-}
-
-#[test]
-fn dc_reset_for_a_broken_host_nobody_can_enter() {
-    let finding = Finding {
-        host: "ws70.contoso.com".into(),
-        diagnosis: Diagnosis::BrokenNoAccess {
-            user: "Administrator".into(),
-        },
-        evidence: vec![],
-    };
-    let opts = PlanOptions {
-        allow_rejoin: false,
-        allow_dc_reset: true,
-        repair_credential_available: true,
-        pdc: Some(DC1.into()),
-        dc_access: true,
-    };
-    let plan = plan_host(&finding, None, &opts);
-    assert_eq!(
-        plan.actions,
-        vec![Action::DcResetAccount {
-            dc: DC1.into(),
-            computer: "WS70".into(),
-        }]
-    );
-    assert_eq!(
-        plan.actions[0].target(),
-        Target::DomainController { dc: DC1.into() }
-    );
-    assert!(
-        !plan.needs_reboot,
-        "a reboot does not help after a DC-side reset"
-    );
-    assert!(plan.needs.iter().any(|n| n.contains("rejoin")));
-    // An IP address gives no computer name: nothing to reset.
     let plan = plan_host(
-        &Finding {
-            host: "10.0.0.7".into(),
-            ..finding
-        },
+        &f(
+            "ws70",
+            Diagnosis::Unauthorized {
+                user: "contoso\\alice".into(),
+            },
+        ),
         None,
         &opts,
     );
     assert!(plan.actions.is_empty());
-    assert!(plan.needs.iter().any(|n| n.contains("computer name")));
+    assert!(plan.why.contains("not evidence of a broken trust"));
 }
 
 #[test]
@@ -439,13 +494,61 @@ fn fleet_plans_pair_findings_with_probes() {
     let findings = diagnose_fleet(&obs);
     let opts = PlanOptions {
         repair_credential_available: true,
-        pdc: fleet_pdc(&obs),
+        pdcs: fleet_pdcs(&obs),
         dc_access: true,
+        dc_reset_hosts: Vec::new(),
         ..PlanOptions::default()
     };
+    assert_eq!(opts.pdcs.get(DOMAIN).map(String::as_str), Some(DC1));
     let plans = plan_fleet(&findings, &obs, &opts);
     assert!(plans[0].actions.is_empty());
     assert!(
         matches!(&plans[1].actions[0], Action::ResetMachinePassword { server: Some(s), .. } if s == DC1)
     );
+}
+
+#[test]
+fn dc_reset_only_for_hosts_an_admin_named_with_permission_and_dc_access() {
+    // Issue 11 / DOMAIN.md "Repairing it": a DC-side reset is never inferred from 401s.
+    let finding = f(
+        "ws02.contoso.com",
+        Diagnosis::Unauthorized {
+            user: "Administrator".into(),
+        },
+    );
+    let base = PlanOptions {
+        allow_dc_reset: true,
+        dc_access: true,
+        pdcs: pdcs("pdc.contoso.com"),
+        ..PlanOptions::default()
+    };
+    assert!(plan_host(&finding, None, &base).actions.is_empty());
+    let named = PlanOptions {
+        dc_reset_hosts: vec!["WS02.contoso.com".into()],
+        ..base.clone()
+    };
+    let plan = plan_host(&finding, None, &named);
+    assert!(
+        matches!(&plan.actions[..], [Action::DcResetAccount { dc, computer }] if dc == "pdc.contoso.com" && computer == "WS02"),
+        "{:?}",
+        plan.actions
+    );
+    assert!(plan.needs.iter().any(|n| n.contains("rejoin")), "{:?}", plan.needs);
+    for opts in [
+        PlanOptions {
+            allow_dc_reset: false,
+            ..named.clone()
+        },
+        PlanOptions {
+            dc_access: false,
+            ..named.clone()
+        },
+    ] {
+        let plan = plan_host(&finding, None, &opts);
+        assert!(plan.actions.is_empty(), "{:?}", plan.actions);
+        assert!(plan.why.contains("not planned"), "{}", plan.why);
+    }
+    for d in [Diagnosis::Healthy, Diagnosis::DomainController { role: 4 }] {
+        assert!(plan_host(&f("ws02.contoso.com", d), None, &named).actions.is_empty());
+    }
 }

@@ -1,5 +1,7 @@
-//! Parsers against every real Windows output in testdata/windows-output, with LF, CRLF and
-//! nltest's trailing spaces; the probe's own format; `/dclist` in both forms.
+//! Parsers against every real Windows output in testdata/windows-output, with LF,
+//! CRLF and nltest's trailing spaces; the probe's own format; `/dsgetdc` (DC locator and
+//! PDC), `/dclist` in both forms; `probe_host` through the scripted fake; and randomized
+//! inputs that the parsers must survive without panicking.
 
 #![allow(
     clippy::unwrap_used,
@@ -83,6 +85,14 @@ fn every_real_output_is_understood() {
             nl(None, None, None, Some(1722), false),
         ),
         (
+            "nltest_sc_query_no_logon_servers_1311_FRAGMENT.txt",
+            nl(None, Some(1311), None, None, false),
+        ),
+        (
+            "nltest_sc_query_ok.txt",
+            nl(Some("jzfzdc5.jzfz.local"), Some(0), None, None, true),
+        ),
+        (
             "nltest_sc_reset_ok.txt",
             nl(Some("dc10.domain.example"), Some(0), None, None, true),
         ),
@@ -111,6 +121,66 @@ fn every_real_output_is_understood() {
             true,
         ),
     ];
+    // The cmdlet's errors print no boolean.
+    let tcsc_errors = [
+        "test_computersecurechannel_not_in_domain.txt",
+        "test_computersecurechannel_verbose_on_dc_1355.txt",
+    ];
+    // (file, DC, address, is PDC, failure)
+    type Locator = (
+        &'static str,
+        Option<&'static str>,
+        Option<&'static str>,
+        bool,
+        Option<u32>,
+    );
+    let dsgetdc: &[Locator] = &[
+        (
+            "nltest_dsgetdc_ok.txt",
+            Some("DC1"),
+            Some("192.168.0.1"),
+            true,
+            None,
+        ),
+        (
+            "nltest_dsgetdc_ok_ds10_keylist.txt",
+            Some("DC"),
+            Some("198.18.0.7"),
+            true,
+            None,
+        ),
+        (
+            "nltest_dsgetdc_failed_no_such_domain_1355.txt",
+            None,
+            None,
+            false,
+            Some(1355),
+        ),
+    ];
+    // (file, DCs listed, PDC)
+    let dclists: &[(&str, usize, Option<&str>)] = &[
+        (
+            "nltest_dclist_dsbind_denied_netserverenum_failed_6118_zh-CN.txt",
+            0,
+            None,
+        ),
+        (
+            "nltest_dclist_dsbind_denied_netserverenum_ok.txt",
+            1,
+            Some("TARVALON"),
+        ),
+        (
+            "nltest_dclist_ok_DOCS_EXAMPLE.txt",
+            9,
+            Some("fourthcoffee-dc-63.forthcoffee.com"),
+        ),
+        ("nltest_dclist_ok_multi.txt", 3, Some("DC2008R2.offsec.nl")),
+        (
+            "nltest_dclist_ok_single.txt",
+            1,
+            Some("winterfell.north.sevenkingdoms.local"),
+        ),
+    ];
 
     // Every stored file is covered here, so a new capture cannot go untested.
     let mut on_disk: Vec<String> = std::fs::read_dir(fixture_dir())
@@ -122,6 +192,9 @@ fn every_real_output_is_understood() {
         .iter()
         .map(|(n, _)| n.to_string())
         .chain(tcsc.iter().map(|(n, _)| n.to_string()))
+        .chain(tcsc_errors.iter().map(|n| n.to_string()))
+        .chain(dsgetdc.iter().map(|(n, ..)| n.to_string()))
+        .chain(dclists.iter().map(|(n, ..)| n.to_string()))
         .collect();
     covered.sort();
     assert_eq!(on_disk, covered);
@@ -145,6 +218,47 @@ fn every_real_output_is_understood() {
             assert_eq!(parse_tcsc_output(&text), Some(*want), "{name}");
         }
     }
+    for name in tcsc_errors {
+        assert_eq!(parse_tcsc_output(&fixture(name)), None, "{name}");
+    }
+    for (name, dc, address, pdc, failure) in dsgetdc {
+        for text in variants(&fixture(name)) {
+            let l = parse_dsgetdc(&text);
+            assert_eq!(l.dc.as_deref(), *dc, "{name}");
+            assert_eq!(l.address.as_deref(), *address, "{name}");
+            assert_eq!(l.is_pdc, *pdc, "{name}");
+            assert_eq!(l.failure.as_ref().map(|f| f.code), *failure, "{name}");
+            assert_eq!(l.found(), failure.is_none(), "{name}");
+        }
+    }
+    for (name, n, pdc) in dclists {
+        for text in variants(&fixture(name)) {
+            let d = parse_dclist(&text);
+            assert_eq!(d.dcs.len(), *n, "{name}: {d:?}");
+            assert_eq!(d.pdc().map(|e| e.name.as_str()), *pdc, "{name}");
+        }
+    }
+}
+
+#[test]
+fn dsgetdc_flags_are_read_by_shape_not_label() {
+    let l = parse_dsgetdc(&fixture("nltest_dsgetdc_ok.txt"));
+    assert_eq!(l.flags.first().map(String::as_str), Some("PDC"));
+    assert!(l.flags.contains(&"WRITABLE".to_string()));
+    assert!(!l.flags.iter().any(|f| f.starts_with("0x")));
+    let l = parse_dsgetdc(&fixture("nltest_dsgetdc_ok_ds10_keylist.txt"));
+    assert!(l.flags.contains(&"KEYLIST".to_string()), "{l:?}");
+    // Translated labels (German), an FQDN, no PDC flag; `Dom Name: CONTOSO` is no flags line.
+    let de = "           DC: \\\\dc2.lab.test\n      Adresse: \\\\10.0.0.2\n    Dom.-Name: CONTOSO\n   Kennzeichen: GC DS LDAP KDC WRITABLE 0x1F\nDer Befehl wurde erfolgreich ausgeführt.\n";
+    let l = parse_dsgetdc(de);
+    assert_eq!(l.dc.as_deref(), Some("dc2.lab.test"));
+    assert_eq!(l.address.as_deref(), Some("10.0.0.2"));
+    assert!(!l.is_pdc);
+    assert_eq!(l.flags, vec!["GC", "DS", "LDAP", "KDC", "WRITABLE"]);
+    // nltest's failure wrapped by PowerShell's 2>&1.
+    let l = parse_dsgetdc("nltest.exe : Getting DC name failed: Status = 1355 0x54b ERROR_NO_SUCH_DOMAIN\n    + CategoryInfo          : NotSpecified: (Getting DC name...NO_SUCH_DOMAIN:String) [], RemoteException\n");
+    assert_eq!(l.failure.map(|f| f.code), Some(status::NO_SUCH_DOMAIN));
+    assert_eq!(l.dc, None);
 }
 
 #[test]
@@ -213,55 +327,132 @@ fn dclist_both_forms() {
 #[test]
 fn probe_parses_in_lf_and_crlf() {
     for crlf in [false, true] {
-        let p = ProbeOut::healthy("WS01", 11)
-            .dcs(&[DC1, DC2])
-            .crlf(crlf)
-            .probe();
+        let p = ProbeOut::healthy("WS01", 11).crlf(crlf).probe();
         assert_eq!(p.computer_name, "WS01");
         assert_eq!(p.domain, DOMAIN);
         assert_eq!(p.part_of_domain, Some(true));
+        assert_eq!(p.domain_role, Some(1));
+        assert!(p.is_member());
         assert_eq!(p.user, "WS01\\administrator");
         assert!(p.user_is_local());
-        assert_eq!(
-            p.admin_sid.as_deref(),
-            Some("S-1-5-21-1004336348-1177238915-11-500")
-        );
         assert_eq!(
             p.machine_sid.as_deref(),
             Some("S-1-5-21-1004336348-1177238915-11")
         );
         assert_eq!(p.tcsc, Some(true));
         assert_eq!(p.tcsc_error, None);
-        assert_eq!(p.nltest_exit, Some(0));
-        assert_eq!(p.sc_verify.trusted_dc.as_deref(), Some(DC1));
+        assert_eq!(p.sc_query_exit, Some(0));
+        assert_eq!(p.sc_verify_exit, Some(0));
+        assert_eq!(p.stored_status().map(|s| s.code), Some(0));
+        assert_eq!(p.sc_query.verification_status, None);
+        assert_eq!(p.live_status().map(|s| s.code), Some(0));
+        assert_eq!(p.trusted_dc(), Some(DC1));
         assert_eq!(p.channel_ok(), Some(true));
-        assert_eq!(p.dc_names(), vec![DC1.to_string(), DC2.to_string()]);
+        assert_eq!(p.dsgetdc.dc.as_deref(), Some(DC1));
+        assert_eq!(p.dsgetdc.address.as_deref(), Some("192.168.0.1"));
         assert_eq!(p.pdc(), Some(DC1));
+        let ev = p.evidence();
+        assert!(
+            ev.iter()
+                .any(|e| e == "stored status (last use): Test-ComputerSecureChannel True"),
+            "{ev:?}"
+        );
+        assert!(
+            ev.iter().any(|e| e
+                .starts_with("stored status (last use): nltest /sc_query: connection Status = 0")),
+            "{ev:?}"
+        );
+        assert!(
+            ev.iter()
+                .any(|e| e.starts_with("live test: nltest /sc_verify: verification Status = 0")),
+            "{ev:?}"
+        );
     }
 }
 
 #[test]
-fn probe_of_broken_and_unelevated_hosts() {
+fn probe_of_broken_unelevated_dc_and_workgroup_hosts() {
     let p = ProbeOut::broken("WS02", 12, "nltest_sc_verify_broken_1787.txt")
         .crlf(true)
         .probe();
     assert_eq!(p.channel_ok(), Some(false));
-    assert_eq!(
-        p.sc_verify.channel_status().unwrap().code,
-        status::NO_TRUST_SAM_ACCOUNT
-    );
+    assert_eq!(p.live_status().unwrap().code, status::NO_TRUST_SAM_ACCOUNT);
 
-    // nltest refused (not elevated): Test-ComputerSecureChannel decides.
-    let mut o = ProbeOut::healthy("WS03", 13);
-    o.nltest = fixture("nltest_sc_verify_not_elevated_access_denied_5_UNVERIFIED.txt");
-    o.nltest_exit = 1;
+    // The stored status says fine, the live test says broken: the live one counts.
+    let mut o = ProbeOut::broken("WS05", 15, "nltest_sc_verify_broken_1787.txt");
+    o.sc_query = fixture("nltest_sc_query_ok.txt");
+    o.tcsc = "True".into();
     let p = o.probe();
-    assert_eq!(p.channel_ok(), Some(true));
-    o.tcsc = String::new();
-    o.tcsc_error = "Access is denied".into();
+    assert_eq!(p.stored_ok(), Some(true));
+    assert_eq!(p.channel_ok(), Some(false));
+
+    // nltest refused (not elevated): no live status, and it is not a refused password.
+    let mut o = ProbeOut::healthy("WS03", 13);
+    o.sc_verify = fixture("nltest_sc_verify_not_elevated_access_denied_5_UNVERIFIED.txt");
+    o.sc_verify_exit = 1;
     let p = o.probe();
     assert_eq!(p.channel_ok(), None);
-    assert_eq!(p.tcsc_error.as_deref(), Some("Access is denied"));
+    assert!(
+        p.evidence().iter().any(|e| e.contains("not elevated")),
+        "{:?}",
+        p.evidence()
+    );
+
+    // A DC: the script skips the channel section.
+    let p = ProbeOut::healthy("DC01", 14).role(5).probe();
+    assert!(p.is_domain_controller());
+    assert!(!p.is_member());
+    assert_eq!(p.tcsc, None);
+    assert_eq!(p.channel_ok(), None);
+    assert!(p.evidence().is_empty());
+
+    let p = ProbeOut::healthy("WS90", 90).workgroup().probe();
+    assert_eq!(p.part_of_domain, Some(false));
+    assert!(!p.is_member());
+    assert_eq!(p.pdc(), None);
+}
+
+#[test]
+fn probe_host_runs_the_one_script_and_reports_errors() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let mut fake = FakeRemote::new(vec![Step::Ps(
+        "nltest.exe \"/dsgetdc:$domain\" /pdc",
+        Ok(ProbeOut::healthy("WS01", 1).output()),
+    )]);
+    let p = rt.block_on(probe_host(&mut fake)).unwrap();
+    assert_eq!(p.pdc(), Some(DC1));
+    fake.assert_done();
+    assert_eq!(fake.calls.len(), 1, "one PowerShell start, no per-DC tests");
+    assert_eq!(fake.calls[0].text, scripts::PROBE);
+    assert!(!scripts::PROBE.contains("-Server"));
+    assert!(!scripts::PROBE.contains("/dclist"));
+    // Stored status before the live test.
+    let q = scripts::PROBE.find("/sc_query").unwrap();
+    let v = scripts::PROBE.find("/sc_verify").unwrap();
+    assert!(scripts::PROBE.find("Test-ComputerSecureChannel").unwrap() < v && q < v);
+
+    let mut fake = FakeRemote::new(vec![Step::Ps(
+        "ts.name",
+        Err(RemoteError::new(RemoteErrorKind::Unauthorized, "401")),
+    )]);
+    let e = rt.block_on(probe_host(&mut fake)).unwrap_err();
+    let ProbeRunError::Remote(re) = &e else {
+        panic!("{e:?}")
+    };
+    assert_eq!(
+        Access::from_remote_error(re, "contoso\\alice"),
+        Access::Unauthorized {
+            user: "contoso\\alice".into()
+        }
+    );
+    let mut fake = FakeRemote::new(vec![Step::Ps("ts.name", Ok(CommandOutput::ok("")))]);
+    let e = rt.block_on(probe_host(&mut fake)).unwrap_err();
+    assert!(
+        matches!(e, ProbeRunError::Output(ProbeError::NoOutput { .. })),
+        "{e:?}"
+    );
 }
 
 #[test]
@@ -306,39 +497,84 @@ fn machine_sid_needs_a_rid_500_domain_style_sid() {
     assert_eq!(probe::machine_sid(""), None);
 }
 
+/// A tiny deterministic generator (xorshift) so the fuzz-style test needs no extra crate.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+}
+
+/// Random texts made of the pieces the parsers key on (statuses, `\\`, `=`, `0x`, flag
+/// words, section markers, multi-byte characters) never make a parser panic.
 #[test]
-fn per_dc_test_output() {
-    let t = parse_dc_test(
-        DC1,
-        &CommandOutput::ok("ts.tcsc=True\r\nts.tcsc_error=\r\n"),
-    );
-    assert_eq!(
-        t,
-        DcTest {
-            dc: DC1.into(),
-            ok: Some(true),
-            error: None
+fn parsers_never_panic_on_any_input() {
+    const PIECES: &[&str] = &[
+        "Status = ",
+        "5",
+        "1311",
+        "0x",
+        "0x54b",
+        "ffffffff",
+        "99999999999",
+        " ",
+        "\n",
+        "\r\n",
+        "\\\\",
+        "\\",
+        "=",
+        ":",
+        "Flags:",
+        "PDC",
+        "GC",
+        "DC: ",
+        "Trusted DC Name ",
+        "Connection",
+        "Verification",
+        "failed",
+        "I_NetLogonControl",
+        "ts.",
+        "name=",
+        "tcsc=",
+        "tcsc_error=",
+        "domain_role=",
+        "--- sc_query",
+        "--- sc_verify",
+        "--- dsgetdc",
+        "--- dsgetdc_pdc",
+        "--- end",
+        "ä",
+        "获得",
+        "\u{0}",
+        "[PDC]",
+        "(PDC)",
+        "-500",
+        "S-1-5-21-",
+        "True",
+        "False",
+        "    ",
+        ".",
+        "-",
+    ];
+    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+    for _ in 0..4000 {
+        let n = (rng.next() % 40) as usize;
+        let text: String = (0..n)
+            .map(|_| PIECES[(rng.next() % PIECES.len() as u64) as usize])
+            .collect();
+        let _ = parse_nltest(&text);
+        let _ = parse_dsgetdc(&text);
+        let _ = parse_dclist(&text);
+        let _ = parse_tcsc_output(&text);
+        let _ = probe::machine_sid(&text);
+        if let Ok(p) = parse_probe(&CommandOutput::ok(text.clone())) {
+            let _ = (p.evidence(), p.channel_ok(), p.stored_ok(), p.pdc());
+            let o = HostObservation::connected("h", "h\\x", true, p);
+            let _ = diagnose_fleet(&[o.clone(), o]);
         }
-    );
-    let t = parse_dc_test(DC2, &CommandOutput::ok("ts.tcsc=False\nts.tcsc_error=\n"));
-    assert_eq!(t.ok, Some(false));
-    let t = parse_dc_test(DC2, &CommandOutput::ok("ts.tcsc=\nts.tcsc_error=Cannot verify the secure channel password for the local computer with the domain.\n"));
-    assert_eq!(t.ok, None);
-    assert!(t.error.unwrap().starts_with("Cannot verify"));
-    let t = parse_dc_test(
-        DC2,
-        &CommandOutput {
-            stdout: String::new(),
-            stderr: "boom".into(),
-            exit_code: 1,
-        },
-    );
-    assert_eq!(t.ok, None);
-    assert_eq!(t.error.as_deref(), Some("boom"));
-    // Bare cmdlet output (no markers) still counts.
-    let t = parse_dc_test(
-        DC1,
-        &CommandOutput::ok(fixture("test_computersecurechannel_verbose_broken.txt")),
-    );
-    assert_eq!(t.ok, Some(false));
+    }
 }

@@ -28,11 +28,10 @@ fn stale_probe() -> ProbeOut {
         2,
         "nltest_sc_query_broken_password_access_denied_5.txt",
     )
-    .dcs(&[DC1, DC2])
 }
 
 fn healthy_probe() -> ProbeOut {
-    ProbeOut::healthy("WS02", 2).dcs(&[DC1, DC2]).crlf(true)
+    ProbeOut::healthy("WS02", 2).crlf(true)
 }
 
 fn plan_for(d: Diagnosis, allow_rejoin: bool) -> HostPlan {
@@ -45,8 +44,9 @@ fn plan_for(d: Diagnosis, allow_rejoin: bool) -> HostPlan {
         allow_rejoin,
         allow_dc_reset: false,
         repair_credential_available: true,
-        pdc: None,
+        pdcs: Default::default(),
         dc_access: true,
+        dc_reset_hosts: Vec::new(),
     };
     plan_host(&finding, Some(&stale_probe().probe()), &opts)
 }
@@ -222,11 +222,11 @@ fn reported_success_that_does_not_verify_is_still_broken() {
 }
 
 #[test]
-fn replication_lag_is_fixed_by_pinning() {
+fn stale_dc_is_fixed_by_pinning() {
     let plan = plan_for(
-        Diagnosis::ReplicationLag {
-            good_dc: DC2.into(),
-            bad_dc: DC1.into(),
+        Diagnosis::StaleDc {
+            newest: vec![DC2.into()],
+            bound: DC1.into(),
         },
         false,
     );
@@ -393,7 +393,7 @@ fn nothing_runs_for_healthy_hosts_and_clones() {
     let (out, _) = run(
         &mut fake,
         &plan_for(
-            Diagnosis::Clone {
+            Diagnosis::NameTwin {
                 twins: vec!["ws11".into()],
             },
             true,
@@ -401,28 +401,26 @@ fn nothing_runs_for_healthy_hosts_and_clones() {
     );
     assert_eq!(out.status, RepairStatus::ManualActionRequired);
     assert!(out.detail.contains("ws11"));
-    let (out, _) = run(&mut fake, &plan_for(Diagnosis::NoDcReachable, true));
+    let (out, _) = run(&mut fake, &plan_for(Diagnosis::NoDcLocator, true));
     assert_eq!(out.status, RepairStatus::NotAttempted);
     assert!(fake.calls.is_empty());
 }
 
 #[test]
 fn dc_side_reset_is_reported_honestly() {
-    let finding = Finding {
+    // Never planned from an access problem any more (a 401 is not evidence); the DC-side
+    // action still runs when a plan carries it.
+    let plan = HostPlan {
         host: "ws70.contoso.com".into(),
-        diagnosis: Diagnosis::BrokenNoAccess {
-            user: "Administrator".into(),
-        },
-        evidence: vec![],
+        diagnosis: Diagnosis::AccountDisabledOrMissing,
+        actions: vec![Action::DcResetAccount {
+            dc: DC1.into(),
+            computer: "WS70".into(),
+        }],
+        why: "test".into(),
+        needs_reboot: false,
+        needs: vec![],
     };
-    let opts = PlanOptions {
-        allow_rejoin: false,
-        allow_dc_reset: true,
-        repair_credential_available: true,
-        pdc: Some(DC1.into()),
-        dc_access: true,
-    };
-    let plan = plan_host(&finding, None, &opts);
     // The member itself is not touched.
     let mut member = FakeRemote::new(vec![]);
     let (out, _) = run(&mut member, &plan);
@@ -430,7 +428,10 @@ fn dc_side_reset_is_reported_honestly() {
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
         .unwrap();
-    let mut dc = FakeDirectory { calls: Vec::new(), refuse: false };
+    let mut dc = FakeDirectory {
+        calls: Vec::new(),
+        refuse: false,
+    };
     let out = rt.block_on(repair_on_dc(&mut dc, &plan, &mut |_| {}));
     assert_eq!(dc.calls, vec![(DC1.to_string(), "WS70".to_string())]);
     assert_eq!(out.status, RepairStatus::AccountResetOnDc);
@@ -438,7 +439,10 @@ fn dc_side_reset_is_reported_honestly() {
     assert!(out.detail.contains("stays broken until it is rejoined"));
     assert_eq!(out.remaining_state(&plan), HostState::Broken);
     // A refusal (no Reset Password right) changes nothing and says why.
-    let mut refusing = FakeDirectory { calls: Vec::new(), refuse: true };
+    let mut refusing = FakeDirectory {
+        calls: Vec::new(),
+        refuse: true,
+    };
     let out = rt.block_on(repair_on_dc(&mut refusing, &plan, &mut |_| {}));
     assert_eq!(out.status, RepairStatus::StillBroken);
     assert!(!out.changed);
@@ -481,7 +485,10 @@ fn repair_futures_are_send() {
     let fut = verify(&mut fake, "x");
     assert_send(&fut);
     drop(fut);
-    let mut dir = FakeDirectory { calls: Vec::new(), refuse: false };
+    let mut dir = FakeDirectory {
+        calls: Vec::new(),
+        refuse: false,
+    };
     let fut = repair_on_dc(&mut dir, &plan, &mut sink);
     assert_send(&fut);
 }

@@ -35,20 +35,19 @@ fn the_password_travels_only_over_stdin() {
         "WS02",
         2,
         "nltest_sc_query_broken_password_access_denied_5.txt",
-    )
-    .dcs(&[DC1, DC2]);
+    );
     let obs = vec![
         HostObservation::connected("ws02", "WS02\\administrator", true, stale.probe()),
-        HostObservation {
-            host: "ws70".into(),
-            access: Access::Unauthorized {
-                user: "Administrator".into(),
-            },
-            domain_logon: DomainLogon::Refused,
-            probe: None,
-            dc_tests: vec![],
-        dc_accounts: vec![],
-            error: None,
+        {
+            let mut o = HostObservation::new(
+                "ws70",
+                "10.0.0.70:5986",
+                Access::Unauthorized {
+                    user: "Administrator".into(),
+                },
+            );
+            o.domain_logon = DomainLogon::Refused;
+            o
         },
     ];
     let findings = diagnose_fleet(&obs);
@@ -58,8 +57,9 @@ fn the_password_travels_only_over_stdin() {
             allow_rejoin: true,
             allow_dc_reset: true,
             repair_credential_available: true,
-            pdc: Some(DC1.into()),
+            pdcs: [(DOMAIN.to_string(), DC1.to_string())].into(),
             dc_access: true,
+            dc_reset_hosts: Vec::new(),
         },
         PlanOptions::default(),
     ] {
@@ -82,8 +82,9 @@ fn the_password_travels_only_over_stdin() {
             allow_rejoin: true,
             allow_dc_reset: false,
             repair_credential_available: true,
-            pdc: None,
+            pdcs: Default::default(),
             dc_access: true,
+            dc_reset_hosts: Vec::new(),
         },
     );
     let echo = format!("ts.reset_error=The password '{PASSWORD}' does not meet the requirements\n");
@@ -129,7 +130,6 @@ fn the_password_travels_only_over_stdin() {
 fn scripts_are_parameterised_by_names_only() {
     for s in [
         scripts::PROBE.to_string(),
-        scripts::test_dc(DC1).unwrap(),
         scripts::reset_machine_password(Some(DC1)).unwrap(),
         scripts::repair_secure_channel(),
         scripts::rejoin_leave(),

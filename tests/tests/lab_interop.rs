@@ -85,3 +85,86 @@ async fn pywinrm_and_pypsrp_against_lab_hosts() {
     assert!(b["ps_out"].as_str().unwrap().contains("False"), "{b}");
     assert_eq!(b["domain_logon"], "refused", "a broken trust answers 401 to domain credentials");
 }
+
+/// What issue 10 asks the independent clients to confirm (DOMAIN.md "Testing the channel"
+/// and "The secure channel", revised): `Test-ComputerSecureChannel -Server <each DC>`
+/// answers as without `-Server`; `/dclist` as the local Administrator lists no DC while
+/// `/dsgetdc: /pdc` names the PDC; a snapshot younger than one rotation is healthy (and,
+/// where DCs accept the previous password, one younger than two).
+const WINDOWS_TRUTH: &str = r#"
+import sys, json, winrm
+hosts = json.loads(sys.argv[1])
+out = []
+for h in hosts:
+    url = f"http://{h['ip']}:{h['port']}/wsman"
+    s = winrm.Session(url, auth=(h['user'], h['password']), transport="ntlm", message_encryption="always")
+    plain = s.run_ps("Test-ComputerSecureChannel").std_out.decode().strip()
+    per_dc = [s.run_ps(f"Test-ComputerSecureChannel -Server '{dc}'").std_out.decode().strip() for dc in h['dcs']]
+    dclist = s.run_cmd("nltest", ["/dclist:lab.test"])
+    pdc = s.run_cmd("nltest", ["/dsgetdc:lab.test", "/pdc"])
+    verify = s.run_cmd("nltest", ["/sc_verify:lab.test"])
+    out.append({
+        "name": h['name'], "plain": plain, "per_dc": per_dc,
+        "dclist_out": dclist.std_out.decode(), "dclist_err": dclist.std_err.decode(), "dclist_rc": dclist.status_code,
+        "pdc_out": pdc.std_out.decode(), "pdc_rc": pdc.status_code,
+        "verify": verify.std_out.decode(),
+    })
+print(json.dumps(out))
+"#;
+
+async fn windows_truth(spec: lab::model::LabSpec) -> Vec<(lab::model::HostInfo, serde_json::Value)> {
+    let lab = lab::model::Lab::build(spec).unwrap();
+    let running = lab::wire::RunningLab::start(lab, lab::wire::WireOptions::default()).await.unwrap();
+    let dcs = running.lab().dcs();
+    let eps = running.endpoints().to_vec();
+    let hosts: Vec<serde_json::Value> = eps
+        .iter()
+        .map(|e| {
+            serde_json::json!({
+                "name": e.info.computer_name,
+                "ip": e.addr.ip().to_string(),
+                "port": e.addr.port(),
+                "user": e.info.local_admin.user,
+                "password": e.info.local_admin.password.expose_secret(),
+                "dcs": dcs,
+            })
+        })
+        .collect();
+    let arg = serde_json::to_string(&hosts).unwrap();
+    let (ok, stdout, stderr) = tokio::task::spawn_blocking(move || trustsweep_tests::run_python(WINDOWS_TRUTH, &[&arg]))
+        .await
+        .unwrap();
+    assert!(ok, "python failed:\nstdout:\n{stdout}\nstderr:\n{stderr}");
+    let results: Vec<serde_json::Value> = serde_json::from_str(stdout.trim()).unwrap();
+    eps.into_iter().map(|e| e.info).zip(results).collect()
+}
+
+#[tokio::test]
+async fn pywinrm_confirms_the_revised_windows_behaviours() {
+    use lab::faults::FaultKind;
+    // Default DCs (current password only): a fresh snapshot (no rotation since) is
+    // healthy, one with a rotation since is not.
+    let mut fresh = lab::model::LabSpec::healthy(3, 17).with_fault(FaultKind::Snapshot, 1).with_fault(FaultKind::StaleDc, 1);
+    fresh.snapshot_rotations = 0;
+    for (info, r) in windows_truth(fresh).await {
+        let per_dc: Vec<&str> = r["per_dc"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+        assert_eq!(per_dc.len(), 2);
+        assert!(per_dc.iter().all(|v| *v == r["plain"].as_str().unwrap()), "-Server changes nothing: {r}");
+        let expected = if info.fault == Some(FaultKind::StaleDc) { "False" } else { "True" };
+        assert_eq!(r["plain"], expected, "{} ({:?}): {r}", info.computer_name, info.fault);
+        assert_eq!(r["dclist_rc"], 1, "{r}");
+        assert!(!r["dclist_out"].as_str().unwrap().contains("[PDC]"), "{r}");
+        assert!(r["dclist_err"].as_str().unwrap().contains("6118"), "{r}");
+        assert_eq!(r["pdc_rc"], 0, "{r}");
+        assert!(r["pdc_out"].as_str().unwrap().starts_with("           DC: \\\\dc1.lab.test\r\n"), "{r}");
+        assert!(r["pdc_out"].as_str().unwrap().contains("Flags: PDC "), "{r}");
+    }
+    let mut aged = lab::model::LabSpec::healthy(2, 17).with_fault(FaultKind::Snapshot, 1);
+    aged.snapshot_rotations = 1;
+    let snap = windows_truth(aged.clone()).await.into_iter().find(|(i, _)| i.fault.is_some()).unwrap();
+    assert_eq!(snap.1["plain"], "False", "one rotation since the snapshot breaks it: {}", snap.1);
+    assert!(snap.1["verify"].as_str().unwrap().contains("Status = 5 0x5 ERROR_ACCESS_DENIED"), "{}", snap.1);
+    aged.dc_accepts_previous = true;
+    let snap = windows_truth(aged).await.into_iter().find(|(i, _)| i.fault.is_some()).unwrap();
+    assert_eq!(snap.1["plain"], "True", "DCs that accept the previous password tolerate one rotation: {}", snap.1);
+}

@@ -67,12 +67,12 @@ fn pwd_last_set(lab: &Lab, computer: &str, dc: usize) -> u64 {
 async fn samba_backed_lab_over_the_wire() {
     let samba = trustsweep_tests::samba::samba_lab();
     let cfg = SambaConfig::from_facts_file(&samba.facts_file()).unwrap();
-    // 7 hosts: two healthy, one each of snapshot, dc-reset and replication-lag, and a clone
+    // 7 hosts: two healthy, one each of snapshot, dc-reset and stale-dc, and a clone
     // pair sharing one account.
     let mut spec = LabSpec::healthy(7, 11)
         .with_fault(FaultKind::Snapshot, 1)
         .with_fault(FaultKind::DcReset, 1)
-        .with_fault(FaultKind::ReplicationLag, 1)
+        .with_fault(FaultKind::StaleDc, 1)
         .with_fault(FaultKind::Clone, 1);
     spec.directory = Directory::Samba(Box::new(cfg.clone()));
     spec.name_prefix = "TSLT".into();
@@ -95,7 +95,7 @@ async fn samba_backed_lab_over_the_wire() {
     let (snapshot, dc_reset, lag) = (
         with(FaultKind::Snapshot)[0].clone(),
         with(FaultKind::DcReset)[0].clone(),
-        with(FaultKind::ReplicationLag)[0].clone(),
+        with(FaultKind::StaleDc)[0].clone(),
     );
     let repair = lab.repair_credentials();
     let helpdesk = lab.helpdesk_credentials();
@@ -103,13 +103,13 @@ async fn samba_backed_lab_over_the_wire() {
     assert_eq!(repair.password.expose_secret(), samba.fact("LAB_USER_PASSWORD"));
 
     // The DCs are the truth: objectSids in Samba's domain, both DCs agree on what was
-    // replicated, the replication-lag write is on dc1 only.
+    // replicated, the stale-dc writes is on dc1 only.
     let sid = lab.account_on_dc(&healthy[0].info.computer_name, 0).unwrap().object_sid;
     assert!(sid.starts_with("S-1-5-21-"), "{sid}");
     for e in &eps {
         let name = &e.info.computer_name;
         assert_eq!(lab.account_on_dc(name, 0).unwrap().object_sid, lab.account_on_dc(name, 1).unwrap().object_sid);
-        if e.info.fault != Some(FaultKind::ReplicationLag) {
+        if e.info.fault != Some(FaultKind::StaleDc) {
             assert_eq!(pwd_last_set(&lab, name, 0), pwd_last_set(&lab, name, 1), "{name}");
         }
     }

@@ -615,6 +615,10 @@ impl<B: Backend> Server<B> {
     }
 }
 
+/// Output longer than this (bytes of stdout) is delivered in two Receives, the first with
+/// `CommandState/Running`.
+pub const STREAMED_OUTPUT: usize = 4096;
+
 /// The next Receive response for a finished command: as much output as fits the client's
 /// MaxEnvelopeSize, `End` markers and `CommandState/Done` with the exit code once
 /// everything was delivered.
@@ -624,6 +628,16 @@ fn next_chunks(cmd: &mut Command, command_id: &str, out: &ExecOutput, max_env: u
     let budget_floor = 1024;
     if budget < budget_floor {
         budget = budget_floor;
+    }
+    // A long command's output arrives while it runs: Windows answers a Receive with what
+    // is there so far and `CommandState/Running` (pypsrp's recorded
+    // `receive_response_running.xml`; MS-WSMV 3.1.4.14). The simulated commands finish at
+    // once, so a long output (over [`STREAMED_OUTPUT`]) is handed out the same way: its
+    // first half (to a line end) with `Running`, the rest on the next Receive.
+    if cmd.stdout_pos == 0 && cmd.stderr_pos == 0 && out.stdout.len() > STREAMED_OUTPUT {
+        let half = out.stdout.len() / 2;
+        let cut = out.stdout.get(half..).and_then(|t| t.iter().position(|b| *b == b'\n')).map_or(half, |i| half + i + 1);
+        budget = budget.min(cut);
     }
     let mut chunks = Vec::new();
     for (name, data, pos) in [

@@ -1,8 +1,10 @@
 //! Merging the JSON reports of shards (`--shard K/N` on several runners) into the report
 //! one unsharded run would have written: same schema and command required, hosts
 //! concatenated and sorted by name (a host in two shards is an error: the shards overlap),
-//! summaries recounted from the host records, elapsed time the longest shard's, peak
-//! concurrency the sum (the shards ran side by side).
+//! diagnoses made again over the whole fleet's observations (a name twin, a SID duplicate
+//! or a domain's PDC vote can span shards, which no shard alone could see), summaries
+//! recounted from the host records, elapsed time the longest shard's, peak concurrency the
+//! sum (the shards ran side by side).
 
 use std::fmt;
 
@@ -108,8 +110,32 @@ pub fn merge(docs: Vec<Document>) -> Result<Document, MergeError> {
         let host = pair.first().map(|r| r.host.clone()).unwrap_or_default();
         return Err(MergeError::DuplicateHost { host });
     }
+    rediagnose(&mut out.hosts);
     let (summary, remaining) = recount(&out.hosts, with_remaining);
     out.summary = summary;
     out.remaining = remaining;
     Ok(out)
+}
+
+/// Diagnoses every host again with the whole fleet in view. A host whose shard planned or
+/// repaired it keeps that plan and outcome (they are what happened); if the fleet view
+/// changes its diagnosis, its evidence says so.
+fn rediagnose(hosts: &mut [super::HostReport]) {
+    let observations: Vec<playbooks::HostObservation> = hosts.iter().map(|h| h.observation.clone()).collect();
+    let findings = playbooks::diagnose_fleet(&observations);
+    for (h, f) in hosts.iter_mut().zip(findings) {
+        if f.diagnosis == h.diagnosis {
+            continue;
+        }
+        let acted = h.plan.as_ref().is_some_and(|p| !p.actions.is_empty()) || h.repair.is_some();
+        let was = h.diagnosis.name();
+        h.state = f.diagnosis.state();
+        h.diagnosis = f.diagnosis;
+        h.evidence = f.evidence;
+        if acted {
+            h.evidence.push(format!(
+                "diagnosed {was} by its shard, which saw only part of the fleet; its plan and repair are kept as they were"
+            ));
+        }
+    }
 }

@@ -22,7 +22,7 @@ pub struct HostReport {
 }
 
 /// The schema name and version of [`Document`].
-pub const SCHEMA: &str = "trustsweep.report/1";
+pub const SCHEMA: &str = "trustsweep.report/2";
 
 /// One run's report.
 #[derive(Clone, Debug, Serialize, Deserialize)]

@@ -146,15 +146,11 @@ pub fn verdict(r: &HostReport) -> Verdict {
     }
 }
 
-/// The DC the host's secure channel was bound to when probed: `nltest /sc_verify`'s
-/// trusted DC, else the DC that answered `/dclist` (lower case, without `\\`).
+/// The DC the host's secure channel was bound to when probed (`nltest /sc_verify`'s trusted
+/// DC, else `/sc_query`'s), else the DC its locator found (lower case, without `\\`).
 pub fn bound_dc(r: &HostReport) -> Option<String> {
     let probe = r.observation.probe.as_ref()?;
-    let dc = probe
-        .sc_verify
-        .trusted_dc
-        .as_deref()
-        .or(probe.dclist.source_dc.as_deref())?;
+    let dc = probe.trusted_dc().or(probe.dsgetdc.dc.as_deref())?;
     let dc = dc.trim().trim_start_matches('\\');
     if dc.is_empty() {
         None

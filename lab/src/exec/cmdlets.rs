@@ -218,7 +218,10 @@ fn cim(eng: &mut Engine<'_, '_>, cmdlet: &str, b: &Bound) -> CmdOutcome {
     let objects: Vec<Value> = match class.to_ascii_lowercase().as_str() {
         "win32_computersystem" => {
             let joined = h.joined();
+            // Win32_ComputerSystem.DomainRole: 0/2 standalone workstation/server, 1/3
+            // member, 4 backup DC, 5 primary DC (the PDC emulator).
             let role = match (joined, server) {
+                _ if h.domain_controller => 4,
                 (false, false) => 0,
                 (true, false) => 1,
                 (false, true) => 2,
@@ -522,7 +525,26 @@ fn host_name(eng: &Engine<'_, '_>) -> String {
 /// Resolves `-Server` (BeginProcessing: `Dns.GetHostEntry`).
 fn resolve_server(eng: &Engine<'_, '_>, cmdlet: &str, server: &str) -> Result<DcIndex, ErrorRecord> {
     let s = if server == "." { "localhost" } else { server };
-    eng.env.st.domain.dc_by_name(s).ok_or_else(|| ErrorRecord {
+    resolve_dc(eng, s).ok_or_else(|| resolve_error(cmdlet, s))
+}
+
+/// Does the lab's DNS know `name` (a DC, a member, `localhost`)? What
+/// `Test-ComputerSecureChannel -Server` checks with `Dns.GetHostEntry` before it ignores
+/// the value (Computer.cs).
+fn resolves(eng: &Engine<'_, '_>, name: &str) -> bool {
+    let n = name.trim_start_matches('\\');
+    let label = n.split('.').next().unwrap_or(n);
+    n.eq_ignore_ascii_case("localhost")
+        || eng.env.st.domain.dc_by_name(n).is_some()
+        || eng.env.st.hosts.iter().any(|h| h.address.eq_ignore_ascii_case(n) || h.computer_name.eq_ignore_ascii_case(label) && !n.contains('.'))
+}
+
+fn resolve_dc(eng: &Engine<'_, '_>, name: &str) -> Option<DcIndex> {
+    eng.env.st.domain.dc_by_name(name)
+}
+
+fn resolve_error(cmdlet: &str, s: &str) -> ErrorRecord {
+    ErrorRecord {
         exception_type: "System.InvalidOperationException".into(),
         ..err(
             cmdlet,
@@ -532,7 +554,7 @@ fn resolve_server(eng: &Engine<'_, '_>, cmdlet: &str, server: &str) -> Result<Dc
             s,
             "InvalidOperationException",
         )
-    })
+    }
 }
 
 /// `ResetMachineAccountPassword`: LDAP bind with the credential on `-Server` (or a DC of
@@ -613,7 +635,10 @@ fn reset_machine_account(eng: &mut Engine<'_, '_>, cmdlet: &str, server: Option<
         ));
     }
     if let Some(hm) = eng.env.st.host_mut(eng.env.host) {
-        hm.secret = Some(new);
+        // The LSA secret keeps the value it replaces as the previous one.
+        hm.old_secret = hm.secret.replace(new);
+        // Binding to the DC written is the lab's old simplification; DOMAIN.md (revised)
+        // says the cmdlet does not rebind Netlogon (issue 11 models that).
         hm.bound_dc = dc;
     }
     Ok(dc)
@@ -623,10 +648,12 @@ fn test_secure_channel(eng: &mut Engine<'_, '_>, b: &Bound) -> CmdOutcome {
     const C: &str = "Test-ComputerSecureChannel";
     let me = host_name(eng);
     let server = match b.str("Server") {
-        Some(s) => match resolve_server(eng, C, &s) {
-            Ok(dc) => Some(dc),
-            Err(e) => return CmdOutcome::terminate(e),
-        },
+        Some(s) if !resolves(eng, if s == "." { "localhost" } else { &s }) => {
+            return CmdOutcome::terminate(resolve_error(C, if s == "." { "localhost" } else { &s }))
+        }
+        // A name that resolves but is no DC: -Repair cannot reset there (the LDAP bind
+        // fails); without -Repair the value is not used at all.
+        Some(s) => resolve_dc(eng, &s),
         None => None,
     };
     let cred = match credential_arg(C, b, "Credential") {
@@ -658,7 +685,23 @@ fn test_secure_channel(eng: &mut Engine<'_, '_>, b: &Bound) -> CmdOutcome {
             }
         };
     }
-    let ok = eng.env.st.channel(&h, server, eng.env.now).is_ok();
+    if h.domain_controller {
+        // On a DC the cmdlet's TC_QUERY for its own domain fails (real capture
+        // `test_computersecurechannel_verbose_on_dc_1355.txt`).
+        return CmdOutcome::terminate(err(
+            C,
+            "Cannot verify the secure channel for the local computer. Operation failed with the following exception: The specified domain either does not exist or could not be contacted.".into(),
+            "FailToTestSecureChannel",
+            "OperationStopped",
+            &me,
+            "InvalidOperationException",
+        ));
+    }
+    // Without -Repair: Netlogon's stored status (TC_QUERY, `pdc_connection_status`), the
+    // result of the channel's last use; `-Server` was only resolved above (DOMAIN.md
+    // "Testing the channel", revised; Computer.cs TestComputerSecureChannelCommand).
+    let _ = server;
+    let ok = eng.env.st.stored_channel(&h, eng.env.now).pdc_status == 0;
     verbose.push(if ok {
         format!("The secure channel between the local computer and the domain {domain} is in good condition.")
     } else {
@@ -862,6 +905,7 @@ fn remove_computer(eng: &mut Engine<'_, '_>, b: &Bound) -> CmdOutcome {
     if let Some(hm) = eng.env.st.host_mut(eng.env.host) {
         hm.membership = Membership::Workgroup(workgroup.to_ascii_uppercase());
         hm.secret = None;
+        hm.old_secret = None;
     }
     if b.switch("Restart") {
         reboot(eng);
@@ -935,8 +979,11 @@ fn add_computer(eng: &mut Engine<'_, '_>, b: &Bound) -> CmdOutcome {
     if let Some(hm) = eng.env.st.host_mut(eng.env.host) {
         hm.membership = Membership::Domain;
         hm.secret = Some(new);
+        hm.old_secret = None;
         hm.bound_dc = dc;
     }
+    // The join sets the channel up with the DC it wrote.
+    eng.env.st.use_channel(eng.env.host, Some(dc), now);
     if b.switch("Restart") {
         reboot(eng);
         return CmdOutcome::none();

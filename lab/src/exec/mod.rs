@@ -100,6 +100,24 @@ pub(crate) fn program_name(arg: &str) -> String {
     base.strip_suffix(".exe").map(str::to_string).unwrap_or(base)
 }
 
+/// Does this command line start PowerShell (any spelling: `powershell`, `PowerShell.exe`,
+/// `%SystemRoot%\System32\WindowsPowerShell\v1.0\powershell.exe`, quoted or not, also
+/// behind `cmd /c`)? Each such start pays PowerShell's start-up time.
+pub fn starts_powershell(command_line: &str) -> bool {
+    let args = split_args(command_line);
+    let Some(first) = args.first() else { return false };
+    let prog = program_name(first);
+    if prog == "cmd" {
+        let rest: &[String] = args.get(1..).unwrap_or(&[]);
+        return rest
+            .iter()
+            .position(|a| a.eq_ignore_ascii_case("/c") || a.eq_ignore_ascii_case("/k"))
+            .and_then(|pos| rest.get(pos + 1))
+            .is_some_and(|f| program_name(f) == "powershell");
+    }
+    prog == "powershell"
+}
+
 /// Does this command line read stdin to its end before finishing? True for PowerShell
 /// scripts that use `$input` (and for `powershell` reading its script from stdin).
 pub fn reads_stdin(command_line: &str) -> bool {

@@ -6,7 +6,7 @@
 //! `Out-Null`, `Out-String`, `Select-Object -ExpandProperty`); expressions: quoted strings
 //! (double-quoted with `$var`, `${var}`, `$(...)` expansion — like PowerShell, `"$a.B"`
 //! does *not* expand `.B`), numbers, `$var`, `.Prop`, `[i]`, `(...)`, `$(...)`, `@(...)`,
-//! `,` arrays, `+`, `-eq`/`-ne`/`-like`, `-not`/`!`, `-and`/`-or`; commands with
+//! `,` arrays, `+`, `-eq`/`-ne`/`-like`, `-lt`/`-le`/`-gt`/`-ge`, `-not`/`!`, `-and`/`-or`; commands with
 //! parameters, `2>&1`, `2>$null`; common parameters `-ErrorAction`, `-ErrorVariable`,
 //! `-Verbose`. Errors print as 5.1 prints them (see [`super::clixml`]).
 
@@ -280,6 +280,10 @@ pub(crate) enum BinOp {
     Eq,
     Ne,
     Like,
+    Lt,
+    Le,
+    Gt,
+    Ge,
     And,
     Or,
 }
@@ -757,7 +761,7 @@ impl Parser {
     fn parse_comparison(&mut self) -> Result<Expr, ParseError> {
         let left = self.parse_additive()?;
         self.skip_ws();
-        let ops = [("-eq", BinOp::Eq), ("-ieq", BinOp::Eq), ("-ne", BinOp::Ne), ("-ine", BinOp::Ne), ("-like", BinOp::Like), ("-ilike", BinOp::Like)];
+        let ops = [("-eq", BinOp::Eq), ("-ieq", BinOp::Eq), ("-ne", BinOp::Ne), ("-ine", BinOp::Ne), ("-like", BinOp::Like), ("-ilike", BinOp::Like), ("-lt", BinOp::Lt), ("-le", BinOp::Le), ("-gt", BinOp::Gt), ("-ge", BinOp::Ge)];
         for (word, op) in ops {
             if self.starts_with_word(word) {
                 self.i += word.len();
@@ -1847,6 +1851,23 @@ fn binary(l: Value, op: BinOp, r: Value) -> Value {
                 }
                 v => Value::Bool(test(&v) != (op == BinOp::Ne)),
             }
+        }
+        BinOp::Lt | BinOp::Le | BinOp::Gt | BinOp::Ge => {
+            // Numbers compare as numbers (the left operand's type decides in PowerShell;
+            // the lab's scripts compare integers such as DomainRole), anything else as
+            // case-insensitive text. A scalar $null is less than anything.
+            let (a, b) = (l.to_ps_string(), r.to_ps_string());
+            let ord = match (&l, a.trim().parse::<i64>(), b.trim().parse::<i64>()) {
+                (Value::Null, _, _) => std::cmp::Ordering::Less,
+                (_, Ok(x), Ok(y)) => x.cmp(&y),
+                _ => a.to_ascii_lowercase().cmp(&b.to_ascii_lowercase()),
+            };
+            Value::Bool(match op {
+                BinOp::Lt => ord.is_lt(),
+                BinOp::Le => ord.is_le(),
+                BinOp::Gt => ord.is_gt(),
+                _ => ord.is_ge(),
+            })
         }
         BinOp::And => Value::Bool(l.truthy() && r.truthy()),
         BinOp::Or => Value::Bool(l.truthy() || r.truthy()),

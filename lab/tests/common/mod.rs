@@ -5,29 +5,44 @@ use lab::host::HostId;
 use lab::model::{Credential, ExecResult, Identity, Lab, Logon};
 use secrecy::ExposeSecret;
 
+/// The probe trustsweep sends (`playbooks::scripts::PROBE`; the lab may not depend on
+/// playbooks, so the text is repeated here and checked against it by `tests/`).
 pub const PROBE: &str = r#"$ProgressPreference = 'SilentlyContinue'
 $cs = Get-CimInstance -ClassName Win32_ComputerSystem
 $domain = $cs.Domain
 Write-Output "ts.name=$($cs.Name)"
 Write-Output "ts.domain=$domain"
 Write-Output "ts.part_of_domain=$($cs.PartOfDomain)"
+Write-Output "ts.domain_role=$($cs.DomainRole)"
 Write-Output "ts.user=$(whoami.exe)"
 $admin = Get-CimInstance -ClassName Win32_UserAccount -Filter "LocalAccount=True AND SID LIKE 'S-1-5-21-%-500'"
 Write-Output "ts.admin_sid=$($admin.SID)"
-$tcsc = Test-ComputerSecureChannel -ErrorAction SilentlyContinue -ErrorVariable tcscErr
-Write-Output "ts.tcsc=$tcsc"
-Write-Output "ts.tcsc_error=$tcscErr"
-$nl = nltest.exe "/sc_verify:$domain" 2>&1
-Write-Output "ts.nltest_exit=$LASTEXITCODE"
-Write-Output '--- nltest'
-$nl
-Write-Output '--- end'
-$dcs = nltest.exe "/dclist:$domain" 2>&1
-Write-Output '--- dclist'
-$dcs
-Write-Output '--- end'
+if ($cs.PartOfDomain -and $cs.DomainRole -lt 4) {
+    $tcsc = Test-ComputerSecureChannel -ErrorAction SilentlyContinue -ErrorVariable tcscErr
+    Write-Output "ts.tcsc=$tcsc"
+    Write-Output "ts.tcsc_error=$tcscErr"
+    $out = nltest.exe "/sc_query:$domain" 2>&1
+    Write-Output "ts.sc_query_exit=$LASTEXITCODE"
+    Write-Output '--- sc_query'
+    $out
+    Write-Output '--- end'
+    $out = nltest.exe "/sc_verify:$domain" 2>&1
+    Write-Output "ts.sc_verify_exit=$LASTEXITCODE"
+    Write-Output '--- sc_verify'
+    $out
+    Write-Output '--- end'
+    $out = nltest.exe "/dsgetdc:$domain" /force 2>&1
+    Write-Output '--- dsgetdc'
+    $out
+    Write-Output '--- end'
+    $out = nltest.exe "/dsgetdc:$domain" /pdc 2>&1
+    Write-Output '--- dsgetdc_pdc'
+    $out
+    Write-Output '--- end'
+}
 "#;
 
+/// `Test-ComputerSecureChannel -Server <dc>` alone, as the old per-DC test sent it.
 pub fn test_dc(dc: &str) -> String {
     format!(
         "$r = Test-ComputerSecureChannel -Server '{dc}' -ErrorAction SilentlyContinue -ErrorVariable e\nWrite-Output \"ts.tcsc=$r\"\nWrite-Output \"ts.tcsc_error=$e\"\n"

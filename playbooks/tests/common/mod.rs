@@ -19,6 +19,7 @@ pub const DOMAIN: &str = "contoso.com";
 pub const DC1: &str = "dc01.contoso.com";
 pub const DC2: &str = "dc02.contoso.com";
 
+/// Real Windows outputs (copied from the project's shared fixtures, see their SOURCES.md).
 pub fn fixture_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../testdata/windows-output")
 }
@@ -48,52 +49,83 @@ pub fn dclist(dcs: &[&str]) -> String {
     s
 }
 
+/// `nltest /dsgetdc:<domain>` naming `dc`, shaped as the real capture
+/// (`nltest_dsgetdc_ok.txt`), with or without the `PDC` flag.
+pub fn dsgetdc(dc: &str, pdc: bool) -> String {
+    format!(
+        "           DC: \\\\{dc}\n      Address: \\\\192.168.0.1\n     Dom Guid: fdbd0643-d664-411b-aea0-fe343d7670a8\n     Dom Name: CONTOSO\n  Forest Name: {DOMAIN}\n Dc Site Name: Default-First-Site-Name\nOur Site Name: Default-First-Site-Name\n        Flags: {}GC DS LDAP KDC TIMESERV WRITABLE DNS_FOREST CLOSE_SITE FULL_SECRET WS 0xC000\nThe command completed successfully\n",
+        if pdc { "PDC " } else { "" }
+    )
+}
+
+/// The DC locator finding nothing (the real capture).
+pub fn dsgetdc_failed() -> String {
+    fixture("nltest_dsgetdc_failed_no_such_domain_1355.txt")
+}
+
+/// `/sc_query` as it goes with a `/sc_verify` output: the same lines without the
+/// verification status (both print the channel's connection status).
+pub fn sc_query_of(sc_verify: &str) -> String {
+    sc_verify
+        .lines()
+        .filter(|l| !l.contains("Verification"))
+        .map(|l| format!("{l}\n"))
+        .collect()
+}
+
 /// Builds what the probe script prints.
 #[derive(Clone, Debug)]
 pub struct ProbeOut {
     pub name: String,
     pub domain: String,
     pub part_of_domain: bool,
+    pub domain_role: u32,
     pub user: String,
     pub admin_sid: String,
     pub tcsc: String,
     pub tcsc_error: String,
-    pub nltest_exit: i64,
-    pub nltest: String,
-    pub dclist: String,
+    pub sc_query_exit: i64,
+    pub sc_query: String,
+    pub sc_verify_exit: i64,
+    pub sc_verify: String,
+    pub dsgetdc: String,
+    pub dsgetdc_pdc: String,
     pub crlf: bool,
 }
 
 impl ProbeOut {
-    /// A healthy member (real `nltest_sc_verify_ok.txt`), one DC.
+    /// A healthy member (real `nltest_sc_verify_ok.txt`), bound to DC1, which is the PDC.
     pub fn healthy(name: &str, sid_tail: u32) -> Self {
+        let verify = fixture("nltest_sc_verify_ok.txt");
         ProbeOut {
             name: name.to_string(),
             domain: DOMAIN.to_string(),
             part_of_domain: true,
+            domain_role: 1,
             user: format!("{name}\\administrator"),
             admin_sid: format!("S-1-5-21-1004336348-1177238915-{sid_tail}-500"),
             tcsc: "True".to_string(),
             tcsc_error: String::new(),
-            nltest_exit: 0,
-            nltest: fixture("nltest_sc_verify_ok.txt"),
-            dclist: dclist(&[DC1]),
+            sc_query_exit: 0,
+            sc_query: sc_query_of(&verify),
+            sc_verify_exit: 0,
+            sc_verify: verify,
+            dsgetdc: dsgetdc(DC1, true),
+            dsgetdc_pdc: dsgetdc(DC1, true),
             crlf: false,
         }
     }
 
-    /// Broken with the given real nltest output and `Test-ComputerSecureChannel` False.
+    /// Broken with the given real nltest output (live and stored) and
+    /// `Test-ComputerSecureChannel` False.
     pub fn broken(name: &str, sid_tail: u32, nltest_fixture: &str) -> Self {
+        let verify = fixture(nltest_fixture);
         ProbeOut {
             tcsc: "False".to_string(),
-            nltest: fixture(nltest_fixture),
+            sc_query: sc_query_of(&verify),
+            sc_verify: verify,
             ..ProbeOut::healthy(name, sid_tail)
         }
-    }
-
-    pub fn dcs(mut self, dcs: &[&str]) -> Self {
-        self.dclist = dclist(dcs);
-        self
     }
 
     pub fn crlf(mut self, yes: bool) -> Self {
@@ -101,32 +133,58 @@ impl ProbeOut {
         self
     }
 
-    pub fn workgroup(mut self) -> Self {
-        self.domain = "WORKGROUP".to_string();
-        self.part_of_domain = false;
-        self.tcsc = String::new();
-        self.tcsc_error = "Cannot verify the secure channel password for the local computer. The computer is not joined to a domain.".to_string();
-        self.nltest =
-            "I_NetLogonControl failed: Status = 1722 0x6ba RPC_S_SERVER_UNAVAILABLE\n".to_string();
-        self.nltest_exit = 1;
-        self.dclist = "Cannot find DC to get DC list from.Status = 1355 0x54b ERROR_NO_SUCH_DOMAIN\nThe command completed successfully\n".to_string();
+    pub fn role(mut self, role: u32) -> Self {
+        self.domain_role = role;
         self
     }
 
+    pub fn domain(mut self, domain: &str) -> Self {
+        self.domain = domain.to_string();
+        self
+    }
+
+    /// The DC locator finds no DC (DNS pointing at a non-DC).
+    pub fn no_locator(mut self) -> Self {
+        self.dsgetdc = dsgetdc_failed();
+        self.dsgetdc_pdc = dsgetdc_failed();
+        self
+    }
+
+    pub fn workgroup(mut self) -> Self {
+        self.domain = "WORKGROUP".to_string();
+        self.part_of_domain = false;
+        self.domain_role = 2;
+        self
+    }
+
+    /// Does the probe script run its channel section (a member, not a DC)?
+    fn member(&self) -> bool {
+        self.part_of_domain && self.domain_role < 4
+    }
+
     pub fn render(&self) -> String {
-        let s = format!(
-            "ts.name={}\nts.domain={}\nts.part_of_domain={}\nts.user={}\nts.admin_sid={}\nts.tcsc={}\nts.tcsc_error={}\nts.nltest_exit={}\n--- nltest\n{}--- end\n--- dclist\n{}--- end\n",
+        let mut s = format!(
+            "ts.name={}\nts.domain={}\nts.part_of_domain={}\nts.domain_role={}\nts.user={}\nts.admin_sid={}\n",
             self.name,
             self.domain,
             if self.part_of_domain { "True" } else { "False" },
+            self.domain_role,
             self.user,
             self.admin_sid,
-            self.tcsc,
-            self.tcsc_error,
-            self.nltest_exit,
-            self.nltest,
-            self.dclist
         );
+        if self.member() {
+            s.push_str(&format!(
+                "ts.tcsc={}\nts.tcsc_error={}\nts.sc_query_exit={}\n--- sc_query\n{}--- end\nts.sc_verify_exit={}\n--- sc_verify\n{}--- end\n--- dsgetdc\n{}--- end\n--- dsgetdc_pdc\n{}--- end\n",
+                self.tcsc,
+                self.tcsc_error,
+                self.sc_query_exit,
+                nl(&self.sc_query),
+                self.sc_verify_exit,
+                nl(&self.sc_verify),
+                nl(&self.dsgetdc),
+                nl(&self.dsgetdc_pdc),
+            ));
+        }
         if self.crlf {
             crlf(&s)
         } else {
@@ -140,6 +198,15 @@ impl ProbeOut {
 
     pub fn probe(&self) -> playbooks::Probe {
         playbooks::parse_probe(&self.output()).expect("probe parses")
+    }
+}
+
+/// Text ending in exactly one newline (fixtures may lack it).
+fn nl(s: &str) -> String {
+    if s.is_empty() || s.ends_with('\n') {
+        s.to_string()
+    } else {
+        format!("{s}\n")
     }
 }
 
