@@ -34,6 +34,8 @@ pub struct DcEvidence {
     pub dcs: Vec<DcReading>,
     /// Why some DCs could not be read or found, for the log.
     pub problems: Vec<String>,
+    /// The PDC emulator (`fSMORoleOwner` of the domain object), by DNS name.
+    pub pdc: Option<String>,
 }
 
 impl DcEvidence {
@@ -99,6 +101,14 @@ pub async fn read_evidence(access: &DcAccess, computers: &[String]) -> DcEvidenc
         access.dcs.clone()
     };
     let read: Vec<DcAccounts> = ad::computers_on_dcs(&access.read, &dcs, computers).await;
+    // The PDC emulator from the domain object's fSMORoleOwner (MS-ADTS 3.1.1.1.11).
+    let pdc = match ad::pdc_role_owner(&access.read).await {
+        Ok(p) => p,
+        Err(e) => {
+            problems.push(format!("PDC role owner not read ({e})"));
+            None
+        }
+    };
     let dcs = read
         .into_iter()
         .map(|r| {
@@ -113,7 +123,7 @@ pub async fn read_evidence(access: &DcAccess, computers: &[String]) -> DcEvidenc
             (name, r.url, accounts)
         })
         .collect();
-    DcEvidence { dcs, problems }
+    DcEvidence { dcs, problems, pdc }
 }
 
 /// [`playbooks::Directory`] over LDAPS as the repair account.

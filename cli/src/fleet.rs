@@ -530,10 +530,9 @@ fn make_plans(swept: &Swept, flags: &PlanFlags) -> Vec<HostPlan> {
     plan_fleet(&swept.findings, &observations, &options)
 }
 
-/// The PDC emulator of each domain: the members' DC locator (`nltest /dsgetdc: /pdc`,
-/// voted per domain), its names spelled as the DCs read over LDAP spell them. A domain no
-/// probe could vote for (every member unreachable) takes, with `--ldap`, the DC read
-/// there (the DC-side reset needs a DC, not necessarily the PDC).
+/// The PDC emulator of each domain: with `--ldap`, the domain object's `fSMORoleOwner`
+/// (authoritative); else the members' DC locator (`nltest /dsgetdc: /pdc`, voted per
+/// domain), its names spelled as the DCs read over LDAP spell them.
 fn fleet_pdcs_with_dcs(
     observations: &[playbooks::HostObservation],
     dcs: Option<&crate::dc::DcEvidence>,
@@ -545,9 +544,9 @@ fn fleet_pdcs_with_dcs(
                 *pdc = dns;
             }
         }
-        if let Some(first) = ev.dcs.iter().find(|d| d.2.is_some()).map(|d| d.0.clone()) {
-            if let Some((_, domain)) = first.split_once('.') {
-                pdcs.entry(domain.to_ascii_lowercase()).or_insert(first);
+        if let Some(pdc) = &ev.pdc {
+            if let Some((_, domain)) = pdc.split_once('.') {
+                pdcs.insert(domain.to_ascii_lowercase(), pdc.clone());
             }
         }
     }

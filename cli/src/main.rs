@@ -38,9 +38,16 @@ enum LogFormat {
 enum Command {
     /// Run one command line on one host over WinRM (like `ansible -m raw`).
     Run(run::RunArgs),
-    /// Test every host's secure channel and say why broken ones broke (changes nothing).
+    /// Test every host's secure channel and say why broken ones broke (changes no password
+    /// and no AD object).
+    ///
+    /// Per host: the stored channel status (Test-ComputerSecureChannel, nltest /sc_query),
+    /// a live test (nltest /sc_verify), the DC locator's DC and PDC, and recent NETLOGON
+    /// events. Like Windows' own /sc_verify, a live test of a broken channel makes Netlogon
+    /// rediscover a DC, which can move the channel to another DC.
     Check(fleet::CheckArgs),
-    /// Show what `repair` would do on each host, and why (changes nothing).
+    /// Show what `repair` would do on each host, and why (changes no password and no AD
+    /// object; its live tests may move a broken channel to another DC, as /sc_verify does).
     Plan(fleet::PlanArgs),
     /// Repair broken hosts with the lightest fix each allows, then verify.
     Repair(fleet::RepairArgs),

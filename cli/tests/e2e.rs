@@ -151,6 +151,13 @@ async fn check_reports_every_fault_kind_and_exits_2() {
     // deny-network-logon host did not make that host broken.
     let deny = running.endpoints().iter().find(|e| e.info.fault == Some(FaultKind::DenyNetworkLogon)).unwrap();
     assert_eq!(host_entry(&doc, &deny.info.address)["observation"]["domain_logon"], "refused");
+    // The member's own NETLOGON events back the verdicts: 3210 names the DC that refused
+    // a stale password, 5719 the domain whose DCs the member could not find.
+    for (fault, needle) in [(FaultKind::Snapshot, "NETLOGON 3210"), (FaultKind::Dns, "NETLOGON 5719")] {
+        let ep = running.endpoints().iter().find(|e| e.info.fault == Some(fault)).unwrap();
+        let evidence = host_entry(&doc, &ep.info.address)["evidence"].to_string();
+        assert!(evidence.contains(needle), "{fault}: {evidence}");
+    }
     // Nothing claims a per-DC result the probe did not measure: no per-DC test exists.
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(!text.contains("dc_tests") && !text.contains("-Server"), "{text}");
@@ -731,4 +738,68 @@ async fn history_of_three_runs_over_a_changing_lab() {
     for c in &clones {
         assert!(names("chronic").contains(c), "{c} broken three runs in a row: {view:#}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_host_under_two_inventory_names_is_not_a_name_twin() {
+    let running = start(LabSpec::healthy(3, 61)).await;
+    let ep = running.endpoints()[0].clone();
+    // The same machine listed again under its short name (an alias), same address.
+    let alias = format!(
+        "        {}:\n          ansible_host: '{}'\n          ansible_port: {}\n          ansible_user: '{}'\n          ansible_password: '{}'\n",
+        ep.info.computer_name.to_lowercase(),
+        ep.addr.ip(),
+        ep.addr.port(),
+        ep.info.local_admin.user,
+        ep.info.local_admin.password.expose_secret()
+    );
+    let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("e2e-alias-{}.yml", std::process::id()));
+    std::fs::write(&path, running.inventory_yaml() + &alias).unwrap();
+    let out = trustsweep(&["check", "-i", path.to_str().unwrap(), "--format", "json"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+    let doc = json(&out);
+    assert_eq!(doc["hosts"].as_array().unwrap().len(), 4);
+    for h in doc["hosts"].as_array().unwrap() {
+        assert_eq!(h["diagnosis"]["kind"], "healthy", "{h:#}");
+    }
+}
+
+/// DOMAIN.md "WinRM details": the repair credential is piped to PowerShell
+/// (`WINRS_CONSOLEMODE_STDIN=FALSE`) and decoded as UTF-8 because the credential script sets
+/// `[Console]::InputEncoding` first; a console, or the OEM code page, would lose or garble a
+/// non-ASCII password and every reset would fail with a bad credential.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_repair_account_with_a_non_ascii_password_repairs_a_snapshot_host() {
+    let running = start(LabSpec::healthy(4, 23).with_fault(FaultKind::Snapshot, 2)).await;
+    assert!(running
+        .lab()
+        .set_domain_password("tsrepair", "Pässwörd-Ünïcødé€-9".to_string().into()));
+    let inv = write_inventory(&running, "non-ascii");
+    let out = trustsweep(&[
+        "repair",
+        "-i",
+        inv.to_str().unwrap(),
+        "--format",
+        "json",
+        "--yes",
+    ])
+    .await;
+    let doc = json(&out);
+    let mut repaired = 0;
+    for ep in running.endpoints() {
+        let h = host_entry(&doc, &ep.info.address);
+        if ep.info.fault == Some(FaultKind::Snapshot) {
+            assert_eq!(h["repair"]["status"], "repaired", "{h:#}");
+            assert_eq!(h["repair"]["verification"]["healthy"], true, "{h:#}");
+            assert!(running.lab().channel_status(ep.info.id).unwrap().is_ok());
+            repaired += 1;
+        }
+    }
+    assert_eq!(repaired, 2);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "stderr:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

@@ -456,3 +456,13 @@ async fn directory_administration_as_samba_does_it() {
     delete_object(&admin, &dn).await.unwrap();
     eprintln!("directory administration checks in {:?}", t.elapsed());
 }
+
+#[tokio::test]
+async fn the_pdc_is_the_domain_objects_role_owner() {
+    // MS-ADTS 3.1.1.1.11: fSMORoleOwner of the domain object names the PDC emulator's
+    // nTDSDSA object; its parent server object carries the DC's DNS name. Samba's first DC
+    // (dc1, provisioned first) holds every role.
+    let lab = lab();
+    let pdc = inventory::ad::pdc_role_owner(&lab.admin()).await.unwrap();
+    assert_eq!(pdc.as_deref(), Some("dc1.lab.test"));
+}

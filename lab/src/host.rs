@@ -110,6 +110,25 @@ impl StoredChannel {
     }
 }
 
+/// NETLOGON events a host keeps (older ones are dropped, as a full log overwrites them).
+pub const MAX_EVENTS: usize = 64;
+
+/// A NETLOGON event in a member's System log: 3210 (could not authenticate with a DC) or
+/// 5719 (no secure session with a DC of the domain), the two a failed channel setup logs
+/// (Microsoft's broken-trust article; texts in the fixtures `netlogon_3210_event_text.txt`,
+/// `netlogon_5719_event_xml_rendered.txt`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NetlogonEvent {
+    /// Event ID.
+    pub id: u32,
+    /// When it was logged.
+    pub at: LabTime,
+    /// Its insertion strings (`Properties[i].Value`): for 5719 the domain and the reason as
+    /// a message reference (`%%1311`, as the rendered XML capture shows); for 3210 the DC
+    /// (`\\dc1.lab.test`) and the domain, in an order that is not verified on Windows.
+    pub data: Vec<String>,
+}
+
 /// Domain membership.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Membership {
@@ -151,6 +170,8 @@ pub struct Host {
     pub domain_controller: bool,
     /// "Deny access to this computer from the network" names the domain's users.
     pub deny_network_logon: bool,
+    /// NETLOGON events in its System log, oldest first (at most [`MAX_EVENTS`]).
+    pub events: Vec<NetlogonEvent>,
     /// Which DCs it can reach, by index.
     pub reachable_dcs: Vec<bool>,
     /// Local accounts.
@@ -188,6 +209,7 @@ impl fmt::Debug for Host {
             .field("dns_ok", &self.dns_ok)
             .field("domain_controller", &self.domain_controller)
             .field("deny_network_logon", &self.deny_network_logon)
+            .field("events", &self.events.len())
             .field("reachable_dcs", &self.reachable_dcs)
             .field("local_accounts", &self.local_accounts)
             .field("latfp", &self.latfp)

@@ -13,13 +13,14 @@ use std::time::{Duration, Instant};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use secrecy::{ExposeSecret, SecretString};
+pub use winrm::server::StdinMode;
 
 use crate::domain::{
     AccountState, AccountView, AccountWrite, ChannelCheck, Clock, DcIndex, Domain, DomainController, DomainUser, LabTime, Stuck,
     SystemClock,
 };
 use crate::faults::{self, FaultKind};
-use crate::host::{Host, HostId, HostOs, LocalAccount, Membership, PowerState, StoredChannel};
+use crate::host::{Host, HostId, HostOs, LocalAccount, Membership, NetlogonEvent, PowerState, StoredChannel};
 
 /// How to build a lab.
 #[derive(Debug, Clone)]
@@ -455,10 +456,26 @@ impl State {
     pub(crate) fn use_channel(&mut self, id: HostId, dc: Option<DcIndex>, now: LabTime) -> ChannelStatus {
         let Some(h) = self.host(id) else { return ChannelStatus::NotJoined };
         let s = self.channel(h, dc, now);
+        // A failed setup is logged in the System log (DOMAIN.md: members log 3210/5719).
+        let netbios = self.domain.netbios.clone();
+        let event = match s {
+            ChannelStatus::WrongPassword { dc } | ChannelStatus::NoAccount { dc } => {
+                let fqdn = self.domain.dcs.get(dc).map(|d| d.fqdn.clone()).unwrap_or_default();
+                Some(NetlogonEvent { id: 3210, at: now, data: vec![format!("\\\\{fqdn}"), netbios] })
+            }
+            ChannelStatus::NoLogonServers => Some(NetlogonEvent { id: 5719, at: now, data: vec![netbios, "%%1311".into()] }),
+            ChannelStatus::Ok { .. } | ChannelStatus::NotJoined => None,
+        };
         if let Some(h) = self.host_mut(id) {
             h.stored = StoredChannel::used(s.win32(), s.dc(), now);
             if let Some(d) = s.dc() {
                 h.bound_dc = d;
+            }
+            if let Some(e) = event {
+                if h.events.len() >= crate::host::MAX_EVENTS {
+                    h.events.remove(0);
+                }
+                h.events.push(e);
             }
         }
         s
@@ -709,6 +726,7 @@ impl Lab {
                 dns_ok: true,
                 domain_controller: false,
                 deny_network_logon: false,
+                events: Vec::new(),
                 reachable_dcs: vec![true; spec.dcs],
                 local_accounts: vec![
                     LocalAccount {
@@ -929,6 +947,20 @@ impl Lab {
         self.domain_credential("helpdesk")
     }
 
+    /// Test hook: gives domain user `sam` a new password (for example one with non-ASCII
+    /// characters, to check that stdin reaches PowerShell as UTF-8). In-memory DCs only:
+    /// with [`Directory::Samba`] the DCs keep theirs. `false` when there is no such user.
+    pub fn set_domain_password(&self, sam: &str, password: SecretString) -> bool {
+        let mut st = self.lock();
+        match st.domain.users.iter_mut().find(|u| u.sam.eq_ignore_ascii_case(sam)) {
+            Some(u) => {
+                u.password = password;
+                true
+            }
+            None => false,
+        }
+    }
+
     fn domain_credential(&self, sam: &str) -> Credential {
         let st = self.lock();
         let password = st.domain.user(sam).map(|u| u.password.clone()).unwrap_or_else(|| SecretString::from(String::new()));
@@ -1008,12 +1040,20 @@ impl Lab {
         self.lock().host(host).map(|h| h.latency).unwrap_or_default()
     }
 
-    /// Runs a WinRS command line (what `cmd.exe /c` would run) as `identity`. Does not check
-    /// power state or authorisation: the wire layer does that first.
+    /// Runs a WinRS command line (what `cmd.exe /c` would run) as `identity`, with `stdin`
+    /// piped (`WINRS_CONSOLEMODE_STDIN=FALSE`). Does not check power state or
+    /// authorisation: the wire layer does that first.
     pub fn execute(&self, host: HostId, identity: &Identity, command_line: &str, stdin: &[u8]) -> ExecResult {
+        self.execute_with(host, identity, command_line, stdin, StdinMode::Pipe)
+    }
+
+    /// [`Lab::execute`] with stdin attached as the WinRS Command asked
+    /// (`WINRS_CONSOLEMODE_STDIN`, MS-WSMV 3.1.4.11): with a console PowerShell's `$input`
+    /// is empty (DOMAIN.md "WinRM details", modelled on the pessimistic side).
+    pub fn execute_with(&self, host: HostId, identity: &Identity, command_line: &str, stdin: &[u8], mode: StdinMode) -> ExecResult {
         let now = self.now();
         let mut st = self.lock();
-        crate::exec::execute(&mut st, now, host, identity, command_line, stdin)
+        crate::exec::execute(&mut st, now, host, identity, command_line, stdin, mode)
     }
 
     /// Does this command line read stdin to its end before it finishes (so the wire layer

@@ -17,7 +17,7 @@ use secrecy::ExposeSecret;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use winrm::ntlm::{ClaimedIdentity, ServerIdentity};
-use winrm::server::{Backend, ExecOutput, HostIdentity, Logon as WireLogon, Server, ServerConfig};
+use winrm::server::{Backend, ExecOutput, HostIdentity, Logon as WireLogon, Server, ServerConfig, StdinMode};
 
 use crate::host::HostId;
 use crate::model::{HostInfo, Identity, Lab, Logon};
@@ -113,6 +113,7 @@ impl Backend for LabBackend {
         who: Identity,
         command_line: String,
         stdin: Vec<u8>,
+        stdin_mode: StdinMode,
     ) -> impl std::future::Future<Output = ExecOutput> + Send + 'static {
         let lab = self.lab.clone();
         let id = self.host(local);
@@ -126,7 +127,7 @@ impl Backend for LabBackend {
             };
             // The model is synchronous and quick; run it off the reactor anyway so that a
             // large fleet's commands never stall the listeners.
-            let res = tokio::task::spawn_blocking(move || lab.execute(id, &who, &command_line, &stdin)).await;
+            let res = tokio::task::spawn_blocking(move || lab.execute_with(id, &who, &command_line, &stdin, stdin_mode)).await;
             match res {
                 Ok(r) => ExecOutput { stdout: r.stdout, stderr: r.stderr, exit_code: r.exit_code },
                 Err(_) => ExecOutput { stdout: Vec::new(), stderr: b"The process terminated unexpectedly.\r\n".to_vec(), exit_code: 1 },

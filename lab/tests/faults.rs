@@ -529,3 +529,34 @@ fn build_errors() {
     one_dc.dcs = 1;
     assert!(Lab::build(one_dc).is_err());
 }
+
+#[test]
+fn failed_channel_setups_are_logged_as_netlogon_events() {
+    // DOMAIN.md / Microsoft's broken-trust article: a member that cannot authenticate with
+    // a DC logs NETLOGON 3210 naming that DC; one that finds no DC logs 5719 with the
+    // reason (%%1311 in the rendered capture). The probe reads them by provider and Id,
+    // so the query does not depend on the display language.
+    let spec = LabSpec::healthy(6, 8).with_fault(FaultKind::Snapshot, 1).with_fault(FaultKind::Dns, 1);
+    let lab = Lab::build(spec).unwrap();
+    let snap = first_with(&lab, FaultKind::Snapshot);
+    let out = run(&lab, snap, &local_admin(&lab, snap), PROBE, b"");
+    let dc = lab.host(snap).unwrap().bound_dc;
+    let events: Vec<String> = out.stdout_text().split("\r\n").filter_map(|l| l.strip_prefix("ts.event=").map(str::to_string)).collect();
+    assert!(!events.is_empty(), "{}", out.stdout_text());
+    let fields: Vec<&str> = events[0].split('|').collect();
+    assert_eq!(fields[0], "3210");
+    assert!(fields[1].parse::<u64>().unwrap() >= lab::domain::LAB_EPOCH_FILETIME);
+    assert_eq!(fields[2], format!("\\\\{dc}"));
+    assert_eq!(fields[3], "LAB");
+    let dns = first_with(&lab, FaultKind::Dns);
+    let out = run(&lab, dns, &local_admin(&lab, dns), PROBE, b"");
+    assert!(out.stdout_text().contains("ts.event=5719|"), "{}", out.stdout_text());
+    assert!(out.stdout_text().contains("|LAB|%%1311\r\n"), "{}", out.stdout_text());
+    // A healthy member has none: Get-WinEvent's NoMatchingEventsFound is silenced.
+    let ok = first_healthy(&lab);
+    let out = run(&lab, ok, &local_admin(&lab, ok), PROBE, b"");
+    assert!(!out.stdout_text().contains("ts.event="));
+    assert!(out.stderr.is_empty(), "{}", out.stderr_text());
+    let loud = run(&lab, ok, &local_admin(&lab, ok), "Get-WinEvent -FilterHashtable @{ LogName = 'System'; ProviderName = 'NETLOGON'; Id = 3210 }", b"");
+    assert!(error_text(&loud.stderr).contains("No events were found that match the specified selection criteria."));
+}

@@ -29,17 +29,21 @@ fn reset_heals_snapshot_and_replicates() {
     let who = local_admin(&lab, id);
     let name = lab.host(id).unwrap().computer_name;
     let before_dc2 = lab.account_on_dc(&name, 1).unwrap();
+    let bound_before = lab.host(id).unwrap().bound_dc;
     let out = run(&lab, id, &who, &repair_reset("dc1.lab.test"), &stdin_for(&lab.repair_credentials()));
     assert_eq!(out.stdout_text(), "ts.reset=ok\r\n", "stderr: {}", clixml_text(&out.stderr));
     assert_eq!(out.exit_code, 0);
-    assert!(lab.channel_status(id).unwrap().is_ok());
-    assert_eq!(lab.host(id).unwrap().bound_dc, "dc1.lab.test");
+    // DOMAIN.md "Repairing it" (revised): the reset does not rebind Netlogon; the channel
+    // works at once only where the member was already bound to the DC written.
+    assert_eq!(lab.host(id).unwrap().bound_dc, bound_before);
+    assert_eq!(lab.channel_status(id).unwrap().is_ok(), bound_before == "dc1.lab.test");
     // Written on dc1; dc2 still has the old copy until replication.
     let dc1 = lab.account_on_dc(&name, 0).unwrap();
     assert_eq!(lab.account_on_dc(&name, 1).unwrap(), before_dc2);
     assert!(dc1.version > before_dc2.version);
     clock.advance(lab.spec().replication_delay + Duration::from_secs(1));
     assert_eq!(lab.account_on_dc(&name, 1).unwrap(), dc1);
+    assert!(lab.channel_status(id).unwrap().is_ok());
     // Domain logons work again. The reset did not use the channel, so the stored status
     // (what Test-ComputerSecureChannel reads) is still that of its last, failed use; the
     // probe's live /sc_verify uses it, and from then on the stored status is good too
@@ -161,6 +165,9 @@ fn resetting_one_clone_breaks_its_twin() {
     let who = local_admin(&lab, broken);
     let out = run(&lab, broken, &who, &repair_reset("dc1.lab.test"), &stdin_for(&lab.repair_credentials()));
     assert_eq!(field(&out, "reset").unwrap(), "ok");
+    // The reset does not rebind (DOMAIN.md "Repairing it", revised): bind to dc1 to use it.
+    let bw = lab.execute(broken, &who, "nltest /sc_reset:lab.test\\dc1.lab.test", b"");
+    assert!(bw.stdout_text().contains("Status = 0 0x0 NERR_Success"), "{}", bw.stdout_text());
     assert!(lab.channel_status(broken).unwrap().is_ok());
     // Same account: the twin's secret no longer matches. Pin it to dc1 to see it at once
     // (on its own DC it breaks as soon as the reset replicates).
@@ -232,3 +239,69 @@ fn dc_side_reset_api_breaks_channel() {
     let want: Vec<String> = expected.lines().map(|l| l.trim_end().to_string()).chain([String::new()]).collect();
     assert_eq!(got, want);
 }
+
+/// A snapshot-restored host bound to dc2 (whose DC locator also picks dc2), in a lab with
+/// the in-memory DCs' default replication delay.
+fn snapshot_on_dc2() -> (Lab, ManualClock, lab::host::HostId) {
+    let clock = ManualClock::new();
+    let spec = LabSpec::healthy(4, 11).with_clock(Arc::new(clock.clone())).with_fault(FaultKind::Snapshot, 4);
+    let lab = Lab::build(spec).unwrap();
+    let id = lab
+        .hosts()
+        .into_iter()
+        .find(|h| h.fault == Some(FaultKind::Snapshot) && h.bound_dc == "dc2.lab.test")
+        .expect("a snapshot host on dc2")
+        .id;
+    (lab, clock, id)
+}
+
+#[test]
+fn reset_does_not_rebind_a_member_on_a_dc_without_the_new_password() {
+    // DOMAIN.md "Repairing it" (revised; Computer.cs): Reset-ComputerMachinePassword
+    // writes the DC named and the local secret, and leaves Netlogon's binding and stored
+    // status alone; the member stays broken until replication or nltest /sc_reset.
+    let (lab, clock, id) = snapshot_on_dc2();
+    let who = local_admin(&lab, id);
+    let stored_before = run(&lab, id, &who, "Test-ComputerSecureChannel", b"").stdout_text();
+    assert_eq!(stored_before, "False\r\n");
+    let out = run(&lab, id, &who, &repair_reset("dc1.lab.test"), &stdin_for(&lab.repair_credentials()));
+    assert_eq!(field(&out, "reset").unwrap(), "ok", "{}", clixml_text(&out.stderr));
+    assert_eq!(lab.host(id).unwrap().bound_dc, "dc2.lab.test");
+    assert!(!lab.channel_status(id).unwrap().is_ok(), "dc2 has neither the new nor the old password");
+    assert_eq!(run(&lab, id, &who, "Test-ComputerSecureChannel", b"").stdout_text(), "False\r\n");
+    // Binding to the DC written heals it at once.
+    let pin = lab.execute(id, &who, "nltest /sc_reset:lab.test\\dc1.lab.test", b"");
+    assert!(pin.stdout_text().contains("Trusted DC Connection Status Status = 0 0x0 NERR_Success"), "{}", pin.stdout_text());
+    assert!(lab.channel_status(id).unwrap().is_ok());
+    // Or, without the pin, replication does (the default delay of the in-memory DCs).
+    let (lab2, clock2, id2) = snapshot_on_dc2();
+    let who2 = local_admin(&lab2, id2);
+    let out = run(&lab2, id2, &who2, &repair_reset("dc1.lab.test"), &stdin_for(&lab2.repair_credentials()));
+    assert_eq!(field(&out, "reset").unwrap(), "ok");
+    assert!(!lab2.channel_status(id2).unwrap().is_ok());
+    clock2.advance(lab2.spec().replication_delay + Duration::from_secs(1));
+    assert!(lab2.channel_status(id2).unwrap().is_ok());
+    drop(clock);
+}
+
+#[test]
+fn tcsc_repair_rediscovers_any_dc_and_its_true_proves_nothing() {
+    // DOMAIN.md "Repairing it" (revised; Computer.cs): -Repair -Server dc1 resets through
+    // dc1, then NETLOGON_CONTROL_REDISCOVER with no DC named: the locator's DC (dc2 here),
+    // and True as soon as a DC name comes back, whatever the connection status.
+    let (lab, clock, id) = snapshot_on_dc2();
+    let who = local_admin(&lab, id);
+    let script = format!(
+        "{CRED_PREAMBLE}try {{ $ok = Test-ComputerSecureChannel -Repair -Server 'dc1.lab.test' -Credential $cred -ErrorAction Stop; Write-Output \"ts.repair=$ok\" }} catch {{ Write-Output \"ts.repair_error=$($_.Exception.Message)\" }}\n"
+    );
+    let out = run(&lab, id, &who, &script, &stdin_for(&lab.repair_credentials()));
+    assert_eq!(field(&out, "repair").unwrap(), "True", "{}", out.stdout_text());
+    assert_eq!(lab.host(id).unwrap().bound_dc, "dc2.lab.test");
+    assert!(!lab.channel_status(id).unwrap().is_ok(), "True although dc2 refuses the new password");
+    // The rediscovery used the channel: its stored status is the refusal.
+    let q = lab.execute(id, &who, "nltest /sc_query:lab.test", b"");
+    assert!(q.stdout_text().contains("Status = 5 0x5 ERROR_ACCESS_DENIED"), "{}", q.stdout_text());
+    clock.advance(lab.spec().replication_delay + Duration::from_secs(1));
+    assert!(lab.channel_status(id).unwrap().is_ok());
+}
+

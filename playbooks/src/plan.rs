@@ -88,15 +88,23 @@ pub enum Action {
         server: Option<String>,
         /// The PowerShell script.
         script: String,
-        /// Run when the reset succeeded but the channel does not verify yet (the member is
-        /// bound to a DC the new password has not replicated to): `nltest /sc_reset` to
-        /// `server`.
+        /// Run after every successful reset, before the verify: `nltest
+        /// /sc_reset:<domain>\<server>`. The cmdlet does not rebind Netlogon, so a member
+        /// bound to a DC the new password has not replicated to stays broken until bound to
+        /// the DC written (DOMAIN.md "Repairing it", revised). `None` only when the DC or
+        /// the domain is unknown.
         pin_command: Option<String>,
     },
-    /// `Test-ComputerSecureChannel -Repair -Credential` (credential on stdin).
+    /// `Test-ComputerSecureChannel -Repair -Server <server> -Credential` (credential on
+    /// stdin). Its `True` only says Netlogon rediscovered *some* DC, so it is followed by the
+    /// same bind and a live verify.
     RepairSecureChannel {
+        /// The DC that takes the new password.
+        server: Option<String>,
         /// The PowerShell script.
         script: String,
+        /// `nltest /sc_reset:<domain>\<server>`, run after the script succeeded.
+        pin_command: Option<String>,
     },
     /// Leave to a workgroup, reboot, join, reboot (credential on stdin for both scripts).
     Rejoin {
@@ -174,9 +182,14 @@ impl Action {
                 ),
                 None => "Reset-ComputerMachinePassword -Credential <repair account>".to_string(),
             },
-            Action::RepairSecureChannel { .. } => {
-                "Test-ComputerSecureChannel -Repair -Credential <repair account>".to_string()
-            }
+            Action::RepairSecureChannel { server, .. } => match server {
+                Some(s) => format!(
+                    "Test-ComputerSecureChannel -Repair -Server {s} -Credential <repair account>"
+                ),
+                None => {
+                    "Test-ComputerSecureChannel -Repair -Credential <repair account>".to_string()
+                }
+            },
             Action::Rejoin { domain, .. } => {
                 format!("rejoin {domain}: Remove-Computer, restart, Add-Computer, restart")
             }
@@ -270,25 +283,32 @@ impl Builder {
             );
             return;
         }
+        let pin_command = match (domain, server.as_deref()) {
+            (Some(d), Some(s)) => scripts::sc_reset(d, s).ok(),
+            _ => None,
+        };
         match scripts::reset_machine_password(server.as_deref()) {
             Ok(script) => {
-                let pin_command = match (domain, server.as_deref()) {
-                    (Some(d), Some(s)) => scripts::sc_reset(d, s).ok(),
-                    _ => None,
-                };
                 self.actions.push(Action::ResetMachinePassword {
                     server: server.clone(),
                     script,
-                    pin_command,
+                    pin_command: pin_command.clone(),
                 });
             }
             Err(e) => self
                 .why
                 .push(format!("Reset-ComputerMachinePassword not planned: {e}.")),
         }
-        self.actions.push(Action::RepairSecureChannel {
-            script: scripts::repair_secure_channel(),
-        });
+        match scripts::repair_secure_channel(server.as_deref()) {
+            Ok(script) => self.actions.push(Action::RepairSecureChannel {
+                server: server.clone(),
+                script,
+                pin_command,
+            }),
+            Err(e) => self
+                .why
+                .push(format!("Test-ComputerSecureChannel -Repair not planned: {e}.")),
+        }
         self.rejoin(server, domain, options);
     }
 

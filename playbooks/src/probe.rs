@@ -522,6 +522,101 @@ pub struct Probe {
     pub dsgetdc_pdc: DcLocator,
     /// The raw `/dsgetdc /pdc` section.
     pub dsgetdc_pdc_text: String,
+    /// The member's recent NETLOGON 3210/5719 events, newest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub events: Vec<NetlogonEvent>,
+}
+
+/// A NETLOGON event from the member's System log, read by provider and Id with
+/// `Get-WinEvent -FilterHashtable` (so the query does not depend on the display language)
+/// and printed by the probe as `ts.event=<Id>|<FILETIME UTC>|<insertion 1>|<insertion 2>`.
+/// 3210: "could not authenticate with `\\DC`, a domain controller for domain D"; 5719: "not
+/// able to set up a secure session with a DC in domain D due to" a status (`%%1311`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NetlogonEvent {
+    /// 3210 or 5719.
+    pub id: u32,
+    /// `TimeCreated` as a FILETIME (UTC).
+    pub filetime: u64,
+    /// The DC a 3210 names (without `\\`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dc: Option<String>,
+    /// The domain the event names.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub domain: Option<String>,
+    /// The Win32 status a 5719 gives as its reason (`%%1311` → 1311).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<u32>,
+}
+
+impl NetlogonEvent {
+    /// Parses one `ts.event=` value; `None` when it is not a 3210/5719 line.
+    pub fn parse(value: &str) -> Option<NetlogonEvent> {
+        let mut f = value.trim().split('|');
+        let id: u32 = f.next()?.trim().parse().ok()?;
+        let filetime: u64 = f.next()?.trim().parse().ok()?;
+        let a = f.next().map(str::trim).unwrap_or("");
+        let b = f.next().map(str::trim).unwrap_or("");
+        // Which insertion string is the DC is not verified for 3210: take the one that is a
+        // UNC name (`\\dc`), else a dotted name, and the other as the domain.
+        let unc = |t: &str| t.starts_with("\\\\");
+        let name = |t: &str| t.trim_start_matches('\\').to_string();
+        match id {
+            3210 => {
+                let (dc, domain) = if unc(b) && !unc(a) { (b, a) } else { (a, b) };
+                Some(NetlogonEvent {
+                    id,
+                    filetime,
+                    dc: Some(name(dc)).filter(|d| is_valid_name(d)),
+                    domain: Some(domain.to_string()).filter(|d| is_valid_name(d)),
+                    status: None,
+                })
+            }
+            5719 => Some(NetlogonEvent {
+                id,
+                filetime,
+                dc: None,
+                domain: Some(a.to_string()).filter(|d| is_valid_name(d)),
+                status: b.trim_start_matches("%%").parse().ok(),
+            }),
+            _ => None,
+        }
+    }
+
+    /// One evidence line.
+    pub fn evidence(&self) -> String {
+        let when = filetime_utc(self.filetime);
+        match self.id {
+            3210 => format!(
+                "NETLOGON 3210 at {when}: could not authenticate with {} (domain {})",
+                self.dc.as_deref().unwrap_or("?"),
+                self.domain.as_deref().unwrap_or("?")
+            ),
+            _ => format!(
+                "NETLOGON 5719 at {when}: no secure session with a DC of {}{}",
+                self.domain.as_deref().unwrap_or("?"),
+                self.status.map(|s| format!(" (status {s})")).unwrap_or_default()
+            ),
+        }
+    }
+}
+
+/// A FILETIME (100 ns since 1601-01-01 UTC) as `YYYY-MM-DD HH:MM:SS UTC`.
+pub fn filetime_utc(filetime: u64) -> String {
+    let secs = filetime / 10_000_000;
+    let days = i64::try_from(secs / 86_400).unwrap_or(0) - 134_774; // days since 1970-01-01
+    let rem = secs % 86_400;
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} UTC", rem / 3600, (rem % 3600) / 60, rem % 60)
 }
 
 /// The probe's output could not be read as a probe.
@@ -637,6 +732,10 @@ impl Probe {
             self.dsgetdc_pdc
                 .evidence("PDC locator: nltest /dsgetdc /pdc"),
         );
+        out.extend(self.events.iter().take(3).map(NetlogonEvent::evidence));
+        if self.events.len() > 3 {
+            out.push(format!("… and {} older NETLOGON events", self.events.len() - 3));
+        }
         out
     }
 }
@@ -715,6 +814,13 @@ pub fn parse_probe(output: &CommandOutput) -> Result<Probe, ProbeError> {
                     "tcsc_error" => p.tcsc_error = non_empty(v),
                     "sc_query_exit" => p.sc_query_exit = v.parse().ok(),
                     "sc_verify_exit" => p.sc_verify_exit = v.parse().ok(),
+                    "event" => {
+                        if let Some(e) = NetlogonEvent::parse(v) {
+                            if p.events.len() < 64 {
+                                p.events.push(e);
+                            }
+                        }
+                    }
                     _ => {}
                 }
             }

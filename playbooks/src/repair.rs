@@ -388,31 +388,24 @@ impl<R: Remote> Run<'_, R> {
                     Err(e) => return self.lost(action, "run", e),
                 }
                 self.out.changed = true;
-                match self.verify_now().await {
-                    Flow::Next => {}
-                    other => return other,
-                }
-                let Some(pin) = pin_command else {
-                    return Flow::Next;
-                };
-                match self.sc_reset(action, "pin", pin).await {
-                    Ok(_) => self.verify_now().await,
-                    Err(e) => self.lost(action, "pin", e),
-                }
+                self.pin_then_verify(action, pin_command.as_deref()).await
             }
-            Action::RepairSecureChannel { script } => {
-                match self.credential_script(action, "run", script).await {
-                    Ok(true) => {
-                        self.out.changed = true;
-                        self.verify_now().await
-                    }
-                    Ok(false) => {
-                        self.dirty = true;
-                        Flow::Next
-                    }
-                    Err(e) => self.lost(action, "run", e),
+            Action::RepairSecureChannel {
+                script,
+                pin_command,
+                ..
+            } => match self.credential_script(action, "run", script).await {
+                // Its True only says a DC was rediscovered: bind and verify live.
+                Ok(true) => {
+                    self.out.changed = true;
+                    self.pin_then_verify(action, pin_command.as_deref()).await
                 }
-            }
+                Ok(false) => {
+                    self.dirty = true;
+                    Flow::Next
+                }
+                Err(e) => self.lost(action, "run", e),
+            },
             Action::Rejoin {
                 domain,
                 leave_script,
@@ -422,6 +415,20 @@ impl<R: Remote> Run<'_, R> {
             // Not run on the member.
             Action::DcResetAccount { .. } | Action::RebuildRequired { .. } => Flow::Next,
         }
+    }
+
+    /// After a password reset: bind the member to the DC written (`nltest
+    /// /sc_reset:<domain>\<dc>`, its status read numerically), because neither
+    /// `Reset-ComputerMachinePassword` nor `-Repair` binds it there (DOMAIN.md "Repairing
+    /// it", revised); then the live verify (`/sc_verify` in the probe), whatever the bind
+    /// answered, since only the verify proves the channel.
+    async fn pin_then_verify(&mut self, action: &Action, pin: Option<&str>) -> Flow {
+        if let Some(pin) = pin {
+            if let Err(e) = self.sc_reset(action, "pin", pin).await {
+                return self.lost(action, "pin", e);
+            }
+        }
+        self.verify_now().await
     }
 
     fn lost(&mut self, action: &Action, step: &str, e: String) -> Flow {

@@ -55,12 +55,20 @@ if ($cs.PartOfDomain -and $cs.DomainRole -lt 4) {
     Write-Output '--- dsgetdc_pdc'
     $out
     Write-Output '--- end'
+    $ev = Get-WinEvent -FilterHashtable @{ LogName = 'System'; ProviderName = 'NETLOGON'; Id = 3210, 5719 } -MaxEvents 10 -ErrorAction SilentlyContinue
+    foreach ($e in $ev) {
+        Write-Output "ts.event=$($e.Id)|$($e.TimeCreated.ToFileTimeUtc())|$($e.Properties[0].Value)|$($e.Properties[1].Value)"
+    }
 }
 "#;
 
 /// The first lines of every credential script: the credential comes from stdin (line 1
-/// user, line 2 password), so it is never on the command line.
+/// user, line 2 password), so it is never on the command line. Stdin is decoded as UTF-8
+/// without BOM, set before `$input` is read as Ansible's bootstrap does; PowerShell would
+/// otherwise decode it with the OEM code page and garble a non-ASCII password (DOMAIN.md
+/// "WinRM details"). The client sends such scripts with `WINRS_CONSOLEMODE_STDIN=FALSE`.
 const CREDENTIAL_PREAMBLE: &str = "$ProgressPreference = 'SilentlyContinue'
+[Console]::InputEncoding = New-Object System.Text.UTF8Encoding $false
 $lines = @($input)
 $cred = New-Object System.Management.Automation.PSCredential($lines[0], (ConvertTo-SecureString $lines[1] -AsPlainText -Force))
 ";
@@ -119,11 +127,19 @@ pub fn reset_machine_password(server: Option<&str>) -> Result<String, ScriptErro
     )))
 }
 
-/// `Test-ComputerSecureChannel -Repair -Credential $cred` (credential on stdin): the
-/// fallback when `Reset-ComputerMachinePassword` fails. On success it also prints the
-/// cmdlet's own `True`/`False` before `ts.reset=ok`.
-pub fn repair_secure_channel() -> String {
-    credential_script("Test-ComputerSecureChannel -Repair -Credential $cred -ErrorAction Stop; Write-Output 'ts.reset=ok'")
+/// `Test-ComputerSecureChannel -Repair [-Server <dc>] -Credential $cred` (credential on
+/// stdin): the fallback when `Reset-ComputerMachinePassword` fails. It resets through
+/// `-Server`, then lets Netlogon rediscover *any* DC; its `True` only says a DC was found
+/// (DOMAIN.md "Repairing it", revised), so the caller binds and verifies live. On success
+/// it also prints the cmdlet's own `True`/`False` before `ts.reset=ok`.
+pub fn repair_secure_channel(server: Option<&str>) -> Result<String, ScriptError> {
+    let server = match server {
+        Some(dc) => format!("-Server {} ", ps_quote(checked("DC name", dc)?)),
+        None => String::new(),
+    };
+    Ok(credential_script(&format!(
+        "Test-ComputerSecureChannel -Repair {server}-Credential $cred -ErrorAction Stop; Write-Output 'ts.reset=ok'"
+    )))
 }
 
 /// Rejoin, first half: leave to the workgroup `WORKGROUP`, then restart. `ts.reset=ok` is

@@ -78,6 +78,12 @@ fn reset_succeeds_and_is_verified() {
             "Reset-ComputerMachinePassword -Server 'dc01.contoso.com'",
             ok("ts.reset=ok\n"),
         ),
+        // Always bound to the DC written (the cmdlet does not rebind; DOMAIN.md
+        // "Repairing it", revised), then verified live.
+        Step::Cmd(
+            "nltest /sc_reset:contoso.com\\dc01.contoso.com",
+            ok(&fixture("nltest_sc_reset_ok.txt")),
+        ),
         probe_reply(&healthy_probe()),
     ]);
     let (out, events) = run(&mut fake, &plan);
@@ -85,14 +91,27 @@ fn reset_succeeds_and_is_verified() {
     assert_eq!(out.status, RepairStatus::Repaired, "{out:#?}");
     assert!(out.changed);
     assert!(out.verification.as_ref().unwrap().healthy);
-    assert_eq!(out.steps.len(), 1);
+    assert_eq!(
+        out.steps
+            .iter()
+            .map(|s| (s.step.as_str(), s.ok))
+            .collect::<Vec<_>>(),
+        vec![("run", true), ("pin", true)]
+    );
     // The credential went over stdin, and only there.
     assert_eq!(
         fake.calls[0].stdin.as_deref(),
         Some(format!("{USER}\r\n{PASSWORD}\r\n").as_bytes())
     );
     assert!(!fake.calls[0].text.contains(PASSWORD));
-    assert!(fake.calls[1].stdin.is_none(), "the probe gets no stdin");
+    // Decoded as UTF-8 on the host, set before `$input` is read (DOMAIN.md "WinRM details").
+    let script = &fake.calls[0].text;
+    let enc = script
+        .find("[Console]::InputEncoding = New-Object System.Text.UTF8Encoding $false")
+        .expect("InputEncoding set");
+    assert!(enc < script.find("$input").unwrap());
+    assert!(fake.calls[1].stdin.is_none(), "the pin gets no stdin");
+    assert!(fake.calls[2].stdin.is_none(), "the probe gets no stdin");
     assert!(
         matches!(events.first(), Some(RepairEvent::ActionStarted { action, .. }) if action == "reset_machine_password")
     );
@@ -110,9 +129,15 @@ fn reset_fails_then_repair_fallback_works() {
             "Reset-ComputerMachinePassword",
             ok("ts.reset_error=Access is denied.\n"),
         ),
+        // -Repair is given -Server; its True only says a DC was rediscovered, so the
+        // member is bound to the DC written and verified live.
         Step::Ps(
-            "Test-ComputerSecureChannel -Repair -Credential $cred",
+            "Test-ComputerSecureChannel -Repair -Server 'dc01.contoso.com' -Credential $cred",
             ok("True\nts.reset=ok\n"),
+        ),
+        Step::Cmd(
+            "nltest /sc_reset:contoso.com\\dc01.contoso.com",
+            ok(&fixture("nltest_sc_reset_ok.txt")),
         ),
         probe_reply(&healthy_probe()),
     ]);
@@ -122,11 +147,12 @@ fn reset_fails_then_repair_fallback_works() {
     assert_eq!(
         out.steps
             .iter()
-            .map(|s| (s.action.as_str(), s.ok))
+            .map(|s| (s.action.as_str(), s.step.as_str(), s.ok))
             .collect::<Vec<_>>(),
         vec![
-            ("reset_machine_password", false),
-            ("repair_secure_channel", true)
+            ("reset_machine_password", "run", false),
+            ("repair_secure_channel", "run", true),
+            ("repair_secure_channel", "pin", true)
         ]
     );
     assert_eq!(out.steps[0].detail, "Access is denied.");
@@ -135,10 +161,11 @@ fn reset_fails_then_repair_fallback_works() {
 
 #[test]
 fn reset_works_but_the_bound_dc_lags_so_the_channel_is_pinned() {
+    // No verify between the reset and the pin: a verify first would read a member still
+    // bound to the lagging DC (or let /sc_verify rediscover any DC).
     let plan = plan_for(Diagnosis::StalePassword, false);
     let mut fake = FakeRemote::new(vec![
         Step::Ps("Reset-ComputerMachinePassword", ok("ts.reset=ok\n")),
-        probe_reply(&stale_probe().crlf(true)),
         Step::Cmd(
             "nltest /sc_reset:contoso.com\\dc01.contoso.com",
             ok(&fixture("nltest_sc_reset_ok.txt")),
@@ -191,7 +218,6 @@ fn reported_success_that_does_not_verify_is_still_broken() {
     let plan = plan_for(Diagnosis::StalePassword, false);
     let mut fake = FakeRemote::new(vec![
         Step::Ps("Reset-ComputerMachinePassword", ok("ts.reset=ok\n")),
-        probe_reply(&stale_probe()),
         Step::Cmd(
             "nltest /sc_reset:",
             ok(&fixture(
@@ -199,9 +225,16 @@ fn reported_success_that_does_not_verify_is_still_broken() {
             )),
         ),
         probe_reply(&stale_probe()),
+        // -Repair's True is not proof: the bind and the live verify decide.
         Step::Ps(
-            "Test-ComputerSecureChannel -Repair",
+            "Test-ComputerSecureChannel -Repair -Server",
             ok("True\nts.reset=ok\n"),
+        ),
+        Step::Cmd(
+            "nltest /sc_reset:",
+            ok(&fixture(
+                "nltest_sc_query_broken_password_access_denied_5.txt",
+            )),
         ),
         probe_reply(&stale_probe().crlf(true)),
     ]);
@@ -211,12 +244,13 @@ fn reported_success_that_does_not_verify_is_still_broken() {
     assert!(out.changed);
     assert!(!out.verification.as_ref().unwrap().healthy);
     assert!(!out.steps[1].ok, "the pin reported status 5");
+    assert!(!out.steps[3].ok, "the second pin reported status 5");
     assert_eq!(
         events
             .iter()
             .filter(|e| matches!(e, RepairEvent::Verified { healthy: false, .. }))
             .count(),
-        3
+        2
     );
     assert_eq!(out.remaining_state(&plan), HostState::Broken);
 }

@@ -131,7 +131,7 @@ fn scripts_are_parameterised_by_names_only() {
     for s in [
         scripts::PROBE.to_string(),
         scripts::reset_machine_password(Some(DC1)).unwrap(),
-        scripts::repair_secure_channel(),
+        scripts::repair_secure_channel(Some(DC1)).unwrap(),
         scripts::rejoin_leave(),
         scripts::rejoin_join(DOMAIN, Some(DC1)).unwrap(),
         scripts::sc_reset(DOMAIN, DC1).unwrap(),

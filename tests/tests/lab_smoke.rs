@@ -33,3 +33,14 @@ async fn hostname_and_probe_on_a_lab_host() {
     assert_ne!(out.exit_code, 0);
     println!("{}", String::from_utf8_lossy(&out.stderr));
 }
+
+/// The lab's own tests run a copy of the probe (the lab may not depend on playbooks):
+/// it must be the script trustsweep sends.
+#[test]
+fn the_lab_tests_probe_the_way_trustsweep_does() {
+    let common = include_str!("../../lab/tests/common/mod.rs");
+    let marker = "pub const PROBE: &str = r#\"";
+    let start = common.find(marker).expect("PROBE in lab/tests/common") + marker.len();
+    let len = common[start..].find("\"#;").expect("end of PROBE");
+    assert_eq!(&common[start..start + len], playbooks::scripts::PROBE);
+}

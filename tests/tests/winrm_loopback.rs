@@ -15,7 +15,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use winrm::ntlm::{ClaimedIdentity, ServerIdentity};
 use winrm::secret::secret;
-use winrm::server::{Backend, ExecOutput, HostIdentity, Logon, Server, ServerConfig};
+use winrm::server::{Backend, ExecOutput, HostIdentity, Logon, Server, ServerConfig, StdinMode};
 use winrm::session::{Session, SessionConfig};
 use winrm::transport::{AuthMethod, Endpoint, Scheme};
 
@@ -60,12 +60,13 @@ impl Backend for Scripted {
     }
 
     #[allow(clippy::manual_async_fn)]
-    fn execute(&self, _local: SocketAddr, who: String, command_line: String, stdin: Vec<u8>) -> impl std::future::Future<Output = ExecOutput> + Send + 'static {
+    fn execute(&self, _local: SocketAddr, who: String, command_line: String, stdin: Vec<u8>, mode: StdinMode) -> impl std::future::Future<Output = ExecOutput> + Send + 'static {
         async move {
             let mut words = command_line.splitn(2, ' ');
             let cmd = words.next().unwrap_or("").to_ascii_lowercase();
             let rest = words.next().unwrap_or("").to_string();
             match cmd.as_str() {
+                "stdinmode" => ExecOutput { stdout: format!("{mode:?}\r\n").into_bytes(), stderr: vec![], exit_code: 0 },
                 "echo" => ExecOutput { stdout: format!("{rest}\r\n").into_bytes(), stderr: vec![], exit_code: 0 },
                 "whoami" => ExecOutput { stdout: format!("{who}\r\n").into_bytes(), stderr: vec![], exit_code: 0 },
                 "exit" => ExecOutput { stdout: vec![], stderr: b"bye\r\n".to_vec(), exit_code: rest.trim().parse().unwrap_or(1) },
@@ -140,6 +141,18 @@ async fn stdin_larger_than_an_envelope_and_output_across_receives() {
     let out = s.run("big", &["1000000".into()], None).await.unwrap();
     assert_eq!(out.stdout.len(), 1_000_000);
     assert!(out.stdout.iter().enumerate().all(|(i, b)| *b == b'a' + (i % 26) as u8));
+}
+
+#[tokio::test]
+async fn a_command_that_gets_stdin_is_started_with_a_pipe() {
+    // DOMAIN.md "WinRM details": WINRS_CONSOLEMODE_STDIN=FALSE whenever stdin is sent
+    // (MS-WSMV 3.1.4.11; Ansible's console_mode_stdin=(stdin_iterator is None)); the
+    // other commands keep TRUE.
+    let (addr, _server) = start_server().await;
+    let mut s = Session::new(config(addr, "Administrator", ADMIN_PW)).unwrap();
+    assert_eq!(s.run("stdinmode", &[], Some(b"secret\n")).await.unwrap().stdout_text(), "Pipe\r\n");
+    assert_eq!(s.run("stdinmode", &[], None).await.unwrap().stdout_text(), "Console\r\n");
+    s.close().await.unwrap();
 }
 
 #[tokio::test]

@@ -13,7 +13,7 @@ use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use tokio::net::TcpListener;
 use winrm::ntlm::{ClaimedIdentity, ServerIdentity};
 use winrm::secret::secret;
-use winrm::server::{Backend, ExecOutput, HostIdentity, Logon, Server, ServerConfig};
+use winrm::server::{Backend, ExecOutput, HostIdentity, Logon, Server, ServerConfig, StdinMode};
 use winrm::session::{Session, SessionConfig};
 use winrm::transport::{AuthMethod, Endpoint, Scheme};
 
@@ -47,7 +47,7 @@ impl Backend for Echo {
         false
     }
     #[allow(clippy::manual_async_fn)]
-    fn execute(&self, _: SocketAddr, who: String, cl: String, _: Vec<u8>) -> impl std::future::Future<Output = ExecOutput> + Send + 'static {
+    fn execute(&self, _: SocketAddr, who: String, cl: String, _: Vec<u8>, _: StdinMode) -> impl std::future::Future<Output = ExecOutput> + Send + 'static {
         async move { ExecOutput { stdout: format!("{who}: {cl}\r\n").into_bytes(), stderr: vec![], exit_code: 0 } }
     }
 }

@@ -129,6 +129,16 @@ pub enum Error {
         #[source]
         source: EncryptionError,
     },
+    /// A Receive said the command is done (`CommandState/Done`) but carried no `ExitCode`
+    /// (MS-WSMV 2.2.4.7 `CommandStateType`, 3.1.4.14): nothing says it succeeded, so it is
+    /// not taken as success (pywinrm's `get_command_output_raw` fails the same way).
+    #[error("{addr} reported command {command_id} done without an exit code")]
+    NoExitCode {
+        /// host:port.
+        addr: String,
+        /// The WinRS command.
+        command_id: String,
+    },
     /// A SOAP message could not be understood.
     #[error("SOAP message from {addr}: {source}")]
     Soap {

@@ -67,6 +67,29 @@ pub struct ExecOutput {
     pub exit_code: i64,
 }
 
+/// How WinRS attaches a command's stdin: `WINRS_CONSOLEMODE_STDIN` on the Command
+/// (MS-WSMV 3.1.4.11). An absent option is read as [`StdinMode::Console`]: MS-WSMV names no
+/// default, and the console is the pessimistic side (DOMAIN.md "WinRM details").
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StdinMode {
+    /// TRUE (or absent): the process gets a console. What it reads of the Send data is
+    /// undocumented; PowerShell's `$input` is modelled as empty (DOMAIN.md, inferred).
+    Console,
+    /// FALSE: stdin is a pipe carrying the Send data; PowerShell fills `$input` from it.
+    Pipe,
+}
+
+impl StdinMode {
+    /// The mode a Command's `console_mode_stdin` asks for.
+    pub fn from_console_mode(console_mode_stdin: bool) -> Self {
+        if console_mode_stdin {
+            StdinMode::Console
+        } else {
+            StdinMode::Pipe
+        }
+    }
+}
+
 /// The host behind a listener: who may log on, and what commands do.
 pub trait Backend: Send + Sync + 'static {
     /// The authenticated identity of a connection.
@@ -83,13 +106,15 @@ pub trait Backend: Send + Sync + 'static {
     fn principal_name(&self, who: &Self::Principal) -> String;
     /// Whether the program reads stdin (then it runs once stdin has ended).
     fn reads_stdin(&self, local: SocketAddr, command_line: &str) -> bool;
-    /// Runs a command line (as `cmd.exe /c` would) and returns its output.
+    /// Runs a command line (as `cmd.exe /c` would) with the stdin the client sent,
+    /// attached as `stdin_mode` says, and returns its output.
     fn execute(
         &self,
         local: SocketAddr,
         who: Self::Principal,
         command_line: String,
         stdin: Vec<u8>,
+        stdin_mode: StdinMode,
     ) -> impl Future<Output = ExecOutput> + Send + 'static;
     /// Simulated network round-trip time added to every reply of this host.
     fn latency(&self, _local: SocketAddr) -> Duration {
@@ -146,6 +171,7 @@ struct Shell<P> {
 struct Command {
     command_line: String,
     stdin: Vec<u8>,
+    stdin_mode: StdinMode,
     started: bool,
     result: watch::Receiver<Option<Arc<ExecOutput>>>,
     sender: Option<watch::Sender<Option<Arc<ExecOutput>>>>,
@@ -492,7 +518,7 @@ impl<B: Backend> Server<B> {
                 };
                 Ok((Response::Created { shell_id }, Some(info)))
             }
-            WsRequest::Command { shell_id, command, arguments, .. } => {
+            WsRequest::Command { shell_id, command, arguments, console_mode_stdin, .. } => {
                 let command_line = std::iter::once(command).chain(arguments).collect::<Vec<_>>().join(" ");
                 {
                     let mut log = self.command_log.lock().unwrap_or_else(|p| p.into_inner());
@@ -508,6 +534,7 @@ impl<B: Backend> Server<B> {
                 let mut cmd = Command {
                     command_line,
                     stdin: Vec::new(),
+                    stdin_mode: StdinMode::from_console_mode(console_mode_stdin),
                     started: false,
                     result: rx,
                     sender: Some(tx),
@@ -591,7 +618,7 @@ impl<B: Backend> Server<B> {
     fn start(&self, local: SocketAddr, who: B::Principal, cmd: &mut Command) {
         cmd.started = true;
         let Some(tx) = cmd.sender.take() else { return };
-        let fut = self.backend.execute(local, who, cmd.command_line.clone(), std::mem::take(&mut cmd.stdin));
+        let fut = self.backend.execute(local, who, cmd.command_line.clone(), std::mem::take(&mut cmd.stdin), cmd.stdin_mode);
         cmd.task = Some(tokio::spawn(async move {
             let out = fut.await;
             let _ = tx.send(Some(Arc::new(out)));

@@ -2,7 +2,8 @@
 //! shell, reused for every command run on the host.
 //!
 //! A command follows MS-WSMV 3.1.4: Command, optional Send of stdin (chunked to fit the
-//! envelope, `End` on the last chunk), Receive until `CommandState/Done` (an
+//! envelope, `End` on the last chunk; such a command is started with
+//! `WINRS_CONSOLEMODE_STDIN=FALSE`), Receive until `CommandState/Done` with its `ExitCode` (an
 //! `OperationTimeout` fault, WSManFault 2150858793, only means "nothing yet, poll again",
 //! MS-WSMV 3.1.4.14), then a Signal `terminate` (required after Done by the same section).
 //! The shell is created lazily with `WINRS_CODEPAGE=65001` and `WINRS_NOPROFILE`, and
@@ -112,6 +113,15 @@ impl Output {
     }
 }
 
+/// What a Receive's `CommandState` says: `None` while the command runs, `Some(Ok(code))`
+/// once it is done, `Some(Err(()))` when it is done without an `ExitCode`. MS-WSMV 2.2.4.7
+/// puts the exit code in the Done state; without one the outcome is unknown, never success
+/// (pywinrm's `get_command_output_raw` fails on it too).
+fn finished(state: Option<&soap::CommandState>) -> Option<Result<i64, ()>> {
+    let state = state.filter(|s| s.done)?;
+    Some(state.exit_code.ok_or(()))
+}
+
 /// A WinRM session with one host.
 #[derive(Debug)]
 pub struct Session {
@@ -180,13 +190,13 @@ impl Session {
         mut on_output: impl FnMut(Stream, &[u8]),
     ) -> Result<Output, Error> {
         let shell_id = self.shell().await?;
-        let command_id = match self.start_command(&shell_id, command, args).await {
+        let command_id = match self.start_command(&shell_id, command, args, stdin.is_some()).await {
             Err(e) if e.fault_kind() == Some(FaultKind::InvalidSelectors) => {
                 // The server forgot our shell (idle timeout, service restart): open a new
                 // one and try once more, as WinRb does.
                 self.shell_id = None;
                 let shell_id = self.shell().await?;
-                let id = self.start_command(&shell_id, command, args).await?;
+                let id = self.start_command(&shell_id, command, args, stdin.is_some()).await?;
                 return self.finish_command(&shell_id, &id, stdin, &mut on_output).await;
             }
             other => other?,
@@ -235,9 +245,14 @@ impl Session {
                     buf.extend_from_slice(chunk.data.get(..room.min(chunk.data.len())).unwrap_or(&[]));
                 }
             }
-            if let Some(state) = received.state {
-                if state.done {
-                    break state.exit_code.unwrap_or(0);
+            match finished(received.state.as_ref()) {
+                None => {}
+                Some(Ok(code)) => break code,
+                Some(Err(())) => {
+                    return Err(Error::NoExitCode {
+                        addr: self.transport.endpoint().addr(),
+                        command_id: command_id.to_string(),
+                    })
                 }
             }
         };
@@ -282,13 +297,18 @@ impl Session {
         Ok(())
     }
 
-    async fn start_command(&mut self, shell_id: &str, command: &str, args: &[String]) -> Result<String, Error> {
+    /// Starts a command. One that will be sent stdin gets `WINRS_CONSOLEMODE_STDIN=FALSE`
+    /// (MS-WSMV 3.1.4.11): its stdin is then a pipe, which PowerShell reads into `$input`;
+    /// with TRUE it gets a console and `$input` stays empty (DOMAIN.md "WinRM details";
+    /// Ansible's winrm connection sends `console_mode_stdin=(stdin_iterator is None)`).
+    /// The others keep TRUE, pywinrm's default.
+    async fn start_command(&mut self, shell_id: &str, command: &str, args: &[String], sends_stdin: bool) -> Result<String, Error> {
         let req = Request::Command {
             shell_id: shell_id.to_string(),
             command: command.to_string(),
             arguments: args.to_vec(),
             skip_cmd_shell: false,
-            console_mode_stdin: true,
+            console_mode_stdin: !sends_stdin,
         };
         match self.call(&req).await? {
             Response::CommandStarted { command_id } => Ok(command_id),
@@ -340,5 +360,32 @@ impl Session {
             addr: self.transport.endpoint().addr(),
             source: soap::SoapError::Unexpected { expected: expected.to_string(), found: format!("{got:?}") },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn receive_response(state: &str) -> soap::ReceiveOutput {
+        let xml = format!(
+            r#"<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope" xmlns:a="http://schemas.xmlsoap.org/ws/2004/08/addressing" xmlns:rsp="http://schemas.microsoft.com/wbem/wsman/1/windows/shell"><s:Header><a:Action>http://schemas.microsoft.com/wbem/wsman/1/windows/shell/ReceiveResponse</a:Action><a:MessageID>uuid:1</a:MessageID><a:RelatesTo>uuid:2</a:RelatesTo></s:Header><s:Body><rsp:ReceiveResponse><rsp:Stream Name="stdout" CommandId="C1" End="true"></rsp:Stream>{state}</rsp:ReceiveResponse></s:Body></s:Envelope>"#
+        );
+        match soap::parse_response(xml.as_bytes()) {
+            Ok(Response::Received(r)) => r,
+            other => panic!("not a ReceiveResponse: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn done_needs_an_exit_code() {
+        // MS-WSMV 2.2.4.7: Done carries ExitCode; pywinrm fails a Done without one.
+        let done = receive_response(r#"<rsp:CommandState CommandId="C1" State="http://schemas.microsoft.com/wbem/wsman/1/windows/shell/CommandState/Done"><rsp:ExitCode>3</rsp:ExitCode></rsp:CommandState>"#);
+        assert_eq!(finished(done.state.as_ref()), Some(Ok(3)));
+        let no_code = receive_response(r#"<rsp:CommandState CommandId="C1" State="http://schemas.microsoft.com/wbem/wsman/1/windows/shell/CommandState/Done"/>"#);
+        assert_eq!(finished(no_code.state.as_ref()), Some(Err(())));
+        let running = receive_response(r#"<rsp:CommandState CommandId="C1" State="http://schemas.microsoft.com/wbem/wsman/1/windows/shell/CommandState/Running"/>"#);
+        assert_eq!(finished(running.state.as_ref()), None);
+        assert_eq!(finished(None), None);
     }
 }

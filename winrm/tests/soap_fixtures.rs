@@ -554,7 +554,9 @@ fn pypsrp_shell_requests() {
             command: "cmd.exe".into(),
             arguments: vec!["/c".into(), "echo".into(), "hi".into()],
             skip_cmd_shell: false,
-            console_mode_stdin: false,
+            // pypsrp sends no WINRS_CONSOLEMODE_STDIN: read as a console (MS-WSMV 3.1.4.11
+            // names no default; the pessimistic side, DOMAIN.md "WinRM details").
+            console_mode_stdin: true,
         }
     );
     let p = request("receive_request.xml");

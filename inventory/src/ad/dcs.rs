@@ -76,6 +76,27 @@ pub async fn discover_dcs(cfg: &AdConfig) -> Result<Vec<String>, AdError> {
     out
 }
 
+/// The PDC emulator of the domain of `cfg.url`: the `fSMORoleOwner` of the domain object
+/// (MS-ADTS 3.1.1.1.11: the DN of the role owner's `nTDSDSA` object, `CN=NTDS
+/// Settings,CN=<DC>,CN=Servers,…`), whose parent server object holds the DC's `dNSHostName`.
+/// Lower case; `None` when the domain object names no owner. Read-only.
+pub async fn pdc_role_owner(cfg: &AdConfig) -> Result<Option<String>, AdError> {
+    let mut s = connect(cfg).await?;
+    let (dc, after) = (s.dc.clone(), s.op_timeout);
+    let out = timed(dc, after, "PDC role owner read", async {
+        let domain = s.root_dse("defaultNamingContext").await?;
+        let head = s.search_small(&domain, LdapScope::Base, "(objectClass=*)", &["fSMORoleOwner"]).await?.unwrap_or_default();
+        let Some(owner) = head.iter().find_map(|e| first(e, "fSMORoleOwner")) else { return Ok(None) };
+        // The server object is the nTDSDSA object's parent.
+        let Some((_, server)) = owner.split_once(',') else { return Ok(None) };
+        let found = s.search_small(server, LdapScope::Base, "(objectClass=*)", &["dNSHostName"]).await?.unwrap_or_default();
+        Ok(found.iter().find_map(|e| first(e, "dNSHostName")).map(|h| h.to_ascii_lowercase()))
+    })
+    .await;
+    s.close().await;
+    out
+}
+
 /// Reads the accounts of `names` (computer names, with or without `$`, any case) from
 /// every DC in `dc_urls` at once, one connection per DC, with the credentials and TLS
 /// settings of `cfg`. Every DC gets an entry, in the order given.

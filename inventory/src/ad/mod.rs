@@ -45,7 +45,7 @@ use secrecy::{ExposeSecret as _, SecretString};
 pub use admin::*;
 pub use codec::{decode_sid, filetime_display, filetime_to_system_time, UAC_ACCOUNTDISABLE};
 pub use dcs::{
-    computers_on_dcs, discover_dcs, find_computer, reset_computer_account_randomly, ComputerOnDc, DcAccounts,
+    computers_on_dcs, discover_dcs, find_computer, pdc_role_owner, reset_computer_account_randomly, ComputerOnDc, DcAccounts,
 };
 pub use error::AdError;
 pub use laps::{read_laps, LapsSecret, LapsSource};

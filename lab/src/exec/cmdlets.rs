@@ -40,6 +40,7 @@ fn canonical(lname: &str) -> Option<&'static str> {
         "remove-computer" => "Remove-Computer",
         "add-computer" => "Add-Computer",
         "restart-computer" => "Restart-Computer",
+        "get-winevent" => "Get-WinEvent",
         _ => return None,
     })
 }
@@ -89,6 +90,7 @@ pub(crate) fn spec(lname: &str) -> Option<ParamSpec> {
         ("ComputerName", false, &["CN"]),
         ("LocalCredential", false, &[]),
     ];
+    const WINEVENT: &[P] = &[("FilterHashtable", false, &[]), ("MaxEvents", false, &[]), ("LogName", false, &[]), ("Oldest", true, &[])];
     const RESTART: &[P] = &[("Force", true, &["f"]), ("ComputerName", false, &["CN", "__SERVER", "Server", "IPAddress"]), ("Wait", true, &[])];
     let (params, positional): (&'static [P], &'static [&'static str]) = match canonical(lname)? {
         "Write-Output" => (WRITE_OUTPUT, &["InputObject"]),
@@ -106,6 +108,7 @@ pub(crate) fn spec(lname: &str) -> Option<ParamSpec> {
         "Remove-Computer" => (REMOVE, &["UnjoinDomainCredential"]),
         "Add-Computer" => (ADD, &["DomainName", "Credential"]),
         "Restart-Computer" => (RESTART, &["ComputerName"]),
+        "Get-WinEvent" => (WINEVENT, &["LogName"]),
         _ => return None,
     };
     Some(ParamSpec { params, positional })
@@ -175,6 +178,7 @@ pub(crate) fn invoke(eng: &mut Engine<'_, '_>, lname: &str, b: &Bound, input: Ve
         "Remove-Computer" => remove_computer(eng, b),
         "Add-Computer" => add_computer(eng, b),
         "Restart-Computer" => restart_computer(eng, b),
+        "Get-WinEvent" => get_win_event(eng, b),
         _ => CmdOutcome::none(),
     }
 }
@@ -635,11 +639,11 @@ fn reset_machine_account(eng: &mut Engine<'_, '_>, cmdlet: &str, server: Option<
         ));
     }
     if let Some(hm) = eng.env.st.host_mut(eng.env.host) {
-        // The LSA secret keeps the value it replaces as the previous one.
+        // The LSA secret keeps the value it replaces as the previous one. Netlogon's
+        // binding and stored status stay as they were: the cmdlet does not rebind
+        // (DOMAIN.md "Repairing it", revised; Computer.cs), so a member bound to a DC that
+        // lacks the new password stays broken until replication or `nltest /sc_reset`.
         hm.old_secret = hm.secret.replace(new);
-        // Binding to the DC written is the lab's old simplification; DOMAIN.md (revised)
-        // says the cmdlet does not rebind Netlogon (issue 11 models that).
-        hm.bound_dc = dc;
     }
     Ok(dc)
 }
@@ -676,8 +680,22 @@ fn test_secure_channel(eng: &mut Engine<'_, '_>, b: &Bound) -> CmdOutcome {
     if b.switch("Repair") {
         return match reset_machine_account(eng, C, server, cred.as_ref()) {
             Ok(_) => {
-                verbose.push(format!("The secure channel between the local computer and the domain {domain} was successfully repaired."));
-                CmdOutcome { output: vec![Value::Bool(true)], verbose, ..CmdOutcome::default() }
+                // Then NETLOGON_CONTROL_REDISCOVER for the domain with no DC named: the
+                // locator's DC, not necessarily the one just written; True when a DC name
+                // comes back, whatever the connection status (DOMAIN.md "Repairing it",
+                // revised; Computer.cs). A member that cannot be rediscovered stays as is.
+                let now = eng.env.now;
+                let id = eng.env.host;
+                let found = match eng.env.st.host(id).and_then(|h| h.locate()) {
+                    Some(dc) => eng.env.st.use_channel(id, Some(dc), now).dc().is_some(),
+                    None => false,
+                };
+                if found {
+                    verbose.push(format!("The secure channel between the local computer and the domain {domain} was successfully repaired."));
+                } else {
+                    verbose.push(format!("The secure channel between the local computer and the domain {domain} was not repaired."));
+                }
+                CmdOutcome { output: vec![Value::Bool(found)], verbose, ..CmdOutcome::default() }
             }
             Err(mut e) => {
                 e.fqid = e.fqid.replace("ResetComputerMachinePasswordCommand", "TestComputerSecureChannelCommand");
@@ -746,6 +764,15 @@ fn new_object(b: &Bound) -> CmdOutcome {
     let type_name = b.str("TypeName").unwrap_or_default();
     let t = type_name.trim_start_matches('[').trim_end_matches(']');
     let lower = t.to_ascii_lowercase();
+    if lower.trim_start_matches("system.") == "text.utf8encoding" {
+        // `New-Object System.Text.UTF8Encoding $false`: UTF-8 without BOM, what Ansible's
+        // bootstrap assigns to `[Console]::InputEncoding`.
+        return CmdOutcome::out(Value::Obj(Box::new(PsObject {
+            type_name: "System.Text.UTF8Encoding".into(),
+            props: vec![("WebName".into(), Value::Str("utf-8".into())), ("CodePage".into(), Value::Int(65001))],
+            text: "System.Text.UTF8Encoding".into(),
+        })));
+    }
     if lower != "system.management.automation.pscredential" && lower != "pscredential" && lower != "management.automation.pscredential" {
         return CmdOutcome::terminate(ErrorRecord {
             exception_type: "System.Management.Automation.PSArgumentException".into(),
@@ -1019,6 +1046,89 @@ fn restart_computer(eng: &mut Engine<'_, '_>, b: &Bound) -> CmdOutcome {
     }
     reboot(eng);
     CmdOutcome::none()
+}
+
+/// `Get-WinEvent -FilterHashtable @{ LogName = 'System'; ProviderName = 'NETLOGON'; Id = … }
+/// [-MaxEvents n]` (or `-LogName System`): the host's NETLOGON events, newest first (as
+/// Get-WinEvent returns them unless `-Oldest`), as `EventLogRecord`s with `Id`,
+/// `ProviderName`, `LogName`, `TimeCreated` (a DateTime whose `ToFileTimeUtc()` works),
+/// `Message` (the English text of the captures) and `Properties` (the insertion strings,
+/// each with `.Value`). A filter matching nothing is the cmdlet's non-terminating
+/// `NoMatchingEventsFound` error. Only the System log's NETLOGON events are modelled.
+fn get_win_event(eng: &mut Engine<'_, '_>, b: &Bound) -> CmdOutcome {
+    const C: &str = "Get-WinEvent";
+    let field = |name: &str| -> Option<Value> {
+        match b.get("FilterHashtable") {
+            Some(Value::Obj(o)) => o.props.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.clone()),
+            _ => None,
+        }
+    };
+    let log = field("LogName").or_else(|| b.get("LogName").cloned()).map(|v| v.to_ps_string()).unwrap_or_default();
+    let provider = field("ProviderName").map(|v| v.to_ps_string());
+    let ids: Option<Vec<i64>> = field("Id").map(|v| match v {
+        Value::Array(items) => items.iter().filter_map(|i| i.to_ps_string().trim().parse().ok()).collect(),
+        one => one.to_ps_string().trim().parse().ok().into_iter().collect(),
+    });
+    let max = b.get("MaxEvents").and_then(|v| v.to_ps_string().trim().parse::<usize>().ok()).unwrap_or(usize::MAX);
+    let Some(h) = eng.env.st.host(eng.env.host) else { return CmdOutcome::none() };
+    let netlogon = provider.as_deref().is_none_or(|p| p.eq_ignore_ascii_case("NETLOGON"));
+    let mut events: Vec<Value> = Vec::new();
+    if log.eq_ignore_ascii_case("System") && netlogon {
+        let mut matching: Vec<_> =
+            h.events.iter().filter(|e| ids.as_ref().is_none_or(|ids| ids.contains(&i64::from(e.id)))).collect();
+        if !b.switch("Oldest") {
+            matching.reverse();
+        }
+        for e in matching.into_iter().take(max) {
+            let ft = filetime_at(e.at);
+            let time = obj("System.DateTime", datetime_text(ft), vec![("FileTimeUtc", Value::Int(i64::try_from(ft).unwrap_or(i64::MAX)))]);
+            let props: Vec<Value> =
+                e.data.iter().map(|d| obj("System.Diagnostics.Eventing.Reader.EventProperty", d.clone(), vec![("Value", Value::Str(d.clone()))])).collect();
+            events.push(obj(
+                "System.Diagnostics.Eventing.Reader.EventLogRecord",
+                "System.Diagnostics.Eventing.Reader.EventLogRecord".into(),
+                vec![
+                    ("Id", Value::Int(i64::from(e.id))),
+                    ("ProviderName", Value::Str("NETLOGON".into())),
+                    ("LogName", Value::Str("System".into())),
+                    ("TimeCreated", time),
+                    ("Message", Value::Str(event_message(e))),
+                    ("Properties", Value::Array(props)),
+                ],
+            ));
+        }
+    }
+    if events.is_empty() {
+        return CmdOutcome::error(ErrorRecord {
+            exception_type: "System.Exception".into(),
+            ..err(
+                C,
+                "No events were found that match the specified selection criteria.".into(),
+                "NoMatchingEventsFound",
+                "ObjectNotFound",
+                "",
+                "Exception",
+            )
+        });
+    }
+    CmdOutcome { output: events, ..CmdOutcome::default() }
+}
+
+/// The English description of a lab NETLOGON event (fixtures `netlogon_3210_event_text.txt`
+/// and `netlogon_5719_event_xml_rendered.txt`).
+fn event_message(e: &crate::host::NetlogonEvent) -> String {
+    let at = |i: usize| e.data.get(i).cloned().unwrap_or_default();
+    match e.id {
+        3210 => format!(
+            "This computer could not authenticate with {}, a Windows domain controller for domain {}, and therefore this computer might deny logon requests. This inability to authenticate might be caused by another computer on the same network using the same name or the password for this computer account is not recognized. If this message appears again, contact your system administrator.",
+            at(0),
+            at(1)
+        ),
+        _ => format!(
+            "This computer was not able to set up a secure session with a domain controller in domain {} due to the following:\r\nWe can't sign you in with this credential because your domain isn't available. Make sure your device is connected to your organization's network and try again. If you previously signed in on this device with another credential, you can sign in with that credential.\r\nThis may lead to authentication problems. Make sure that this computer is connected to the network. If the problem persists, please contact your domain administrator.",
+            at(0)
+        ),
+    }
 }
 
 #[cfg(test)]

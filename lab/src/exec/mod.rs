@@ -8,6 +8,7 @@
 
 mod clixml;
 mod cmdlets;
+mod codepage;
 mod native;
 pub mod ps;
 
@@ -15,7 +16,7 @@ pub use clixml::encode_command;
 
 use crate::domain::LabTime;
 use crate::host::HostId;
-use crate::model::{ExecResult, Identity, State};
+use crate::model::{ExecResult, Identity, State, StdinMode};
 
 /// What a command sees of the lab while it runs.
 pub(crate) struct Env<'a> {
@@ -25,6 +26,9 @@ pub(crate) struct Env<'a> {
     pub(crate) identity: &'a Identity,
     /// The session has a full (elevated) administrator token.
     pub(crate) elevated: bool,
+    /// How stdin is attached (`WINRS_CONSOLEMODE_STDIN`): a console leaves PowerShell's
+    /// `$input` empty.
+    pub(crate) stdin_mode: StdinMode,
 }
 
 /// Converts LF line endings to CRLF (leaves existing CRLF alone).
@@ -146,12 +150,12 @@ pub fn reads_stdin(command_line: &str) -> bool {
 }
 
 /// Runs one command line.
-pub(crate) fn execute(st: &mut State, now: LabTime, host: HostId, identity: &Identity, command_line: &str, stdin: &[u8]) -> ExecResult {
+pub(crate) fn execute(st: &mut State, now: LabTime, host: HostId, identity: &Identity, command_line: &str, stdin: &[u8], stdin_mode: StdinMode) -> ExecResult {
     let elevated = match st.host(host) {
         Some(h) => st.authorize(h, identity).is_ok(),
         None => false,
     };
-    let mut env = Env { st, now, host, identity, elevated };
+    let mut env = Env { st, now, host, identity, elevated, stdin_mode };
     let (stdout, stderr, exit_code) = run_cmd_line(&mut env, command_line, stdin);
     ExecResult { stdout: crlf(&stdout).into_bytes(), stderr: crlf(&stderr).into_bytes(), exit_code }
 }

@@ -18,7 +18,9 @@ use std::collections::HashMap;
 use secrecy::{ExposeSecret, SecretString};
 
 use super::clixml::{self, ErrorRecord, NativeKind, Position, StreamLine};
+use super::codepage::{self, InputEncoding};
 use super::{cmdlets, native, program_name, Env};
+use crate::model::StdinMode;
 
 // ---------------------------------------------------------------------------------------
 // powershell.exe command line
@@ -121,11 +123,13 @@ pub(crate) fn run_powershell(env: &mut Env<'_>, args: &[String], stdin: &[u8]) -
         Ok(c) => c,
         Err(CliError(msg)) => return (String::new(), format!("{msg}\n"), 1),
     };
-    let stdin_text = String::from_utf8_lossy(stdin).into_owned();
-    let stdin_lines: Vec<String> = split_lines(&stdin_text);
+    // `$input` reads piped stdin only: with a WinRS console (WINRS_CONSOLEMODE_STDIN=TRUE
+    // or absent) it stays empty (DOMAIN.md "WinRM details", the pessimistic side). The
+    // bytes are decoded when the script reads them (see `codepage`).
+    let piped = if env.stdin_mode == StdinMode::Pipe { stdin.to_vec() } else { Vec::new() };
     let (script, input) = match cli.script {
-        CliScript::Text(s) => (s, stdin_lines),
-        CliScript::Stdin => (stdin_text.clone(), Vec::new()),
+        CliScript::Text(s) => (s, piped),
+        CliScript::Stdin => (String::from_utf8_lossy(stdin).into_owned(), Vec::new()),
     };
     let clixml_errors = cli.encoded && !cli.output_format_given;
     run_script(env, &script, input, clixml_errors)
@@ -143,7 +147,7 @@ fn split_lines(text: &str) -> Vec<String> {
 }
 
 /// Runs a script; returns (stdout, stderr, exit).
-pub(crate) fn run_script(env: &mut Env<'_>, script: &str, input: Vec<String>, clixml_errors: bool) -> (String, String, i64) {
+pub(crate) fn run_script(env: &mut Env<'_>, script: &str, input: Vec<u8>, clixml_errors: bool) -> (String, String, i64) {
     let mut engine = Engine::new(env, script, input);
     let mut p = Parser::new(script);
     let exit = match p.parse_script() {
@@ -224,8 +228,11 @@ pub(crate) struct Span {
 pub(crate) enum Stmt {
     Pipeline(Pipeline),
     Assign { var: String, value: Pipeline },
+    /// `[Type]::Property = <pipeline>` (only `[Console]::InputEncoding` is known).
+    SetStatic { type_name: String, member: String, value: Pipeline, span: Span },
     Try { body: Vec<Stmt>, catch: Vec<Stmt> },
     If { arms: Vec<(Pipeline, Vec<Stmt>)>, otherwise: Option<Vec<Stmt>> },
+    Foreach { var: String, source: Pipeline, body: Vec<Stmt> },
     Exit(Option<Expr>),
     Throw(Option<Expr>, Span),
 }
@@ -266,6 +273,7 @@ pub(crate) enum Expr {
     Paren(Box<Pipeline>),
     Sub(Vec<Stmt>),
     AtArray(Vec<Stmt>),
+    Hash(Vec<(String, Expr)>),
     Member(Box<Expr>, String),
     Method(Box<Expr>, String, Vec<Expr>),
     Index(Box<Expr>, Box<Expr>),
@@ -499,6 +507,36 @@ impl Parser {
             }
             return Ok(Stmt::If { arms, otherwise });
         }
+        if self.starts_with_word("foreach") {
+            // `foreach ($x in <pipeline>) { ... }`: one pass per item of a finite value, so
+            // every loop is bounded by the data it walks.
+            self.i += 7;
+            self.skip_ws();
+            if self.peek() != Some('(') {
+                return self.err("Missing opening '(' after keyword 'foreach'.", "MissingOpenParenthesisAfterKeyword");
+            }
+            self.i += 1;
+            self.skip_ws();
+            if self.peek() != Some('$') {
+                return self.err("Missing variable name after foreach.", "MissingVariableNameAfterForeach");
+            }
+            self.i += 1;
+            let var = self.read_var_name();
+            self.skip_ws();
+            if var.is_empty() || !self.starts_with_word("in") {
+                return self.err("Missing 'in' after variable in foreach loop.", "MissingInInForeach");
+            }
+            self.i += 2;
+            self.skip_ws_nl();
+            let source = self.parse_pipeline()?;
+            self.skip_ws_nl();
+            if self.peek() != Some(')') {
+                return self.err("Missing closing ')' after expression in 'foreach' statement.", "MissingEndParenthesisAfterForeach");
+            }
+            self.i += 1;
+            let body = self.parse_braced_block()?;
+            return Ok(Stmt::Foreach { var, source, body });
+        }
         if self.starts_with_word("exit") {
             self.i += 4;
             self.skip_ws();
@@ -517,6 +555,11 @@ impl Parser {
             }
             return Ok(Stmt::Throw(Some(self.parse_expression()?), span));
         }
+        if self.peek() == Some('[') {
+            if let Some(stmt) = self.static_assignment()? {
+                return Ok(stmt);
+            }
+        }
         if self.peek() == Some('$') {
             let save = self.i;
             self.i += 1;
@@ -531,6 +574,36 @@ impl Parser {
             self.i = save;
         }
         Ok(Stmt::Pipeline(self.parse_pipeline()?))
+    }
+
+    /// `[Type]::Member = <pipeline>` at the cursor; `None` (cursor unchanged) when the
+    /// statement is something else, such as a cast.
+    fn static_assignment(&mut self) -> Result<Option<Stmt>, ParseError> {
+        let start = self.i;
+        let mut type_name = String::new();
+        self.i += 1;
+        while let Some(c) = self.peek().filter(|c| *c != ']' && *c != '\n') {
+            type_name.push(c);
+            self.i += 1;
+        }
+        let mut member = String::new();
+        if self.peek() == Some(']') && self.peek_at(1) == Some(':') && self.peek_at(2) == Some(':') {
+            self.i += 3;
+            while let Some(c) = self.peek().filter(|c| c.is_alphanumeric() || *c == '_') {
+                member.push(c);
+                self.i += 1;
+            }
+        }
+        let end = self.i;
+        self.skip_ws();
+        if member.is_empty() || self.peek() != Some('=') || self.peek_at(1) == Some('=') {
+            self.i = start;
+            return Ok(None);
+        }
+        self.i += 1;
+        self.skip_ws_nl();
+        let value = self.parse_pipeline()?;
+        Ok(Some(Stmt::SetStatic { type_name: type_name.trim().to_string(), member, value, span: Span { start, end } }))
     }
 
     fn read_var_name(&mut self) -> String {
@@ -709,6 +782,49 @@ impl Parser {
             Ok(items.remove(0))
         } else {
             Ok(Expr::Array(items))
+        }
+    }
+
+    /// The entries of `@{ Key = value; 'Other Key' = a, b }` after the `@{`, through `}`.
+    fn parse_hash_body(&mut self) -> Result<Expr, ParseError> {
+        let mut entries = Vec::new();
+        loop {
+            while self.peek().is_some_and(|c| c.is_whitespace() || c == ';') {
+                self.i += 1;
+            }
+            match self.peek() {
+                None => return self.err("The hash literal was incomplete.", "IncompleteHashLiteral"),
+                Some('}') => {
+                    self.i += 1;
+                    return Ok(Expr::Hash(entries));
+                }
+                _ => {}
+            }
+            let key = if matches!(self.peek(), Some('\'') | Some('"')) {
+                match self.parse_primary_inner()? {
+                    Expr::Str(k) => k,
+                    Expr::Expandable(parts) => parts.iter().map(|p| if let Part::Lit(t) = p { t.as_str() } else { "" }).collect(),
+                    _ => String::new(),
+                }
+            } else {
+                let mut k = String::new();
+                while let Some(c) = self.peek().filter(|c| c.is_alphanumeric() || *c == '_' || *c == '-') {
+                    k.push(c);
+                    self.i += 1;
+                }
+                k
+            };
+            if key.is_empty() {
+                return self.err("Missing key before '=' in hash literal.", "MissingEqualsInHashLiteral");
+            }
+            self.skip_ws();
+            if self.peek() != Some('=') {
+                return self.err("Missing '=' operator after key in hash literal.", "MissingEqualsInHashLiteral");
+            }
+            self.i += 1;
+            self.skip_ws_nl();
+            let value = self.comma_list(Self::parse_expression)?;
+            entries.push((key, value));
         }
     }
 
@@ -900,6 +1016,10 @@ impl Parser {
                 let b = self.parse_block(Some(')'))?;
                 self.i += 1;
                 Ok(Expr::AtArray(b))
+            }
+            Some('@') if self.peek_at(1) == Some('{') => {
+                self.i += 2;
+                self.nested(Self::parse_hash_body)
             }
             Some('$') => {
                 self.i += 1;
@@ -1274,7 +1394,10 @@ const COMMON: &[(&str, bool, &[&str])] = &[
 pub(crate) struct Engine<'e, 'a> {
     pub(crate) env: &'e mut Env<'a>,
     pub(crate) vars: HashMap<String, Value>,
-    input: Option<Vec<String>>,
+    /// Piped stdin, not yet decoded: `$input` decodes it with `input_encoding`.
+    input: Option<Vec<u8>>,
+    /// `[Console]::InputEncoding` (OEM 437 until the script sets it).
+    input_encoding: InputEncoding,
     script_lines: Vec<String>,
     script_chars: Vec<char>,
     pub(crate) stdout: String,
@@ -1285,7 +1408,7 @@ pub(crate) struct Engine<'e, 'a> {
 }
 
 impl<'e, 'a> Engine<'e, 'a> {
-    fn new(env: &'e mut Env<'a>, script: &str, input: Vec<String>) -> Self {
+    fn new(env: &'e mut Env<'a>, script: &str, input: Vec<u8>) -> Self {
         let mut vars = HashMap::new();
         vars.insert("erroractionpreference".to_string(), Value::Str("Continue".into()));
         vars.insert("progresspreference".to_string(), Value::Str("Continue".into()));
@@ -1295,6 +1418,7 @@ impl<'e, 'a> Engine<'e, 'a> {
             env,
             vars,
             input: Some(input),
+            input_encoding: InputEncoding::default(),
             script_lines: script.split('\n').map(|l| l.trim_end_matches('\r').to_string()).collect(),
             script_chars: script.chars().collect(),
             stdout: String::new(),
@@ -1375,7 +1499,7 @@ impl<'e, 'a> Engine<'e, 'a> {
             "false" => Value::Bool(false),
             "null" => Value::Null,
             "?" => Value::Bool(self.last_ok),
-            "input" => Value::Array(self.input.take().unwrap_or_default().into_iter().map(Value::Str).collect()),
+            "input" => Value::Array(self.take_input().into_iter().map(Value::Str).collect()),
             "error" => Value::Array(self.errors.iter().rev().cloned().collect()),
             "env:computername" => Value::Str(self.env.st.host(self.env.host).map(|h| h.computer_name.clone()).unwrap_or_default()),
             "env:username" => Value::Str(self.env.identity.user().to_string()),
@@ -1410,6 +1534,21 @@ impl<'e, 'a> Engine<'e, 'a> {
                 }
                 Ok(())
             }
+            Stmt::SetStatic { type_name, member, value, span } => match self.run_statement_pipeline_assign(value)? {
+                Some(vals) => match self.set_static(type_name, member, collapse(vals), *span) {
+                    // Statement-terminating outside try: written, and the script goes on.
+                    Err(Flow::Throw(e)) if e.fqid.starts_with('\u{0}') => {
+                        let mut e = *e;
+                        e.fqid = e.fqid.trim_start_matches('\u{0}').to_string();
+                        self.write_error(&e);
+                        self.errors.push(Value::Error(Box::new(e)));
+                        self.last_ok = false;
+                        Ok(())
+                    }
+                    other => other,
+                },
+                None => Ok(()),
+            },
             Stmt::Try { body, catch } => {
                 self.try_depth += 1;
                 let mut inner = Vec::new();
@@ -1441,6 +1580,18 @@ impl<'e, 'a> Engine<'e, 'a> {
                 }
                 if let Some(body) = otherwise {
                     return self.exec_block(body, out, false);
+                }
+                Ok(())
+            }
+            Stmt::Foreach { var, source, body } => {
+                let items = match collapse(self.run_pipeline(source)?) {
+                    Value::Null => Vec::new(),
+                    Value::Array(items) => items,
+                    one => vec![one],
+                };
+                for item in items {
+                    self.vars.insert(var.to_ascii_lowercase(), item);
+                    self.exec_block(body, out, false)?;
                 }
                 Ok(())
             }
@@ -1684,6 +1835,17 @@ impl<'e, 'a> Engine<'e, 'a> {
                 self.exec_block(stmts, &mut out, false)?;
                 collapse(out)
             }
+            Expr::Hash(entries) => {
+                let mut props = Vec::with_capacity(entries.len());
+                for (k, e) in entries {
+                    props.push((k.clone(), self.eval(e)?));
+                }
+                Value::Obj(Box::new(PsObject {
+                    type_name: "System.Collections.Hashtable".into(),
+                    props,
+                    text: "System.Collections.Hashtable".into(),
+                }))
+            }
             Expr::AtArray(stmts) => {
                 let mut out = Vec::new();
                 self.exec_block(stmts, &mut out, false)?;
@@ -1734,8 +1896,53 @@ impl<'e, 'a> Engine<'e, 'a> {
 
     /// Consumes `$input`-style stdin lines (for cmdlets that read pipeline input).
     #[allow(dead_code)]
+    /// `[Type]::Member = value`. Only `[Console]::InputEncoding` is modelled: it decides how
+    /// `$input` decodes piped stdin (.NET drops `Console.In` when it is set, so it applies
+    /// to stdin not yet read).
+    fn set_static(&mut self, type_name: &str, member: &str, value: Value, span: Span) -> Result<(), Flow> {
+        let lower = type_name.to_ascii_lowercase();
+        if lower.trim_start_matches("system.") != "console" {
+            let e = ErrorRecord::runtime(format!("Unable to find type [{type_name}]."), "TypeNotFound", "InvalidOperation", "RuntimeException");
+            return Err(self.statement_terminating(e.at(self.position(span))));
+        }
+        if !member.eq_ignore_ascii_case("InputEncoding") {
+            let e = ErrorRecord::runtime(
+                format!("The property '{member}' cannot be found on this object. Verify that the property exists and can be set."),
+                "PropertyNotFound",
+                "InvalidOperation",
+                "RuntimeException",
+            );
+            return Err(self.statement_terminating(e.at(self.position(span))));
+        }
+        let encoding = match &value {
+            Value::Obj(o) if o.type_name.ends_with("UTF8Encoding") => Some(InputEncoding::Utf8),
+            Value::Obj(o) if o.type_name.ends_with("Encoding") => Some(InputEncoding::Oem437),
+            _ => None,
+        };
+        match encoding {
+            Some(enc) => {
+                self.input_encoding = enc;
+                Ok(())
+            }
+            None => {
+                let why = match value {
+                    Value::Null => "Value cannot be null.\r\nParameter name: value".to_string(),
+                    v => format!("Cannot convert value \"{}\" to type \"System.Text.Encoding\".", v.to_ps_string()),
+                };
+                let e = ErrorRecord::runtime(
+                    format!("Exception setting \"InputEncoding\": \"{why}\""),
+                    "ExceptionWhenSetting",
+                    "NotSpecified",
+                    "SetValueInvocationException",
+                );
+                Err(self.statement_terminating(e.at(self.position(span))))
+            }
+        }
+    }
+
     pub(crate) fn take_input(&mut self) -> Vec<String> {
-        self.input.take().unwrap_or_default()
+        let bytes = self.input.take().unwrap_or_default();
+        codepage::lines(&codepage::decode(&bytes, self.input_encoding))
     }
 }
 
@@ -1773,6 +1980,8 @@ fn method(b: &Value, name: &str, args: &[Value]) -> Value {
     let lname = name.to_ascii_lowercase();
     match (lname.as_str(), b) {
         ("tostring", v) => Value::Str(v.to_ps_string()),
+        // System.DateTime.ToFileTimeUtc(): the lab's DateTime objects carry it.
+        ("tofiletimeutc", Value::Obj(o)) => o.props.iter().find(|(k, _)| k == "FileTimeUtc").map(|(_, v)| v.clone()).unwrap_or(Value::Null),
         ("trim", Value::Str(s)) => Value::Str(s.trim().to_string()),
         ("tolower", Value::Str(s)) => Value::Str(s.to_lowercase()),
         ("toupper", Value::Str(s)) => Value::Str(s.to_uppercase()),

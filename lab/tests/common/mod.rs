@@ -39,6 +39,10 @@ if ($cs.PartOfDomain -and $cs.DomainRole -lt 4) {
     Write-Output '--- dsgetdc_pdc'
     $out
     Write-Output '--- end'
+    $ev = Get-WinEvent -FilterHashtable @{ LogName = 'System'; ProviderName = 'NETLOGON'; Id = 3210, 5719 } -MaxEvents 10 -ErrorAction SilentlyContinue
+    foreach ($e in $ev) {
+        Write-Output "ts.event=$($e.Id)|$($e.TimeCreated.ToFileTimeUtc())|$($e.Properties[0].Value)|$($e.Properties[1].Value)"
+    }
 }
 "#;
 

@@ -75,7 +75,11 @@ pub enum Request {
         arguments: Vec<String>,
         /// `WINRS_SKIP_CMD_SHELL` (absent means false).
         skip_cmd_shell: bool,
-        /// `WINRS_CONSOLEMODE_STDIN` (absent means false).
+        /// `WINRS_CONSOLEMODE_STDIN` (MS-WSMV 3.1.4.11): TRUE gives the process a console
+        /// for stdin, FALSE a pipe fed by Send. The server reads an absent option as TRUE:
+        /// MS-WSMV names no default, and a console is the pessimistic side (PowerShell's
+        /// `$input` then stays empty; DOMAIN.md "WinRM details"). pywinrm always sends it
+        /// (TRUE unless told otherwise), pypsrp never does.
         console_mode_stdin: bool,
     },
     /// Write to a command's input stream.
@@ -561,7 +565,7 @@ fn parse_operation(p: &ParsedRequest, body: &Element) -> Result<Request, SoapErr
                     .map(|a| a.text.clone())
                     .collect(),
                 skip_cmd_shell: option_bool("WINRS_SKIP_CMD_SHELL")?.unwrap_or(false),
-                console_mode_stdin: option_bool("WINRS_CONSOLEMODE_STDIN")?.unwrap_or(false),
+                console_mode_stdin: option_bool("WINRS_CONSOLEMODE_STDIN")?.unwrap_or(true),
             })
         }
         action::SEND => {
