@@ -68,16 +68,18 @@ impl DcEvidence {
 
     /// The DNS name (as the DC itself gives it) of DC `name`, when it was read.
     pub fn dns_name_of(&self, name: &str) -> Option<String> {
-        self.find(name).map(|(dc, _, _)| dc.clone()).filter(|dc| !dc.contains("://"))
+        self.find(name)
+            .map(|(dc, _, _)| dc.clone())
+            .filter(|dc| !dc.contains("://"))
     }
 
     fn find(&self, name: &str) -> Option<&DcReading> {
         // `dc1` and `dc1.lab.test` name one DC; two FQDNs must be equal.
         let short = |s: &str| s.split('.').next().unwrap_or(s).to_ascii_lowercase();
         let fqdns = |dc: &str| dc.contains('.') && name.contains('.');
-        self.dcs
-            .iter()
-            .find(|(dc, _, _)| dc.eq_ignore_ascii_case(name) || (!fqdns(dc) && short(dc) == short(name)))
+        self.dcs.iter().find(|(dc, _, _)| {
+            dc.eq_ignore_ascii_case(name) || (!fqdns(dc) && short(dc) == short(name))
+        })
     }
 }
 
@@ -89,11 +91,17 @@ pub async fn read_evidence(access: &DcAccess, computers: &[String]) -> DcEvidenc
         match ad::discover_dcs(&access.read).await {
             Ok(found) if !found.is_empty() => found,
             Ok(_) => {
-                problems.push(format!("no DC found in AD through {}; reading that DC only", access.read.url));
+                problems.push(format!(
+                    "no DC found in AD through {}; reading that DC only",
+                    access.read.url
+                ));
                 vec![access.read.url.clone()]
             }
             Err(e) => {
-                problems.push(format!("DC discovery failed ({e}); reading {} only", access.read.url));
+                problems.push(format!(
+                    "DC discovery failed ({e}); reading {} only",
+                    access.read.url
+                ));
                 vec![access.read.url.clone()]
             }
         }
@@ -141,7 +149,10 @@ impl playbooks::Directory for LdapDirectory {
         dc: &str,
         computer: &str,
     ) -> impl std::future::Future<Output = Result<String, String>> + Send {
-        let url = self.evidence.url_of(dc).unwrap_or_else(|| self.access.read.url.clone());
+        let url = self
+            .evidence
+            .url_of(dc)
+            .unwrap_or_else(|| self.access.read.url.clone());
         let cfg = self.access.reset_as.as_ref().map(|cred| AdConfig {
             bind_user: cred.user.clone(),
             bind_password: cred.password.clone(),
@@ -150,9 +161,14 @@ impl playbooks::Directory for LdapDirectory {
         let computer = computer.to_string();
         async move {
             let Some(cfg) = cfg else {
-                return Err("no repair account to bind as (--repair-user or trustsweep_repair_user)".to_string());
+                return Err(
+                    "no repair account to bind as (--repair-user or trustsweep_repair_user)"
+                        .to_string(),
+                );
             };
-            let dn = ad::reset_computer_account_randomly(&cfg, &computer).await.map_err(|e| e.to_string())?;
+            let dn = ad::reset_computer_account_randomly(&cfg, &computer)
+                .await
+                .map_err(|e| e.to_string())?;
             Ok(format!("{dn} reset on {} as {}", cfg.url, cfg.bind_user))
         }
     }

@@ -137,11 +137,7 @@ where
     let out = results
         .into_iter()
         .zip(items.iter())
-        .map(|(r, item)| {
-            r.unwrap_or_else(|| {
-                on_abnormal(item, Abnormal::NotStarted)
-            })
-        })
+        .map(|(r, item)| r.unwrap_or_else(|| on_abnormal(item, Abnormal::NotStarted)))
         .collect();
     (out, peak.load(Ordering::SeqCst))
 }

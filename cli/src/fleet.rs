@@ -6,8 +6,8 @@
 //! verified by probing again; the exit code says what remains.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
 use std::io::{IsTerminal, Write};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::{Args, ValueEnum};
@@ -133,19 +133,37 @@ async fn sweep(
         .find_map(|o| o.strip_prefix("jsonl=").map(std::path::PathBuf::from))
         .or_else(|| source.report.as_ref().map(|d| d.join("trustsweep.jsonl")));
     if let Some(dir) = &source.report {
-        std::fs::create_dir_all(dir).map_err(|e| format!("cannot create report directory {}: {e}", dir.display()))?;
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("cannot create report directory {}: {e}", dir.display()))?;
     }
-    let journal = match source.resume.as_ref().or(source.journal.as_ref()).or(jsonl_output.as_ref()) {
+    let journal = match source
+        .resume
+        .as_ref()
+        .or(source.journal.as_ref())
+        .or(jsonl_output.as_ref())
+    {
         Some(path) => Some(Arc::new(Journal::open(path)?)),
         None => None,
     };
     if let Some(j) = &journal {
-        j.append(&Entry::RunStarted { command: command.to_string(), schema: crate::report::SCHEMA.to_string(), hosts: targets.len() });
+        j.append(&Entry::RunStarted {
+            command: command.to_string(),
+            schema: crate::report::SCHEMA.to_string(),
+            hosts: targets.len(),
+        });
     }
     // Hosts a resumed journal already probed are not probed again.
-    let todo: Vec<Target> = targets.iter().filter(|t| !done.observed.contains_key(&t.name)).cloned().collect();
+    let todo: Vec<Target> = targets
+        .iter()
+        .filter(|t| !done.observed.contains_key(&t.name))
+        .cloned()
+        .collect();
     if !done.observed.is_empty() {
-        tracing::info!(done = targets.len() - todo.len(), todo = todo.len(), "resuming from the journal");
+        tracing::info!(
+            done = targets.len() - todo.len(),
+            todo = todo.len(),
+            "resuming from the journal"
+        );
     }
     let limits = Limits {
         concurrency: source.concurrency,
@@ -169,17 +187,28 @@ async fn sweep(
                     done += 1;
                     progress.inc();
                     if let Some(j) = &journal_w {
-                        j.append(&Entry::Observed { host: result.observation.host.clone(), observed: Box::new(result.clone()) });
+                        j.append(&Entry::Observed {
+                            host: result.observation.host.clone(),
+                            observed: Box::new(result.clone()),
+                        });
                     }
                     if format == Format::Text {
                         let f = diagnose_host(&result.observation);
-                        let line = host_line(&result.observation.host, width, &f, result.elapsed_ms);
-                        progress.line(&format!("[{done:>w$}/{total}] {line}", w = total.to_string().len()));
+                        let line =
+                            host_line(&result.observation.host, width, &f, result.elapsed_ms);
+                        progress.line(&format!(
+                            "[{done:>w$}/{total}] {line}",
+                            w = total.to_string().len()
+                        ));
                     }
                 }
                 Event::PhaseFinished { phase, elapsed } => {
                     progress.finish();
-                    tracing::info!(phase, elapsed_ms = elapsed.as_millis() as u64, "phase finished");
+                    tracing::info!(
+                        phase,
+                        elapsed_ms = elapsed.as_millis() as u64,
+                        "phase finished"
+                    );
                 }
             }
         }
@@ -192,23 +221,49 @@ async fn sweep(
             for p in &evidence.problems {
                 tracing::warn!("DC-side evidence: {p}");
             }
-            tracing::info!(dcs = evidence.dcs.len(), "computer accounts read from the DCs");
+            tracing::info!(
+                dcs = evidence.dcs.len(),
+                "computer accounts read from the DCs"
+            );
             Some((access, Arc::new(evidence)))
         }
         None => None,
     };
-    let (fresh, peak) =
-        sweep::observe_all(&todo, limits, &tx, Some(cancel), dc.as_ref().map(|(_, e)| e.clone())).await;
+    let (fresh, peak) = sweep::observe_all(
+        &todo,
+        limits,
+        &tx,
+        Some(cancel),
+        dc.as_ref().map(|(_, e)| e.clone()),
+    )
+    .await;
     drop(tx);
     let _ = reporter.await;
-    let mut fresh = todo.iter().map(|t| t.name.clone()).zip(fresh).collect::<HashMap<_, _>>();
+    let mut fresh = todo
+        .iter()
+        .map(|t| t.name.clone())
+        .zip(fresh)
+        .collect::<HashMap<_, _>>();
     let observed: Vec<Observed> = targets
         .iter()
-        .filter_map(|t| done.observed.remove(&t.name).or_else(|| fresh.remove(&t.name)))
+        .filter_map(|t| {
+            done.observed
+                .remove(&t.name)
+                .or_else(|| fresh.remove(&t.name))
+        })
         .collect();
     let observations: Vec<_> = observed.iter().map(|o| o.observation.clone()).collect();
     let findings = diagnose_fleet(&observations);
-    Ok(Swept { targets, observed, findings, peak, journal, repaired: done.repaired, dc, _lab: resolved.lab })
+    Ok(Swept {
+        targets,
+        observed,
+        findings,
+        peak,
+        journal,
+        repaired: done.repaired,
+        dc,
+        _lab: resolved.lab,
+    })
 }
 
 fn host_line(host: &str, width: usize, f: &Finding, ms: u64) -> String {
@@ -385,7 +440,12 @@ fn finish(
 }
 
 /// `--output FORMAT=PATH`, `--report DIR` and `--history FILE`.
-fn write_reports(doc: &Document, source: &SourceArgs, targets: &[Target], interrupted: bool) -> Result<(), String> {
+fn write_reports(
+    doc: &Document,
+    source: &SourceArgs,
+    targets: &[Target],
+    interrupted: bool,
+) -> Result<(), String> {
     use crate::report::{self, FileFormat, RenderOptions};
     let mut files: Vec<(FileFormat, std::path::PathBuf)> = Vec::new();
     for spec in &source.outputs {
@@ -395,14 +455,21 @@ fn write_reports(doc: &Document, source: &SourceArgs, targets: &[Target], interr
         files.push(report::parse_output(spec)?);
     }
     if let Some(dir) = &source.report {
-        std::fs::create_dir_all(dir).map_err(|e| format!("cannot create report directory {}: {e}", dir.display()))?;
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("cannot create report directory {}: {e}", dir.display()))?;
         for f in FileFormat::ALL {
             files.push((f, dir.join(f.default_file_name())));
         }
     }
     if !files.is_empty() {
-        let groups = targets.iter().map(|t| (t.name.clone(), t.groups.clone())).collect();
-        let opts = RenderOptions { groups, ..RenderOptions::default() };
+        let groups = targets
+            .iter()
+            .map(|t| (t.name.clone(), t.groups.clone()))
+            .collect();
+        let opts = RenderOptions {
+            groups,
+            ..RenderOptions::default()
+        };
         for (format, path) in files {
             report::write_file_with(format, &path, doc, &opts)
                 .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
@@ -414,8 +481,11 @@ fn write_reports(doc: &Document, source: &SourceArgs, targets: &[Target], interr
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
             .unwrap_or(0);
-        let mut history = report::History::open(path).map_err(|e| format!("history {}: {e}", path.display()))?;
-        history.record(doc, now).map_err(|e| format!("history {}: {e}", path.display()))?;
+        let mut history =
+            report::History::open(path).map_err(|e| format!("history {}: {e}", path.display()))?;
+        history
+            .record(doc, now)
+            .map_err(|e| format!("history {}: {e}", path.display()))?;
     }
     Ok(())
 }
@@ -477,7 +547,10 @@ pub fn merge(args: MergeArgs) -> i32 {
         match parsed {
             Ok(d) => docs.push(d),
             Err(e) => {
-                eprintln!("trustsweep merge: {}: not a trustsweep JSON report: {e}", path.display());
+                eprintln!(
+                    "trustsweep merge: {}: not a trustsweep JSON report: {e}",
+                    path.display()
+                );
                 return exit::USAGE;
             }
         }
@@ -491,7 +564,8 @@ pub fn merge(args: MergeArgs) -> i32 {
     };
     for spec in &args.outputs {
         let written = crate::report::parse_output(spec).and_then(|(f, p)| {
-            crate::report::write_file(f, &p, &doc).map_err(|e| format!("cannot write {}: {e}", p.display()))
+            crate::report::write_file(f, &p, &doc)
+                .map_err(|e| format!("cannot write {}: {e}", p.display()))
         });
         if let Err(e) = written {
             eprintln!("trustsweep merge: {e}");
@@ -588,8 +662,10 @@ async fn sweep_and_plan(
         eprintln!("trustsweep {command}: {e}");
         exit::USAGE
     })?;
-    if let Some(unknown) =
-        flags.dc_reset_host.iter().find(|n| !swept.targets.iter().any(|t| t.name.eq_ignore_ascii_case(n)))
+    if let Some(unknown) = flags
+        .dc_reset_host
+        .iter()
+        .find(|n| !swept.targets.iter().any(|t| t.name.eq_ignore_ascii_case(n)))
     {
         eprintln!(
             "trustsweep {command}: --dc-reset-host {unknown} is not a host of this sweep (check the inventory and --limit); nothing was changed"
@@ -701,11 +777,16 @@ pub async fn repair(args: RepairArgs) -> i32 {
         let mut progress = crate::progress::Progress::new("repair", 0);
         while let Some(ev) = rx.recv().await {
             match ev {
-                Event::PhaseStarted { phase, total } => progress = crate::progress::Progress::new(phase, total),
+                Event::PhaseStarted { phase, total } => {
+                    progress = crate::progress::Progress::new(phase, total)
+                }
                 Event::HostFinished { result, elapsed } => {
                     progress.inc();
                     if let Some(j) = &journal_w {
-                        j.append(&Entry::Repaired { host: result.host.clone(), outcome: Box::new(result.clone()) });
+                        j.append(&Entry::Repaired {
+                            host: result.host.clone(),
+                            outcome: Box::new(result.clone()),
+                        });
                     }
                     if format == Format::Text {
                         progress.line(&format!(
@@ -736,7 +817,11 @@ pub async fn repair(args: RepairArgs) -> i32 {
         },
         |(target, _), abnormal| RepairOutcome {
             host: target.name.clone(),
-            status: if abnormal == Abnormal::NotStarted { RepairStatus::NotAttempted } else { RepairStatus::Unverified },
+            status: if abnormal == Abnormal::NotStarted {
+                RepairStatus::NotAttempted
+            } else {
+                RepairStatus::Unverified
+            },
             detail: match abnormal {
                 Abnormal::DeadlineExceeded(d) => format!(
                     "no result within {}s; the host's state is unknown",
@@ -847,10 +932,16 @@ async fn repair_one(
     };
     if plan.member_actions().next().is_none() {
         let Some((access, evidence)) = directory else {
-            return not_attempted("the plan's actions run on a domain controller: give LDAPS access with --ldap URL".into());
+            return not_attempted(
+                "the plan's actions run on a domain controller: give LDAPS access with --ldap URL"
+                    .into(),
+            );
         };
         // The reset binds as this host's repair account.
-        let access = crate::dc::DcAccess { reset_as: Some(repair), ..access };
+        let access = crate::dc::DcAccess {
+            reset_as: Some(repair),
+            ..access
+        };
         let mut dir = crate::dc::LdapDirectory { access, evidence };
         let mut on_event = |_ev: RepairEvent| {};
         return playbooks::repair_on_dc(&mut dir, &plan, &mut on_event).await;

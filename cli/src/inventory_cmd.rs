@@ -36,13 +36,15 @@ pub async fn main(args: InventoryArgs) -> i32 {
     };
     match args.format {
         InventoryFormat::Table => print!("{}", loaded.inventory.to_table()),
-        InventoryFormat::Json => match serde_json::to_string_pretty(&loaded.inventory.to_display_rows()) {
-            Ok(s) => println!("{s}"),
-            Err(e) => {
-                eprintln!("trustsweep inventory: {e}");
-                return exit::USAGE;
+        InventoryFormat::Json => {
+            match serde_json::to_string_pretty(&loaded.inventory.to_display_rows()) {
+                Ok(s) => println!("{s}"),
+                Err(e) => {
+                    eprintln!("trustsweep inventory: {e}");
+                    return exit::USAGE;
+                }
             }
-        },
+        }
     }
     for (host, res) in &loaded.laps {
         if let Err(e) = res {

@@ -59,13 +59,20 @@ impl Journal {
             use std::os::unix::fs::OpenOptionsExt;
             opts.mode(0o600);
         }
-        let file = opts.open(path).map_err(|e| format!("cannot open journal {}: {e}", path.display()))?;
-        Ok(Journal { path: path.to_path_buf(), file: Mutex::new(file) })
+        let file = opts
+            .open(path)
+            .map_err(|e| format!("cannot open journal {}: {e}", path.display()))?;
+        Ok(Journal {
+            path: path.to_path_buf(),
+            file: Mutex::new(file),
+        })
     }
 
     /// Appends one entry and flushes it, so a kill right after loses nothing.
     pub fn append(&self, entry: &Entry) {
-        let Ok(mut line) = serde_json::to_string(entry) else { return };
+        let Ok(mut line) = serde_json::to_string(entry) else {
+            return;
+        };
         line.push('\n');
         let mut f = self.file.lock().unwrap_or_else(|p| p.into_inner());
         if let Err(e) = f.write_all(line.as_bytes()).and_then(|()| f.flush()) {
@@ -86,7 +93,8 @@ pub struct Done {
 /// Reads a journal. A torn last line (the process died mid-write) is ignored; any other
 /// bad line is an error naming the file and line.
 pub fn load(path: &Path) -> Result<Done, String> {
-    let file = File::open(path).map_err(|e| format!("cannot read journal {}: {e}", path.display()))?;
+    let file =
+        File::open(path).map_err(|e| format!("cannot read journal {}: {e}", path.display()))?;
     let lines: Vec<String> = BufReader::new(file)
         .lines()
         .collect::<Result<_, _>>()
@@ -108,7 +116,13 @@ pub fn load(path: &Path) -> Result<Done, String> {
             Err(_) if i + 1 == last => {
                 tracing::warn!(journal = %path.display(), line = i + 1, "ignoring a torn last line");
             }
-            Err(e) => return Err(format!("{}:{}: not a trustsweep journal line: {e}", path.display(), i + 1)),
+            Err(e) => {
+                return Err(format!(
+                    "{}:{}: not a trustsweep journal line: {e}",
+                    path.display(),
+                    i + 1
+                ))
+            }
         }
     }
     Ok(done)

@@ -2,7 +2,6 @@
 
 use trustsweep_cli::{exit, fleet, inventory_cmd, lab_cmd, run};
 
-
 use clap::{CommandFactory, Parser, Subcommand};
 
 /// Sweep Windows hosts over WinRM: test, diagnose and repair broken domain trust.
@@ -99,16 +98,23 @@ fn main() {
             Command::History(args) => fleet::history(args),
             Command::Merge(args) => fleet::merge(args),
             Command::Completions { shell } => {
-                clap_complete::generate(shell, &mut Cli::command(), "trustsweep", &mut std::io::stdout());
+                clap_complete::generate(
+                    shell,
+                    &mut Cli::command(),
+                    "trustsweep",
+                    &mut std::io::stdout(),
+                );
                 exit::OK
             }
-            Command::Man => match clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout()) {
-                Ok(()) => exit::OK,
-                Err(e) => {
-                    eprintln!("trustsweep man: {e}");
-                    exit::USAGE
+            Command::Man => {
+                match clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout()) {
+                    Ok(()) => exit::OK,
+                    Err(e) => {
+                        eprintln!("trustsweep man: {e}");
+                        exit::USAGE
+                    }
                 }
-            },
+            }
         }
     });
     std::process::exit(code);
@@ -124,8 +130,12 @@ fn init_tracing(verbose: u8, quiet: bool, format: LogFormat) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
-    let ansi = std::env::var_os("NO_COLOR").is_none() && std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);
+    let ansi = std::env::var_os("NO_COLOR").is_none()
+        && std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(ansi);
     let _ = match format {
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder.json().try_init(),

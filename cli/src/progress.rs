@@ -25,9 +25,11 @@ impl Progress {
             return Progress { bar: None };
         }
         let bar = ProgressBar::new(total as u64);
-        let style = ProgressStyle::with_template("{prefix:>8} [{bar:30}] {pos}/{len} hosts  {elapsed_precise}  {per_sec}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> ");
+        let style = ProgressStyle::with_template(
+            "{prefix:>8} [{bar:30}] {pos}/{len} hosts  {elapsed_precise}  {per_sec}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> ");
         bar.set_style(style);
         bar.set_prefix(phase.to_string());
         Progress { bar: Some(bar) }

@@ -44,7 +44,12 @@ pub fn session_config(target: &Target, cred: &Credential) -> SessionConfig {
 /// The computer name a host's account most likely has before its probe says: the first
 /// label of its inventory name, upper case.
 pub fn guessed_computer_name(target: &Target) -> String {
-    target.name.split('.').next().unwrap_or(&target.name).to_ascii_uppercase()
+    target
+        .name
+        .split('.')
+        .next()
+        .unwrap_or(&target.name)
+        .to_ascii_uppercase()
 }
 
 /// Observes one host. Never fails: every problem becomes part of the observation. With
@@ -52,32 +57,48 @@ pub fn guessed_computer_name(target: &Target) -> String {
 pub async fn observe(target: Target, evidence: Option<Arc<DcEvidence>>) -> Observed {
     let t0 = Instant::now();
     let address = target.endpoint.addr();
-    let mut obs = HostObservation::new(target.name.clone(), address.clone(), Access::Unreachable { message: String::new() });
+    let mut obs = HostObservation::new(
+        target.name.clone(),
+        address.clone(),
+        Access::Unreachable {
+            message: String::new(),
+        },
+    );
     if let Some(ev) = &evidence {
         obs.dc_accounts = ev.for_computer(&guessed_computer_name(&target));
     }
     let Some(cred) = target.connect.clone() else {
-        obs.access = Access::Unauthorized { user: String::new() };
+        obs.access = Access::Unauthorized {
+            user: String::new(),
+        };
         obs.error = Some(target.connect_error.clone().unwrap_or_else(|| {
             format!(
                 "no connecting credential for {}: set ansible_user/ansible_password in the inventory, pass --user, or use --laps",
                 target.name
             )
         }));
-        return Observed { address, observation: obs, elapsed_ms: ms(t0) };
+        return Observed {
+            address,
+            observation: obs,
+            elapsed_ms: ms(t0),
+        };
     };
     let mut reachable = false;
     match WinrmRemote::new(session_config(&target, &cred)) {
         Err(e) => {
             obs.error = Some(e.to_string());
-            obs.access = Access::Unreachable { message: e.to_string() };
+            obs.access = Access::Unreachable {
+                message: e.to_string(),
+            };
         }
         Ok(mut remote) => {
             match probe_host(&mut remote).await {
                 Ok(probe) => {
                     reachable = true;
-                    obs.access =
-                        Access::Connected { user: cred.user.clone(), local: playbooks::looks_local(&cred.user, &target.name) };
+                    obs.access = Access::Connected {
+                        user: cred.user.clone(),
+                        local: playbooks::looks_local(&cred.user, &target.name),
+                    };
                     if let Some(ev) = &evidence {
                         if !probe.computer_name.is_empty() {
                             obs.dc_accounts = ev.for_computer(&probe.computer_name);
@@ -86,15 +107,21 @@ pub async fn observe(target: Target, evidence: Option<Arc<DcEvidence>>) -> Obser
                     obs.probe = Some(probe);
                 }
                 Err(ProbeRunError::Remote(e)) => {
-                    reachable = matches!(e.kind, playbooks::RemoteErrorKind::Unauthorized | playbooks::RemoteErrorKind::AccessDenied);
+                    reachable = matches!(
+                        e.kind,
+                        playbooks::RemoteErrorKind::Unauthorized
+                            | playbooks::RemoteErrorKind::AccessDenied
+                    );
                     obs.access = Access::from_remote_error(&e, &cred.user);
                     obs.error = Some(e.to_string());
                 }
                 Err(e) => {
                     // The probe ran but its output could not be read.
                     reachable = true;
-                    obs.access =
-                        Access::Connected { user: cred.user.clone(), local: playbooks::looks_local(&cred.user, &target.name) };
+                    obs.access = Access::Connected {
+                        user: cred.user.clone(),
+                        local: playbooks::looks_local(&cred.user, &target.name),
+                    };
                     obs.error = Some(format!("probe output not understood: {e}"));
                 }
             }
@@ -102,7 +129,11 @@ pub async fn observe(target: Target, evidence: Option<Arc<DcEvidence>>) -> Obser
         }
     }
     obs.domain_logon = logon_test(&target, reachable).await;
-    Observed { address, observation: obs, elapsed_ms: ms(t0) }
+    Observed {
+        address,
+        observation: obs,
+        elapsed_ms: ms(t0),
+    }
 }
 
 /// The domain-logon test: an NTLM logon with the least-privileged logon-test account
@@ -112,12 +143,17 @@ pub async fn observe(target: Target, evidence: Option<Arc<DcEvidence>>) -> Obser
 /// accounts only anyway) or with certificate checks off. A refusal is evidence, not a
 /// verdict: deny-logon policies refuse healthy hosts too.
 async fn logon_test(target: &Target, reachable: bool) -> DomainLogon {
-    let Some(test) = &target.logon_test else { return DomainLogon::Skipped };
-    let safe = target.auth == winrm::transport::AuthMethod::Ntlm && !target.tls.dangerous_skip_verify;
+    let Some(test) = &target.logon_test else {
+        return DomainLogon::Skipped;
+    };
+    let safe =
+        target.auth == winrm::transport::AuthMethod::Ntlm && !target.tls.dangerous_skip_verify;
     if !reachable || !safe {
         return DomainLogon::NotTried;
     }
-    let Ok(mut s) = Session::new(session_config(target, test)) else { return DomainLogon::NotTried };
+    let Ok(mut s) = Session::new(session_config(target, test)) else {
+        return DomainLogon::NotTried;
+    };
     match s.connect().await {
         Ok(()) => DomainLogon::Accepted,
         Err(e) if e.is_unauthorized() => DomainLogon::Refused,
@@ -165,7 +201,10 @@ pub async fn observe_all(
                         format!("no result within the host deadline of {}s", d.as_secs())
                     }
                     Abnormal::Panicked(m) => format!("internal error while probing: {m}"),
-                    Abnormal::NotStarted => "not checked: the sweep was interrupted (resume with --resume JOURNAL)".into(),
+                    Abnormal::NotStarted => {
+                        "not checked: the sweep was interrupted (resume with --resume JOURNAL)"
+                            .into()
+                    }
                 }),
             },
             elapsed_ms: 0,

@@ -243,12 +243,22 @@ pub async fn load(args: &SourceArgs) -> Result<Loaded, String> {
         (Some(cfg), true) => read_laps_all(cfg, &inventory).await,
         _ => std::collections::HashMap::new(),
     };
-    Ok(Loaded { inventory, laps, lab, ad: ad_cfg })
+    Ok(Loaded {
+        inventory,
+        laps,
+        lab,
+        ad: ad_cfg,
+    })
 }
 
 /// Resolves the arguments into targets. Errors name the file and what to do.
 pub async fn resolve(args: &SourceArgs) -> Result<Resolved, String> {
-    let Loaded { inventory, mut laps, lab, ad } = load(args).await?;
+    let Loaded {
+        inventory,
+        mut laps,
+        lab,
+        ad,
+    } = load(args).await?;
     if args.concurrency == 0 {
         return Err("--concurrency must be at least 1".into());
     }
@@ -294,7 +304,9 @@ pub async fn resolve(args: &SourceArgs) -> Result<Resolved, String> {
     for h in &inventory.hosts {
         // Ansible's winrm plugin: https on 5986 unless the port is 5985.
         let scheme: Scheme = match h.var("ansible_winrm_scheme") {
-            Some(s) => s.parse().map_err(|e| format!("host {}: ansible_winrm_scheme: {e}", h.name))?,
+            Some(s) => s
+                .parse()
+                .map_err(|e| format!("host {}: ansible_winrm_scheme: {e}", h.name))?,
             None if h.port == Some(5985) => Scheme::Http,
             None => Scheme::Https,
         };
@@ -302,7 +314,10 @@ pub async fn resolve(args: &SourceArgs) -> Result<Resolved, String> {
         let (auth, transport_error) = match h.var("ansible_winrm_transport") {
             Some(t) => match t.parse::<AuthMethod>() {
                 Ok(a) => (a, None),
-                Err(e) => (AuthMethod::Ntlm, Some(format!("{}: ansible_winrm_transport: {e}", h.name))),
+                Err(e) => (
+                    AuthMethod::Ntlm,
+                    Some(format!("{}: ansible_winrm_transport: {e}", h.name)),
+                ),
             },
             None => (AuthMethod::Ntlm, None),
         };
@@ -317,7 +332,10 @@ pub async fn resolve(args: &SourceArgs) -> Result<Resolved, String> {
                 connect_error = Some(e);
                 None
             }
-            (None, Some(user), Some(password)) => Some(Credential { user, password: password.clone() }),
+            (None, Some(user), Some(password)) => Some(Credential {
+                user,
+                password: password.clone(),
+            }),
             _ => fallback_password.clone(),
         };
         let repair = repair_override.clone().or_else(|| {
@@ -362,22 +380,37 @@ pub async fn resolve(args: &SourceArgs) -> Result<Resolved, String> {
         (None, Some(facts)) if lab.is_some() => Some(samba_lab_access(facts, &targets)?),
         (None, _) => None,
     };
-    Ok(Resolved { targets, lab, dc_access })
+    Ok(Resolved {
+        targets,
+        lab,
+        dc_access,
+    })
 }
 
 /// The DC access of a lab whose accounts are in the Samba DCs: both DCs by address, the
 /// lab CA, reads and resets as the lab's repair account (`LAB\tsrepair`).
-fn samba_lab_access(facts: &std::path::Path, targets: &[Target]) -> Result<crate::dc::DcAccess, String> {
+fn samba_lab_access(
+    facts: &std::path::Path,
+    targets: &[Target],
+) -> Result<crate::dc::DcAccess, String> {
     let cfg = lab::samba::SambaConfig::from_facts_file(facts)?;
     let reset_as = targets.iter().find_map(|t| t.repair.clone());
     let Some(read_as) = reset_as.clone() else {
         return Err("the Samba-backed lab needs its repair account to read the DCs".into());
     };
     let urls: Vec<String> = cfg.dcs.iter().map(|d| d.url.clone()).collect();
-    let first = urls.first().cloned().ok_or("the Samba lab facts name no DC")?;
-    let mut read = inventory::ad::AdConfig::new(first, read_as.user, read_as.password, String::new());
+    let first = urls
+        .first()
+        .cloned()
+        .ok_or("the Samba lab facts name no DC")?;
+    let mut read =
+        inventory::ad::AdConfig::new(first, read_as.user, read_as.password, String::new());
     read.ca_file = Some(cfg.ca_file.clone());
-    Ok(crate::dc::DcAccess { read, dcs: urls, reset_as })
+    Ok(crate::dc::DcAccess {
+        read,
+        dcs: urls,
+        reset_as,
+    })
 }
 
 /// The DC access of `--ldap URL`: reads bind as the inventory's LDAP account (`--ou`
@@ -405,34 +438,53 @@ fn dc_access(
                     ))
                 }
             };
-            let mut cfg = inventory::ad::AdConfig::new(url.to_string(), user, password, String::new());
+            let mut cfg =
+                inventory::ad::AdConfig::new(url.to_string(), user, password, String::new());
             cfg.starttls = args.ldap_starttls;
             cfg.ca_file = args.ca_file.clone();
             cfg.connect_timeout = Duration::from_secs(args.connect_timeout);
             cfg
         }
     };
-    Ok(crate::dc::DcAccess { read, dcs: args.ldap_dcs.clone(), reset_as })
+    Ok(crate::dc::DcAccess {
+        read,
+        dcs: args.ldap_dcs.clone(),
+        reset_as,
+    })
 }
 
 /// Hosts from Active Directory, and the LDAP settings (for LAPS reads).
-async fn from_ad(args: &SourceArgs) -> Result<(inventory::Inventory, inventory::ad::AdConfig), String> {
+async fn from_ad(
+    args: &SourceArgs,
+) -> Result<(inventory::Inventory, inventory::ad::AdConfig), String> {
     use inventory::ad::{self, AdConfig, Scope};
     let (Some(url), Some(ou)) = (&args.ldap, &args.ou) else {
         return Err("--ldap needs --ou DN (the OU to enumerate)".into());
     };
     let Some(user) = &args.ldap_user else {
-        return Err("--ldap needs --ldap-user (its password from TRUSTSWEEP_LDAP_PASSWORD or a prompt)".into());
+        return Err(
+            "--ldap needs --ldap-user (its password from TRUSTSWEEP_LDAP_PASSWORD or a prompt)"
+                .into(),
+        );
     };
-    let password = crate::run::crate_password("TRUSTSWEEP_LDAP_PASSWORD", &format!("LDAP password for {user}: "))?;
+    let password = crate::run::crate_password(
+        "TRUSTSWEEP_LDAP_PASSWORD",
+        &format!("LDAP password for {user}: "),
+    )?;
     let mut cfg = AdConfig::new(url.clone(), user.clone(), password, ou.clone());
     cfg.starttls = args.ldap_starttls;
     cfg.ca_file = args.ca_file.clone();
     cfg.filter = args.ldap_filter.clone();
-    cfg.scope = if args.ldap_one_level { Scope::OneLevel } else { Scope::Subtree };
+    cfg.scope = if args.ldap_one_level {
+        Scope::OneLevel
+    } else {
+        Scope::Subtree
+    };
     cfg.include_disabled = args.include_disabled;
     cfg.connect_timeout = Duration::from_secs(args.connect_timeout);
-    let computers = ad::enumerate_computers(&cfg).await.map_err(|e| e.to_string())?;
+    let computers = ad::enumerate_computers(&cfg)
+        .await
+        .map_err(|e| e.to_string())?;
     Ok((ad::to_inventory(&computers), cfg))
 }
 
@@ -450,8 +502,13 @@ async fn read_laps_all(
         set.spawn(async move {
             let _permit = sem.acquire_owned().await;
             let res = match inventory::ad::read_laps(&cfg, &dn).await {
-                Ok(Some(s)) => Ok(Credential { user: s.account, password: s.password }),
-                Ok(None) => Err("no LAPS password in AD (LAPS does not manage this computer)".to_string()),
+                Ok(Some(s)) => Ok(Credential {
+                    user: s.account,
+                    password: s.password,
+                }),
+                Ok(None) => {
+                    Err("no LAPS password in AD (LAPS does not manage this computer)".to_string())
+                }
                 Err(e) => Err(e.to_string()),
             };
             (name, res)

@@ -3,7 +3,12 @@
 //! reaches the DCs over LDAPS with `--ldap`: DC-side evidence instead of per-DC tests on
 //! the members, and `repair --allow-dc-reset` resetting an account as the repair account.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use std::path::PathBuf;
 use std::process::Output;
@@ -32,7 +37,12 @@ fn json(out: &Output) -> Value {
 }
 
 fn host<'a>(doc: &'a Value, name: &str) -> &'a Value {
-    doc["hosts"].as_array().unwrap().iter().find(|h| h["host"] == name).unwrap_or_else(|| panic!("{name} missing"))
+    doc["hosts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["host"] == name)
+        .unwrap_or_else(|| panic!("{name} missing"))
 }
 
 /// Every PowerShell script and command line the hosts received.
@@ -63,48 +73,106 @@ async fn sweeps_read_the_dcs_and_reset_accounts_over_ldaps() {
         .with_fault(FaultKind::Clone, 1);
     spec.directory = Directory::Samba(Box::new(SambaConfig::from_facts_file(&facts).unwrap()));
     spec.name_prefix = "TSLE".into();
-    let lab = tokio::task::spawn_blocking(move || Lab::build(spec).unwrap()).await.unwrap();
-    let running = RunningLab::start(lab, WireOptions::default()).await.unwrap();
+    let lab = tokio::task::spawn_blocking(move || Lab::build(spec).unwrap())
+        .await
+        .unwrap();
+    let running = RunningLab::start(lab, WireOptions::default())
+        .await
+        .unwrap();
     let eps = running.endpoints().to_vec();
-    let with = |k: FaultKind| eps.iter().filter(|e| e.info.fault == Some(k)).collect::<Vec<_>>();
+    let with = |k: FaultKind| {
+        eps.iter()
+            .filter(|e| e.info.fault == Some(k))
+            .collect::<Vec<_>>()
+    };
     let lag = with(FaultKind::StaleDc)[0].clone();
     let snapshot = with(FaultKind::Snapshot)[0].clone();
     // Nobody can get into this one: its local Administrator password is unknown, and the
     // domain account is refused (broken trust).
     let locked = with(FaultKind::Snapshot)[1].clone();
-    let yaml = running.inventory_yaml().replace(locked.info.local_admin.password.expose_secret(), "not-the-password");
-    let inv = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("e2e-samba-{}.yml", std::process::id()));
+    let yaml = running.inventory_yaml().replace(
+        locked.info.local_admin.password.expose_secret(),
+        "not-the-password",
+    );
+    let inv = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("e2e-samba-{}.yml", std::process::id()));
     std::fs::write(&inv, yaml).unwrap();
 
     let dc_args = |cmd: &str| -> Vec<String> {
-        let mut v: Vec<String> = vec![cmd.into(), "-i".into(), inv.display().to_string(), "--format".into(), "json".into()];
-        v.extend(["--ldap", "ldaps://127.0.0.10", "--ldap-dc", "ldaps://127.0.0.10", "--ldap-dc", "ldaps://127.0.0.11"].map(String::from));
-        v.extend(["--ca-file".to_string(), samba.fact("LAB_CA_FILE").to_string()]);
+        let mut v: Vec<String> = vec![
+            cmd.into(),
+            "-i".into(),
+            inv.display().to_string(),
+            "--format".into(),
+            "json".into(),
+        ];
+        v.extend(
+            [
+                "--ldap",
+                "ldaps://127.0.0.10",
+                "--ldap-dc",
+                "ldaps://127.0.0.10",
+                "--ldap-dc",
+                "ldaps://127.0.0.11",
+            ]
+            .map(String::from),
+        );
+        v.extend([
+            "--ca-file".to_string(),
+            samba.fact("LAB_CA_FILE").to_string(),
+        ]);
         v
     };
 
     // check: the DCs' copies of each account, read as the repair account, tell a stale DC
     // from a stale password; no member is asked to test each DC.
     let out = trustsweep(&dc_args("check")).await;
-    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let doc = json(&out);
     let lag_entry = host(&doc, &lag.info.address);
     assert_eq!(lag_entry["diagnosis"]["kind"], "stale_dc", "{lag_entry:#}");
-    assert_eq!(lag_entry["diagnosis"]["newest"][0], "dc1.lab.test", "{lag_entry:#}");
+    assert_eq!(
+        lag_entry["diagnosis"]["newest"][0], "dc1.lab.test",
+        "{lag_entry:#}"
+    );
     let evidence = lag_entry["evidence"].to_string();
-    assert!(evidence.contains("computer account on dc1.lab.test: pwdLastSet"), "{evidence}");
-    assert!(evidence.contains("computer account on dc2.lab.test: pwdLastSet"), "{evidence}");
+    assert!(
+        evidence.contains("computer account on dc1.lab.test: pwdLastSet"),
+        "{evidence}"
+    );
+    assert!(
+        evidence.contains("computer account on dc2.lab.test: pwdLastSet"),
+        "{evidence}"
+    );
     for e in with(FaultKind::DcReset).into_iter().chain([&snapshot]) {
-        assert_eq!(host(&doc, &e.info.address)["diagnosis"]["kind"], "stale_password", "{}", e.info.address);
+        assert_eq!(
+            host(&doc, &e.info.address)["diagnosis"]["kind"],
+            "stale_password",
+            "{}",
+            e.info.address
+        );
     }
     // Nobody can log on there: 401s are evidence of nothing, and the DCs agree on its
     // account, so it is an access problem, not a broken trust.
-    assert_eq!(host(&doc, &locked.info.address)["diagnosis"]["kind"], "unauthorized");
+    assert_eq!(
+        host(&doc, &locked.info.address)["diagnosis"]["kind"],
+        "unauthorized"
+    );
     for e in with(FaultKind::Clone) {
-        assert_eq!(host(&doc, &e.info.address)["diagnosis"]["kind"], "name_twin");
+        assert_eq!(
+            host(&doc, &e.info.address)["diagnosis"]["kind"],
+            "name_twin"
+        );
     }
     assert!(
-        !commands_sent(&running).iter().any(|c| c.contains("Test-ComputerSecureChannel -Server")),
+        !commands_sent(&running)
+            .iter()
+            .any(|c| c.contains("Test-ComputerSecureChannel -Server")),
         "with DC access the members are not asked to test each DC"
     );
 
@@ -113,44 +181,107 @@ async fn sweeps_read_the_dcs_and_reset_accounts_over_ldaps() {
     let mut args = dc_args("plan");
     args.push("--allow-dc-reset".into());
     let out = trustsweep(&args).await;
-    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let plan_doc = json(&out);
     assert!(
-        host(&plan_doc, &locked.info.address)["plan"]["actions"].as_array().unwrap().is_empty(),
+        host(&plan_doc, &locked.info.address)["plan"]["actions"]
+            .as_array()
+            .unwrap()
+            .is_empty(),
         "no DC-side reset inferred from 401s"
     );
     args.extend(["--dc-reset-host".to_string(), locked.info.address.clone()]);
     let out = trustsweep(&args).await;
-    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
-    assert_eq!(running.lab().state_digest(), before, "plan must not change any host or DC");
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        running.lab().state_digest(),
+        before,
+        "plan must not change any host or DC"
+    );
     let plan_doc = json(&out);
     let plan = &host(&plan_doc, &locked.info.address)["plan"];
     assert_eq!(plan["actions"][0]["action"], "dc_reset_account", "{plan:#}");
     assert_eq!(plan["actions"][0]["dc"], "dc1.lab.test");
 
     // repair: the ladder on the members, and the DC-side reset over LDAPS as tsrepair.
-    let locked_before = running.lab().account_on_dc(&locked.info.computer_name, 0).unwrap();
+    let locked_before = running
+        .lab()
+        .account_on_dc(&locked.info.computer_name, 0)
+        .unwrap();
     args = dc_args("repair");
-    args.extend(["--allow-dc-reset", "--dc-reset-host", &locked.info.address, "--yes"].map(String::from));
+    args.extend(
+        [
+            "--allow-dc-reset",
+            "--dc-reset-host",
+            &locked.info.address,
+            "--yes",
+        ]
+        .map(String::from),
+    );
     let out = trustsweep(&args).await;
-    assert_eq!(out.status.code(), Some(2), "clones and the reset host remain: {}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "clones and the reset host remain: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let doc = json(&out);
     let r = &host(&doc, &locked.info.address)["repair"];
     assert_eq!(r["status"], "account_reset_on_dc", "{r:#}");
-    assert!(r["detail"].as_str().unwrap().contains("stays broken until it is rejoined"), "{r:#}");
-    assert!(r["steps"][0]["detail"].as_str().unwrap().contains("as LAB\\tsrepair"), "{r:#}");
-    let locked_after = running.lab().account_on_dc(&locked.info.computer_name, 0).unwrap();
-    assert!(locked_after.pwd_last_set > locked_before.pwd_last_set, "the DC holds a new password");
+    assert!(
+        r["detail"]
+            .as_str()
+            .unwrap()
+            .contains("stays broken until it is rejoined"),
+        "{r:#}"
+    );
+    assert!(
+        r["steps"][0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("as LAB\\tsrepair"),
+        "{r:#}"
+    );
+    let locked_after = running
+        .lab()
+        .account_on_dc(&locked.info.computer_name, 0)
+        .unwrap();
+    assert!(
+        locked_after.pwd_last_set > locked_before.pwd_last_set,
+        "the DC holds a new password"
+    );
     assert!(matches!(
         running.lab().channel_status(locked.info.id).unwrap(),
         ChannelStatus::WrongPassword { .. }
     ));
     for e in [&lag, &snapshot] {
-        assert_eq!(host(&doc, &e.info.address)["repair"]["status"], "repaired", "{}", e.info.address);
+        assert_eq!(
+            host(&doc, &e.info.address)["repair"]["status"],
+            "repaired",
+            "{}",
+            e.info.address
+        );
         assert!(running.lab().channel_status(e.info.id).unwrap().is_ok());
     }
-    let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
-    for secret in [samba.fact("LAB_USER_PASSWORD"), samba.fact("LAB_ADMIN_PASSWORD")] {
-        assert!(!text.contains(secret), "a DC password leaked into the output");
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    for secret in [
+        samba.fact("LAB_USER_PASSWORD"),
+        samba.fact("LAB_ADMIN_PASSWORD"),
+    ] {
+        assert!(
+            !text.contains(secret),
+            "a DC password leaked into the output"
+        );
     }
 }

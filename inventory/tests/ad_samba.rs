@@ -1,4 +1,9 @@
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 //! `inventory::ad` against a real Active Directory DC: a throwaway Samba AD DC (two, for
 //! replication) on loopback, started by `scripts/samba-dc.sh` once per test process.
 //!
@@ -22,8 +27,8 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use inventory::ad::{
-    enumerate, enumerate_computers, pwd_last_set_differs, pwd_last_set_per_dc, read_laps, reset_computer_account,
-    to_inventory, AdConfig, AdError, LapsSource,
+    enumerate, enumerate_computers, pwd_last_set_differs, pwd_last_set_per_dc, read_laps,
+    reset_computer_account, to_inventory, AdConfig, AdError, LapsSource,
 };
 use secrecy::{ExposeSecret as _, SecretString};
 
@@ -37,7 +42,9 @@ struct Lab {
 
 impl Lab {
     fn fact(&self, key: &str) -> &str {
-        self.facts.get(key).unwrap_or_else(|| panic!("{key} missing from {}/facts.env", self.dir.display()))
+        self.facts
+            .get(key)
+            .unwrap_or_else(|| panic!("{key} missing from {}/facts.env", self.dir.display()))
     }
 
     /// Admin-level config for dc1, by name, connecting to its address.
@@ -63,7 +70,11 @@ impl Lab {
 
     /// `kinit` as a machine account against dc1's KDC: does the DC accept this password?
     fn kinit(&self, principal: &str, password: &str) -> (bool, String) {
-        let cache = self.dir.join(format!("cc.{}.{}", std::process::id(), principal.replace('$', "_")));
+        let cache = self.dir.join(format!(
+            "cc.{}.{}",
+            std::process::id(),
+            principal.replace('$', "_")
+        ));
         let mut child = Command::new("kinit")
             .arg(principal)
             .env("KRB5_CONFIG", self.fact("LAB_KRB5_CONFIG"))
@@ -76,7 +87,10 @@ impl Lab {
         writeln!(child.stdin.take().unwrap(), "{password}").unwrap();
         let out = child.wait_with_output().unwrap();
         let _ = fs::remove_file(&cache);
-        (out.status.success(), String::from_utf8_lossy(&out.stderr).trim().to_string())
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        )
     }
 }
 
@@ -85,16 +99,26 @@ fn lab() -> &'static Lab {
     static LAB: OnceLock<Lab> = OnceLock::new();
     LAB.get_or_init(|| {
         let s = trustsweep_tests::samba::samba_lab();
-        Lab { facts: s.facts.clone(), script: s.script.clone(), dir: s.dir.clone() }
+        Lab {
+            facts: s.facts.clone(),
+            script: s.script.clone(),
+            dir: s.dir.clone(),
+        }
     })
 }
 
 fn disabled_names(lab: &Lab) -> BTreeSet<String> {
-    lab.fact("LAB_DISABLED").split_whitespace().map(str::to_string).collect()
+    lab.fact("LAB_DISABLED")
+        .split_whitespace()
+        .map(str::to_string)
+        .collect()
 }
 
 fn unique_password(tag: &str) -> String {
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
     format!("{tag}-{nanos}-Aa1!")
 }
 
@@ -107,11 +131,20 @@ async fn ou_enumeration_pages_past_1000_and_skips_disabled() {
     let t = Instant::now();
     let cfg = lab.admin();
     let e = enumerate(&cfg).await.unwrap();
-    eprintln!("enumerated {} computers in {} pages in {:?}", e.computers.len(), e.pages, t.elapsed());
+    eprintln!(
+        "enumerated {} computers in {} pages in {:?}",
+        e.computers.len(),
+        e.pages,
+        t.elapsed()
+    );
     assert_eq!(e.computers.len(), COMPUTERS - disabled.len());
     assert_eq!(e.pages, 2, "1096 entries in pages of 1000");
     let names: BTreeSet<String> = e.computers.iter().map(|c| c.name.clone()).collect();
-    assert_eq!(names.len(), e.computers.len(), "no computer twice across pages");
+    assert_eq!(
+        names.len(),
+        e.computers.len(),
+        "no computer twice across pages"
+    );
     assert!(names.is_disjoint(&disabled), "disabled accounts skipped");
     assert!(e.computers.iter().all(|c| !c.disabled));
 
@@ -120,26 +153,53 @@ async fn ou_enumeration_pages_past_1000_and_skips_disabled() {
     assert_eq!(ws1.dns_host_name.as_deref(), Some("ws0001.lab.test"));
     assert_eq!(ws1.distinguished_name, lab.dn("WS0001"));
     assert_eq!(ws1.ou, lab.fact("LAB_OU"));
-    assert_eq!(ws1.operating_system.as_deref(), Some("Windows 11 Enterprise"));
+    assert_eq!(
+        ws1.operating_system.as_deref(),
+        Some("Windows 11 Enterprise")
+    );
     let sid = ws1.object_sid.as_deref().unwrap();
-    assert!(sid.starts_with("S-1-5-21-") && sid.split('-').count() == 8, "{sid}");
-    assert!(ws1.pwd_last_set.unwrap() > 0 && ws1.pwd_last_set_display().starts_with("20"), "{ws1:?}");
-    let sids: BTreeSet<&str> = e.computers.iter().filter_map(|c| c.object_sid.as_deref()).collect();
-    assert_eq!(sids.len(), e.computers.len(), "every computer has its own SID");
+    assert!(
+        sid.starts_with("S-1-5-21-") && sid.split('-').count() == 8,
+        "{sid}"
+    );
+    assert!(
+        ws1.pwd_last_set.unwrap() > 0 && ws1.pwd_last_set_display().starts_with("20"),
+        "{ws1:?}"
+    );
+    let sids: BTreeSet<&str> = e
+        .computers
+        .iter()
+        .filter_map(|c| c.object_sid.as_deref())
+        .collect();
+    assert_eq!(
+        sids.len(),
+        e.computers.len(),
+        "every computer has its own SID"
+    );
 
     // Smaller pages: more of them, same set.
     let mut small = lab.admin();
     small.page_size = 300;
     let e300 = enumerate(&small).await.unwrap();
     assert_eq!(e300.pages, 4);
-    assert_eq!(e300.computers.iter().map(|c| c.name.clone()).collect::<BTreeSet<_>>(), names);
+    assert_eq!(
+        e300.computers
+            .iter()
+            .map(|c| c.name.clone())
+            .collect::<BTreeSet<_>>(),
+        names
+    );
 
     // Disabled ones on request.
     let mut all = lab.admin();
     all.include_disabled = true;
     let every = enumerate_computers(&all).await.unwrap();
     assert_eq!(every.len(), COMPUTERS);
-    let got: BTreeSet<String> = every.iter().filter(|c| c.disabled).map(|c| c.name.clone()).collect();
+    let got: BTreeSet<String> = every
+        .iter()
+        .filter(|c| c.disabled)
+        .map(|c| c.name.clone())
+        .collect();
     assert_eq!(got, disabled);
 
     // The user's filter is AND'ed; one level = the same here (no sub-OUs).
@@ -150,12 +210,22 @@ async fn ou_enumeration_pages_past_1000_and_skips_disabled() {
 
     // As an inventory.
     let inv = to_inventory(&e.computers);
-    let h = inv.hosts.iter().find(|h| h.name == "ws0001.lab.test").unwrap();
-    assert_eq!(h.groups, vec!["Workstations".to_string(), "all".to_string()]);
+    let h = inv
+        .hosts
+        .iter()
+        .find(|h| h.name == "ws0001.lab.test")
+        .unwrap();
+    assert_eq!(
+        h.groups,
+        vec!["Workstations".to_string(), "all".to_string()]
+    );
     assert_eq!(h.var("ad_object_sid").as_deref(), Some(sid));
     assert_eq!(h.var("ad_ou").as_deref(), Some(lab.fact("LAB_OU")));
     assert_eq!(h.var("ad_os").as_deref(), Some("Windows 11 Enterprise"));
-    assert_eq!(h.var("ad_pwd_last_set"), ws1.pwd_last_set.map(|p| p.to_string()));
+    assert_eq!(
+        h.var("ad_pwd_last_set"),
+        ws1.pwd_last_set.map(|p| p.to_string())
+    );
 }
 
 #[tokio::test]
@@ -198,7 +268,10 @@ async fn transport_rules_certificates_and_credentials() {
     let err = enumerate_computers(&bad).await.unwrap_err();
     assert!(matches!(err, AdError::BindFailed { .. }), "{err:?}");
     let msg = err.to_string();
-    assert!(msg.contains("bad user name or password") && msg.contains("Administrator@lab.test"), "{msg}");
+    assert!(
+        msg.contains("bad user name or password") && msg.contains("Administrator@lab.test"),
+        "{msg}"
+    );
     assert!(msg.contains(lab.fact("LAB_DC1_URL")), "{msg}");
 
     // Nothing listens: a connection error naming the DC (loopback, refused at once).
@@ -219,24 +292,39 @@ async fn laps_read_by_a_delegated_reader_windows_json_and_legacy() {
     let lab = lab();
     let reader = lab.config(lab.fact("LAB_LAPS_READER"), lab.fact("LAB_USER_PASSWORD"));
 
-    let windows = read_laps(&reader, &lab.dn("WS0003")).await.unwrap().expect("WS0003 has Windows LAPS");
+    let windows = read_laps(&reader, &lab.dn("WS0003"))
+        .await
+        .unwrap()
+        .expect("WS0003 has Windows LAPS");
     assert_eq!(windows.source, LapsSource::Windows);
     assert_eq!(windows.account, "LapsAdmin");
     assert_eq!(windows.password.expose_secret(), "Windows-Laps-0003!");
     assert_eq!(windows.updated, Some(0x1dbe1d1a2b3c4d5));
     assert!(windows.expires.is_some());
-    assert!(!format!("{windows:?}").contains("Windows-Laps-0003!"), "Debug must not show the password");
+    assert!(
+        !format!("{windows:?}").contains("Windows-Laps-0003!"),
+        "Debug must not show the password"
+    );
 
-    let legacy = read_laps(&reader, &lab.dn("WS0002")).await.unwrap().expect("WS0002 has legacy LAPS");
+    let legacy = read_laps(&reader, &lab.dn("WS0002"))
+        .await
+        .unwrap()
+        .expect("WS0002 has legacy LAPS");
     assert_eq!(legacy.source, LapsSource::Legacy);
     assert_eq!(legacy.account, "Administrator");
     assert_eq!(legacy.password.expose_secret(), "Legacy-Laps-0002!");
 
     // Not managed by LAPS: no password, and no error.
-    assert!(read_laps(&reader, &lab.dn("WS0004")).await.unwrap().is_none());
+    assert!(read_laps(&reader, &lab.dn("WS0004"))
+        .await
+        .unwrap()
+        .is_none());
 
     // Domain Admins can read it too.
-    let admin = read_laps(&lab.admin(), &lab.dn("WS0003")).await.unwrap().unwrap();
+    let admin = read_laps(&lab.admin(), &lab.dn("WS0003"))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(admin.password.expose_secret(), "Windows-Laps-0003!");
 }
 
@@ -247,7 +335,9 @@ async fn laps_read_without_the_right_is_a_clear_error() {
     for cn in ["WS0002", "WS0003"] {
         let err = read_laps(&helpdesk, &lab.dn(cn)).await.unwrap_err();
         match &err {
-            AdError::LapsAccessDenied { computer, reader, .. } => {
+            AdError::LapsAccessDenied {
+                computer, reader, ..
+            } => {
                 assert_eq!(computer, &lab.dn(cn));
                 assert_eq!(reader, lab.fact("LAB_NON_READER"));
             }
@@ -255,12 +345,16 @@ async fn laps_read_without_the_right_is_a_clear_error() {
         }
         let msg = err.to_string();
         assert!(
-            msg.contains("helpdesk@lab.test may not read the LAPS password of CN=") && msg.contains("delegate"),
+            msg.contains("helpdesk@lab.test may not read the LAPS password of CN=")
+                && msg.contains("delegate"),
             "{msg}"
         );
     }
     // A computer without LAPS is still just "no password", even for this reader.
-    assert!(read_laps(&helpdesk, &lab.dn("WS0004")).await.unwrap().is_none());
+    assert!(read_laps(&helpdesk, &lab.dn("WS0004"))
+        .await
+        .unwrap()
+        .is_none());
     let err = read_laps(&helpdesk, &lab.dn("NOSUCHPC")).await.unwrap_err();
     assert!(matches!(err, AdError::NotFound { .. }), "{err:?}");
 }
@@ -268,7 +362,10 @@ async fn laps_read_without_the_right_is_a_clear_error() {
 #[tokio::test]
 async fn per_dc_pwd_last_set_shows_replication_lag_until_replicated() {
     let lab = lab();
-    let dcs = vec![format!("ldaps://{}", lab.fact("LAB_DC1_ADDR")), format!("ldaps://{}", lab.fact("LAB_DC2_ADDR"))];
+    let dcs = vec![
+        format!("ldaps://{}", lab.fact("LAB_DC1_ADDR")),
+        format!("ldaps://{}", lab.fact("LAB_DC2_ADDR")),
+    ];
     let cfg = lab.admin();
     let t = Instant::now();
     let replicate = || {
@@ -278,7 +375,11 @@ async fn per_dc_pwd_last_set_shows_replication_lag_until_replicated() {
             .env("SAMBA_LAB_DIR", &lab.dir)
             .output()
             .unwrap();
-        assert!(out.status.success(), "replicate: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "replicate: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     };
 
     // In step to begin with (also if an earlier run left a reused lab lagging).
@@ -289,12 +390,21 @@ async fn per_dc_pwd_last_set_shows_replication_lag_until_replicated() {
     let b1 = *before[0].pwd_last_set.as_ref().unwrap();
     let b2 = *before[1].pwd_last_set.as_ref().unwrap();
     assert!(b1.is_some() && b2.is_some(), "{before:?}");
-    assert!(!pwd_last_set_differs(&before), "both DCs agree once replicated: {before:?}");
+    assert!(
+        !pwd_last_set_differs(&before),
+        "both DCs agree once replicated: {before:?}"
+    );
 
     // Reset on dc1 only: dc2 still has the old value (automatic replication is off in the
     // lab; tests force it).
     tokio::time::sleep(Duration::from_millis(20)).await;
-    reset_computer_account(&cfg, &lab.dn("WS0010"), &SecretString::from(unique_password("Lag"))).await.unwrap();
+    reset_computer_account(
+        &cfg,
+        &lab.dn("WS0010"),
+        &SecretString::from(unique_password("Lag")),
+    )
+    .await
+    .unwrap();
     let lagging = pwd_last_set_per_dc(&cfg, &dcs, "WS0010$").await;
     let l1 = lagging[0].pwd_last_set.as_ref().unwrap().unwrap();
     let l2 = lagging[1].pwd_last_set.as_ref().unwrap().unwrap();
@@ -312,10 +422,16 @@ async fn per_dc_pwd_last_set_shows_replication_lag_until_replicated() {
     let with_dead = vec![dcs[0].clone(), "ldaps://127.0.0.10:1".to_string()];
     let r = pwd_last_set_per_dc(&cfg, &with_dead, "WS0010").await;
     assert_eq!(r[0].pwd_last_set.as_ref().unwrap(), &Some(l1));
-    assert!(matches!(r[1].pwd_last_set, Err(AdError::Connect { .. })), "{r:?}");
+    assert!(
+        matches!(r[1].pwd_last_set, Err(AdError::Connect { .. })),
+        "{r:?}"
+    );
     // A computer that does not exist: no value on any DC.
     let none = pwd_last_set_per_dc(&cfg, &dcs, "NOSUCHPC").await;
-    assert!(none.iter().all(|r| matches!(r.pwd_last_set, Ok(None))), "{none:?}");
+    assert!(
+        none.iter().all(|r| matches!(r.pwd_last_set, Ok(None))),
+        "{none:?}"
+    );
     eprintln!("per-DC pwdLastSet checks in {:?}", t.elapsed());
 }
 
@@ -329,27 +445,44 @@ async fn dc_side_reset_takes_effect_for_the_machine_kinit() {
 
     // The machine's current password (set here so the test does not depend on history).
     let old = unique_password("Old");
-    reset_computer_account(&admin, &dn, &SecretString::from(old.clone())).await.unwrap();
+    reset_computer_account(&admin, &dn, &SecretString::from(old.clone()))
+        .await
+        .unwrap();
     let (ok, err) = lab.kinit(&principal, &old);
     assert!(ok, "kinit with the current machine password: {err}");
 
     // The DC-side "Reset Account".
     let new = unique_password("New");
-    reset_computer_account(&admin, &dn, &SecretString::from(new.clone())).await.unwrap();
+    reset_computer_account(&admin, &dn, &SecretString::from(new.clone()))
+        .await
+        .unwrap();
     let (ok, err) = lab.kinit(&principal, &new);
     assert!(ok, "kinit with the new password after the reset: {err}");
     let (ok, err) = lab.kinit(&principal, &old);
-    assert!(!ok, "the old machine password must no longer work after the reset");
-    assert!(err.contains("Password incorrect") || err.contains("Preauthentication failed"), "{err}");
+    assert!(
+        !ok,
+        "the old machine password must no longer work after the reset"
+    );
+    assert!(
+        err.contains("Password incorrect") || err.contains("Preauthentication failed"),
+        "{err}"
+    );
 
     // Someone without the Reset Password right is told so; nothing changes.
     let helpdesk = lab.config(lab.fact("LAB_NON_READER"), lab.fact("LAB_USER_PASSWORD"));
-    let err = reset_computer_account(&helpdesk, &dn, &SecretString::from(unique_password("Nope"))).await.unwrap_err();
+    let err = reset_computer_account(&helpdesk, &dn, &SecretString::from(unique_password("Nope")))
+        .await
+        .unwrap_err();
     assert!(matches!(err, AdError::AccessDenied { .. }), "{err:?}");
     assert!(err.to_string().contains("Reset Password right"), "{err}");
-    assert!(lab.kinit(&principal, &new).0, "a refused reset leaves the password alone");
+    assert!(
+        lab.kinit(&principal, &new).0,
+        "a refused reset leaves the password alone"
+    );
 
-    let err = reset_computer_account(&admin, &lab.dn("NOSUCHPC"), &SecretString::from(new)).await.unwrap_err();
+    let err = reset_computer_account(&admin, &lab.dn("NOSUCHPC"), &SecretString::from(new))
+        .await
+        .unwrap_err();
     assert!(matches!(err, AdError::NotFound { .. }), "{err:?}");
     eprintln!("DC-side reset + kinit checks in {:?}", t.elapsed());
 }
@@ -360,8 +493,9 @@ async fn dc_side_reset_takes_effect_for_the_machine_kinit() {
 #[tokio::test]
 async fn directory_administration_as_samba_does_it() {
     use inventory::ad::{
-        change_own_password, check_password, create_computer, delete_object, domain_sid, read_account, read_computer,
-        set_password, set_user_account_control, UAC_WORKSTATION_TRUST_ACCOUNT,
+        change_own_password, check_password, create_computer, delete_object, domain_sid,
+        read_account, read_computer, set_password, set_user_account_control,
+        UAC_WORKSTATION_TRUST_ACCOUNT,
     };
     let lab = lab();
     let t = Instant::now();
@@ -384,72 +518,160 @@ async fn directory_administration_as_samba_does_it() {
     assert_eq!(read_computer(&admin, name).await.unwrap(), None);
     let machine = format!("LAB\\{name}$");
     let first = unique_password("First");
-    assert!(!check_password(&admin, &machine, &SecretString::from(first.clone())).await.unwrap(), "no account yet");
+    assert!(
+        !check_password(&admin, &machine, &SecretString::from(first.clone()))
+            .await
+            .unwrap(),
+        "no account yet"
+    );
 
     // Created in the OU, enabled, in the domain of the domain object's SID.
-    let dn = create_computer(&admin, ou, name, dns, &SecretString::from(first.clone())).await.unwrap();
+    let dn = create_computer(&admin, ou, name, dns, &SecretString::from(first.clone()))
+        .await
+        .unwrap();
     assert_eq!(dn, format!("CN={name},{ou}"));
     let sid = domain_sid(&admin).await.unwrap();
-    let acct = read_computer(&admin, &format!("{}$", name.to_lowercase())).await.unwrap().unwrap();
+    let acct = read_computer(&admin, &format!("{}$", name.to_lowercase()))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(acct.dn, dn);
     assert_eq!(acct.sam_account_name, format!("{name}$"));
     assert_eq!(acct.user_account_control, UAC_WORKSTATION_TRUST_ACCOUNT);
-    assert!(!acct.disabled() && acct.pwd_last_set > 0 && acct.usn_changed > 0, "{acct:?}");
-    assert!(acct.object_sid.as_deref().unwrap().starts_with(&format!("{sid}-")), "{acct:?} in {sid}");
+    assert!(
+        !acct.disabled() && acct.pwd_last_set > 0 && acct.usn_changed > 0,
+        "{acct:?}"
+    );
+    assert!(
+        acct.object_sid
+            .as_deref()
+            .unwrap()
+            .starts_with(&format!("{sid}-")),
+        "{acct:?} in {sid}"
+    );
     assert!(acct.rid().unwrap() > 1000);
     let tsrepair = read_account(&admin, "tsrepair").await.unwrap().unwrap();
     assert!(tsrepair.object_sid.unwrap().starts_with(&sid));
 
     // The simple-bind names a computer account has (and has not).
     let pw = SecretString::from(first.clone());
-    for ok in [machine.clone(), dn.clone(), format!("{name}$@{dns}"), format!("{name}$@{}", lab.fact("LAB_REALM"))] {
-        assert!(check_password(&admin, &ok, &pw).await.unwrap(), "{ok} should bind");
+    for ok in [
+        machine.clone(),
+        dn.clone(),
+        format!("{name}$@{dns}"),
+        format!("{name}$@{}", lab.fact("LAB_REALM")),
+    ] {
+        assert!(
+            check_password(&admin, &ok, &pw).await.unwrap(),
+            "{ok} should bind"
+        );
     }
-    for refused in [format!("{dns}\\{name}$"), format!("{name}$"), format!("{name}@{dns}"), format!("LAB\\{name}")] {
-        assert!(!check_password(&admin, &refused, &pw).await.unwrap(), "{refused} should not bind");
+    for refused in [
+        format!("{dns}\\{name}$"),
+        format!("{name}$"),
+        format!("{name}@{dns}"),
+        format!("LAB\\{name}"),
+    ] {
+        assert!(
+            !check_password(&admin, &refused, &pw).await.unwrap(),
+            "{refused} should not bind"
+        );
     }
-    assert!(!check_password(&admin, &machine, &SecretString::from("wrong-Passw0rd")).await.unwrap());
+    assert!(
+        !check_password(&admin, &machine, &SecretString::from("wrong-Passw0rd"))
+            .await
+            .unwrap()
+    );
 
     // The member's own change: bound as itself, delete old + add new. Only the current
     // password binds afterwards (the script's old-password period is 0).
     let second = unique_password("Second");
     let as_machine = by_ip(&machine, &first);
-    change_own_password(&as_machine, &dn, &SecretString::from(second.clone())).await.unwrap();
-    assert!(check_password(&admin, &machine, &SecretString::from(second.clone())).await.unwrap());
-    assert!(!check_password(&admin, &machine, &SecretString::from(first.clone())).await.unwrap());
+    change_own_password(&as_machine, &dn, &SecretString::from(second.clone()))
+        .await
+        .unwrap();
+    assert!(
+        check_password(&admin, &machine, &SecretString::from(second.clone()))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !check_password(&admin, &machine, &SecretString::from(first.clone()))
+            .await
+            .unwrap()
+    );
     let stale = by_ip(&machine, &second);
     // A computer may not replace (reset) its own password.
-    let err = set_password(&stale, &dn, &SecretString::from(unique_password("Self"))).await.unwrap_err();
+    let err = set_password(&stale, &dn, &SecretString::from(unique_password("Self")))
+        .await
+        .unwrap_err();
     assert!(matches!(err, AdError::AccessDenied { .. }), "{err:?}");
 
     // The administrative reset; the previous password no longer binds.
     let third = unique_password("Third");
-    set_password(&admin, &dn, &SecretString::from(third.clone())).await.unwrap();
-    assert!(check_password(&admin, &machine, &SecretString::from(third.clone())).await.unwrap());
-    assert!(!check_password(&admin, &machine, &SecretString::from(second)).await.unwrap());
-    let reset_at = read_computer(&admin, name).await.unwrap().unwrap().pwd_last_set;
+    set_password(&admin, &dn, &SecretString::from(third.clone()))
+        .await
+        .unwrap();
+    assert!(
+        check_password(&admin, &machine, &SecretString::from(third.clone()))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !check_password(&admin, &machine, &SecretString::from(second))
+            .await
+            .unwrap()
+    );
+    let reset_at = read_computer(&admin, name)
+        .await
+        .unwrap()
+        .unwrap()
+        .pwd_last_set;
     assert!(reset_at >= acct.pwd_last_set);
 
     // tsrepair's delegation is Reset Password and nothing more; helpdesk has none.
     let tsrepair = by_ip(lab.fact("LAB_REPAIR_USER"), lab.fact("LAB_USER_PASSWORD"));
     let fourth = unique_password("Fourth");
-    set_password(&tsrepair, &dn, &SecretString::from(fourth.clone())).await.unwrap();
-    assert!(check_password(&admin, &machine, &SecretString::from(fourth.clone())).await.unwrap());
-    let err = set_user_account_control(&tsrepair, &dn, UAC_WORKSTATION_TRUST_ACCOUNT | 2).await.unwrap_err();
+    set_password(&tsrepair, &dn, &SecretString::from(fourth.clone()))
+        .await
+        .unwrap();
+    assert!(
+        check_password(&admin, &machine, &SecretString::from(fourth.clone()))
+            .await
+            .unwrap()
+    );
+    let err = set_user_account_control(&tsrepair, &dn, UAC_WORKSTATION_TRUST_ACCOUNT | 2)
+        .await
+        .unwrap_err();
     assert!(matches!(err, AdError::AccessDenied { .. }), "{err:?}");
     let helpdesk = by_ip(lab.fact("LAB_NON_READER"), lab.fact("LAB_USER_PASSWORD"));
-    let err = set_password(&helpdesk, &dn, &SecretString::from(unique_password("Nope"))).await.unwrap_err();
+    let err = set_password(&helpdesk, &dn, &SecretString::from(unique_password("Nope")))
+        .await
+        .unwrap_err();
     assert!(matches!(err, AdError::AccessDenied { .. }), "{err:?}");
 
     // Disabled: the bind is refused, the object says why.
-    set_user_account_control(&admin, &dn, UAC_WORKSTATION_TRUST_ACCOUNT | 2).await.unwrap();
-    assert!(!check_password(&admin, &machine, &SecretString::from(fourth.clone())).await.unwrap());
-    assert!(read_computer(&admin, name).await.unwrap().unwrap().disabled());
+    set_user_account_control(&admin, &dn, UAC_WORKSTATION_TRUST_ACCOUNT | 2)
+        .await
+        .unwrap();
+    assert!(
+        !check_password(&admin, &machine, &SecretString::from(fourth.clone()))
+            .await
+            .unwrap()
+    );
+    assert!(read_computer(&admin, name)
+        .await
+        .unwrap()
+        .unwrap()
+        .disabled());
 
     // A DC that is not there is an error, not a "no".
     let mut dead = admin.clone();
     dead.url = "ldaps://127.0.0.10:1".into();
-    assert!(matches!(check_password(&dead, &machine, &SecretString::from(fourth)).await, Err(AdError::Connect { .. })));
+    assert!(matches!(
+        check_password(&dead, &machine, &SecretString::from(fourth)).await,
+        Err(AdError::Connect { .. })
+    ));
 
     delete_object(&admin, &dn).await.unwrap();
     assert_eq!(read_computer(&admin, name).await.unwrap(), None);

@@ -76,7 +76,10 @@ pub struct ManualClock {
 impl ManualClock {
     /// A clock standing still at "now".
     pub fn new() -> Self {
-        ManualClock { base: Instant::now(), offset: Arc::new(Mutex::new(Duration::ZERO)) }
+        ManualClock {
+            base: Instant::now(),
+            offset: Arc::new(Mutex::new(Duration::ZERO)),
+        }
     }
 
     /// Moves the clock forward.
@@ -196,8 +199,17 @@ pub struct AccountView {
 
 impl ComputerAccount {
     /// The write a DC holds at `now` (newest visible one), with its version.
-    pub fn on_dc(&self, dc: DcIndex, now: LabTime, delay: Duration) -> Option<(usize, &AccountWrite)> {
-        self.writes.iter().enumerate().rev().find(|(_, w)| self.visible(w, dc, now, delay))
+    pub fn on_dc(
+        &self,
+        dc: DcIndex,
+        now: LabTime,
+        delay: Duration,
+    ) -> Option<(usize, &AccountWrite)> {
+        self.writes
+            .iter()
+            .enumerate()
+            .rev()
+            .find(|(_, w)| self.visible(w, dc, now, delay))
     }
 
     fn visible(&self, w: &AccountWrite, dc: DcIndex, now: LabTime, delay: Duration) -> bool {
@@ -228,7 +240,11 @@ impl ComputerAccount {
             Some((_, w)) => {
                 let s = secret.expose_secret();
                 let cur = w.state.current.expose_secret() == s;
-                let prev = accept_previous && w.state.previous.as_ref().is_some_and(|p| p.expose_secret() == s);
+                let prev = accept_previous
+                    && w.state
+                        .previous
+                        .as_ref()
+                        .is_some_and(|p| p.expose_secret() == s);
                 if cur || prev {
                     ChannelCheck::Ok
                 } else {
@@ -321,7 +337,7 @@ pub struct Domain {
     /// (which stays empty): every read and write below goes to them.
     pub directory: Option<std::sync::Arc<crate::samba::SambaDirectory>>,
     /// In-memory DCs accept an account's previous password too (see
-    /// [`crate::LabSpec::dc_accepts_previous`]); real DCs decide for themselves.
+    /// [`crate::model::LabSpec::dc_accepts_previous`]); real DCs decide for themselves.
     pub accept_previous: bool,
 }
 
@@ -334,7 +350,9 @@ impl Domain {
     /// Finds a DC by label or FQDN (any case, optional leading `\\`).
     pub fn dc_by_name(&self, name: &str) -> Option<DcIndex> {
         let n = name.trim_start_matches('\\');
-        self.dcs.iter().position(|d| d.name.eq_ignore_ascii_case(n) || d.fqdn.eq_ignore_ascii_case(n))
+        self.dcs
+            .iter()
+            .position(|d| d.name.eq_ignore_ascii_case(n) || d.fqdn.eq_ignore_ascii_case(n))
     }
 
     /// Finds a user by sAMAccountName (any case).
@@ -346,16 +364,28 @@ impl Domain {
     /// or a bare `u`) to a domain user, if it names this domain.
     pub fn resolve_user_spec(&self, spec: &str) -> Option<&DomainUser> {
         if let Some((dom, user)) = spec.split_once('\\') {
-            return if self.is_named(dom) { self.user(user) } else { None };
+            return if self.is_named(dom) {
+                self.user(user)
+            } else {
+                None
+            };
         }
         if let Some((user, suffix)) = spec.rsplit_once('@') {
-            return if self.is_named(suffix) { self.user(user) } else { None };
+            return if self.is_named(suffix) {
+                self.user(user)
+            } else {
+                None
+            };
         }
         self.user(spec)
     }
 
     /// Checks a credential (user spec + password) against the domain.
-    pub fn check_credential(&self, spec: &str, password: &SecretString) -> Result<&DomainUser, CredentialError> {
+    pub fn check_credential(
+        &self,
+        spec: &str,
+        password: &SecretString,
+    ) -> Result<&DomainUser, CredentialError> {
         match self.resolve_user_spec(spec) {
             Some(u) if u.password.expose_secret() == password.expose_secret() => Ok(u),
             _ => Err(CredentialError::BadCredentials),
@@ -382,13 +412,25 @@ impl Domain {
     }
 
     /// Checks a member's secret for `computer` against `dc`.
-    pub fn check_secret(&self, computer: &str, dc: DcIndex, now: LabTime, secret: &SecretString) -> ChannelCheck {
+    pub fn check_secret(
+        &self,
+        computer: &str,
+        dc: DcIndex,
+        now: LabTime,
+        secret: &SecretString,
+    ) -> ChannelCheck {
         if let Some(d) = &self.directory {
             return d.check_secret(computer, dc, secret);
         }
         match self.computers.get(&computer.to_ascii_uppercase()) {
             None => ChannelCheck::NoAccount,
-            Some(a) => a.accepts(dc, now, self.replication_delay, secret, self.accept_previous),
+            Some(a) => a.accepts(
+                dc,
+                now,
+                self.replication_delay,
+                secret,
+                self.accept_previous,
+            ),
         }
     }
 
@@ -400,7 +442,9 @@ impl Domain {
         let mut writes = Vec::new();
         let n = passwords.len();
         for (i, pw) in passwords.iter().enumerate() {
-            let age_days = u64::try_from(n.saturating_sub(i)).unwrap_or(0).saturating_mul(30);
+            let age_days = u64::try_from(n.saturating_sub(i))
+                .unwrap_or(0)
+                .saturating_mul(30);
             writes.push(AccountWrite {
                 origin: None,
                 at: Duration::ZERO,
@@ -409,12 +453,22 @@ impl Domain {
                     enabled: true,
                     current: pw.clone(),
                     previous: i.checked_sub(1).and_then(|p| passwords.get(p)).cloned(),
-                    pwd_last_set: LAB_EPOCH_FILETIME.saturating_sub(age_days.saturating_mul(FILETIME_DAY)),
+                    pwd_last_set: LAB_EPOCH_FILETIME
+                        .saturating_sub(age_days.saturating_mul(FILETIME_DAY)),
                 },
             });
         }
         let name = name.to_ascii_uppercase();
-        self.computers.insert(name.clone(), ComputerAccount { name: name.clone(), sid: sid.clone(), rid, writes, stuck: None });
+        self.computers.insert(
+            name.clone(),
+            ComputerAccount {
+                name: name.clone(),
+                sid: sid.clone(),
+                rid,
+                writes,
+                stuck: None,
+            },
+        );
         sid
     }
 
@@ -422,7 +476,14 @@ impl Domain {
     /// previous password (see the module docs); a member-initiated change keeps the old
     /// one. Creates the account when it does not exist. Returns false only when `dc` is
     /// out of range.
-    pub fn write_password(&mut self, computer: &str, dc: DcIndex, now: LabTime, new: SecretString, admin_reset: bool) -> bool {
+    pub fn write_password(
+        &mut self,
+        computer: &str,
+        dc: DcIndex,
+        now: LabTime,
+        new: SecretString,
+        admin_reset: bool,
+    ) -> bool {
         if dc >= self.dcs.len() {
             return false;
         }
@@ -430,24 +491,54 @@ impl Domain {
             // A real DC keeps what it keeps of the old password (see crate::samba); the
             // member's own change is `change_password_self`.
             let _ = admin_reset;
-            return logged(dc, computer, "password write", d.write_password(computer, dc, &new)).is_some();
+            return logged(
+                dc,
+                computer,
+                "password write",
+                d.write_password(computer, dc, &new),
+            )
+            .is_some();
         }
         let key = computer.to_ascii_uppercase();
         if !self.computers.contains_key(&key) {
             let rid = self.next_rid;
             self.next_rid = self.next_rid.saturating_add(1);
             let sid = format!("{}-{}", self.sid, rid);
-            self.computers.insert(key.clone(), ComputerAccount { name: key.clone(), sid, rid, writes: Vec::new(), stuck: None });
+            self.computers.insert(
+                key.clone(),
+                ComputerAccount {
+                    name: key.clone(),
+                    sid,
+                    rid,
+                    writes: Vec::new(),
+                    stuck: None,
+                },
+            );
         }
         let delay = self.replication_delay;
-        let Some(acct) = self.computers.get_mut(&key) else { return false };
-        let prior = acct.on_dc(dc, now, delay).map(|(_, w)| w.state.clone()).filter(|s| s.exists);
-        let previous = if admin_reset { None } else { prior.as_ref().map(|s| s.current.clone()) };
+        let Some(acct) = self.computers.get_mut(&key) else {
+            return false;
+        };
+        let prior = acct
+            .on_dc(dc, now, delay)
+            .map(|(_, w)| w.state.clone())
+            .filter(|s| s.exists);
+        let previous = if admin_reset {
+            None
+        } else {
+            prior.as_ref().map(|s| s.current.clone())
+        };
         let enabled = prior.as_ref().is_none_or(|s| s.enabled);
         acct.writes.push(AccountWrite {
             origin: Some(dc),
             at: now,
-            state: AccountState { exists: true, enabled, current: new, previous, pwd_last_set: filetime_at(now) },
+            state: AccountState {
+                exists: true,
+                enabled,
+                current: new,
+                previous,
+                pwd_last_set: filetime_at(now),
+            },
         });
         true
     }
@@ -478,19 +569,39 @@ impl Domain {
 
     /// Sets the enabled flag of `computer` on `dc` (a write that replicates). Returns false
     /// when the account is unknown to that DC.
-    pub fn set_enabled(&mut self, computer: &str, dc: DcIndex, now: LabTime, enabled: bool) -> bool {
+    pub fn set_enabled(
+        &mut self,
+        computer: &str,
+        dc: DcIndex,
+        now: LabTime,
+        enabled: bool,
+    ) -> bool {
         if let Some(d) = &self.directory {
-            return logged(dc, computer, "userAccountControl write", d.set_enabled(computer, dc, enabled)).unwrap_or(false);
+            return logged(
+                dc,
+                computer,
+                "userAccountControl write",
+                d.set_enabled(computer, dc, enabled),
+            )
+            .unwrap_or(false);
         }
         let delay = self.replication_delay;
-        let Some(acct) = self.computers.get_mut(&computer.to_ascii_uppercase()) else { return false };
-        let Some((_, w)) = acct.on_dc(dc, now, delay) else { return false };
+        let Some(acct) = self.computers.get_mut(&computer.to_ascii_uppercase()) else {
+            return false;
+        };
+        let Some((_, w)) = acct.on_dc(dc, now, delay) else {
+            return false;
+        };
         let mut state = w.state.clone();
         if !state.exists {
             return false;
         }
         state.enabled = enabled;
-        acct.writes.push(AccountWrite { origin: Some(dc), at: now, state });
+        acct.writes.push(AccountWrite {
+            origin: Some(dc),
+            at: now,
+            state,
+        });
         true
     }
 
@@ -507,7 +618,13 @@ impl Domain {
         new: SecretString,
     ) -> bool {
         if let Some(d) = &self.directory {
-            return logged(dc, computer, "password change", d.change_own_password(computer, dc, old, &new)).is_some();
+            return logged(
+                dc,
+                computer,
+                "password change",
+                d.change_own_password(computer, dc, old, &new),
+            )
+            .is_some();
         }
         self.write_password(computer, dc, now, new, false)
     }
@@ -519,11 +636,19 @@ impl Domain {
             return logged(dc, computer, "deletion", d.delete(computer, dc)).unwrap_or(false);
         }
         let delay = self.replication_delay;
-        let Some(acct) = self.computers.get_mut(&computer.to_ascii_uppercase()) else { return false };
-        let Some((_, w)) = acct.on_dc(dc, now, delay) else { return false };
+        let Some(acct) = self.computers.get_mut(&computer.to_ascii_uppercase()) else {
+            return false;
+        };
+        let Some((_, w)) = acct.on_dc(dc, now, delay) else {
+            return false;
+        };
         let mut state = w.state.clone();
         state.exists = false;
-        acct.writes.push(AccountWrite { origin: Some(dc), at: now, state });
+        acct.writes.push(AccountWrite {
+            origin: Some(dc),
+            at: now,
+            state,
+        });
         true
     }
 
@@ -543,7 +668,12 @@ impl Domain {
 }
 
 /// `Ok` as `Some`; an error of the real DCs logged (never with a secret) as `None`.
-fn logged<T>(dc: DcIndex, computer: &str, what: &str, r: Result<T, crate::samba::SambaError>) -> Option<T> {
+fn logged<T>(
+    dc: DcIndex,
+    computer: &str,
+    what: &str,
+    r: Result<T, crate::samba::SambaError>,
+) -> Option<T> {
     match r {
         Ok(v) => Some(v),
         Err(e) => {

@@ -8,7 +8,7 @@ use std::str::FromStr;
 /// sections marked **(revised)**).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum FaultKind {
-    /// Restored from a snapshot taken [`crate::LabSpec::snapshot_rotations`] rotations ago
+    /// Restored from a snapshot taken [`crate::model::LabSpec::snapshot_rotations`] rotations ago
     /// (default 1): the member holds the (current, previous) pair it had then. With no
     /// rotation since it is healthy; with one or more it is broken under the default DC
     /// rule (DCs accept only the current password, DOMAIN.md "The secure channel").
@@ -157,5 +157,8 @@ pub fn default_mix(hosts: usize) -> Vec<(FaultKind, usize)> {
 
 /// Host slots a fault list needs.
 pub fn slots_needed(faults: &[(FaultKind, usize)]) -> usize {
-    faults.iter().map(|(k, n)| k.slots().saturating_mul(*n)).sum()
+    faults
+        .iter()
+        .map(|(k, n)| k.slots().saturating_mul(*n))
+        .sum()
 }

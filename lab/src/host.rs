@@ -106,7 +106,12 @@ pub struct StoredChannel {
 impl StoredChannel {
     /// The record of a channel use with result `status` against `dc` at `at`.
     pub fn used(status: u32, dc: Option<DcIndex>, at: LabTime) -> Self {
-        StoredChannel { tc_status: status, pdc_status: status, dc: if status == 0 { dc } else { None }, at }
+        StoredChannel {
+            tc_status: status,
+            pdc_status: status,
+            dc: if status == 0 { dc } else { None },
+            at,
+        }
     }
 }
 
@@ -202,7 +207,10 @@ impl fmt::Debug for Host {
             .field("machine_sid", &self.machine_sid)
             .field("membership", &self.membership)
             .field("secret", &self.secret.as_ref().map(|_| "[REDACTED]"))
-            .field("old_secret", &self.old_secret.as_ref().map(|_| "[REDACTED]"))
+            .field(
+                "old_secret",
+                &self.old_secret.as_ref().map(|_| "[REDACTED]"),
+            )
             .field("bound_dc", &self.bound_dc)
             .field("site_dc", &self.site_dc)
             .field("stored", &self.stored)
@@ -277,7 +285,9 @@ impl Host {
 
     /// Local account by name (any case).
     pub fn local_account(&self, name: &str) -> Option<&LocalAccount> {
-        self.local_accounts.iter().find(|a| a.name.eq_ignore_ascii_case(name))
+        self.local_accounts
+            .iter()
+            .find(|a| a.name.eq_ignore_ascii_case(name))
     }
 
     /// Local account by RID.

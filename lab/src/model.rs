@@ -16,11 +16,13 @@ use secrecy::{ExposeSecret, SecretString};
 pub use winrm::server::StdinMode;
 
 use crate::domain::{
-    AccountState, AccountView, AccountWrite, ChannelCheck, Clock, DcIndex, Domain, DomainController, DomainUser, LabTime, Stuck,
-    SystemClock,
+    AccountState, AccountView, AccountWrite, ChannelCheck, Clock, DcIndex, Domain,
+    DomainController, DomainUser, LabTime, Stuck, SystemClock,
 };
 use crate::faults::{self, FaultKind};
-use crate::host::{Host, HostId, HostOs, LocalAccount, Membership, NetlogonEvent, PowerState, StoredChannel};
+use crate::host::{
+    Host, HostId, HostOs, LocalAccount, Membership, NetlogonEvent, PowerState, StoredChannel,
+};
 
 /// How to build a lab.
 #[derive(Debug, Clone)]
@@ -97,12 +99,22 @@ impl Default for LabSpec {
 impl LabSpec {
     /// `hosts` hosts with the default fault mix.
     pub fn new(hosts: usize, seed: u64) -> Self {
-        LabSpec { hosts, faults: faults::default_mix(hosts), seed, ..LabSpec::default() }
+        LabSpec {
+            hosts,
+            faults: faults::default_mix(hosts),
+            seed,
+            ..LabSpec::default()
+        }
     }
 
     /// `hosts` healthy hosts.
     pub fn healthy(hosts: usize, seed: u64) -> Self {
-        LabSpec { hosts, faults: Vec::new(), seed, ..LabSpec::default() }
+        LabSpec {
+            hosts,
+            faults: Vec::new(),
+            seed,
+            ..LabSpec::default()
+        }
     }
 
     /// Adds a fault.
@@ -243,9 +255,11 @@ pub enum Logon {
 impl fmt::Debug for Logon {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Logon::Verify { identity, .. } => {
-                f.debug_struct("Verify").field("password", &"[REDACTED]").field("identity", identity).finish()
-            }
+            Logon::Verify { identity, .. } => f
+                .debug_struct("Verify")
+                .field("password", &"[REDACTED]")
+                .field("identity", identity)
+                .finish(),
             Logon::Reject(r) => f.debug_tuple("Reject").field(r).finish(),
         }
     }
@@ -300,7 +314,10 @@ pub struct Credential {
 
 impl fmt::Debug for Credential {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Credential").field("user", &self.user).field("password", &"[REDACTED]").finish()
+        f.debug_struct("Credential")
+            .field("user", &self.user)
+            .field("password", &"[REDACTED]")
+            .finish()
     }
 }
 
@@ -368,7 +385,9 @@ impl ChannelStatus {
     /// The DC of the attempt, when one was reached.
     pub fn dc(self) -> Option<DcIndex> {
         match self {
-            ChannelStatus::Ok { dc } | ChannelStatus::WrongPassword { dc } | ChannelStatus::NoAccount { dc } => Some(dc),
+            ChannelStatus::Ok { dc }
+            | ChannelStatus::WrongPassword { dc }
+            | ChannelStatus::NoAccount { dc } => Some(dc),
             ChannelStatus::NoLogonServers | ChannelStatus::NotJoined => None,
         }
     }
@@ -425,8 +444,12 @@ impl State {
             // A DC authenticates domain logons itself; it has no member channel to test.
             return ChannelStatus::Ok { dc };
         }
-        let Some(secret) = host.secret.as_ref() else { return ChannelStatus::WrongPassword { dc } };
-        let mut check = self.domain.check_secret(&host.computer_name, dc, now, secret);
+        let Some(secret) = host.secret.as_ref() else {
+            return ChannelStatus::WrongPassword { dc };
+        };
+        let mut check = self
+            .domain
+            .check_secret(&host.computer_name, dc, now, secret);
         if check == ChannelCheck::WrongPassword {
             // Netlogon: "new password is bad, try old one" (DOMAIN.md, revised).
             if let Some(old) = host.old_secret.as_ref() {
@@ -453,17 +476,37 @@ impl State {
 
     /// Uses `id`'s channel: a session setup with `dc` (or the DC Netlogon uses now), whose
     /// result becomes the stored record and whose DC the binding.
-    pub(crate) fn use_channel(&mut self, id: HostId, dc: Option<DcIndex>, now: LabTime) -> ChannelStatus {
-        let Some(h) = self.host(id) else { return ChannelStatus::NotJoined };
+    pub(crate) fn use_channel(
+        &mut self,
+        id: HostId,
+        dc: Option<DcIndex>,
+        now: LabTime,
+    ) -> ChannelStatus {
+        let Some(h) = self.host(id) else {
+            return ChannelStatus::NotJoined;
+        };
         let s = self.channel(h, dc, now);
         // A failed setup is logged in the System log (DOMAIN.md: members log 3210/5719).
         let netbios = self.domain.netbios.clone();
         let event = match s {
             ChannelStatus::WrongPassword { dc } | ChannelStatus::NoAccount { dc } => {
-                let fqdn = self.domain.dcs.get(dc).map(|d| d.fqdn.clone()).unwrap_or_default();
-                Some(NetlogonEvent { id: 3210, at: now, data: vec![format!("\\\\{fqdn}"), netbios] })
+                let fqdn = self
+                    .domain
+                    .dcs
+                    .get(dc)
+                    .map(|d| d.fqdn.clone())
+                    .unwrap_or_default();
+                Some(NetlogonEvent {
+                    id: 3210,
+                    at: now,
+                    data: vec![format!("\\\\{fqdn}"), netbios],
+                })
             }
-            ChannelStatus::NoLogonServers => Some(NetlogonEvent { id: 5719, at: now, data: vec![netbios, "%%1311".into()] }),
+            ChannelStatus::NoLogonServers => Some(NetlogonEvent {
+                id: 5719,
+                at: now,
+                data: vec![netbios, "%%1311".into()],
+            }),
             ChannelStatus::Ok { .. } | ChannelStatus::NotJoined => None,
         };
         if let Some(h) = self.host_mut(id) {
@@ -499,9 +542,14 @@ impl State {
     /// Is `identity` a member of `host`'s local Administrators (full token aside)?
     pub(crate) fn is_local_admin(&self, host: &Host, identity: &Identity) -> bool {
         match identity {
-            Identity::Local { host: h, rid, .. } => *h == host.id && host.local_account_by_rid(*rid).is_some_and(|a| a.admin),
+            Identity::Local { host: h, rid, .. } => {
+                *h == host.id && host.local_account_by_rid(*rid).is_some_and(|a| a.admin)
+            }
             Identity::Domain { sam, .. } => {
-                self.domain.user(sam).is_some_and(|u| u.domain_admin || u.member_local_admin) && host.joined()
+                self.domain
+                    .user(sam)
+                    .is_some_and(|u| u.domain_admin || u.member_local_admin)
+                    && host.joined()
             }
         }
     }
@@ -513,7 +561,9 @@ impl State {
                 if *h != host.id {
                     return Err(Denied::NotAdmin);
                 }
-                let Some(acct) = host.local_account_by_rid(*rid) else { return Err(Denied::NotAdmin) };
+                let Some(acct) = host.local_account_by_rid(*rid) else {
+                    return Err(Denied::NotAdmin);
+                };
                 if !acct.admin {
                     return Err(Denied::NotAdmin);
                 }
@@ -618,9 +668,17 @@ impl Lab {
         }
         let needed = faults::slots_needed(&spec.faults);
         if needed > spec.hosts {
-            return Err(BuildError::TooManyFaults { needed, hosts: spec.hosts });
+            return Err(BuildError::TooManyFaults {
+                needed,
+                hosts: spec.hosts,
+            });
         }
-        if spec.dcs < 2 && spec.faults.iter().any(|(k, n)| *k == FaultKind::StaleDc && *n > 0) {
+        if spec.dcs < 2
+            && spec
+                .faults
+                .iter()
+                .any(|(k, n)| *k == FaultKind::StaleDc && *n > 0)
+        {
             return Err(BuildError::ReplicationNeedsTwoDcs);
         }
         let mut rng = ChaCha8Rng::seed_from_u64(spec.seed);
@@ -682,7 +740,8 @@ impl Lab {
         let mut next = order.into_iter();
         for (kind, count) in &spec.faults {
             for _ in 0..*count {
-                let (Some(a), b) = (next.next(), if kind.is_pair() { next.next() } else { None }) else {
+                let (Some(a), b) = (next.next(), if kind.is_pair() { next.next() } else { None })
+                else {
                     break;
                 };
                 if let Some(slot) = assignment.get_mut(a) {
@@ -704,14 +763,21 @@ impl Lab {
         for i in 0..spec.hosts {
             let n = i + 1;
             let name = format!("{prefix}{n:04}");
-            let history: Vec<SecretString> =
-                (0..history_len).map(|_| SecretString::from(random_password(&mut rng, 32))).collect();
-            let is_twin_copy = pairs.iter().any(|(k, _, b)| *k == FaultKind::Clone && *b == i);
+            let history: Vec<SecretString> = (0..history_len)
+                .map(|_| SecretString::from(random_password(&mut rng, 32)))
+                .collect();
+            let is_twin_copy = pairs
+                .iter()
+                .any(|(k, _, b)| *k == FaultKind::Clone && *b == i);
             if !is_twin_copy {
                 domain.create_computer(&name, &history);
             }
             let secret = history.last().cloned();
-            let old_secret = history.len().checked_sub(2).and_then(|j| history.get(j)).cloned();
+            let old_secret = history
+                .len()
+                .checked_sub(2)
+                .and_then(|j| history.get(j))
+                .cloned();
             hosts.push(Host {
                 id: HostId(i),
                 address: format!("{}{n:04}.lab.test", prefix.to_ascii_lowercase()),
@@ -747,7 +813,11 @@ impl Lab {
                 latfp: None,
                 power: PowerState::Online,
                 latency: spec.latency,
-                os: if n % 3 == 0 { HostOs::Server2022 } else { HostOs::Windows11 },
+                os: if n % 3 == 0 {
+                    HostOs::Server2022
+                } else {
+                    HostOs::Windows11
+                },
                 last_boot: Duration::ZERO,
                 fault: assignment.get(i).copied().flatten(),
                 twin: None,
@@ -758,7 +828,9 @@ impl Lab {
         // SID (each keeps its own name and account, DOMAIN.md revised).
         for (kind, a, b) in &pairs {
             let (a, b) = (*a, *b);
-            let Some(orig) = hosts.get(a).cloned() else { continue };
+            let Some(orig) = hosts.get(a).cloned() else {
+                continue;
+            };
             if *kind == FaultKind::SidDuplicate {
                 if let Some(copy) = hosts.get_mut(b) {
                     copy.machine_sid = orig.machine_sid.clone();
@@ -780,7 +852,10 @@ impl Lab {
             let original_wins = rng.gen_bool(0.5);
             // The twin that rotated last holds the account's (current, previous); the other
             // holds a pair the DCs no longer know.
-            let winner = (acct_passwords.as_ref().map(|s| s.current.clone()), acct_passwords.as_ref().and_then(|s| s.previous.clone()));
+            let winner = (
+                acct_passwords.as_ref().map(|s| s.current.clone()),
+                acct_passwords.as_ref().and_then(|s| s.previous.clone()),
+            );
             let loser = (Some(stale), Some(stale_old));
             if let Some(copy) = hosts.get_mut(b) {
                 copy.computer_name = orig.computer_name.clone();
@@ -790,7 +865,11 @@ impl Lab {
                 copy.site_dc = orig.site_dc;
                 copy.os = orig.os;
                 copy.twin = Some(HostId(a));
-                (copy.secret, copy.old_secret) = if original_wins { loser.clone() } else { winner.clone() };
+                (copy.secret, copy.old_secret) = if original_wins {
+                    loser.clone()
+                } else {
+                    winner.clone()
+                };
             }
             if let Some(o) = hosts.get_mut(a) {
                 o.twin = Some(HostId(b));
@@ -803,8 +882,12 @@ impl Lab {
                     // The (current, previous) pair it held `snapshot_rotations` rotations ago.
                     if let Some(acct) = domain.computers.get(&host.computer_name) {
                         let held = acct.writes.len().checked_sub(1 + spec.snapshot_rotations);
-                        host.secret = held.and_then(|j| acct.writes.get(j)).map(|w| w.state.current.clone());
-                        host.old_secret = held.and_then(|j| acct.writes.get(j)).and_then(|w| w.state.previous.clone());
+                        host.secret = held
+                            .and_then(|j| acct.writes.get(j))
+                            .map(|w| w.state.current.clone());
+                        host.old_secret = held
+                            .and_then(|j| acct.writes.get(j))
+                            .and_then(|w| w.state.previous.clone());
                     }
                 }
                 Some(FaultKind::StaleDc) => {
@@ -812,10 +895,25 @@ impl Lab {
                     // member holds (newest, newer) and dc2 still has the one before both.
                     let newer = SecretString::from(random_password(&mut rng, 32));
                     let newest = SecretString::from(random_password(&mut rng, 32));
-                    domain.write_password(&host.computer_name, 0, Duration::ZERO, newer.clone(), false);
-                    domain.write_password(&host.computer_name, 0, Duration::ZERO, newest.clone(), false);
+                    domain.write_password(
+                        &host.computer_name,
+                        0,
+                        Duration::ZERO,
+                        newer.clone(),
+                        false,
+                    );
+                    domain.write_password(
+                        &host.computer_name,
+                        0,
+                        Duration::ZERO,
+                        newest.clone(),
+                        false,
+                    );
                     if let Some(acct) = domain.computers.get_mut(&host.computer_name) {
-                        acct.stuck = Some(Stuck { since: Duration::ZERO, until: spec.lag_stuck_for });
+                        acct.stuck = Some(Stuck {
+                            since: Duration::ZERO,
+                            until: spec.lag_stuck_for,
+                        });
                     }
                     host.secret = Some(newest);
                     host.old_secret = Some(newer);
@@ -825,11 +923,18 @@ impl Lab {
                 Some(FaultKind::DcReset) => {
                     let new = SecretString::from(random_password(&mut rng, 32));
                     if let Some(acct) = domain.computers.get_mut(&host.computer_name) {
-                        let pwd_last_set = crate::domain::LAB_EPOCH_FILETIME.saturating_sub(crate::domain::FILETIME_DAY);
+                        let pwd_last_set = crate::domain::LAB_EPOCH_FILETIME
+                            .saturating_sub(crate::domain::FILETIME_DAY);
                         acct.writes.push(AccountWrite {
                             origin: None,
                             at: Duration::ZERO,
-                            state: AccountState { exists: true, enabled: true, current: new, previous: None, pwd_last_set },
+                            state: AccountState {
+                                exists: true,
+                                enabled: true,
+                                current: new,
+                                previous: None,
+                                pwd_last_set,
+                            },
                         });
                     }
                 }
@@ -842,7 +947,11 @@ impl Lab {
                             } else {
                                 state.exists = false;
                             }
-                            acct.writes.push(AccountWrite { origin: None, at: Duration::ZERO, state });
+                            acct.writes.push(AccountWrite {
+                                origin: None,
+                                at: Duration::ZERO,
+                                state,
+                            });
                         }
                     }
                 }
@@ -870,17 +979,30 @@ impl Lab {
                     u.password = pw;
                 }
             }
-            export_to_samba(&mut domain, (**cfg).clone(), &prefix).map_err(|e| BuildError::Directory(e.to_string()))?;
+            export_to_samba(&mut domain, (**cfg).clone(), &prefix)
+                .map_err(|e| BuildError::Directory(e.to_string()))?;
         }
 
         let clock: Arc<dyn Clock> = spec.clock.clone().unwrap_or_else(|| Arc::new(SystemClock));
         let epoch = clock.now();
-        let mut state = State { domain, hosts, rng, reboot_duration: spec.reboot_duration };
+        let mut state = State {
+            domain,
+            hosts,
+            rng,
+            reboot_duration: spec.reboot_duration,
+        };
         // Every member set its channel up when it last booted, before the lab started.
         for i in 0..state.hosts.len() {
             state.use_channel(HostId(i), None, Duration::ZERO);
         }
-        Ok(Lab { inner: Arc::new(Inner { state: Mutex::new(state), clock, epoch, spec }) })
+        Ok(Lab {
+            inner: Arc::new(Inner {
+                state: Mutex::new(state),
+                clock,
+                epoch,
+                spec,
+            }),
+        })
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -889,7 +1011,10 @@ impl Lab {
 
     /// Lab time now.
     pub fn now(&self) -> LabTime {
-        self.inner.clock.now().saturating_duration_since(self.inner.epoch)
+        self.inner
+            .clock
+            .now()
+            .saturating_duration_since(self.inner.epoch)
     }
 
     /// The spec it was built from.
@@ -904,7 +1029,12 @@ impl Lab {
 
     /// DC FQDNs, PDC first.
     pub fn dcs(&self) -> Vec<String> {
-        self.lock().domain.dcs.iter().map(|d| d.fqdn.clone()).collect()
+        self.lock()
+            .domain
+            .dcs
+            .iter()
+            .map(|d| d.fqdn.clone())
+            .collect()
     }
 
     /// Every host.
@@ -927,7 +1057,10 @@ impl Lab {
             .iter()
             .find(|h| {
                 h.address.eq_ignore_ascii_case(name)
-                    || h.address.split('.').next().is_some_and(|label| label.eq_ignore_ascii_case(name))
+                    || h.address
+                        .split('.')
+                        .next()
+                        .is_some_and(|label| label.eq_ignore_ascii_case(name))
             })
             .map(|h| h.id)
     }
@@ -952,7 +1085,12 @@ impl Lab {
     /// with [`Directory::Samba`] the DCs keep theirs. `false` when there is no such user.
     pub fn set_domain_password(&self, sam: &str, password: SecretString) -> bool {
         let mut st = self.lock();
-        match st.domain.users.iter_mut().find(|u| u.sam.eq_ignore_ascii_case(sam)) {
+        match st
+            .domain
+            .users
+            .iter_mut()
+            .find(|u| u.sam.eq_ignore_ascii_case(sam))
+        {
             Some(u) => {
                 u.password = password;
                 true
@@ -963,8 +1101,15 @@ impl Lab {
 
     fn domain_credential(&self, sam: &str) -> Credential {
         let st = self.lock();
-        let password = st.domain.user(sam).map(|u| u.password.clone()).unwrap_or_else(|| SecretString::from(String::new()));
-        Credential { user: format!("{}\\{}", st.domain.netbios, sam), password }
+        let password = st
+            .domain
+            .user(sam)
+            .map(|u| u.password.clone())
+            .unwrap_or_else(|| SecretString::from(String::new()));
+        Credential {
+            user: format!("{}\\{}", st.domain.netbios, sam),
+            password,
+        }
     }
 
     /// Decides a logon: the password to verify the NTLM response against and the identity,
@@ -973,7 +1118,9 @@ impl Lab {
     pub fn logon(&self, host: HostId, domain: &str, user: &str) -> Logon {
         let st = self.lock();
         let now = self.now();
-        let Some(h) = st.host(host) else { return Logon::Reject(RejectReason::UnknownUser) };
+        let Some(h) = st.host(host) else {
+            return Logon::Reject(RejectReason::UnknownUser);
+        };
         let (domain, user) = match (domain.trim(), user.split_once('@')) {
             ("", Some((u, suffix))) => (suffix, u),
             (d, _) => (d, user),
@@ -988,22 +1135,35 @@ impl Lab {
             }
             Some(Logon::Verify {
                 password: acct.password.clone(),
-                identity: Identity::Local { host: h.id, computer: h.computer_name.clone(), name: acct.name.clone(), rid: acct.rid },
+                identity: Identity::Local {
+                    host: h.id,
+                    computer: h.computer_name.clone(),
+                    name: acct.name.clone(),
+                    rid: acct.rid,
+                },
             })
         };
         let domain_logon = |name: &str| -> Logon {
-            let Some(u) = st.domain.user(name) else { return Logon::Reject(RejectReason::UnknownUser) };
+            let Some(u) = st.domain.user(name) else {
+                return Logon::Reject(RejectReason::UnknownUser);
+            };
             if h.deny_network_logon {
                 return Logon::Reject(RejectReason::DeniedByPolicy);
             }
             match st.channel(h, None, now) {
                 ChannelStatus::Ok { .. } => Logon::Verify {
                     password: u.password.clone(),
-                    identity: Identity::Domain { netbios: st.domain.netbios.clone(), sam: u.sam.clone(), rid: u.rid },
+                    identity: Identity::Domain {
+                        netbios: st.domain.netbios.clone(),
+                        sam: u.sam.clone(),
+                        rid: u.rid,
+                    },
                 },
                 ChannelStatus::NotJoined => Logon::Reject(RejectReason::NotJoined),
                 ChannelStatus::NoLogonServers => Logon::Reject(RejectReason::NoLogonServers),
-                ChannelStatus::WrongPassword { .. } | ChannelStatus::NoAccount { .. } => Logon::Reject(RejectReason::BrokenTrust),
+                ChannelStatus::WrongPassword { .. } | ChannelStatus::NoAccount { .. } => {
+                    Logon::Reject(RejectReason::BrokenTrust)
+                }
             }
         };
         let is_local_domain = domain == "." || domain.eq_ignore_ascii_case(&h.computer_name);
@@ -1025,7 +1185,9 @@ impl Lab {
     /// WinRM authorisation of an authenticated identity.
     pub fn authorize_winrm(&self, host: HostId, identity: &Identity) -> Result<(), Denied> {
         let st = self.lock();
-        let Some(h) = st.host(host) else { return Err(Denied::UnknownHost) };
+        let Some(h) = st.host(host) else {
+            return Err(Denied::UnknownHost);
+        };
         st.authorize(h, identity)
     }
 
@@ -1037,20 +1199,36 @@ impl Lab {
 
     /// The host's network latency.
     pub fn latency(&self, host: HostId) -> Duration {
-        self.lock().host(host).map(|h| h.latency).unwrap_or_default()
+        self.lock()
+            .host(host)
+            .map(|h| h.latency)
+            .unwrap_or_default()
     }
 
     /// Runs a WinRS command line (what `cmd.exe /c` would run) as `identity`, with `stdin`
     /// piped (`WINRS_CONSOLEMODE_STDIN=FALSE`). Does not check power state or
     /// authorisation: the wire layer does that first.
-    pub fn execute(&self, host: HostId, identity: &Identity, command_line: &str, stdin: &[u8]) -> ExecResult {
+    pub fn execute(
+        &self,
+        host: HostId,
+        identity: &Identity,
+        command_line: &str,
+        stdin: &[u8],
+    ) -> ExecResult {
         self.execute_with(host, identity, command_line, stdin, StdinMode::Pipe)
     }
 
     /// [`Lab::execute`] with stdin attached as the WinRS Command asked
     /// (`WINRS_CONSOLEMODE_STDIN`, MS-WSMV 3.1.4.11): with a console PowerShell's `$input`
     /// is empty (DOMAIN.md "WinRM details", modelled on the pessimistic side).
-    pub fn execute_with(&self, host: HostId, identity: &Identity, command_line: &str, stdin: &[u8], mode: StdinMode) -> ExecResult {
+    pub fn execute_with(
+        &self,
+        host: HostId,
+        identity: &Identity,
+        command_line: &str,
+        stdin: &[u8],
+        mode: StdinMode,
+    ) -> ExecResult {
         let now = self.now();
         let mut st = self.lock();
         crate::exec::execute(&mut st, now, host, identity, command_line, stdin, mode)
@@ -1135,7 +1313,11 @@ impl Lab {
 
     /// Makes one DC (0 = dc1) reachable or not from `host` (for Netlogon's RPC).
     pub fn set_dc_reachable(&self, host: HostId, dc: DcIndex, reachable: bool) {
-        if let Some(r) = self.lock().host_mut(host).and_then(|h| h.reachable_dcs.get_mut(dc)) {
+        if let Some(r) = self
+            .lock()
+            .host_mut(host)
+            .and_then(|h| h.reachable_dcs.get_mut(dc))
+        {
             *r = reachable;
         }
     }
@@ -1207,8 +1389,17 @@ impl Lab {
                 ));
             }
         }
-        let users = st.domain.users.iter().map(|u| format!("{} {:016x}", u.sam, fingerprint(&u.password))).collect();
-        LabSnapshot { hosts, accounts, users }
+        let users = st
+            .domain
+            .users
+            .iter()
+            .map(|u| format!("{} {:016x}", u.sam, fingerprint(&u.password)))
+            .collect();
+        LabSnapshot {
+            hosts,
+            accounts,
+            users,
+        }
     }
 
     /// A 64-bit digest of [`Lab::snapshot`].
@@ -1297,7 +1488,10 @@ fn replay(
         None => dir.write_password(name, dc, &state.current)?,
         Some(p) if p.current.expose_secret() == state.current.expose_secret() => {}
         Some(p) => {
-            let own_change = state.previous.as_ref().is_some_and(|prev| prev.expose_secret() == p.current.expose_secret());
+            let own_change = state
+                .previous
+                .as_ref()
+                .is_some_and(|prev| prev.expose_secret() == p.current.expose_secret());
             if own_change {
                 dir.change_own_password(name, dc, &p.current, &state.current)?;
             } else {
@@ -1315,12 +1509,22 @@ fn replay(
 fn host_info(st: &State, h: &Host) -> HostInfo {
     let cred = |rid: u32| -> Credential {
         h.local_account_by_rid(rid)
-            .map(|a| Credential { user: a.name.clone(), password: a.password.clone() })
-            .unwrap_or_else(|| Credential { user: String::new(), password: SecretString::from(String::new()) })
+            .map(|a| Credential {
+                user: a.name.clone(),
+                password: a.password.clone(),
+            })
+            .unwrap_or_else(|| Credential {
+                user: String::new(),
+                password: SecretString::from(String::new()),
+            })
     };
     let builtin = cred(500);
     let ops = cred(1001);
-    let local_admin = if h.fault == Some(FaultKind::FilteredAdmin) { ops.clone() } else { builtin.clone() };
+    let local_admin = if h.fault == Some(FaultKind::FilteredAdmin) {
+        ops.clone()
+    } else {
+        builtin.clone()
+    };
     HostInfo {
         id: h.id,
         address: h.address.clone(),
@@ -1333,6 +1537,11 @@ fn host_info(st: &State, h: &Host) -> HostInfo {
         local_admin,
         builtin_admin: builtin,
         opsadmin: ops,
-        bound_dc: st.domain.dcs.get(h.bound_dc).map(|d| d.fqdn.clone()).unwrap_or_default(),
+        bound_dc: st
+            .domain
+            .dcs
+            .get(h.bound_dc)
+            .map(|d| d.fqdn.clone())
+            .unwrap_or_default(),
     }
 }

@@ -89,7 +89,9 @@ pub struct SambaUser {
 
 impl fmt::Debug for SambaUser {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SambaUser").field("name", &self.name).finish_non_exhaustive()
+        f.debug_struct("SambaUser")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
     }
 }
 
@@ -156,17 +158,27 @@ impl SambaConfig {
             .filter_map(|l| l.split_once('='))
             .map(|(k, v)| (k.trim(), v.trim()))
             .collect();
-        let opt = |key: &str| facts.get(key).map(|v| v.to_string()).filter(|v| !v.is_empty());
+        let opt = |key: &str| {
+            facts
+                .get(key)
+                .map(|v| v.to_string())
+                .filter(|v| !v.is_empty())
+        };
         let get = |key: &str| -> Result<String, String> {
             opt(key).ok_or_else(|| {
-                format!("{}: no {key} (written by an older scripts/samba-dc.sh? start the DCs again)", path.display())
+                format!(
+                    "{}: no {key} (written by an older scripts/samba-dc.sh? start the DCs again)",
+                    path.display()
+                )
             })
         };
         let dns_domain = get("LAB_DNS_DOMAIN")?;
         let realm = get("LAB_REALM")?;
         let mut dcs = Vec::new();
         for i in 1usize.. {
-            let Some(addr) = opt(&format!("LAB_DC{i}_ADDR")) else { break };
+            let Some(addr) = opt(&format!("LAB_DC{i}_ADDR")) else {
+                break;
+            };
             dcs.push(SambaDc {
                 name: format!("dc{i}"),
                 fqdn: format!("dc{i}.{dns_domain}"),
@@ -178,7 +190,10 @@ impl SambaConfig {
         }
         let user_password = get("LAB_USER_PASSWORD")?;
         let other_users = opt("LAB_NON_READER")
-            .map(|name| SambaUser { name, password: SecretString::from(user_password.clone()) })
+            .map(|name| SambaUser {
+                name,
+                password: SecretString::from(user_password.clone()),
+            })
             .into_iter()
             .collect();
         let replicate = match (opt("LAB_SCRIPT"), opt("LAB_DIR")) {
@@ -190,7 +205,11 @@ impl SambaConfig {
             ca_file: PathBuf::from(get("LAB_CA_FILE")?),
             admin_user: get("LAB_ADMIN_USER")?,
             admin_password: SecretString::from(get("LAB_ADMIN_PASSWORD")?),
-            netbios: realm.split('.').next().unwrap_or(&realm).to_ascii_uppercase(),
+            netbios: realm
+                .split('.')
+                .next()
+                .unwrap_or(&realm)
+                .to_ascii_uppercase(),
             dns_domain,
             base_dn: get("LAB_BASE_DN")?,
             lab_ou: get("LAB_LAB_OU")?,
@@ -204,14 +223,21 @@ impl SambaConfig {
     /// The password the facts give for domain user `sam` (`tsrepair`, `Administrator`,
     /// `helpdesk`), if they name it.
     pub fn password_of(&self, sam: &str) -> Option<SecretString> {
-        let named = |upn: &str| upn.split('@').next().is_some_and(|u| u.eq_ignore_ascii_case(sam));
+        let named = |upn: &str| {
+            upn.split('@')
+                .next()
+                .is_some_and(|u| u.eq_ignore_ascii_case(sam))
+        };
         if named(&self.admin_user) {
             return Some(self.admin_password.clone());
         }
         if named(&self.repair_user) {
             return Some(self.repair_password.clone());
         }
-        self.other_users.iter().find(|u| named(&u.name)).map(|u| u.password.clone())
+        self.other_users
+            .iter()
+            .find(|u| named(&u.name))
+            .map(|u| u.password.clone())
     }
 }
 
@@ -275,7 +301,10 @@ struct Worker {
 
 impl Worker {
     fn start() -> Result<Worker, SambaError> {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(SambaError::Start)?;
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(SambaError::Start)?;
         let (jobs, rx) = mpsc::channel::<Job>();
         std::thread::Builder::new()
             .name("lab-samba".into())
@@ -304,7 +333,9 @@ impl Worker {
         self.jobs.send(job).map_err(|_| SambaError::WorkerGone)?;
         match rx.recv_timeout(after.saturating_add(Duration::from_secs(1))) {
             Ok(Ok(r)) => r,
-            Ok(Err(_)) | Err(mpsc::RecvTimeoutError::Timeout) => Err(SambaError::NoAnswer { what, after }),
+            Ok(Err(_)) | Err(mpsc::RecvTimeoutError::Timeout) => {
+                Err(SambaError::NoAnswer { what, after })
+            }
             Err(mpsc::RecvTimeoutError::Disconnected) => Err(SambaError::WorkerGone),
         }
     }
@@ -318,17 +349,24 @@ pub struct SambaDirectory {
 
 impl fmt::Debug for SambaDirectory {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SambaDirectory").field("cfg", &self.cfg).finish_non_exhaustive()
+        f.debug_struct("SambaDirectory")
+            .field("cfg", &self.cfg)
+            .finish_non_exhaustive()
     }
 }
 
 impl SambaDirectory {
     /// Starts the worker and makes sure the lab OU exists (on dc1, as the administrator).
     pub fn connect(cfg: SambaConfig) -> Result<SambaDirectory, SambaError> {
-        let dir = SambaDirectory { worker: Worker::start()?, cfg };
+        let dir = SambaDirectory {
+            worker: Worker::start()?,
+            cfg,
+        };
         let admin = dir.admin(0)?;
         let ou = dir.cfg.lab_ou.clone();
-        dir.ldap("lab OU creation", async move { ad::ensure_ou(&admin, &ou).await })?;
+        dir.ldap("lab OU creation", async move {
+            ad::ensure_ou(&admin, &ou).await
+        })?;
         Ok(dir)
     }
 
@@ -342,7 +380,9 @@ impl SambaDirectory {
         what: &'static str,
         fut: impl Future<Output = Result<T, AdError>> + Send + 'static,
     ) -> Result<T, SambaError> {
-        self.worker.run(what, OP_TIMEOUT, async move { fut.await.map_err(SambaError::from) })
+        self.worker.run(what, OP_TIMEOUT, async move {
+            fut.await.map_err(SambaError::from)
+        })
     }
 
     fn dc(&self, dc: DcIndex) -> Result<&SambaDc, SambaError> {
@@ -350,9 +390,19 @@ impl SambaDirectory {
     }
 
     /// A session configuration for `dc`, bound as `user`.
-    fn bind_as(&self, dc: DcIndex, user: &str, password: &SecretString) -> Result<AdConfig, SambaError> {
+    fn bind_as(
+        &self,
+        dc: DcIndex,
+        user: &str,
+        password: &SecretString,
+    ) -> Result<AdConfig, SambaError> {
         let d = self.dc(dc)?;
-        let mut c = AdConfig::new(d.url.clone(), user.to_string(), password.clone(), self.cfg.base_dn.clone());
+        let mut c = AdConfig::new(
+            d.url.clone(),
+            user.to_string(),
+            password.clone(),
+            self.cfg.base_dn.clone(),
+        );
         c.ca_file = Some(self.cfg.ca_file.clone());
         c.connect_timeout = Duration::from_secs(5);
         c.op_timeout = OP_TIMEOUT;
@@ -365,42 +415,73 @@ impl SambaDirectory {
 
     /// `LAB\NAME$`: the simple-bind name of a computer account that Samba accepts.
     fn machine_name(&self, computer: &str) -> String {
-        format!("{}\\{}$", self.cfg.netbios, computer.trim_end_matches('$').to_ascii_uppercase())
+        format!(
+            "{}\\{}$",
+            self.cfg.netbios,
+            computer.trim_end_matches('$').to_ascii_uppercase()
+        )
     }
 
     /// The domain SID, from the domain object's objectSid on dc1.
     pub fn domain_sid(&self) -> Result<String, SambaError> {
         let admin = self.admin(0)?;
-        self.ldap("domain SID read", async move { ad::domain_sid(&admin).await })
+        self.ldap(
+            "domain SID read",
+            async move { ad::domain_sid(&admin).await },
+        )
     }
 
     /// The RID of domain user `sam` on dc1 (`None` when dc1 holds no such account).
     pub fn user_rid(&self, sam: &str) -> Result<Option<u32>, SambaError> {
         let admin = self.admin(0)?;
         let sam = sam.to_string();
-        Ok(self.ldap("user read", async move { ad::read_account(&admin, &sam).await })?.and_then(|a| a.rid()))
+        Ok(self
+            .ldap(
+                "user read",
+                async move { ad::read_account(&admin, &sam).await },
+            )?
+            .and_then(|a| a.rid()))
     }
 
     /// `computer`'s account in the lab OU as `dc` holds it, read as the administrator. The
     /// lab never sees (nor writes) an account outside its OU.
-    pub fn account(&self, computer: &str, dc: DcIndex) -> Result<Option<DirectoryAccount>, SambaError> {
+    pub fn account(
+        &self,
+        computer: &str,
+        dc: DcIndex,
+    ) -> Result<Option<DirectoryAccount>, SambaError> {
         let mut admin = self.admin(dc)?;
         admin.base_dn = self.cfg.lab_ou.clone();
         let name = computer.to_string();
-        self.ldap("computer read", async move { ad::read_computer(&admin, &name).await })
+        self.ldap("computer read", async move {
+            ad::read_computer(&admin, &name).await
+        })
     }
 
     /// Creates `computer` in the lab OU on `dc`, unless the name is taken elsewhere in the
     /// domain (by the script's `WS0001`… in `OU=Workstations`, say).
-    fn create(&self, computer: &str, dc: DcIndex, password: &SecretString) -> Result<(), SambaError> {
+    fn create(
+        &self,
+        computer: &str,
+        dc: DcIndex,
+        password: &SecretString,
+    ) -> Result<(), SambaError> {
         let admin = self.admin(dc)?;
         let name = computer.to_ascii_uppercase();
         let (read_as, read_name) = (admin.clone(), name.clone());
-        if let Some(other) = self.ldap("computer read", async move { ad::read_computer(&read_as, &read_name).await })? {
+        if let Some(other) = self.ldap("computer read", async move {
+            ad::read_computer(&read_as, &read_name).await
+        })? {
             return Err(SambaError::NameTaken { name, dn: other.dn });
         }
-        let (ou, domain, new) = (self.cfg.lab_ou.clone(), self.cfg.dns_domain.clone(), password.clone());
-        self.ldap("computer creation", async move { ad::create_computer(&admin, &ou, &name, &domain, &new).await })?;
+        let (ou, domain, new) = (
+            self.cfg.lab_ou.clone(),
+            self.cfg.dns_domain.clone(),
+            password.clone(),
+        );
+        self.ldap("computer creation", async move {
+            ad::create_computer(&admin, &ou, &name, &domain, &new).await
+        })?;
         Ok(())
     }
 
@@ -413,7 +494,9 @@ impl SambaDirectory {
         }
         let checked = self.admin(dc).and_then(|admin| {
             let (account, secret) = (self.machine_name(computer), secret.clone());
-            self.ldap("channel check", async move { ad::check_password(&admin, &account, &secret).await })
+            self.ldap("channel check", async move {
+                ad::check_password(&admin, &account, &secret).await
+            })
         });
         match checked {
             Ok(true) => ChannelCheck::Ok,
@@ -432,7 +515,10 @@ impl SambaDirectory {
     pub fn view(&self, computer: &str, dc: DcIndex) -> Option<AccountView> {
         match self.account(computer, dc) {
             Ok(found) => found.map(|a| AccountView {
-                sam_account_name: format!("{}$", computer.trim_end_matches('$').to_ascii_uppercase()),
+                sam_account_name: format!(
+                    "{}$",
+                    computer.trim_end_matches('$').to_ascii_uppercase()
+                ),
                 enabled: !a.disabled(),
                 pwd_last_set: a.pwd_last_set,
                 object_sid: a.object_sid.unwrap_or_default(),
@@ -447,18 +533,30 @@ impl SambaDirectory {
 
     /// Deletes `computer`'s object on `dc` if there is one, then creates it afresh in the
     /// lab OU with `password` (a new objectSid).
-    pub fn recreate(&self, computer: &str, dc: DcIndex, password: &SecretString) -> Result<(), SambaError> {
+    pub fn recreate(
+        &self,
+        computer: &str,
+        dc: DcIndex,
+        password: &SecretString,
+    ) -> Result<(), SambaError> {
         self.delete(computer, dc)?;
         self.create(computer, dc, password)
     }
 
     /// An administrative reset of `computer`'s password on `dc` as the administrator,
     /// creating the account in the lab OU when `dc` holds none.
-    pub fn write_password(&self, computer: &str, dc: DcIndex, new: &SecretString) -> Result<(), SambaError> {
+    pub fn write_password(
+        &self,
+        computer: &str,
+        dc: DcIndex,
+        new: &SecretString,
+    ) -> Result<(), SambaError> {
         match self.account(computer, dc)? {
             Some(a) => {
                 let (admin, new) = (self.admin(dc)?, new.clone());
-                self.ldap("password reset", async move { ad::set_password(&admin, &a.dn, &new).await })
+                self.ldap("password reset", async move {
+                    ad::set_password(&admin, &a.dn, &new).await
+                })
             }
             None => self.create(computer, dc, new),
         }
@@ -481,18 +579,27 @@ impl SambaDirectory {
         };
         let cfg = self.bind_as(dc, &self.machine_name(computer), old)?;
         let new = new.clone();
-        self.ldap("password change", async move { ad::change_own_password(&cfg, &a.dn, &new).await })
+        self.ldap("password change", async move {
+            ad::change_own_password(&cfg, &a.dn, &new).await
+        })
     }
 
     /// Is `user` (a simple-bind name: `LAB\tsrepair`, `tsrepair@lab.test`) with `password`
     /// accepted by `dc`?
-    pub fn credential_valid(&self, dc: DcIndex, user: &str, password: &SecretString) -> Result<bool, SambaError> {
+    pub fn credential_valid(
+        &self,
+        dc: DcIndex,
+        user: &str,
+        password: &SecretString,
+    ) -> Result<bool, SambaError> {
         if password.expose_secret().is_empty() {
             return Ok(false);
         }
         let admin = self.admin(dc)?;
         let (user, password) = (user.to_string(), password.clone());
-        self.ldap("credential check", async move { ad::check_password(&admin, &user, &password).await })
+        self.ldap("credential check", async move {
+            ad::check_password(&admin, &user, &password).await
+        })
     }
 
     /// Resets `computer`'s password on `dc` bound as `user` with `password` (what
@@ -516,12 +623,20 @@ impl SambaDirectory {
         if password.expose_secret().is_empty() {
             return Err(WriteRefused::BadCredentials);
         }
-        let cfg = self.bind_as(dc, user, password).map_err(|e| unavailable(&e))?;
+        let cfg = self
+            .bind_as(dc, user, password)
+            .map_err(|e| unavailable(&e))?;
         let new = new.clone();
-        match self.ldap("password reset", async move { ad::set_password(&cfg, &a.dn, &new).await }) {
+        match self.ldap("password reset", async move {
+            ad::set_password(&cfg, &a.dn, &new).await
+        }) {
             Ok(()) => Ok(()),
-            Err(SambaError::Directory(AdError::AccessDenied { .. })) => Err(WriteRefused::AccessDenied),
-            Err(SambaError::Directory(AdError::BindFailed { .. })) => Err(WriteRefused::BadCredentials),
+            Err(SambaError::Directory(AdError::AccessDenied { .. })) => {
+                Err(WriteRefused::AccessDenied)
+            }
+            Err(SambaError::Directory(AdError::BindFailed { .. })) => {
+                Err(WriteRefused::BadCredentials)
+            }
             Err(SambaError::Directory(AdError::NotFound { .. })) => Err(WriteRefused::NoAccount),
             Err(e) => Err(unavailable(&e)),
         }
@@ -529,46 +644,70 @@ impl SambaDirectory {
 
     /// Enables or disables `computer` on `dc` (as the administrator). `Ok(false)` when `dc`
     /// holds no such account.
-    pub fn set_enabled(&self, computer: &str, dc: DcIndex, enabled: bool) -> Result<bool, SambaError> {
-        let Some(a) = self.account(computer, dc)? else { return Ok(false) };
+    pub fn set_enabled(
+        &self,
+        computer: &str,
+        dc: DcIndex,
+        enabled: bool,
+    ) -> Result<bool, SambaError> {
+        let Some(a) = self.account(computer, dc)? else {
+            return Ok(false);
+        };
         let admin = self.admin(dc)?;
         let uac = if enabled {
             a.user_account_control & !ad::UAC_ACCOUNTDISABLE
         } else {
             a.user_account_control | ad::UAC_ACCOUNTDISABLE
         };
-        self.ldap("userAccountControl write", async move { ad::set_user_account_control(&admin, &a.dn, uac).await })?;
+        self.ldap("userAccountControl write", async move {
+            ad::set_user_account_control(&admin, &a.dn, uac).await
+        })?;
         Ok(true)
     }
 
     /// Deletes `computer`'s object on `dc` (as the administrator). `Ok(false)` when `dc`
     /// holds none.
     pub fn delete(&self, computer: &str, dc: DcIndex) -> Result<bool, SambaError> {
-        let Some(a) = self.account(computer, dc)? else { return Ok(false) };
+        let Some(a) = self.account(computer, dc)? else {
+            return Ok(false);
+        };
         let admin = self.admin(dc)?;
-        self.ldap("deletion", async move { ad::delete_object(&admin, &a.dn).await })?;
+        self.ldap(
+            "deletion",
+            async move { ad::delete_object(&admin, &a.dn).await },
+        )?;
         Ok(true)
     }
 
     /// Deletes, on `dc`, the lab OU's computer accounts named `prefix` and four digits
     /// (`TSL0042`) that are not in `keep`: what an earlier, larger lab with the same prefix
     /// left. Other names in the OU are left alone. Returns how many were deleted.
-    pub fn remove_stale(&self, dc: DcIndex, prefix: &str, keep: &[String]) -> Result<usize, SambaError> {
+    pub fn remove_stale(
+        &self,
+        dc: DcIndex,
+        prefix: &str,
+        keep: &[String],
+    ) -> Result<usize, SambaError> {
         let mut cfg = self.admin(dc)?;
         cfg.base_dn = self.cfg.lab_ou.clone();
         cfg.include_disabled = true;
-        let found = self.ldap("lab OU listing", async move { ad::enumerate_computers(&cfg).await })?;
+        let found = self.ldap("lab OU listing", async move {
+            ad::enumerate_computers(&cfg).await
+        })?;
         let prefix = prefix.to_ascii_uppercase();
         let mut deleted = 0;
         for c in found {
             let name = c.name.to_ascii_uppercase();
-            let numbered = name
-                .strip_prefix(prefix.as_str())
-                .is_some_and(|digits| digits.len() == 4 && digits.bytes().all(|b| b.is_ascii_digit()));
+            let numbered = name.strip_prefix(prefix.as_str()).is_some_and(|digits| {
+                digits.len() == 4 && digits.bytes().all(|b| b.is_ascii_digit())
+            });
             if numbered && !keep.iter().any(|k| k.eq_ignore_ascii_case(&name)) {
                 let admin = self.admin(dc)?;
                 let dn = c.distinguished_name.clone();
-                self.ldap("deletion", async move { ad::delete_object(&admin, &dn).await })?;
+                self.ldap(
+                    "deletion",
+                    async move { ad::delete_object(&admin, &dn).await },
+                )?;
                 deleted += 1;
             }
         }
@@ -579,24 +718,35 @@ impl SambaDirectory {
     /// (`samba-dc.sh replicate`, i.e. `samba-tool drs replicate`).
     pub fn replicate(&self, dest: DcIndex, src: DcIndex) -> Result<(), SambaError> {
         let (d, s) = (self.dc(dest)?.name.clone(), self.dc(src)?.name.clone());
-        let (script, dir) = self.cfg.replicate.clone().ok_or(SambaError::NoReplicationScript)?;
-        self.worker.run("replication", REPLICATION_TIMEOUT, async move {
-            let failed = |message: String| SambaError::Replication { dest: d.clone(), src: s.clone(), message };
-            let out = tokio::process::Command::new("bash")
-                .arg(&script)
-                .args(["replicate", d.as_str(), s.as_str()])
-                .env("SAMBA_LAB_DIR", &dir)
-                .stdin(Stdio::null())
-                .kill_on_drop(true)
-                .output()
-                .await
-                .map_err(|e| failed(format!("cannot run {}: {e}", script.display())))?;
-            if out.status.success() {
-                Ok(())
-            } else {
-                Err(failed(String::from_utf8_lossy(&out.stderr).trim().to_string()))
-            }
-        })
+        let (script, dir) = self
+            .cfg
+            .replicate
+            .clone()
+            .ok_or(SambaError::NoReplicationScript)?;
+        self.worker
+            .run("replication", REPLICATION_TIMEOUT, async move {
+                let failed = |message: String| SambaError::Replication {
+                    dest: d.clone(),
+                    src: s.clone(),
+                    message,
+                };
+                let out = tokio::process::Command::new("bash")
+                    .arg(&script)
+                    .args(["replicate", d.as_str(), s.as_str()])
+                    .env("SAMBA_LAB_DIR", &dir)
+                    .stdin(Stdio::null())
+                    .kill_on_drop(true)
+                    .output()
+                    .await
+                    .map_err(|e| failed(format!("cannot run {}: {e}", script.display())))?;
+                if out.status.success() {
+                    Ok(())
+                } else {
+                    Err(failed(
+                        String::from_utf8_lossy(&out.stderr).trim().to_string(),
+                    ))
+                }
+            })
     }
 }
 
@@ -610,7 +760,8 @@ mod tests {
     use super::*;
 
     fn facts(tag: &str, extra: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("lab-samba-facts-{}-{tag}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("lab-samba-facts-{}-{tag}", std::process::id()));
         let _ = std::fs::create_dir_all(&dir);
         let path = dir.join("facts.env");
         let text = format!(
@@ -628,15 +779,25 @@ mod tests {
         let cfg = SambaConfig::from_facts_file(&facts("two", "LAB_DC2_ADDR=127.0.0.11\n")).ok();
         let cfg = cfg.as_ref();
         assert_eq!(cfg.map(|c| c.dcs.len()), Some(2));
-        assert_eq!(cfg.and_then(|c| c.dcs.last()).map(|d| d.url.as_str()), Some("ldaps://127.0.0.11"));
-        assert_eq!(cfg.and_then(|c| c.dcs.last()).map(|d| d.fqdn.as_str()), Some("dc2.lab.test"));
+        assert_eq!(
+            cfg.and_then(|c| c.dcs.last()).map(|d| d.url.as_str()),
+            Some("ldaps://127.0.0.11")
+        );
+        assert_eq!(
+            cfg.and_then(|c| c.dcs.last()).map(|d| d.fqdn.as_str()),
+            Some("dc2.lab.test")
+        );
         assert_eq!(cfg.map(|c| c.netbios.as_str()), Some("LAB"));
         assert_eq!(
-            cfg.and_then(|c| c.password_of("ADMINISTRATOR")).map(|p| p.expose_secret().to_string()).as_deref(),
+            cfg.and_then(|c| c.password_of("ADMINISTRATOR"))
+                .map(|p| p.expose_secret().to_string())
+                .as_deref(),
             Some("Adm=in!1")
         );
         assert_eq!(
-            cfg.and_then(|c| c.password_of("helpdesk")).map(|p| p.expose_secret().to_string()).as_deref(),
+            cfg.and_then(|c| c.password_of("helpdesk"))
+                .map(|p| p.expose_secret().to_string())
+                .as_deref(),
             Some("User-1!")
         );
         assert!(cfg.and_then(|c| c.password_of("nobody")).is_none());
@@ -645,20 +806,32 @@ mod tests {
             Some((PathBuf::from("/srv/samba-dc.sh"), PathBuf::from("/srv/lab")))
         );
         let debug = format!("{cfg:?}");
-        assert!(!debug.contains("Adm=in!1") && !debug.contains("User-1!"), "{debug}");
+        assert!(
+            !debug.contains("Adm=in!1") && !debug.contains("User-1!"),
+            "{debug}"
+        );
 
         let one = SambaConfig::from_facts_file(&facts("one", "")).map(|c| c.dcs.len());
         assert_eq!(one, Ok(1));
-        let missing = SambaConfig::from_facts_file(Path::new("/nonexistent/facts.env")).err().unwrap_or_default();
+        let missing = SambaConfig::from_facts_file(Path::new("/nonexistent/facts.env"))
+            .err()
+            .unwrap_or_default();
         assert!(missing.contains("/nonexistent/facts.env"), "{missing}");
     }
 
     #[test]
     fn missing_key_names_file_and_key() {
         let path = facts("missing", "");
-        let text = std::fs::read_to_string(&path).unwrap_or_default().replace("LAB_LAB_OU=", "#LAB_LAB_OU=");
+        let text = std::fs::read_to_string(&path)
+            .unwrap_or_default()
+            .replace("LAB_LAB_OU=", "#LAB_LAB_OU=");
         let _ = std::fs::write(&path, text);
-        let err = SambaConfig::from_facts_file(&path).err().unwrap_or_default();
-        assert!(err.contains("no LAB_LAB_OU") && err.contains(&path.display().to_string()), "{err}");
+        let err = SambaConfig::from_facts_file(&path)
+            .err()
+            .unwrap_or_default();
+        assert!(
+            err.contains("no LAB_LAB_OU") && err.contains(&path.display().to_string()),
+            "{err}"
+        );
     }
 }

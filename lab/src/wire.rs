@@ -17,7 +17,9 @@ use secrecy::ExposeSecret;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use winrm::ntlm::{ClaimedIdentity, ServerIdentity};
-use winrm::server::{Backend, ExecOutput, HostIdentity, Logon as WireLogon, Server, ServerConfig, StdinMode};
+use winrm::server::{
+    Backend, ExecOutput, HostIdentity, Logon as WireLogon, Server, ServerConfig, StdinMode,
+};
 
 use crate::host::HostId;
 use crate::model::{HostInfo, Identity, Lab, Logon};
@@ -85,9 +87,14 @@ impl Backend for LabBackend {
     }
 
     fn logon(&self, local: SocketAddr, claimed: &ClaimedIdentity) -> WireLogon<Identity> {
-        let Some(id) = self.host(local) else { return WireLogon::Reject };
+        let Some(id) = self.host(local) else {
+            return WireLogon::Reject;
+        };
         match self.lab.logon(id, &claimed.domain, &claimed.user) {
-            Logon::Verify { password, identity } => WireLogon::Verify { password, principal: identity },
+            Logon::Verify { password, identity } => WireLogon::Verify {
+                password,
+                principal: identity,
+            },
             Logon::Reject(reason) => {
                 tracing::debug!(host = id.0, user = %claimed.user, ?reason, "logon refused with 401");
                 WireLogon::Reject
@@ -96,7 +103,8 @@ impl Backend for LabBackend {
     }
 
     fn authorize(&self, local: SocketAddr, who: &Identity) -> bool {
-        self.host(local).is_some_and(|id| self.lab.authorize_winrm(id, who).is_ok())
+        self.host(local)
+            .is_some_and(|id| self.lab.authorize_winrm(id, who).is_ok())
     }
 
     fn principal_name(&self, who: &Identity) -> String {
@@ -117,26 +125,47 @@ impl Backend for LabBackend {
     ) -> impl std::future::Future<Output = ExecOutput> + Send + 'static {
         let lab = self.lab.clone();
         let id = self.host(local);
-        let startup = if is_powershell(&command_line) { self.powershell_startup } else { Duration::ZERO };
+        let startup = if is_powershell(&command_line) {
+            self.powershell_startup
+        } else {
+            Duration::ZERO
+        };
         async move {
             if !startup.is_zero() {
                 tokio::time::sleep(startup).await;
             }
             let Some(id) = id else {
-                return ExecOutput { stdout: Vec::new(), stderr: b"The system cannot find the path specified.\r\n".to_vec(), exit_code: 1 };
+                return ExecOutput {
+                    stdout: Vec::new(),
+                    stderr: b"The system cannot find the path specified.\r\n".to_vec(),
+                    exit_code: 1,
+                };
             };
             // The model is synchronous and quick; run it off the reactor anyway so that a
             // large fleet's commands never stall the listeners.
-            let res = tokio::task::spawn_blocking(move || lab.execute_with(id, &who, &command_line, &stdin, stdin_mode)).await;
+            let res = tokio::task::spawn_blocking(move || {
+                lab.execute_with(id, &who, &command_line, &stdin, stdin_mode)
+            })
+            .await;
             match res {
-                Ok(r) => ExecOutput { stdout: r.stdout, stderr: r.stderr, exit_code: r.exit_code },
-                Err(_) => ExecOutput { stdout: Vec::new(), stderr: b"The process terminated unexpectedly.\r\n".to_vec(), exit_code: 1 },
+                Ok(r) => ExecOutput {
+                    stdout: r.stdout,
+                    stderr: r.stderr,
+                    exit_code: r.exit_code,
+                },
+                Err(_) => ExecOutput {
+                    stdout: Vec::new(),
+                    stderr: b"The process terminated unexpectedly.\r\n".to_vec(),
+                    exit_code: 1,
+                },
             }
         }
     }
 
     fn latency(&self, local: SocketAddr) -> Duration {
-        self.host(local).map(|id| self.lab.latency(id)).unwrap_or_default()
+        self.host(local)
+            .map(|id| self.lab.latency(id))
+            .unwrap_or_default()
     }
 }
 
@@ -206,7 +235,11 @@ impl RunningLab {
         // Stay inside 127.0.0.0/8.
         let room = (u32::from(Ipv4Addr::new(127, 255, 255, 254)).saturating_sub(first)) as usize;
         if hosts.len() > room {
-            return Err(WireError::AddressesExhausted { first: opts.first_address, room, wanted: hosts.len() });
+            return Err(WireError::AddressesExhausted {
+                first: opts.first_address,
+                room,
+                wanted: hosts.len(),
+            });
         }
         for (i, info) in hosts.iter().enumerate() {
             let ip = Ipv4Addr::from(first.saturating_add(i as u32));
@@ -215,18 +248,39 @@ impl RunningLab {
                 Ok(l) => l,
                 // Port 5985 taken on that address (another lab?): fall back to an
                 // ephemeral port rather than fail; the inventory carries the port.
-                Err(_) if opts.port.is_some() => TcpListener::bind(SocketAddr::V4(SocketAddrV4::new(ip, 0)))
-                    .await
-                    .map_err(|source| WireError::Bind { addr: wanted, host: info.address.clone(), source })?,
-                Err(source) => return Err(WireError::Bind { addr: wanted, host: info.address.clone(), source }),
+                Err(_) if opts.port.is_some() => {
+                    TcpListener::bind(SocketAddr::V4(SocketAddrV4::new(ip, 0)))
+                        .await
+                        .map_err(|source| WireError::Bind {
+                            addr: wanted,
+                            host: info.address.clone(),
+                            source,
+                        })?
+                }
+                Err(source) => {
+                    return Err(WireError::Bind {
+                        addr: wanted,
+                        host: info.address.clone(),
+                        source,
+                    })
+                }
             };
-            let addr = listener
-                .local_addr()
-                .map_err(|source| WireError::Bind { addr: wanted, host: info.address.clone(), source })?;
+            let addr = listener.local_addr().map_err(|source| WireError::Bind {
+                addr: wanted,
+                host: info.address.clone(),
+                source,
+            })?;
             listeners.push((info.clone(), addr, listener));
         }
-        let by_addr = listeners.iter().map(|(info, addr, _)| (*addr, info.id)).collect();
-        let backend = Arc::new(LabBackend { lab: lab.clone(), by_addr, powershell_startup: opts.powershell_startup });
+        let by_addr = listeners
+            .iter()
+            .map(|(info, addr, _)| (*addr, info.id))
+            .collect();
+        let backend = Arc::new(LabBackend {
+            lab: lab.clone(),
+            by_addr,
+            powershell_startup: opts.powershell_startup,
+        });
         let server = Server::new(backend, opts.server);
         let mut endpoints = Vec::with_capacity(listeners.len());
         let mut tasks = Vec::with_capacity(listeners.len());
@@ -234,7 +288,12 @@ impl RunningLab {
             tasks.push(tokio::spawn(server.clone().serve(listener)));
             endpoints.push(Endpoint { info, addr });
         }
-        Ok(RunningLab { lab, server, endpoints, tasks })
+        Ok(RunningLab {
+            lab,
+            server,
+            endpoints,
+            tasks,
+        })
     }
 
     /// The model behind the listeners (ground truth for tests).
@@ -264,27 +323,58 @@ impl RunningLab {
         let repair = self.lab.repair_credentials();
         let logon_test = self.lab.helpdesk_credentials();
         let mut y = String::new();
-        let _ = writeln!(y, "# trustsweep lab inventory (Ansible YAML). Lab secrets only: never reuse them.");
+        let _ = writeln!(
+            y,
+            "# trustsweep lab inventory (Ansible YAML). Lab secrets only: never reuse them."
+        );
         let _ = writeln!(y, "all:");
         let _ = writeln!(y, "  vars:");
         let _ = writeln!(y, "    ansible_connection: winrm");
         let _ = writeln!(y, "    ansible_winrm_transport: ntlm");
         let _ = writeln!(y, "    ansible_winrm_scheme: http");
-        let _ = writeln!(y, "    trustsweep_domain: {}", yaml_str(&self.lab.domain_name()));
+        let _ = writeln!(
+            y,
+            "    trustsweep_domain: {}",
+            yaml_str(&self.lab.domain_name())
+        );
         let _ = writeln!(y, "    trustsweep_repair_user: {}", yaml_str(&repair.user));
-        let _ = writeln!(y, "    trustsweep_repair_password: {}", yaml_str(repair.password.expose_secret()));
+        let _ = writeln!(
+            y,
+            "    trustsweep_repair_password: {}",
+            yaml_str(repair.password.expose_secret())
+        );
         // The domain-logon test uses the least-privileged account, never the repair one.
-        let _ = writeln!(y, "    trustsweep_logon_test_user: {}", yaml_str(&logon_test.user));
-        let _ = writeln!(y, "    trustsweep_logon_test_password: {}", yaml_str(logon_test.password.expose_secret()));
+        let _ = writeln!(
+            y,
+            "    trustsweep_logon_test_user: {}",
+            yaml_str(&logon_test.user)
+        );
+        let _ = writeln!(
+            y,
+            "    trustsweep_logon_test_password: {}",
+            yaml_str(logon_test.password.expose_secret())
+        );
         let _ = writeln!(y, "  children:");
         let _ = writeln!(y, "    lab_members:");
         let _ = writeln!(y, "      hosts:");
         for ep in &self.endpoints {
             let _ = writeln!(y, "        {}:", yaml_str(&ep.info.address));
-            let _ = writeln!(y, "          ansible_host: {}", yaml_str(&ep.addr.ip().to_string()));
+            let _ = writeln!(
+                y,
+                "          ansible_host: {}",
+                yaml_str(&ep.addr.ip().to_string())
+            );
             let _ = writeln!(y, "          ansible_port: {}", ep.addr.port());
-            let _ = writeln!(y, "          ansible_user: {}", yaml_str(&ep.info.local_admin.user));
-            let _ = writeln!(y, "          ansible_password: {}", yaml_str(ep.info.local_admin.password.expose_secret()));
+            let _ = writeln!(
+                y,
+                "          ansible_user: {}",
+                yaml_str(&ep.info.local_admin.user)
+            );
+            let _ = writeln!(
+                y,
+                "          ansible_password: {}",
+                yaml_str(ep.info.local_admin.password.expose_secret())
+            );
         }
         y
     }

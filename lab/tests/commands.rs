@@ -1,7 +1,12 @@
 //! cmd-level commands, nltest texts against the real captures, unknown commands, the
 //! PowerShell subset's behaviours, and stdin handling.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 mod common;
 use common::*;
@@ -16,11 +21,20 @@ fn lab() -> (Lab, lab::host::HostId, lab::model::Identity) {
 
 /// Compares output with a capture from testdata (LF, trailing spaces trimmed there).
 fn assert_matches_capture(stdout: &str, file: &str, replace: &[(&str, &str)]) {
-    let mut expected = std::fs::read_to_string(format!("{}/../testdata/windows-output/{file}", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    let mut expected = std::fs::read_to_string(format!(
+        "{}/../testdata/windows-output/{file}",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap();
     for (a, b) in replace {
         expected = expected.replace(a, b);
     }
-    let got: Vec<&str> = stdout.strip_suffix("\r\n").unwrap_or(stdout).split("\r\n").map(str::trim_end).collect();
+    let got: Vec<&str> = stdout
+        .strip_suffix("\r\n")
+        .unwrap_or(stdout)
+        .split("\r\n")
+        .map(str::trim_end)
+        .collect();
     let want: Vec<&str> = expected.lines().map(str::trim_end).collect();
     assert_eq!(got, want, "{file}");
 }
@@ -32,11 +46,24 @@ fn cmd_builtins() {
     let out = lab.execute(id, &who, "hostname", b"");
     assert_eq!(out.stdout, format!("{name}\r\n").into_bytes());
     let out = lab.execute(id, &who, "whoami", b"");
-    assert_eq!(out.stdout_text(), format!("{}\\administrator\r\n", name.to_lowercase()));
+    assert_eq!(
+        out.stdout_text(),
+        format!("{}\\administrator\r\n", name.to_lowercase())
+    );
     let ts = domain_identity(&lab, id, "tsrepair").unwrap();
-    assert_eq!(lab.execute(id, &ts, "whoami.exe", b"").stdout_text(), "lab\\tsrepair\r\n");
-    assert_eq!(lab.execute(id, &who, "echo hello  world", b"").stdout_text(), "hello  world\r\n");
-    assert_eq!(lab.execute(id, &who, "cmd /c hostname", b"").stdout_text(), format!("{name}\r\n"));
+    assert_eq!(
+        lab.execute(id, &ts, "whoami.exe", b"").stdout_text(),
+        "lab\\tsrepair\r\n"
+    );
+    assert_eq!(
+        lab.execute(id, &who, "echo hello  world", b"")
+            .stdout_text(),
+        "hello  world\r\n"
+    );
+    assert_eq!(
+        lab.execute(id, &who, "cmd /c hostname", b"").stdout_text(),
+        format!("{name}\r\n")
+    );
 }
 
 #[test]
@@ -64,17 +91,36 @@ fn unknown_powershell_command_is_clixml_error() {
     assert!(text.starts_with("fake : The term 'fake' is not recognized as the name of a cmdlet, function, script file, or operable program. Check \r\nthe spelling"), "{text}");
     assert!(text.contains("+ fake cmdlet\r\n+ ~~~~\r\n"));
     // Not silent after other output; later statements still run; the exit code follows $?.
-    let out = run(&lab, id, &who, "Write-Output 'a'\nNope-Thing\nWrite-Output 'b'", b"");
+    let out = run(
+        &lab,
+        id,
+        &who,
+        "Write-Output 'a'\nNope-Thing\nWrite-Output 'b'",
+        b"",
+    );
     assert_eq!(out.stdout_text(), "a\r\nb\r\n");
     assert!(clixml_text(&out.stderr).contains("At line:2 char:1"));
     assert_eq!(out.exit_code, 0);
     // -Command gives plain text errors.
     let out = lab.execute(id, &who, "powershell -NoProfile -Command Foo-Bar", b"");
-    assert!(out.stderr_text().starts_with("Foo-Bar : The term 'Foo-Bar' is not recognized"), "{}", out.stderr_text());
+    assert!(
+        out.stderr_text()
+            .starts_with("Foo-Bar : The term 'Foo-Bar' is not recognized"),
+        "{}",
+        out.stderr_text()
+    );
     assert_eq!(out.exit_code, 1);
     // try/catch sees it.
-    let out = run(&lab, id, &who, "try { Foo-Bar } catch { Write-Output \"caught: $($_.Exception.Message)\" }", b"");
-    assert!(out.stdout_text().starts_with("caught: The term 'Foo-Bar' is not recognized"));
+    let out = run(
+        &lab,
+        id,
+        &who,
+        "try { Foo-Bar } catch { Write-Output \"caught: $($_.Exception.Message)\" }",
+        b"",
+    );
+    assert!(out
+        .stdout_text()
+        .starts_with("caught: The term 'Foo-Bar' is not recognized"));
     assert!(out.stderr.is_empty());
 }
 
@@ -84,25 +130,45 @@ fn nltest_matches_captures() {
     let bound = lab.host(id).unwrap().bound_dc;
     let out = lab.execute(id, &who, "nltest /sc_verify:lab.test", b"");
     assert_eq!(out.exit_code, 0);
-    assert_matches_capture(&out.stdout_text(), "nltest_sc_verify_ok.txt", &[("dc01.contoso.com", &bound)]);
+    assert_matches_capture(
+        &out.stdout_text(),
+        "nltest_sc_verify_ok.txt",
+        &[("dc01.contoso.com", &bound)],
+    );
     // Trailing spaces as nltest's printf leaves them.
-    assert!(out.stdout_text().starts_with("Flags: b0 HAS_IP  HAS_TIMESERV \r\nTrusted DC Name \\\\"));
+    assert!(out
+        .stdout_text()
+        .starts_with("Flags: b0 HAS_IP  HAS_TIMESERV \r\nTrusted DC Name \\\\"));
     let out = lab.execute(id, &who, "nltest.exe /SC_RESET:LAB", b"");
-    assert_matches_capture(&out.stdout_text(), "nltest_sc_reset_ok.txt", &[("dc10.domain.example", &bound)]);
+    assert_matches_capture(
+        &out.stdout_text(),
+        "nltest_sc_reset_ok.txt",
+        &[("dc10.domain.example", &bound)],
+    );
     let out = lab.execute(id, &who, "nltest /query", b"");
     assert_matches_capture(&out.stdout_text(), "nltest_query_ok.txt", &[]);
 
-    let snap = Lab::build(LabSpec::healthy(2, 21).with_fault(lab::faults::FaultKind::Snapshot, 1)).unwrap();
+    let snap = Lab::build(LabSpec::healthy(2, 21).with_fault(lab::faults::FaultKind::Snapshot, 1))
+        .unwrap();
     let sid = first_with(&snap, lab::faults::FaultKind::Snapshot);
     let swho = local_admin(&snap, sid);
     let out = snap.execute(sid, &swho, "nltest /sc_query:lab.test", b"");
-    assert_matches_capture(&out.stdout_text(), "nltest_sc_query_broken_password_access_denied_5.txt", &[]);
+    assert_matches_capture(
+        &out.stdout_text(),
+        "nltest_sc_query_broken_password_access_denied_5.txt",
+        &[],
+    );
 
-    let nodc = Lab::build(LabSpec::healthy(2, 21).with_fault(lab::faults::FaultKind::NoDc, 1)).unwrap();
+    let nodc =
+        Lab::build(LabSpec::healthy(2, 21).with_fault(lab::faults::FaultKind::NoDc, 1)).unwrap();
     let nid = first_with(&nodc, lab::faults::FaultKind::NoDc);
     let nwho = local_admin(&nodc, nid);
     let out = nodc.execute(nid, &nwho, "nltest /query", b"");
-    assert_matches_capture(&out.stdout_text(), "nltest_query_no_logon_servers_1311.txt", &[]);
+    assert_matches_capture(
+        &out.stdout_text(),
+        "nltest_query_no_logon_servers_1311.txt",
+        &[],
+    );
 }
 
 #[test]
@@ -111,18 +177,38 @@ fn nltest_not_elevated_and_errors() {
     // opsadmin's token is filtered (not elevated). Over WinRM it gets 401 before any
     // command runs (pywinrm #188); a filtered session is made directly here to see what
     // nltest itself does without elevation.
-    assert!(matches!(lab.logon(id, "", "opsadmin"), lab::model::Logon::Reject(lab::model::RejectReason::FilteredToken)));
+    assert!(matches!(
+        lab.logon(id, "", "opsadmin"),
+        lab::model::Logon::Reject(lab::model::RejectReason::FilteredToken)
+    ));
     let computer = lab.host(id).unwrap().computer_name;
-    let ops = lab::model::Identity::Local { host: id, computer, name: "opsadmin".into(), rid: 1001 };
+    let ops = lab::model::Identity::Local {
+        host: id,
+        computer,
+        name: "opsadmin".into(),
+        rid: 1001,
+    };
     let out = lab.execute(id, &ops, "nltest /sc_verify:lab.test", b"");
     assert_eq!(out.stdout, b"");
-    assert_eq!(out.stderr_text(), "I_NetLogonControl failed: Status = 5 0x5 ERROR_ACCESS_DENIED\r\n");
+    assert_eq!(
+        out.stderr_text(),
+        "I_NetLogonControl failed: Status = 5 0x5 ERROR_ACCESS_DENIED\r\n"
+    );
     assert_eq!(out.exit_code, 1);
     let who = local_admin(&lab, id);
     let out = lab.execute(id, &who, "nltest /sc_verify:other.example", b"");
-    assert_eq!(out.stderr_text(), "I_NetLogonControl failed: Status = 1355 0x54b ERROR_NO_SUCH_DOMAIN\r\n");
+    assert_eq!(
+        out.stderr_text(),
+        "I_NetLogonControl failed: Status = 1355 0x54b ERROR_NO_SUCH_DOMAIN\r\n"
+    );
     // In a PowerShell variable with 2>&1 the stderr line becomes an ErrorRecord.
-    let out = run(&lab, id, &ops, "$nl = nltest.exe \"/sc_verify:lab.test\" 2>&1\nWrite-Output \"exit=$LASTEXITCODE\"\n$nl", b"");
+    let out = run(
+        &lab,
+        id,
+        &ops,
+        "$nl = nltest.exe \"/sc_verify:lab.test\" 2>&1\nWrite-Output \"exit=$LASTEXITCODE\"\n$nl",
+        b"",
+    );
     let text = out.stdout_text();
     assert!(text.starts_with("exit=1\r\nnltest.exe : I_NetLogonControl failed: Status = 5 0x5 ERROR_ACCESS_DENIED\r\nAt line:1 char:7\r\n"), "{text}");
     assert!(text.contains("NativeCommandError"));
@@ -132,11 +218,28 @@ fn nltest_not_elevated_and_errors() {
 fn powershell_cli_abbreviations_and_stdin() {
     let (lab, id, who) = lab();
     let enc = lab::exec::encode_command("Write-Output 'hi'");
-    for flag in ["-EncodedCommand", "-enc", "-e", "-ec", "-ENCODEDCOMMAND", "-en"] {
-        let out = lab.execute(id, &who, &format!("powershell.exe -NoProfile -NonInteractive {flag} {enc}"), b"");
+    for flag in [
+        "-EncodedCommand",
+        "-enc",
+        "-e",
+        "-ec",
+        "-ENCODEDCOMMAND",
+        "-en",
+    ] {
+        let out = lab.execute(
+            id,
+            &who,
+            &format!("powershell.exe -NoProfile -NonInteractive {flag} {enc}"),
+            b"",
+        );
         assert_eq!(out.stdout_text(), "hi\r\n", "{flag}");
     }
-    let out = lab.execute(id, &who, "PowerShell -NoP -NonI -Command \"Write-Output 'x y'\"", b"");
+    let out = lab.execute(
+        id,
+        &who,
+        "PowerShell -NoP -NonI -Command \"Write-Output 'x y'\"",
+        b"",
+    );
     assert_eq!(out.stdout_text(), "x y\r\n");
     let script = "$lines = @($input)\nWrite-Output $lines.Count\nWrite-Output $lines[1]\nWrite-Output \"again=$(@($input).Count)\"";
     assert!(Lab::reads_stdin(&ps_line(script)));
@@ -165,7 +268,10 @@ try { Get-ItemProperty -Path 'HKLM:\Nope' } catch { "err: $($_.Exception.Message
 "#;
     let out = run(&lab, id, &who, script, b"");
     let lines: Vec<String> = out.stdout_text().split("\r\n").map(String::from).collect();
-    assert_eq!(lines[0], format!("Win32_ComputerSystem (Name = \"{name}\").Name"));
+    assert_eq!(
+        lines[0],
+        format!("Win32_ComputerSystem (Name = \"{name}\").Name")
+    );
     assert_eq!(lines[1], name);
     assert_eq!(lines[2], "xyx");
     assert_eq!(&lines[3..5], ["True", "False"]);
@@ -174,7 +280,10 @@ try { Get-ItemProperty -Path 'HKLM:\Nope' } catch { "err: $($_.Exception.Message
     assert!(lines[8].starts_with("Microsoft Windows"));
     assert_eq!(lines[9], "11/01/2025 00:00:00");
     assert_eq!(lines[10], "joined");
-    assert_eq!(lines[11], "err: Cannot find path 'HKLM:\\Nope' because it does not exist.");
+    assert_eq!(
+        lines[11],
+        "err: Cannot find path 'HKLM:\\Nope' because it does not exist."
+    );
     assert!(out.stderr.is_empty(), "{}", clixml_text(&out.stderr));
     assert_eq!(out.exit_code, 0);
     // exit codes
@@ -212,7 +321,13 @@ fn every_spelling_of_powershell_is_powershell() {
     ] {
         assert!(lab::exec::starts_powershell(line), "{line}");
     }
-    for line in ["nltest /sc_query:lab.test", "cmd /c nltest /query", "pwsh -Command 1", "powershell_ise.exe", ""] {
+    for line in [
+        "nltest /sc_query:lab.test",
+        "cmd /c nltest /query",
+        "pwsh -Command 1",
+        "powershell_ise.exe",
+        "",
+    ] {
         assert!(!lab::exec::starts_powershell(line), "{line}");
     }
 }

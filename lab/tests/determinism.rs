@@ -1,7 +1,12 @@
 //! Same seed ⇒ same lab; a dry run (probe, tests) changes nothing; replication follows the
 //! injectable clock.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 mod common;
 use common::*;
@@ -23,16 +28,28 @@ fn same_seed_same_lab() {
     for (x, y) in ha.iter().zip(&hb) {
         assert_eq!(x.fault, y.fault);
         assert_eq!(x.machine_sid, y.machine_sid);
-        assert_eq!(x.local_admin.password.expose_secret(), y.local_admin.password.expose_secret());
+        assert_eq!(
+            x.local_admin.password.expose_secret(),
+            y.local_admin.password.expose_secret()
+        );
     }
-    assert_eq!(a.repair_credentials().password.expose_secret(), b.repair_credentials().password.expose_secret());
+    assert_eq!(
+        a.repair_credentials().password.expose_secret(),
+        b.repair_credentials().password.expose_secret()
+    );
     let c = Lab::build(LabSpec::new(120, 78)).unwrap();
     assert_ne!(a.state_digest(), c.state_digest());
     // Same operations ⇒ same results (reset passwords come from the seeded RNG too).
     for lab in [&a, &b] {
         let id = first_with(lab, FaultKind::Snapshot);
         let who = local_admin(lab, id);
-        run(lab, id, &who, &repair_reset("dc1.lab.test"), &stdin_for(&lab.repair_credentials()));
+        run(
+            lab,
+            id,
+            &who,
+            &repair_reset("dc1.lab.test"),
+            &stdin_for(&lab.repair_credentials()),
+        );
     }
     assert_eq!(a.snapshot(), b.snapshot());
 }

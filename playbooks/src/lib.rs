@@ -54,7 +54,8 @@ pub use diagnose::{
 pub use plan::{plan_fleet, plan_host, Action, HostPlan, PlanOptions, Target};
 pub use probe::{
     parse_dclist, parse_dsgetdc, parse_nltest, parse_probe, parse_tcsc_output, probe_host, DcEntry,
-    DcList, DcLocator, NetlogonEvent, NltestFailure, NltestOutput, NltestStatus, Probe, ProbeError, ProbeRunError,
+    DcList, DcLocator, NetlogonEvent, NltestFailure, NltestOutput, NltestStatus, Probe, ProbeError,
+    ProbeRunError,
 };
 pub use remote::{
     CommandOutput, CredentialError, Directory, DomainCredential, Remote, RemoteError,

@@ -305,9 +305,9 @@ impl Builder {
                 script,
                 pin_command,
             }),
-            Err(e) => self
-                .why
-                .push(format!("Test-ComputerSecureChannel -Repair not planned: {e}.")),
+            Err(e) => self.why.push(format!(
+                "Test-ComputerSecureChannel -Repair not planned: {e}."
+            )),
         }
         self.rejoin(server, domain, options);
     }
@@ -511,8 +511,17 @@ pub fn plan_host(finding: &Finding, probe: Option<&Probe>, options: &PlanOptions
 /// the member broken until it rejoins or runs `Reset-ComputerMachinePassword` (a reboot
 /// does not heal it, DOMAIN.md "Repairing it"), so it is for hosts nobody can get into,
 /// on the admin's word, never on a 401.
-fn dc_reset_if_named(b: &mut Builder, finding: &Finding, probe: Option<&Probe>, options: &PlanOptions) {
-    if !options.dc_reset_hosts.iter().any(|h| h.eq_ignore_ascii_case(&finding.host)) {
+fn dc_reset_if_named(
+    b: &mut Builder,
+    finding: &Finding,
+    probe: Option<&Probe>,
+    options: &PlanOptions,
+) {
+    if !options
+        .dc_reset_hosts
+        .iter()
+        .any(|h| h.eq_ignore_ascii_case(&finding.host))
+    {
         return;
     }
     let refused = |why: &str| format!("Named for a DC-side reset, but {why}: not planned.");
@@ -531,14 +540,30 @@ fn dc_reset_if_named(b: &mut Builder, finding: &Finding, probe: Option<&Probe>, 
     let computer = probe
         .map(|p| p.computer_name.clone())
         .filter(|n| !n.is_empty())
-        .unwrap_or_else(|| finding.host.split('.').next().unwrap_or(&finding.host).to_ascii_uppercase());
+        .unwrap_or_else(|| {
+            finding
+                .host
+                .split('.')
+                .next()
+                .unwrap_or(&finding.host)
+                .to_ascii_uppercase()
+        });
     let domain = probe
         .map(Probe::domain_key)
         .filter(|d| !d.is_empty())
-        .or_else(|| finding.host.split_once('.').map(|(_, d)| d.to_ascii_lowercase()));
+        .or_else(|| {
+            finding
+                .host
+                .split_once('.')
+                .map(|(_, d)| d.to_ascii_lowercase())
+        });
     let dc = domain
         .and_then(|d| options.pdcs.get(&d).cloned())
-        .or_else(|| (options.pdcs.len() == 1).then(|| options.pdcs.values().next().cloned()).flatten());
+        .or_else(|| {
+            (options.pdcs.len() == 1)
+                .then(|| options.pdcs.values().next().cloned())
+                .flatten()
+        });
     match dc {
         Some(dc) if scripts::is_valid_name(&dc) && scripts::is_valid_name(&computer) => {
             b.actions.push(Action::DcResetAccount { dc, computer });

@@ -595,7 +595,9 @@ impl NetlogonEvent {
             _ => format!(
                 "NETLOGON 5719 at {when}: no secure session with a DC of {}{}",
                 self.domain.as_deref().unwrap_or("?"),
-                self.status.map(|s| format!(" (status {s})")).unwrap_or_default()
+                self.status
+                    .map(|s| format!(" (status {s})"))
+                    .unwrap_or_default()
             ),
         }
     }
@@ -616,7 +618,12 @@ pub fn filetime_utc(filetime: u64) -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} UTC", rem / 3600, (rem % 3600) / 60, rem % 60)
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} UTC",
+        rem / 3600,
+        (rem % 3600) / 60,
+        rem % 60
+    )
 }
 
 /// The probe's output could not be read as a probe.
@@ -734,7 +741,10 @@ impl Probe {
         );
         out.extend(self.events.iter().take(3).map(NetlogonEvent::evidence));
         if self.events.len() > 3 {
-            out.push(format!("… and {} older NETLOGON events", self.events.len() - 3));
+            out.push(format!(
+                "… and {} older NETLOGON events",
+                self.events.len() - 3
+            ));
         }
         out
     }

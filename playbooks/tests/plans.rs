@@ -533,7 +533,11 @@ fn dc_reset_only_for_hosts_an_admin_named_with_permission_and_dc_access() {
         "{:?}",
         plan.actions
     );
-    assert!(plan.needs.iter().any(|n| n.contains("rejoin")), "{:?}", plan.needs);
+    assert!(
+        plan.needs.iter().any(|n| n.contains("rejoin")),
+        "{:?}",
+        plan.needs
+    );
     for opts in [
         PlanOptions {
             allow_dc_reset: false,
@@ -549,6 +553,8 @@ fn dc_reset_only_for_hosts_an_admin_named_with_permission_and_dc_access() {
         assert!(plan.why.contains("not planned"), "{}", plan.why);
     }
     for d in [Diagnosis::Healthy, Diagnosis::DomainController { role: 4 }] {
-        assert!(plan_host(&f("ws02.contoso.com", d), None, &named).actions.is_empty());
+        assert!(plan_host(&f("ws02.contoso.com", d), None, &named)
+            .actions
+            .is_empty());
     }
 }

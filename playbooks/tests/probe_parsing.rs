@@ -583,23 +583,50 @@ fn parsers_never_panic_on_any_input() {
 fn netlogon_events_are_read_from_their_insertion_strings() {
     use playbooks::NetlogonEvent;
     // 3210's DC may come first or second (the order is not verified): the UNC one is the DC.
-    for line in ["3210|134064288000000000|\\\\dc2.lab.test|LAB", "3210|134064288000000000|LAB|\\\\dc2.lab.test"] {
+    for line in [
+        "3210|134064288000000000|\\\\dc2.lab.test|LAB",
+        "3210|134064288000000000|LAB|\\\\dc2.lab.test",
+    ] {
         let e = NetlogonEvent::parse(line).unwrap();
-        assert_eq!((e.id, e.dc.as_deref(), e.domain.as_deref()), (3210, Some("dc2.lab.test"), Some("LAB")), "{line}");
+        assert_eq!(
+            (e.id, e.dc.as_deref(), e.domain.as_deref()),
+            (3210, Some("dc2.lab.test"), Some("LAB")),
+            "{line}"
+        );
         assert_eq!(e.evidence(), "NETLOGON 3210 at 2025-11-01 00:00:00 UTC: could not authenticate with dc2.lab.test (domain LAB)");
     }
     // 5719 as the rendered capture carries it: the domain, then %%1311.
     let e = NetlogonEvent::parse("5719|134064288000000000|WINDOMAIN|%%1311").unwrap();
-    assert_eq!((e.domain.as_deref(), e.status), (Some("WINDOMAIN"), Some(1311)));
+    assert_eq!(
+        (e.domain.as_deref(), e.status),
+        (Some("WINDOMAIN"), Some(1311))
+    );
     assert!(e.evidence().contains("status 1311"));
-    for junk in ["", "3210", "x|y|z", "4624|1|a|b", "3210|notanumber|a|b", "5719|1|\u{0}|%%x"] {
+    for junk in [
+        "",
+        "3210",
+        "x|y|z",
+        "4624|1|a|b",
+        "3210|notanumber|a|b",
+        "5719|1|\u{0}|%%x",
+    ] {
         let parsed = NetlogonEvent::parse(junk);
-        assert!(parsed.is_none() || parsed.is_some_and(|e| e.domain.is_none()), "{junk:?}");
+        assert!(
+            parsed.is_none() || parsed.is_some_and(|e| e.domain.is_none()),
+            "{junk:?}"
+        );
     }
     let probe = playbooks::parse_probe(&playbooks::CommandOutput::ok(
         "ts.name=WS1\nts.domain=lab.test\nts.part_of_domain=True\nts.domain_role=1\nts.event=3210|134064288000000000|\\\\dc2.lab.test|LAB\nts.event=5719|134064288000000000|LAB|%%1311\n",
     ))
     .unwrap();
     assert_eq!(probe.events.len(), 2);
-    assert!(probe.evidence().iter().any(|l| l.starts_with("NETLOGON 3210 at ")), "{:?}", probe.evidence());
+    assert!(
+        probe
+            .evidence()
+            .iter()
+            .any(|l| l.starts_with("NETLOGON 3210 at ")),
+        "{:?}",
+        probe.evidence()
+    );
 }

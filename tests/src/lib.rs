@@ -45,7 +45,14 @@ pub fn python() -> PathBuf {
             .expect("run python3 -m venv");
         assert!(status.success(), "python3 -m venv failed");
         let out = Command::new(&py)
-            .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-r"])
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                "-r",
+            ])
             .arg(&requirements)
             .output()
             .expect("run pip");

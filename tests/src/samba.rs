@@ -32,7 +32,10 @@ impl SambaLab {
     /// A fact; panics (test support) naming the file when it is missing.
     #[allow(clippy::panic)]
     pub fn fact(&self, key: &str) -> &str {
-        self.facts.get(key).map(String::as_str).unwrap_or_else(|| panic!("{key} missing from {}/facts.env", self.dir.display()))
+        self.facts
+            .get(key)
+            .map(String::as_str)
+            .unwrap_or_else(|| panic!("{key} missing from {}/facts.env", self.dir.display()))
     }
 
     /// The facts file (what `--lab-samba` takes).
@@ -53,16 +56,25 @@ pub fn samba_lab() -> &'static SambaLab {
 
 fn start() -> Result<SambaLab, String> {
     let root = workspace_root();
-    let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root.join("target"));
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target"));
     let dir = target.join("samba-lab");
     fs::create_dir_all(&target).map_err(|e| format!("create {}: {e}", target.display()))?;
-    let lock = File::create(target.join("samba-lab.lock")).map_err(|e| format!("lock file: {e}"))?;
+    let lock =
+        File::create(target.join("samba-lab.lock")).map_err(|e| format!("lock file: {e}"))?;
     lock.lock().map_err(|e| format!("lock: {e}"))?;
     let script = root.join("scripts").join("samba-dc.sh");
     let t0 = Instant::now();
     let out = Command::new("bash")
         .arg(&script)
-        .args(["--maximum-runtime", "1800", "--watch-pid", &std::process::id().to_string(), "start"])
+        .args([
+            "--maximum-runtime",
+            "1800",
+            "--watch-pid",
+            &std::process::id().to_string(),
+            "start",
+        ])
         .env("SAMBA_LAB_DIR", &dir)
         .env("LAB_WITH_DC2", "1")
         .env("LAB_COMPUTERS", COMPUTERS.to_string())
@@ -78,11 +90,17 @@ fn start() -> Result<SambaLab, String> {
             out.status.code()
         ));
     }
-    eprintln!("{stderr}{stdout}samba lab ready in {:.1} s", t0.elapsed().as_secs_f64());
+    eprintln!(
+        "{stderr}{stdout}samba lab ready in {:.1} s",
+        t0.elapsed().as_secs_f64()
+    );
     drop(lock);
-    let text =
-        fs::read_to_string(dir.join("facts.env")).map_err(|e| format!("read {}/facts.env: {e}", dir.display()))?;
-    let facts =
-        text.lines().filter_map(|l| l.split_once('=')).map(|(k, v)| (k.trim().to_string(), v.to_string())).collect();
+    let text = fs::read_to_string(dir.join("facts.env"))
+        .map_err(|e| format!("read {}/facts.env: {e}", dir.display()))?;
+    let facts = text
+        .lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.trim().to_string(), v.to_string()))
+        .collect();
     Ok(SambaLab { facts, script, dir })
 }

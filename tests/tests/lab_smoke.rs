@@ -1,6 +1,11 @@
 //! Quick end-to-end: our client runs commands on lab hosts over real WinRM on loopback.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use secrecy::ExposeSecret;
 use std::time::Duration;
@@ -10,8 +15,15 @@ use winrm::transport::{AuthMethod, Endpoint, Scheme};
 #[tokio::test]
 async fn hostname_and_probe_on_a_lab_host() {
     let lab = lab::model::Lab::build(lab::model::LabSpec::new(20, 7)).unwrap();
-    let running = lab::wire::RunningLab::start(lab, lab::wire::WireOptions::default()).await.unwrap();
-    let ep = running.endpoints().iter().find(|e| e.info.fault.is_none()).unwrap().clone();
+    let running = lab::wire::RunningLab::start(lab, lab::wire::WireOptions::default())
+        .await
+        .unwrap();
+    let ep = running
+        .endpoints()
+        .iter()
+        .find(|e| e.info.fault.is_none())
+        .unwrap()
+        .clone();
     let mut cfg = SessionConfig::new(
         Endpoint::new(ep.addr.ip().to_string(), Some(ep.addr.port()), Scheme::Http),
         AuthMethod::Ntlm,
@@ -23,12 +35,21 @@ async fn hostname_and_probe_on_a_lab_host() {
     let mut s = Session::new(cfg).unwrap();
     let out = s.run("hostname", &[], None).await.unwrap();
     assert_eq!(out.stdout_text().trim(), ep.info.computer_name);
-    let out = s.run("nltest", &["/sc_verify:lab.test".into()], None).await.unwrap();
+    let out = s
+        .run("nltest", &["/sc_verify:lab.test".into()], None)
+        .await
+        .unwrap();
     println!("{}", out.stdout_text());
     assert!(out.stdout_text().contains("NERR_Success"));
-    let out = s.run_powershell("Write-Output \"x=$(hostname)\"", None).await.unwrap();
+    let out = s
+        .run_powershell("Write-Output \"x=$(hostname)\"", None)
+        .await
+        .unwrap();
     println!("{:?} / {}", out.stdout_text(), out.stderr_text());
-    assert_eq!(out.stdout_text().trim(), format!("x={}", ep.info.computer_name));
+    assert_eq!(
+        out.stdout_text().trim(),
+        format!("x={}", ep.info.computer_name)
+    );
     let out = s.run("frobnicate", &[], None).await.unwrap();
     assert_ne!(out.exit_code, 0);
     println!("{}", String::from_utf8_lossy(&out.stderr));

@@ -12,7 +12,12 @@
 //! steps. Any Python exception is reported back as `ERR ...` and fails the test unless
 //! the test expects it; a missing venv fails loudly (see `trustsweep_tests::python`).
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
@@ -97,7 +102,11 @@ impl Py {
         let mut child = cmd.spawn().expect("spawn python");
         let stdin = child.stdin.take().expect("stdin");
         let stdout = BufReader::new(child.stdout.take().expect("stdout"));
-        Self { child, stdin, stdout }
+        Self {
+            child,
+            stdin,
+            stdout,
+        }
     }
 
     /// Sends one command; returns the reply fields after `OK`, or the `ERR` line.
@@ -164,7 +173,9 @@ fn user_file(dir: &std::path::Path) -> std::path::PathBuf {
     let path = dir.join("ntlm_users");
     std::fs::write(
         &path,
-        format!("CONTOSO:alice:{PASSWORD}\n:bob@contoso.com:{PASSWORD}\nCONTOSO:carol:other-password\n"),
+        format!(
+            "CONTOSO:alice:{PASSWORD}\n:bob@contoso.com:{PASSWORD}\nCONTOSO:carol:other-password\n"
+        ),
     )
     .expect("write NTLM_USER_FILE");
     path
@@ -181,13 +192,23 @@ fn temp_dir(name: &str) -> std::path::PathBuf {
 fn exchange(py: &mut Py, ours: &mut SessionSecurity, rounds: usize) {
     for i in 0..rounds {
         // Ours -> Python, multipart body.
-        let msg = format!("<s:Envelope>from-rust-{i} ü {}</s:Envelope>", "r".repeat(i * 37));
+        let msg = format!(
+            "<s:Envelope>from-rust-{i} ü {}</s:Envelope>",
+            "r".repeat(i * 37)
+        );
         let body = seal_body(ours, msg.as_bytes());
         let got = py.call(&format!("unseal_body {}", hx(&body)));
-        assert_eq!(unhx(&got[0]), msg.as_bytes(), "python unsealed our body {i}");
+        assert_eq!(
+            unhx(&got[0]),
+            msg.as_bytes(),
+            "python unsealed our body {i}"
+        );
 
         // Python -> ours, multipart body.
-        let msg = format!("<s:Envelope>from-python-{i} ✓ {}</s:Envelope>", "p".repeat(i * 53));
+        let msg = format!(
+            "<s:Envelope>from-python-{i} ✓ {}</s:Envelope>",
+            "p".repeat(i * 53)
+        );
         let got = py.call(&format!("seal_body {}", hx(msg.as_bytes())));
         assert_eq!(unhx(&got[0]), b"multipart/encrypted");
         let body = unhx(&got[1]);
@@ -205,23 +226,43 @@ fn exchange(py: &mut Py, ours: &mut SessionSecurity, rounds: usize) {
         }
         let got = py.call(&format!("wrap {}", hx(format!("raw-back-{i}").as_bytes())));
         let token = unhx(&got[0]);
-        assert_eq!(ours.unwrap(&token[..16], &token[16..]).expect("unwrap python's token"), format!("raw-back-{i}").as_bytes());
+        assert_eq!(
+            ours.unwrap(&token[..16], &token[16..])
+                .expect("unwrap python's token"),
+            format!("raw-back-{i}").as_bytes()
+        );
     }
 }
 
 /// Our initiator against pyspnego's acceptor; returns our context or Python's error.
-fn rust_client_handshake(py: &mut Py, user_spec: &str, password: &str) -> Result<SessionSecurity, String> {
+fn rust_client_handshake(
+    py: &mut Py,
+    user_spec: &str,
+    password: &str,
+) -> Result<SessionSecurity, String> {
     py.call("server");
     let creds = Credentials::from_user_spec(user_spec, secret(password));
-    let (neg, awaiting) = Initiator::new(creds, "RUSTWS").with_target_spn("HTTP/lab-host").negotiate();
+    let (neg, awaiting) = Initiator::new(creds, "RUSTWS")
+        .with_target_spn("HTTP/lab-host")
+        .negotiate();
     let got = py.call(&format!("step {}", hx(&neg)));
     assert_eq!(got[1], "0", "pyspnego finished after NEGOTIATE?");
     let challenge = unhx(&got[0]);
-    let (auth, sec) = awaiting.authenticate(&challenge).expect("our initiator accepts pyspnego's CHALLENGE");
+    let (auth, sec) = awaiting
+        .authenticate(&challenge)
+        .expect("our initiator accepts pyspnego's CHALLENGE");
     let got = py.try_call(&format!("step {}", hx(&auth)))?;
-    assert_eq!(got, ["-", "1"], "pyspnego acceptor complete with no output token");
+    assert_eq!(
+        got,
+        ["-", "1"],
+        "pyspnego acceptor complete with no output token"
+    );
     let key = py.call("session_key");
-    assert_eq!(unhx(&key[0]), sec.exported_session_key(), "same session key");
+    assert_eq!(
+        unhx(&key[0]),
+        sec.exported_session_key(),
+        "same session key"
+    );
     Ok(sec)
 }
 
@@ -231,7 +272,8 @@ fn pyspnego_server_accepts_our_initiator() {
     let file = user_file(&dir);
     let mut py = Py::start(Some(&file));
 
-    let mut sec = rust_client_handshake(&mut py, "CONTOSO\\alice", PASSWORD).expect("alice authenticates");
+    let mut sec =
+        rust_client_handshake(&mut py, "CONTOSO\\alice", PASSWORD).expect("alice authenticates");
     exchange(&mut py, &mut sec, 6);
 
     // A message altered in transit is refused by pyspnego.
@@ -239,14 +281,21 @@ fn pyspnego_server_accepts_our_initiator() {
     sealed[0] ^= 1;
     let mut token = sig.to_vec();
     token.extend_from_slice(&sealed);
-    let err = py.try_call(&format!("unwrap {}", hx(&token))).expect_err("tampered token accepted");
+    let err = py
+        .try_call(&format!("unwrap {}", hx(&token)))
+        .expect_err("tampered token accepted");
     assert!(err.contains("ERR"), "{err}");
 
     // UPN user (empty domain) and a wrong password.
-    let mut sec = rust_client_handshake(&mut py, "bob@contoso.com", PASSWORD).expect("UPN authenticates");
+    let mut sec =
+        rust_client_handshake(&mut py, "bob@contoso.com", PASSWORD).expect("UPN authenticates");
     exchange(&mut py, &mut sec, 2);
-    let err = rust_client_handshake(&mut py, "CONTOSO\\carol", PASSWORD).expect_err("wrong password accepted");
-    assert!(err.contains("Invalid NTLM response") || err.contains("ERR"), "{err}");
+    let err = rust_client_handshake(&mut py, "CONTOSO\\carol", PASSWORD)
+        .expect_err("wrong password accepted");
+    assert!(
+        err.contains("Invalid NTLM response") || err.contains("ERR"),
+        "{err}"
+    );
 
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -266,22 +315,40 @@ fn python_client_handshake(
     user: &str,
     client_password: &str,
     server_password: &str,
-) -> (winrm::ntlm::ClaimedIdentity, Result<SessionSecurity, NtlmError>) {
-    py.call(&format!("client {} {}", hx(user.as_bytes()), hx(client_password.as_bytes())));
+) -> (
+    winrm::ntlm::ClaimedIdentity,
+    Result<SessionSecurity, NtlmError>,
+) {
+    py.call(&format!(
+        "client {} {}",
+        hx(user.as_bytes()),
+        hx(client_password.as_bytes())
+    ));
     let got = py.call("step -");
     assert_eq!(got[1], "0");
     let negotiate = unhx(&got[0]);
-    let (challenge, pending) = Acceptor::new(identity()).challenge(&negotiate).expect("our CHALLENGE");
+    let (challenge, pending) = Acceptor::new(identity())
+        .challenge(&negotiate)
+        .expect("our CHALLENGE");
     let got = py.call(&format!("step {}", hx(&challenge)));
-    assert_eq!(got[1], "1", "pyspnego initiator complete after AUTHENTICATE");
+    assert_eq!(
+        got[1], "1",
+        "pyspnego initiator complete after AUTHENTICATE"
+    );
     let auth = unhx(&got[0]);
 
     // pyspnego saw our MsvAvTimestamp, so it must send a MIC (and we must check it).
     let msg = AuthenticateMessage::parse(&auth).expect("parse pyspnego AUTHENTICATE");
     assert!(msg.mic.is_some());
     let v2 = NtlmV2Response::parse(&msg.nt_challenge_response).expect("NTLMv2");
-    assert_eq!(v2.client.av_pairs.flags().unwrap_or(0) & AV_FLAG_MIC_PRESENT, AV_FLAG_MIC_PRESENT);
-    assert_eq!(v2.client.av_pairs.get_string(av_id::TARGET_NAME).as_deref(), Some("http/lab-host"));
+    assert_eq!(
+        v2.client.av_pairs.flags().unwrap_or(0) & AV_FLAG_MIC_PRESENT,
+        AV_FLAG_MIC_PRESENT
+    );
+    assert_eq!(
+        v2.client.av_pairs.get_string(av_id::TARGET_NAME).as_deref(),
+        Some("http/lab-host")
+    );
 
     let who = pending.claimed_identity(&auth).expect("claimed identity");
     (who, pending.accept(&auth, &secret(server_password)))
@@ -292,10 +359,17 @@ fn pyspnego_client_authenticates_to_our_acceptor() {
     let mut py = Py::start(None);
 
     let (who, sec) = python_client_handshake(&mut py, "CONTOSO\\alice", PASSWORD, PASSWORD);
-    assert_eq!((who.domain.as_str(), who.user.as_str()), ("CONTOSO", "alice"));
+    assert_eq!(
+        (who.domain.as_str(), who.user.as_str()),
+        ("CONTOSO", "alice")
+    );
     let mut sec = sec.expect("our acceptor accepts pyspnego's AUTHENTICATE");
     let key = py.call("session_key");
-    assert_eq!(unhx(&key[0]), sec.exported_session_key(), "same session key");
+    assert_eq!(
+        unhx(&key[0]),
+        sec.exported_session_key(),
+        "same session key"
+    );
     exchange(&mut py, &mut sec, 6);
 
     // A tampered message from Python is refused by us.
@@ -310,7 +384,10 @@ fn pyspnego_client_authenticates_to_our_acceptor() {
 
     // UPN: user is the whole UPN, domain empty.
     let (who, sec) = python_client_handshake(&mut py, "bob@contoso.com", PASSWORD, PASSWORD);
-    assert_eq!((who.domain.as_str(), who.user.as_str()), ("", "bob@contoso.com"));
+    assert_eq!(
+        (who.domain.as_str(), who.user.as_str()),
+        ("", "bob@contoso.com")
+    );
     let mut sec = sec.expect("UPN accepted");
     exchange(&mut py, &mut sec, 2);
 

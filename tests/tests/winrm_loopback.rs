@@ -4,7 +4,12 @@
 //! re-authentication when the connection drops — and pywinrm/pypsrp against the same
 //! server, so both sides are checked by clients nobody here wrote.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -40,9 +45,18 @@ impl Backend for Scripted {
     }
 
     fn logon(&self, _local: SocketAddr, claimed: &ClaimedIdentity) -> Logon<String> {
-        match (claimed.domain.to_ascii_uppercase().as_str(), claimed.user.to_ascii_lowercase().as_str()) {
-            ("" | "WS0001" | ".", "administrator") => Logon::Verify { password: secret(ADMIN_PW), principal: "ws0001\\administrator".into() },
-            ("" | "WS0001" | ".", "opsadmin") => Logon::Verify { password: secret("0ps!Admin"), principal: "ws0001\\opsadmin".into() },
+        match (
+            claimed.domain.to_ascii_uppercase().as_str(),
+            claimed.user.to_ascii_lowercase().as_str(),
+        ) {
+            ("" | "WS0001" | ".", "administrator") => Logon::Verify {
+                password: secret(ADMIN_PW),
+                principal: "ws0001\\administrator".into(),
+            },
+            ("" | "WS0001" | ".", "opsadmin") => Logon::Verify {
+                password: secret("0ps!Admin"),
+                principal: "ws0001\\opsadmin".into(),
+            },
             _ => Logon::Reject,
         }
     }
@@ -60,7 +74,14 @@ impl Backend for Scripted {
     }
 
     #[allow(clippy::manual_async_fn)]
-    fn execute(&self, _local: SocketAddr, who: String, command_line: String, stdin: Vec<u8>, mode: StdinMode) -> impl std::future::Future<Output = ExecOutput> + Send + 'static {
+    fn execute(
+        &self,
+        _local: SocketAddr,
+        who: String,
+        command_line: String,
+        stdin: Vec<u8>,
+        mode: StdinMode,
+    ) -> impl std::future::Future<Output = ExecOutput> + Send + 'static {
         async move {
             let mut words = command_line.splitn(2, ' ');
             let cmd = words.next().unwrap_or("").to_ascii_lowercase();
@@ -124,8 +145,16 @@ async fn runs_commands_with_one_connection_per_session() {
     assert_eq!(out.stderr, b"bye\r\n");
     let out = s.run("whoami", &[], None).await.unwrap();
     assert_eq!(out.stdout_text(), "ws0001\\administrator\r\n");
-    assert_eq!(s.connects(), 1, "one TCP connection and one NTLM handshake for the whole session");
-    assert_eq!(server.open_shells(), 1, "one shell reused for every command");
+    assert_eq!(
+        s.connects(),
+        1,
+        "one TCP connection and one NTLM handshake for the whole session"
+    );
+    assert_eq!(
+        server.open_shells(),
+        1,
+        "one shell reused for every command"
+    );
     s.close().await.unwrap();
     assert_eq!(server.open_shells(), 0);
 }
@@ -140,7 +169,11 @@ async fn stdin_larger_than_an_envelope_and_output_across_receives() {
     assert_eq!(out.stdout, input);
     let out = s.run("big", &["1000000".into()], None).await.unwrap();
     assert_eq!(out.stdout.len(), 1_000_000);
-    assert!(out.stdout.iter().enumerate().all(|(i, b)| *b == b'a' + (i % 26) as u8));
+    assert!(out
+        .stdout
+        .iter()
+        .enumerate()
+        .all(|(i, b)| *b == b'a' + (i % 26) as u8));
 }
 
 #[tokio::test]
@@ -150,8 +183,17 @@ async fn a_command_that_gets_stdin_is_started_with_a_pipe() {
     // other commands keep TRUE.
     let (addr, _server) = start_server().await;
     let mut s = Session::new(config(addr, "Administrator", ADMIN_PW)).unwrap();
-    assert_eq!(s.run("stdinmode", &[], Some(b"secret\n")).await.unwrap().stdout_text(), "Pipe\r\n");
-    assert_eq!(s.run("stdinmode", &[], None).await.unwrap().stdout_text(), "Console\r\n");
+    assert_eq!(
+        s.run("stdinmode", &[], Some(b"secret\n"))
+            .await
+            .unwrap()
+            .stdout_text(),
+        "Pipe\r\n"
+    );
+    assert_eq!(
+        s.run("stdinmode", &[], None).await.unwrap().stdout_text(),
+        "Console\r\n"
+    );
     s.close().await.unwrap();
 }
 
@@ -170,7 +212,10 @@ async fn wrong_password_and_unknown_domain_user_are_401() {
     let mut s = Session::new(config(addr, "Administrator", "wrong")).unwrap();
     let e = s.run("echo", &["x".into()], None).await.unwrap_err();
     assert!(e.is_unauthorized(), "{e}");
-    assert!(!e.to_string().contains("wrong"), "the password must not appear in errors: {e}");
+    assert!(
+        !e.to_string().contains("wrong"),
+        "the password must not appear in errors: {e}"
+    );
     let mut s = Session::new(config(addr, "LAB\\someone", "whatever")).unwrap();
     let e = s.run("echo", &["x".into()], None).await.unwrap_err();
     assert!(e.is_unauthorized(), "{e}");
@@ -186,7 +231,12 @@ async fn filtered_admin_gets_access_denied_fault() {
 
 #[tokio::test]
 async fn basic_over_http_is_refused_before_any_io() {
-    let cfg = SessionConfig::new(Endpoint::new("127.0.0.1", Some(1), Scheme::Http), AuthMethod::Basic, "u", secret("p"));
+    let cfg = SessionConfig::new(
+        Endpoint::new("127.0.0.1", Some(1), Scheme::Http),
+        AuthMethod::Basic,
+        "u",
+        secret("p"),
+    );
     let e = Session::new(cfg).unwrap_err();
     assert!(e.to_string().contains("clear text"), "{e}");
 }
@@ -245,7 +295,10 @@ async fn reauthenticates_transparently_when_the_connection_drops() {
     }
     let out = ok.expect("the session recovers after the connection drops");
     assert_eq!(out.stdout_text(), "two\r\n");
-    assert!(s.connects() >= 2, "a new connection and handshake were made");
+    assert!(
+        s.connects() >= 2,
+        "a new connection and handshake were made"
+    );
 }
 
 #[tokio::test]
@@ -277,7 +330,13 @@ async fn an_envelope_above_max_envelope_size_kb_is_413_and_named() {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     // A listener configured like an old host with a small MaxEnvelopeSizekb.
-    let server = Server::new(Arc::new(Scripted), ServerConfig { max_envelope_size_kb: 16, ..ServerConfig::default() });
+    let server = Server::new(
+        Arc::new(Scripted),
+        ServerConfig {
+            max_envelope_size_kb: 16,
+            ..ServerConfig::default()
+        },
+    );
     tokio::spawn(server.serve(listener));
     let mut s = Session::new(config(addr, "Administrator", ADMIN_PW)).unwrap();
     let input = vec![b'x'; 100_000];

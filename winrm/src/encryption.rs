@@ -99,7 +99,10 @@ fn header_params(value: &str) -> (String, Vec<(String, String)>) {
 }
 
 fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    params.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    params
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
 }
 
 /// Whether a response `Content-Type` announces an SPNEGO-encrypted body
@@ -135,7 +138,11 @@ pub fn seal_body(sec: &mut SessionSecurity, plaintext: &[u8]) -> Vec<u8> {
 /// Tolerates a missing final boundary and the `-- Encrypted Boundary` spelling
 /// (whitespace after the dashes) some IIS-hosted endpoints use. On any error the
 /// [`SessionSecurity`] must be considered dead (see its documentation).
-pub fn unseal_body(sec: &mut SessionSecurity, content_type: &str, body: &[u8]) -> Result<Vec<u8>, EncryptionError> {
+pub fn unseal_body(
+    sec: &mut SessionSecurity,
+    content_type: &str,
+    body: &[u8],
+) -> Result<Vec<u8>, EncryptionError> {
     if !is_encrypted(content_type) {
         return Err(EncryptionError::NotEncrypted {
             content_type: content_type.to_owned(),
@@ -160,13 +167,20 @@ pub fn unseal_body(sec: &mut SessionSecurity, content_type: &str, body: &[u8]) -
 
     // Data part: "Content-Type: application/octet-stream\r\n", then binary.
     let mut pos = skip_blanks(body, after_second);
-    let line_end = find(body, b"\r\n", pos).ok_or_else(|| malformed("the data part has no Content-Type line"))?;
+    let line_end = find(body, b"\r\n", pos)
+        .ok_or_else(|| malformed("the data part has no Content-Type line"))?;
     let line = String::from_utf8_lossy(body.get(pos..line_end).unwrap_or_default()).into_owned();
     match line.split_once(':') {
         Some((name, value))
             if name.trim().eq_ignore_ascii_case("content-type")
-                && value.trim().eq_ignore_ascii_case("application/octet-stream") => {}
-        _ => return Err(malformed(format!("the data part starts with {line:?}, expected Content-Type: application/octet-stream"))),
+                && value
+                    .trim()
+                    .eq_ignore_ascii_case("application/octet-stream") => {}
+        _ => {
+            return Err(malformed(format!(
+            "the data part starts with {line:?}, expected Content-Type: application/octet-stream"
+        )))
+        }
     }
     pos = line_end + 2;
 
@@ -210,7 +224,9 @@ fn parse_header_part(header: &[u8]) -> Result<usize, EncryptionError> {
     let mut length = None;
     for line in text.split("\r\n").map(str::trim).filter(|l| !l.is_empty()) {
         let Some((name, value)) = line.split_once(':') else {
-            return Err(malformed(format!("header part line {line:?} is not a header")));
+            return Err(malformed(format!(
+                "header part line {line:?} is not a header"
+            )));
         };
         let name = name.trim();
         if name.eq_ignore_ascii_case("content-type") {
@@ -223,11 +239,12 @@ fn parse_header_part(header: &[u8]) -> Result<usize, EncryptionError> {
             protocol_ok = true;
         } else if name.eq_ignore_ascii_case("originalcontent") {
             let (_, params) = header_params(value);
-            let v = param(&params, "length").ok_or_else(|| malformed("OriginalContent has no Length="))?;
-            length = Some(
-                v.parse::<usize>()
-                    .map_err(|_| malformed(format!("OriginalContent Length={v:?} is not a number")))?,
-            );
+            let v = param(&params, "length")
+                .ok_or_else(|| malformed("OriginalContent has no Length="))?;
+            length =
+                Some(v.parse::<usize>().map_err(|_| {
+                    malformed(format!("OriginalContent Length={v:?} is not a number"))
+                })?);
         }
     }
     if !protocol_ok {
@@ -241,7 +258,10 @@ fn is_ws(b: u8) -> bool {
 }
 
 fn skip_ws(b: &[u8], mut i: usize) -> usize {
-    while b.get(i).is_some_and(|&c| matches!(c, b' ' | b'\t' | b'\r' | b'\n')) {
+    while b
+        .get(i)
+        .is_some_and(|&c| matches!(c, b' ' | b'\t' | b'\r' | b'\n'))
+    {
         i += 1;
     }
     i
@@ -259,7 +279,9 @@ fn find(hay: &[u8], needle: &[u8], from: usize) -> Option<usize> {
     if needle.is_empty() || h.len() < needle.len() {
         return None;
     }
-    h.windows(needle.len()).position(|w| w == needle).map(|p| p + from)
+    h.windows(needle.len())
+        .position(|w| w == needle)
+        .map(|p| p + from)
 }
 
 /// If a delimiter line `--[ \t]*<boundary>\r\n` starts at `i`, the index after it.
@@ -295,7 +317,11 @@ fn find_delimiter(b: &[u8], from: usize, boundary: &[u8]) -> Option<(usize, usiz
 /// present (a missing closing delimiter is tolerated and leaves `rest` untouched).
 fn strip_closing<'a>(rest: &'a [u8], boundary: &[u8]) -> &'a [u8] {
     let mut end = rest.len();
-    while end > 0 && rest.get(end - 1).is_some_and(|&c| matches!(c, b'\r' | b'\n' | b' ' | b'\t')) {
+    while end > 0
+        && rest
+            .get(end - 1)
+            .is_some_and(|&c| matches!(c, b'\r' | b'\n' | b' ' | b'\t'))
+    {
         end -= 1;
     }
     let Some(before) = end.checked_sub(2) else {

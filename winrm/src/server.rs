@@ -28,9 +28,14 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::encryption;
-use crate::ntlm::{Acceptor, AwaitingAuthenticate, ClaimedIdentity, ServerIdentity, SessionSecurity};
+use crate::ntlm::{
+    Acceptor, AwaitingAuthenticate, ClaimedIdentity, ServerIdentity, SessionSecurity,
+};
 use crate::secret::Secret;
-use crate::soap::{self, ParsedRequest, ReceiveOutput, Request as WsRequest, Response, ShellInfo, StreamChunk, WsmanFault};
+use crate::soap::{
+    self, ParsedRequest, ReceiveOutput, Request as WsRequest, Response, ShellInfo, StreamChunk,
+    WsmanFault,
+};
 
 /// What the backend decides about a user who claims an identity in NTLM AUTHENTICATE.
 #[derive(Debug)]
@@ -137,7 +142,12 @@ pub struct ServerConfig {
 
 impl Default for ServerConfig {
     fn default() -> Self {
-        ServerConfig { max_envelope_size_kb: 500, max_timeout_ms: 60_000, max_shells_per_user: 30, allow_basic: false }
+        ServerConfig {
+            max_envelope_size_kb: 500,
+            max_timeout_ms: 60_000,
+            max_shells_per_user: 30,
+            allow_basic: false,
+        }
     }
 }
 
@@ -155,7 +165,9 @@ pub const COMMAND_LOG_LIMIT: usize = 100_000;
 
 impl<B: Backend> fmt::Debug for Server<B> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Server").field("config", &self.config).finish_non_exhaustive()
+        f.debug_struct("Server")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
     }
 }
 
@@ -199,7 +211,12 @@ struct Conn<P> {
 impl<B: Backend> Server<B> {
     /// A server for `backend`.
     pub fn new(backend: Arc<B>, config: ServerConfig) -> Arc<Self> {
-        Arc::new(Server { backend, config, shells: Mutex::new(HashMap::new()), command_log: Mutex::new(Vec::new()) })
+        Arc::new(Server {
+            backend,
+            config,
+            shells: Mutex::new(HashMap::new()),
+            command_log: Mutex::new(Vec::new()),
+        })
     }
 
     /// The backend.
@@ -218,7 +235,11 @@ impl<B: Backend> Server<B> {
         self.accept_loop(listener, Some(tls)).await
     }
 
-    async fn accept_loop(self: Arc<Self>, listener: TcpListener, tls: Option<tokio_rustls::TlsAcceptor>) {
+    async fn accept_loop(
+        self: Arc<Self>,
+        listener: TcpListener,
+        tls: Option<tokio_rustls::TlsAcceptor>,
+    ) {
         loop {
             let (stream, _) = match listener.accept().await {
                 Ok(s) => s,
@@ -242,7 +263,11 @@ impl<B: Backend> Server<B> {
             let tls = tls.clone();
             tokio::spawn(async move {
                 match tls {
-                    None => server.serve_connection(TokioIo::new(stream), local, false).await,
+                    None => {
+                        server
+                            .serve_connection(TokioIo::new(stream), local, false)
+                            .await
+                    }
                     Some(acceptor) => match acceptor.accept(stream).await {
                         Ok(s) => server.serve_connection(TokioIo::new(s), local, true).await,
                         Err(e) => tracing::debug!(error = %e, "TLS handshake failed"),
@@ -267,7 +292,10 @@ impl<B: Backend> Server<B> {
             let conn = conn.clone();
             async move { Ok::<_, std::convert::Infallible>(server.handle_http(local, &conn, req).await) }
         });
-        let _ = hyper::server::conn::http1::Builder::new().keep_alive(true).serve_connection(io, service).await;
+        let _ = hyper::server::conn::http1::Builder::new()
+            .keep_alive(true)
+            .serve_connection(io, service)
+            .await;
     }
 
     async fn handle_http(
@@ -284,11 +312,21 @@ impl<B: Backend> Server<B> {
             // The host went down under an open connection (a reboot): HTTP.sys answers
             // 503 while no WinRM service is registered, and the connection ends.
             let mut resp = plain(StatusCode::SERVICE_UNAVAILABLE, "");
-            resp.headers_mut().insert(hyper::header::CONNECTION, HeaderValue::from_static("close"));
+            resp.headers_mut()
+                .insert(hyper::header::CONNECTION, HeaderValue::from_static("close"));
             return resp;
         };
-        let auth = req.headers().get(AUTHORIZATION).and_then(|v| v.to_str().ok()).map(str::to_string);
-        let content_type = req.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+        let auth = req
+            .headers()
+            .get(AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let content_type = req
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string();
         let body = match req.into_body().collect().await {
             Ok(b) => b.to_bytes(),
             Err(_) => return plain(StatusCode::BAD_REQUEST, ""),
@@ -315,7 +353,8 @@ impl<B: Backend> Server<B> {
         }
         let sealed_request = encryption::is_encrypted(&content_type);
         let plaintext = match (sealed_request, security.as_mut()) {
-            (true, Some(security)) => match encryption::unseal_body(security, &content_type, &body) {
+            (true, Some(security)) => match encryption::unseal_body(security, &content_type, &body)
+            {
                 Ok(p) => p,
                 Err(e) => {
                     tracing::debug!(error = %e, "cannot unseal request; dropping context");
@@ -340,7 +379,10 @@ impl<B: Backend> Server<B> {
         // Release the connection lock while a Receive long-polls? HTTP/1.1 is sequential
         // per connection, so holding it costs nothing.
         let (status, xml) = if !self.backend.authorize(local, &principal) {
-            (StatusCode::INTERNAL_SERVER_ERROR, soap::build_fault(None, &WsmanFault::access_denied(&host.machine)))
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                soap::build_fault(None, &WsmanFault::access_denied(&host.machine)),
+            )
         } else {
             match soap::parse_request(&plaintext) {
                 Err(e) => (
@@ -353,8 +395,14 @@ impl<B: Backend> Server<B> {
                 Ok(parsed) => {
                     let message_id = parsed.message_id.clone();
                     match self.dispatch(local, &host, &principal, &parsed).await {
-                        Ok((resp, shell)) => (StatusCode::OK, soap::build_response_for(&parsed, &resp, shell.as_ref())),
-                        Err(fault) => (StatusCode::INTERNAL_SERVER_ERROR, soap::build_fault(Some(&message_id), &fault)),
+                        Ok((resp, shell)) => (
+                            StatusCode::OK,
+                            soap::build_response_for(&parsed, &resp, shell.as_ref()),
+                        ),
+                        Err(fault) => (
+                            StatusCode::INTERNAL_SERVER_ERROR,
+                            soap::build_fault(Some(&message_id), &fault),
+                        ),
                     }
                 }
             }
@@ -363,18 +411,25 @@ impl<B: Backend> Server<B> {
             (ConnState::Authenticated(Some(security)), true) => {
                 let sealed = encryption::seal_body(security, xml.as_bytes());
                 let mut resp = HttpResponse::new(Full::new(Bytes::from(sealed)));
-                resp.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static(encryption::CONTENT_TYPE));
+                resp.headers_mut().insert(
+                    CONTENT_TYPE,
+                    HeaderValue::from_static(encryption::CONTENT_TYPE),
+                );
                 resp
             }
             (ConnState::Authenticated(_), false) => {
                 let mut resp = HttpResponse::new(Full::new(Bytes::from(xml)));
-                resp.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/soap+xml;charset=UTF-8"));
+                resp.headers_mut().insert(
+                    CONTENT_TYPE,
+                    HeaderValue::from_static("application/soap+xml;charset=UTF-8"),
+                );
                 resp
             }
             _ => return unauthorized(None, conn.scheme, allow_basic),
         };
         *resp.status_mut() = status;
-        resp.headers_mut().insert(SERVER, HeaderValue::from_static("Microsoft-HTTPAPI/2.0"));
+        resp.headers_mut()
+            .insert(SERVER, HeaderValue::from_static("Microsoft-HTTPAPI/2.0"));
         resp
     }
 
@@ -401,11 +456,18 @@ impl<B: Backend> Server<B> {
             return AuthStep::Continue(unauthorized(None, conn.scheme, allow_basic));
         };
         conn.scheme = scheme;
-        let Some(token) = parts.next().and_then(|t| base64::engine::general_purpose::STANDARD.decode(t.trim()).ok()) else {
+        let Some(token) = parts.next().and_then(|t| {
+            base64::engine::general_purpose::STANDARD
+                .decode(t.trim())
+                .ok()
+        }) else {
             return AuthStep::Continue(plain(StatusCode::BAD_REQUEST, ""));
         };
         // MS-NLMP 2.2.1: MessageType is the u32 after the 8-byte signature.
-        let message_type = token.get(8..12).and_then(|b| <[u8; 4]>::try_from(b).ok()).map(u32::from_le_bytes);
+        let message_type = token
+            .get(8..12)
+            .and_then(|b| <[u8; 4]>::try_from(b).ok())
+            .map(u32::from_le_bytes);
         let state = std::mem::replace(&mut conn.state, ConnState::Fresh);
         conn.principal = None;
         match (message_type, state) {
@@ -426,7 +488,10 @@ impl<B: Backend> Server<B> {
                 };
                 match self.backend.logon(local, &claimed) {
                     Logon::Reject => AuthStep::Continue(unauthorized(None, scheme, allow_basic)),
-                    Logon::Verify { password, principal } => match awaiting.accept(&token, &password) {
+                    Logon::Verify {
+                        password,
+                        principal,
+                    } => match awaiting.accept(&token, &password) {
                         Ok(security) => {
                             conn.state = ConnState::Authenticated(Some(Box::new(security)));
                             conn.principal = Some(principal);
@@ -456,16 +521,28 @@ impl<B: Backend> Server<B> {
             return refused();
         };
         let decoded = zeroize::Zeroizing::new(decoded);
-        let Some((user_spec, password)) = decoded.split_once(':') else { return refused() };
+        let Some((user_spec, password)) = decoded.split_once(':') else {
+            return refused();
+        };
         let (domain, user) = match user_spec.split_once('\\') {
             Some((d, u)) => (d.to_string(), u.to_string()),
             None => (String::new(), user_spec.to_string()),
         };
-        let claimed = ClaimedIdentity { domain, user, workstation: String::new() };
+        let claimed = ClaimedIdentity {
+            domain,
+            user,
+            workstation: String::new(),
+        };
         match self.backend.logon(local, &claimed) {
-            Logon::Verify { password: expected, principal } => {
+            Logon::Verify {
+                password: expected,
+                principal,
+            } => {
                 use secrecy::ExposeSecret;
-                if crate::ntlm::crypto::ct_eq(expected.expose_secret().as_bytes(), password.as_bytes()) {
+                if crate::ntlm::crypto::ct_eq(
+                    expected.expose_secret().as_bytes(),
+                    password.as_bytes(),
+                ) {
                     conn.state = ConnState::Authenticated(None);
                     conn.principal = Some(principal);
                     AuthStep::Done
@@ -503,12 +580,19 @@ impl<B: Backend> Server<B> {
                     .filter(|((addr, _), s)| *addr == local && s.owner_name == owner_name)
                     .count();
                 if open >= self.config.max_shells_per_user {
-                    return Err(WsmanFault::quota_max_shells(self.config.max_shells_per_user, machine));
+                    return Err(WsmanFault::quota_max_shells(
+                        self.config.max_shells_per_user,
+                        machine,
+                    ));
                 }
                 let shell_id = uuid::Uuid::new_v4().to_string().to_uppercase();
                 shells.insert(
                     (local, shell_id.clone()),
-                    Shell { owner: principal.clone(), owner_name: owner_name.clone(), commands: HashMap::new() },
+                    Shell {
+                        owner: principal.clone(),
+                        owner_name: owner_name.clone(),
+                        commands: HashMap::new(),
+                    },
                 );
                 let info = ShellInfo {
                     shell_id: shell_id.clone(),
@@ -518,8 +602,17 @@ impl<B: Backend> Server<B> {
                 };
                 Ok((Response::Created { shell_id }, Some(info)))
             }
-            WsRequest::Command { shell_id, command, arguments, console_mode_stdin, .. } => {
-                let command_line = std::iter::once(command).chain(arguments).collect::<Vec<_>>().join(" ");
+            WsRequest::Command {
+                shell_id,
+                command,
+                arguments,
+                console_mode_stdin,
+                ..
+            } => {
+                let command_line = std::iter::once(command)
+                    .chain(arguments)
+                    .collect::<Vec<_>>()
+                    .join(" ");
                 {
                     let mut log = self.command_log.lock().unwrap_or_else(|p| p.into_inner());
                     if log.len() < COMMAND_LOG_LIMIT {
@@ -529,7 +622,9 @@ impl<B: Backend> Server<B> {
                 let reads_stdin = self.backend.reads_stdin(local, &command_line);
                 let command_id = uuid::Uuid::new_v4().to_string().to_uppercase();
                 let mut shells = self.lock_shells();
-                let shell = shells.get_mut(&(local, shell_id.clone())).ok_or_else(|| WsmanFault::shell_not_found(&shell_id, machine))?;
+                let shell = shells
+                    .get_mut(&(local, shell_id.clone()))
+                    .ok_or_else(|| WsmanFault::shell_not_found(&shell_id, machine))?;
                 let (tx, rx) = watch::channel(None);
                 let mut cmd = Command {
                     command_line,
@@ -548,11 +643,22 @@ impl<B: Backend> Server<B> {
                 shell.commands.insert(command_id.clone(), cmd);
                 Ok((Response::CommandStarted { command_id }, None))
             }
-            WsRequest::Send { shell_id, command_id, data, end, .. } => {
+            WsRequest::Send {
+                shell_id,
+                command_id,
+                data,
+                end,
+                ..
+            } => {
                 let mut shells = self.lock_shells();
-                let shell = shells.get_mut(&(local, shell_id.clone())).ok_or_else(|| WsmanFault::shell_not_found(&shell_id, machine))?;
+                let shell = shells
+                    .get_mut(&(local, shell_id.clone()))
+                    .ok_or_else(|| WsmanFault::shell_not_found(&shell_id, machine))?;
                 let owner = shell.owner.clone();
-                let cmd = shell.commands.get_mut(&command_id).ok_or_else(|| WsmanFault::unknown_command_id(machine))?;
+                let cmd = shell
+                    .commands
+                    .get_mut(&command_id)
+                    .ok_or_else(|| WsmanFault::unknown_command_id(machine))?;
                 if !cmd.started {
                     cmd.stdin.extend_from_slice(&data);
                     if end {
@@ -561,14 +667,25 @@ impl<B: Backend> Server<B> {
                 }
                 Ok((Response::Sent, None))
             }
-            WsRequest::Receive { shell_id, command_id, .. } => {
+            WsRequest::Receive {
+                shell_id,
+                command_id,
+                ..
+            } => {
                 let Some(command_id) = command_id else {
-                    return Err(WsmanFault::invalid_parameter_receive_without_command(machine));
+                    return Err(WsmanFault::invalid_parameter_receive_without_command(
+                        machine,
+                    ));
                 };
                 let mut rx = {
                     let shells = self.lock_shells();
-                    let shell = shells.get(&(local, shell_id.clone())).ok_or_else(|| WsmanFault::shell_not_found(&shell_id, machine))?;
-                    let cmd = shell.commands.get(&command_id).ok_or_else(|| WsmanFault::unknown_command_id(machine))?;
+                    let shell = shells
+                        .get(&(local, shell_id.clone()))
+                        .ok_or_else(|| WsmanFault::shell_not_found(&shell_id, machine))?;
+                    let cmd = shell
+                        .commands
+                        .get(&command_id)
+                        .ok_or_else(|| WsmanFault::unknown_command_id(machine))?;
                     cmd.result.clone()
                 };
                 // Long poll: wait for the process, at most the OperationTimeout.
@@ -582,14 +699,31 @@ impl<B: Backend> Server<B> {
                     return Err(WsmanFault::operation_timed_out(machine));
                 };
                 let mut shells = self.lock_shells();
-                let shell = shells.get_mut(&(local, shell_id.clone())).ok_or_else(|| WsmanFault::shell_not_found(&shell_id, machine))?;
-                let cmd = shell.commands.get_mut(&command_id).ok_or_else(|| WsmanFault::unknown_command_id(machine))?;
-                Ok((Response::Received(next_chunks(cmd, &command_id, &output, max_env)), None))
+                let shell = shells
+                    .get_mut(&(local, shell_id.clone()))
+                    .ok_or_else(|| WsmanFault::shell_not_found(&shell_id, machine))?;
+                let cmd = shell
+                    .commands
+                    .get_mut(&command_id)
+                    .ok_or_else(|| WsmanFault::unknown_command_id(machine))?;
+                Ok((
+                    Response::Received(next_chunks(cmd, &command_id, &output, max_env)),
+                    None,
+                ))
             }
-            WsRequest::Signal { shell_id, command_id, .. } => {
+            WsRequest::Signal {
+                shell_id,
+                command_id,
+                ..
+            } => {
                 let mut shells = self.lock_shells();
-                let shell = shells.get_mut(&(local, shell_id.clone())).ok_or_else(|| WsmanFault::shell_not_found(&shell_id, machine))?;
-                let cmd = shell.commands.remove(&command_id).ok_or_else(|| WsmanFault::unknown_command_id(machine))?;
+                let shell = shells
+                    .get_mut(&(local, shell_id.clone()))
+                    .ok_or_else(|| WsmanFault::shell_not_found(&shell_id, machine))?;
+                let cmd = shell
+                    .commands
+                    .remove(&command_id)
+                    .ok_or_else(|| WsmanFault::unknown_command_id(machine))?;
                 if let Some(task) = cmd.task {
                     task.abort();
                 }
@@ -597,7 +731,9 @@ impl<B: Backend> Server<B> {
             }
             WsRequest::Delete { shell_id } => {
                 let mut shells = self.lock_shells();
-                let shell = shells.remove(&(local, shell_id.clone())).ok_or_else(|| WsmanFault::shell_not_found(&shell_id, machine))?;
+                let shell = shells
+                    .remove(&(local, shell_id.clone()))
+                    .ok_or_else(|| WsmanFault::shell_not_found(&shell_id, machine))?;
                 for (_, cmd) in shell.commands {
                     if let Some(task) = cmd.task {
                         task.abort();
@@ -618,7 +754,13 @@ impl<B: Backend> Server<B> {
     fn start(&self, local: SocketAddr, who: B::Principal, cmd: &mut Command) {
         cmd.started = true;
         let Some(tx) = cmd.sender.take() else { return };
-        let fut = self.backend.execute(local, who, cmd.command_line.clone(), std::mem::take(&mut cmd.stdin), cmd.stdin_mode);
+        let fut = self.backend.execute(
+            local,
+            who,
+            cmd.command_line.clone(),
+            std::mem::take(&mut cmd.stdin),
+            cmd.stdin_mode,
+        );
         cmd.task = Some(tokio::spawn(async move {
             let out = fut.await;
             let _ = tx.send(Some(Arc::new(out)));
@@ -633,7 +775,10 @@ impl<B: Backend> Server<B> {
 
     /// Every command line clients started (up to [`COMMAND_LOG_LIMIT`]), for audits in tests.
     pub fn command_log(&self) -> Vec<String> {
-        self.command_log.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        self.command_log
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// Number of open shells on all listeners (for tests).
@@ -649,7 +794,12 @@ pub const STREAMED_OUTPUT: usize = 4096;
 /// The next Receive response for a finished command: as much output as fits the client's
 /// MaxEnvelopeSize, `End` markers and `CommandState/Done` with the exit code once
 /// everything was delivered.
-fn next_chunks(cmd: &mut Command, command_id: &str, out: &ExecOutput, max_env: usize) -> ReceiveOutput {
+fn next_chunks(
+    cmd: &mut Command,
+    command_id: &str,
+    out: &ExecOutput,
+    max_env: usize,
+) -> ReceiveOutput {
     // Leave room for the envelope itself; base64 grows data by 4/3.
     let mut budget = max_env.saturating_sub(4096) / 4 * 3;
     let budget_floor = 1024;
@@ -663,7 +813,11 @@ fn next_chunks(cmd: &mut Command, command_id: &str, out: &ExecOutput, max_env: u
     // first half (to a line end) with `Running`, the rest on the next Receive.
     if cmd.stdout_pos == 0 && cmd.stderr_pos == 0 && out.stdout.len() > STREAMED_OUTPUT {
         let half = out.stdout.len() / 2;
-        let cut = out.stdout.get(half..).and_then(|t| t.iter().position(|b| *b == b'\n')).map_or(half, |i| half + i + 1);
+        let cut = out
+            .stdout
+            .get(half..)
+            .and_then(|t| t.iter().position(|b| *b == b'\n'))
+            .map_or(half, |i| half + i + 1);
         budget = budget.min(cut);
     }
     let mut chunks = Vec::new();
@@ -691,7 +845,12 @@ fn next_chunks(cmd: &mut Command, command_id: &str, out: &ExecOutput, max_env: u
     let done = cmd.stdout_pos >= out.stdout.len() && cmd.stderr_pos >= out.stderr.len();
     if done {
         for name in ["stdout", "stderr"] {
-            chunks.push(StreamChunk { stream: name.to_string(), command_id: Some(command_id.to_string()), data: Vec::new(), end: true });
+            chunks.push(StreamChunk {
+                stream: name.to_string(),
+                command_id: Some(command_id.to_string()),
+                data: Vec::new(),
+                end: true,
+            });
         }
     }
     ReceiveOutput {
@@ -714,7 +873,8 @@ enum AuthStep {
 fn plain(status: StatusCode, body: &'static str) -> HttpResponse<Full<Bytes>> {
     let mut resp = HttpResponse::new(Full::new(Bytes::from_static(body.as_bytes())));
     *resp.status_mut() = status;
-    resp.headers_mut().insert(SERVER, HeaderValue::from_static("Microsoft-HTTPAPI/2.0"));
+    resp.headers_mut()
+        .insert(SERVER, HeaderValue::from_static("Microsoft-HTTPAPI/2.0"));
     resp
 }
 
@@ -725,7 +885,10 @@ fn unauthorized(challenge: Option<&[u8]>, scheme: &str, basic: bool) -> HttpResp
     let headers = resp.headers_mut();
     match challenge {
         Some(token) => {
-            let value = format!("{scheme} {}", base64::engine::general_purpose::STANDARD.encode(token));
+            let value = format!(
+                "{scheme} {}",
+                base64::engine::general_purpose::STANDARD.encode(token)
+            );
             if let Ok(v) = HeaderValue::from_str(&value) {
                 headers.insert(WWW_AUTHENTICATE, v);
             }
@@ -734,7 +897,10 @@ fn unauthorized(challenge: Option<&[u8]>, scheme: &str, basic: bool) -> HttpResp
             headers.append(WWW_AUTHENTICATE, HeaderValue::from_static("Negotiate"));
             headers.append(WWW_AUTHENTICATE, HeaderValue::from_static("Kerberos"));
             if basic {
-                headers.append(WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"WSMAN\""));
+                headers.append(
+                    WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Basic realm=\"WSMAN\""),
+                );
             }
         }
     }

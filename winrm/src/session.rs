@@ -50,7 +50,12 @@ pub struct SessionConfig {
 impl SessionConfig {
     /// A configuration with the usual defaults: 10 s connect, 20 s operation timeout,
     /// 30 s read timeout (pywinrm's pair), 150 KiB envelopes.
-    pub fn new(endpoint: Endpoint, auth: AuthMethod, user: impl Into<String>, password: Secret) -> Self {
+    pub fn new(
+        endpoint: Endpoint,
+        auth: AuthMethod,
+        user: impl Into<String>,
+        password: Secret,
+    ) -> Self {
         SessionConfig {
             endpoint,
             auth,
@@ -150,7 +155,12 @@ impl Session {
             connect_timeout: cfg.connect_timeout,
             read_timeout: cfg.read_timeout,
         })?;
-        Ok(Session { transport, ctx, shell_id: None, max_envelope_size: cfg.max_envelope_size })
+        Ok(Session {
+            transport,
+            ctx,
+            shell_id: None,
+            max_envelope_size: cfg.max_envelope_size,
+        })
     }
 
     /// The endpoint of this session.
@@ -169,14 +179,23 @@ impl Session {
     }
 
     /// Runs a command line through the shell and collects its output.
-    pub async fn run(&mut self, command: &str, args: &[String], stdin: Option<&[u8]>) -> Result<Output, Error> {
+    pub async fn run(
+        &mut self,
+        command: &str,
+        args: &[String],
+        stdin: Option<&[u8]>,
+    ) -> Result<Output, Error> {
         self.run_streaming(command, args, stdin, |_, _| {}).await
     }
 
     /// Runs a PowerShell script the way admins and Ansible do
     /// (`powershell.exe -NoProfile -NonInteractive -EncodedCommand …`), with optional stdin
     /// (read by the script through `$input`). Secrets belong in stdin, never in the script.
-    pub async fn run_powershell(&mut self, script: &str, stdin: Option<&[u8]>) -> Result<Output, Error> {
+    pub async fn run_powershell(
+        &mut self,
+        script: &str,
+        stdin: Option<&[u8]>,
+    ) -> Result<Output, Error> {
         let (cmd, args) = powershell::command_line(script);
         self.run(&cmd, &args, stdin).await
     }
@@ -190,18 +209,26 @@ impl Session {
         mut on_output: impl FnMut(Stream, &[u8]),
     ) -> Result<Output, Error> {
         let shell_id = self.shell().await?;
-        let command_id = match self.start_command(&shell_id, command, args, stdin.is_some()).await {
+        let command_id = match self
+            .start_command(&shell_id, command, args, stdin.is_some())
+            .await
+        {
             Err(e) if e.fault_kind() == Some(FaultKind::InvalidSelectors) => {
                 // The server forgot our shell (idle timeout, service restart): open a new
                 // one and try once more, as WinRb does.
                 self.shell_id = None;
                 let shell_id = self.shell().await?;
-                let id = self.start_command(&shell_id, command, args, stdin.is_some()).await?;
-                return self.finish_command(&shell_id, &id, stdin, &mut on_output).await;
+                let id = self
+                    .start_command(&shell_id, command, args, stdin.is_some())
+                    .await?;
+                return self
+                    .finish_command(&shell_id, &id, stdin, &mut on_output)
+                    .await;
             }
             other => other?,
         };
-        self.finish_command(&shell_id, &command_id, stdin, &mut on_output).await
+        self.finish_command(&shell_id, &command_id, stdin, &mut on_output)
+            .await
     }
 
     async fn finish_command(
@@ -229,7 +256,11 @@ impl Session {
                 Err(e) => return Err(e),
             };
             for chunk in received.chunks {
-                if chunk.command_id.as_deref().is_some_and(|id| id != command_id) {
+                if chunk
+                    .command_id
+                    .as_deref()
+                    .is_some_and(|id| id != command_id)
+                {
                     continue;
                 }
                 let (stream, buf) = match chunk.stream.as_str() {
@@ -242,7 +273,9 @@ impl Session {
                     // Bounded: a runaway command cannot exhaust our memory; the rest is
                     // streamed to `on_output` but not kept.
                     let room = MAX_OUTPUT_BYTES.saturating_sub(buf.len());
-                    buf.extend_from_slice(chunk.data.get(..room.min(chunk.data.len())).unwrap_or(&[]));
+                    buf.extend_from_slice(
+                        chunk.data.get(..room.min(chunk.data.len())).unwrap_or(&[]),
+                    );
                 }
             }
             match finished(received.state.as_ref()) {
@@ -272,7 +305,12 @@ impl Session {
         Ok(out)
     }
 
-    async fn send_stdin(&mut self, shell_id: &str, command_id: &str, data: &[u8]) -> Result<(), Error> {
+    async fn send_stdin(
+        &mut self,
+        shell_id: &str,
+        command_id: &str,
+        data: &[u8],
+    ) -> Result<(), Error> {
         // Room for the payload: the envelope minus headers (about 1.5 KiB), in base64 (4/3).
         let budget = (self.max_envelope_size as usize).saturating_sub(2048) / 4 * 3;
         let chunk_size = budget.max(1024);
@@ -302,7 +340,13 @@ impl Session {
     /// with TRUE it gets a console and `$input` stays empty (DOMAIN.md "WinRM details";
     /// Ansible's winrm connection sends `console_mode_stdin=(stdin_iterator is None)`).
     /// The others keep TRUE, pywinrm's default.
-    async fn start_command(&mut self, shell_id: &str, command: &str, args: &[String], sends_stdin: bool) -> Result<String, Error> {
+    async fn start_command(
+        &mut self,
+        shell_id: &str,
+        command: &str,
+        args: &[String],
+        sends_stdin: bool,
+    ) -> Result<String, Error> {
         let req = Request::Command {
             shell_id: shell_id.to_string(),
             command: command.to_string(),
@@ -352,13 +396,17 @@ impl Session {
         // Command and Send start or feed a process: never resent after a broken connection.
         let idempotent = !matches!(req, Request::Command { .. } | Request::Send { .. });
         let reply = self.transport.send_with(&xml, idempotent).await?;
-        soap::parse_response(&reply.body).map_err(|e| crate::transport::soap_error(self.transport.endpoint(), e))
+        soap::parse_response(&reply.body)
+            .map_err(|e| crate::transport::soap_error(self.transport.endpoint(), e))
     }
 
     fn unexpected(&self, expected: &str, got: &Response) -> Error {
         Error::Soap {
             addr: self.transport.endpoint().addr(),
-            source: soap::SoapError::Unexpected { expected: expected.to_string(), found: format!("{got:?}") },
+            source: soap::SoapError::Unexpected {
+                expected: expected.to_string(),
+                found: format!("{got:?}"),
+            },
         }
     }
 }
@@ -380,11 +428,17 @@ mod tests {
     #[test]
     fn done_needs_an_exit_code() {
         // MS-WSMV 2.2.4.7: Done carries ExitCode; pywinrm fails a Done without one.
-        let done = receive_response(r#"<rsp:CommandState CommandId="C1" State="http://schemas.microsoft.com/wbem/wsman/1/windows/shell/CommandState/Done"><rsp:ExitCode>3</rsp:ExitCode></rsp:CommandState>"#);
+        let done = receive_response(
+            r#"<rsp:CommandState CommandId="C1" State="http://schemas.microsoft.com/wbem/wsman/1/windows/shell/CommandState/Done"><rsp:ExitCode>3</rsp:ExitCode></rsp:CommandState>"#,
+        );
         assert_eq!(finished(done.state.as_ref()), Some(Ok(3)));
-        let no_code = receive_response(r#"<rsp:CommandState CommandId="C1" State="http://schemas.microsoft.com/wbem/wsman/1/windows/shell/CommandState/Done"/>"#);
+        let no_code = receive_response(
+            r#"<rsp:CommandState CommandId="C1" State="http://schemas.microsoft.com/wbem/wsman/1/windows/shell/CommandState/Done"/>"#,
+        );
         assert_eq!(finished(no_code.state.as_ref()), Some(Err(())));
-        let running = receive_response(r#"<rsp:CommandState CommandId="C1" State="http://schemas.microsoft.com/wbem/wsman/1/windows/shell/CommandState/Running"/>"#);
+        let running = receive_response(
+            r#"<rsp:CommandState CommandId="C1" State="http://schemas.microsoft.com/wbem/wsman/1/windows/shell/CommandState/Running"/>"#,
+        );
         assert_eq!(finished(running.state.as_ref()), None);
         assert_eq!(finished(None), None);
     }

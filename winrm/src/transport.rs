@@ -21,7 +21,9 @@ use base64::Engine as _;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1::SendRequest;
-use hyper::header::{HeaderValue, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, HOST, WWW_AUTHENTICATE};
+use hyper::header::{
+    HeaderValue, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, HOST, WWW_AUTHENTICATE,
+};
 use hyper::{Request, StatusCode};
 use hyper_util::rt::TokioIo;
 use secrecy::ExposeSecret;
@@ -87,7 +89,9 @@ impl std::str::FromStr for AuthMethod {
         match s.to_ascii_lowercase().as_str() {
             "ntlm" | "negotiate" => Ok(AuthMethod::Ntlm),
             "basic" => Ok(AuthMethod::Basic),
-            other => Err(format!("unknown auth method '{other}' (expected ntlm or basic)")),
+            other => Err(format!(
+                "unknown auth method '{other}' (expected ntlm or basic)"
+            )),
         }
     }
 }
@@ -106,11 +110,19 @@ pub struct Endpoint {
 impl Endpoint {
     /// An endpoint with the scheme's default port.
     pub fn new(host: impl Into<String>, port: Option<u16>, scheme: Scheme) -> Self {
-        Endpoint { host: host.into(), port: port.unwrap_or(scheme.default_port()), scheme }
+        Endpoint {
+            host: host.into(),
+            port: port.unwrap_or(scheme.default_port()),
+            scheme,
+        }
     }
     /// `http://host:port/wsman`, the URL of the WinRM listener (also the SOAP `a:To`).
     pub fn url(&self) -> String {
-        let host = if self.host.contains(':') { format!("[{}]", self.host) } else { self.host.clone() };
+        let host = if self.host.contains(':') {
+            format!("[{}]", self.host)
+        } else {
+            self.host.clone()
+        };
         format!("{}://{}:{}/wsman", self.scheme.as_str(), host, self.port)
     }
     /// `host:port`, used in error messages.
@@ -165,7 +177,10 @@ impl TransportConfig {
             )));
         }
         if self.user.is_empty() {
-            return Err(Error::InvalidConfig(format!("no user name given for {}", self.endpoint.addr())));
+            return Err(Error::InvalidConfig(format!(
+                "no user name given for {}",
+                self.endpoint.addr()
+            )));
         }
         Ok(())
     }
@@ -217,7 +232,12 @@ impl Transport {
             Scheme::Https => Some(tls_config(&cfg.tls)?),
             Scheme::Http => None,
         };
-        Ok(Transport { cfg, tls, conn: None, connects: 0 })
+        Ok(Transport {
+            cfg,
+            tls,
+            conn: None,
+            connects: 0,
+        })
     }
 
     /// The endpoint this transport talks to.
@@ -262,7 +282,9 @@ impl Transport {
                     self.conn = None;
                     retried = true;
                 }
-                Err(SendFailure::Retryable(e)) | Err(SendFailure::MaybeDelivered(e)) | Err(SendFailure::Fatal(e)) => {
+                Err(SendFailure::Retryable(e))
+                | Err(SendFailure::MaybeDelivered(e))
+                | Err(SendFailure::Fatal(e)) => {
                     // A failed exchange leaves the sealing state unknown: start afresh next time.
                     self.conn = None;
                     return Err(e);
@@ -279,10 +301,19 @@ impl Transport {
         let user = self.cfg.user.clone();
         let conn = match self.conn.as_mut() {
             Some(c) => c,
-            None => return Err(SendFailure::Retryable(Error::UnexpectedStatus { addr, status: 0, snippet: "not connected".into() })),
+            None => {
+                return Err(SendFailure::Retryable(Error::UnexpectedStatus {
+                    addr,
+                    status: 0,
+                    snippet: "not connected".into(),
+                }))
+            }
         };
         let (content_type, body): (&str, Vec<u8>) = match conn.security.as_mut() {
-            Some(sec) => (encryption::CONTENT_TYPE, encryption::seal_body(sec, soap.as_bytes())),
+            Some(sec) => (
+                encryption::CONTENT_TYPE,
+                encryption::seal_body(sec, soap.as_bytes()),
+            ),
             None => (SOAP_CONTENT_TYPE, soap.as_bytes().to_vec()),
         };
         let size = body.len();
@@ -294,11 +325,15 @@ impl Transport {
         if let Some(basic) = &conn.basic {
             req = req.header(AUTHORIZATION, basic.clone());
         }
-        let req = req
-            .body(Full::new(Bytes::from(body)))
-            .map_err(|e| SendFailure::Fatal(Error::InvalidConfig(format!("cannot build request: {e}"))))?;
+        let req = req.body(Full::new(Bytes::from(body))).map_err(|e| {
+            SendFailure::Fatal(Error::InvalidConfig(format!("cannot build request: {e}")))
+        })?;
         if conn.sender.ready().await.is_err() {
-            return Err(SendFailure::Retryable(Error::UnexpectedStatus { addr, status: 0, snippet: "connection closed".into() }));
+            return Err(SendFailure::Retryable(Error::UnexpectedStatus {
+                addr,
+                status: 0,
+                snippet: "connection closed".into(),
+            }));
         }
         let fut = async {
             let resp = conn.sender.send_request(req).await?;
@@ -306,7 +341,10 @@ impl Transport {
             let headers = resp.headers().clone();
             // Bounded: a reply is at most our MaxEnvelopeSize plus framing; a host that sends
             // more cannot exhaust our memory.
-            let bytes = match http_body_util::Limited::new(resp.into_body(), MAX_REPLY_BYTES).collect().await {
+            let bytes = match http_body_util::Limited::new(resp.into_body(), MAX_REPLY_BYTES)
+                .collect()
+                .await
+            {
                 Ok(b) => Ok(b.to_bytes()),
                 Err(e) => match e.downcast::<hyper::Error>() {
                     Ok(h) => return Err(*h),
@@ -316,9 +354,16 @@ impl Transport {
             Ok::<_, hyper::Error>((status, headers, bytes))
         };
         let (status, headers, bytes) = match tokio::time::timeout(read_timeout, fut).await {
-            Err(_) => return Err(SendFailure::Fatal(Error::ReadTimeout { addr, after: read_timeout })),
+            Err(_) => {
+                return Err(SendFailure::Fatal(Error::ReadTimeout {
+                    addr,
+                    after: read_timeout,
+                }))
+            }
             // Never written: safe to send again on a new connection.
-            Ok(Err(e)) if e.is_canceled() => return Err(SendFailure::Retryable(Error::Http { addr, source: e })),
+            Ok(Err(e)) if e.is_canceled() => {
+                return Err(SendFailure::Retryable(Error::Http { addr, source: e }))
+            }
             // Written, then the connection broke: the server may have acted on it.
             Ok(Err(e)) if e.is_closed() || e.is_incomplete_message() => {
                 return Err(SendFailure::MaybeDelivered(Error::Http { addr, source: e }))
@@ -343,7 +388,9 @@ impl Transport {
                 // with a fresh handshake; a second 401 means the credentials are bad.
                 return Err(SendFailure::Retryable(Error::Unauthorized { addr, user }));
             }
-            StatusCode::PAYLOAD_TOO_LARGE => return Err(SendFailure::Fatal(Error::EnvelopeTooLarge { addr, size })),
+            StatusCode::PAYLOAD_TOO_LARGE => {
+                return Err(SendFailure::Fatal(Error::EnvelopeTooLarge { addr, size }))
+            }
             other => {
                 return Err(SendFailure::Fatal(Error::UnexpectedStatus {
                     addr,
@@ -352,25 +399,43 @@ impl Transport {
                 }))
             }
         }
-        let reply_type = headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+        let reply_type = headers
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
         let plain = match conn.security.as_mut() {
-            Some(sec) if encryption::is_encrypted(reply_type) => encryption::unseal_body(sec, reply_type, &bytes)
-                .map_err(|source| SendFailure::Fatal(Error::Encryption { addr: addr.clone(), source }))?,
+            Some(sec) if encryption::is_encrypted(reply_type) => {
+                encryption::unseal_body(sec, reply_type, &bytes).map_err(|source| {
+                    SendFailure::Fatal(Error::Encryption {
+                        addr: addr.clone(),
+                        source,
+                    })
+                })?
+            }
             Some(_) if bytes.is_empty() => Vec::new(),
             Some(_) => {
                 // MS-WSMV 2.2.9.1: with encryption negotiated, a plaintext reply is not
                 // acceptable (it could be injected by anyone on the path).
                 return Err(SendFailure::Fatal(Error::Encryption {
                     addr,
-                    source: encryption::EncryptionError::NotEncrypted { content_type: reply_type.to_string() },
+                    source: encryption::EncryptionError::NotEncrypted {
+                        content_type: reply_type.to_string(),
+                    },
                 }));
             }
             None => bytes.to_vec(),
         };
         if status == StatusCode::INTERNAL_SERVER_ERROR && plain.is_empty() {
-            return Err(SendFailure::Fatal(Error::UnexpectedStatus { addr, status: 500, snippet: "empty body".into() }));
+            return Err(SendFailure::Fatal(Error::UnexpectedStatus {
+                addr,
+                status: 500,
+                snippet: "empty body".into(),
+            }));
         }
-        Ok(Reply { status: status.as_u16(), body: plain })
+        Ok(Reply {
+            status: status.as_u16(),
+            body: plain,
+        })
     }
 
     fn host_header(&self) -> String {
@@ -387,12 +452,23 @@ impl Transport {
         self.connects = self.connects.saturating_add(1);
         let conn = match self.cfg.auth {
             AuthMethod::Basic => {
-                let token = base64::engine::general_purpose::STANDARD
-                    .encode(format!("{}:{}", self.cfg.user, self.cfg.password.expose_secret()));
-                let mut value = HeaderValue::from_str(&format!("Basic {token}"))
-                    .map_err(|_| Error::InvalidConfig("user name or password contains characters not allowed in an HTTP header".into()))?;
+                let token = base64::engine::general_purpose::STANDARD.encode(format!(
+                    "{}:{}",
+                    self.cfg.user,
+                    self.cfg.password.expose_secret()
+                ));
+                let mut value = HeaderValue::from_str(&format!("Basic {token}")).map_err(|_| {
+                    Error::InvalidConfig(
+                        "user name or password contains characters not allowed in an HTTP header"
+                            .into(),
+                    )
+                })?;
                 value.set_sensitive(true);
-                Connection { sender, security: None, basic: Some(value) }
+                Connection {
+                    sender,
+                    security: None,
+                    basic: Some(value),
+                }
             }
             AuthMethod::Ntlm => self.ntlm_handshake(sender).await?,
         };
@@ -403,8 +479,18 @@ impl Transport {
     async fn open(&mut self) -> Result<SendRequest<Full<Bytes>>, Error> {
         let ep = &self.cfg.endpoint;
         let addr = ep.addr();
-        let tcp = match tokio::time::timeout(self.cfg.connect_timeout, TcpStream::connect((ep.host.as_str(), ep.port))).await {
-            Err(_) => return Err(Error::ConnectTimeout { addr, after: self.cfg.connect_timeout }),
+        let tcp = match tokio::time::timeout(
+            self.cfg.connect_timeout,
+            TcpStream::connect((ep.host.as_str(), ep.port)),
+        )
+        .await
+        {
+            Err(_) => {
+                return Err(Error::ConnectTimeout {
+                    addr,
+                    after: self.cfg.connect_timeout,
+                })
+            }
             Ok(Err(source)) => return Err(Error::Connect { addr, source }),
             Ok(Ok(s)) => s,
         };
@@ -412,11 +498,26 @@ impl Transport {
         match &self.tls {
             None => handshake_http(TokioIo::new(tcp), &addr).await,
             Some(cfg) => {
-                let name = rustls_pki_types::ServerName::try_from(ep.host.clone())
-                    .map_err(|_| Error::InvalidConfig(format!("'{}' is not a valid TLS server name", ep.host)))?;
+                let name =
+                    rustls_pki_types::ServerName::try_from(ep.host.clone()).map_err(|_| {
+                        Error::InvalidConfig(format!(
+                            "'{}' is not a valid TLS server name",
+                            ep.host
+                        ))
+                    })?;
                 let connector = tokio_rustls::TlsConnector::from(cfg.clone());
-                let tls = match tokio::time::timeout(self.cfg.connect_timeout, connector.connect(name, tcp)).await {
-                    Err(_) => return Err(Error::ConnectTimeout { addr, after: self.cfg.connect_timeout }),
+                let tls = match tokio::time::timeout(
+                    self.cfg.connect_timeout,
+                    connector.connect(name, tcp),
+                )
+                .await
+                {
+                    Err(_) => {
+                        return Err(Error::ConnectTimeout {
+                            addr,
+                            after: self.cfg.connect_timeout,
+                        })
+                    }
                     Ok(Err(source)) => return Err(Error::Tls { addr, source }),
                     Ok(Ok(s)) => s,
                 };
@@ -428,7 +529,10 @@ impl Transport {
     /// NTLM over HTTP (MS-WSMV 2.2.9.1 handshake on an empty-body POST): learn which
     /// scheme the server offers, send NEGOTIATE, answer the CHALLENGE with AUTHENTICATE,
     /// expect 200.
-    async fn ntlm_handshake(&self, mut sender: SendRequest<Full<Bytes>>) -> Result<Connection, Error> {
+    async fn ntlm_handshake(
+        &self,
+        mut sender: SendRequest<Full<Bytes>>,
+    ) -> Result<Connection, Error> {
         let addr = self.cfg.endpoint.addr();
         // Step 0: which schemes are offered?
         let (status, headers, _) = self.empty_post(&mut sender, None).await?;
@@ -440,10 +544,18 @@ impl Transport {
                     "{addr} accepted an unauthenticated request; refusing to send commands unencrypted"
                 )));
             }
-            return Ok(Connection { sender, security: None, basic: None });
+            return Ok(Connection {
+                sender,
+                security: None,
+                basic: None,
+            });
         }
         if status != StatusCode::UNAUTHORIZED {
-            return Err(Error::UnexpectedStatus { addr, status: status.as_u16(), snippet: String::new() });
+            return Err(Error::UnexpectedStatus {
+                addr,
+                status: status.as_u16(),
+                snippet: String::new(),
+            });
         }
         let offered = offered_schemes(&headers);
         let scheme = if offered.iter().any(|s| s.eq_ignore_ascii_case("Negotiate")) {
@@ -451,33 +563,64 @@ impl Transport {
         } else if offered.iter().any(|s| s.eq_ignore_ascii_case("NTLM")) {
             "NTLM"
         } else {
-            return Err(Error::AuthSchemeUnsupported { addr, offered: offered.join(", ") });
+            return Err(Error::AuthSchemeUnsupported {
+                addr,
+                offered: offered.join(", "),
+            });
         };
 
         let creds = Credentials::from_user_spec(&self.cfg.user, self.cfg.password.clone());
         let (negotiate, awaiting) = Initiator::new(creds, &workstation_name()).negotiate();
-        let (status, headers, _) = self.empty_post(&mut sender, Some(auth_header(scheme, &negotiate)?)).await?;
+        let (status, headers, _) = self
+            .empty_post(&mut sender, Some(auth_header(scheme, &negotiate)?))
+            .await?;
         if status != StatusCode::UNAUTHORIZED {
-            return Err(Error::UnexpectedStatus { addr, status: status.as_u16(), snippet: "expected an NTLM CHALLENGE".into() });
+            return Err(Error::UnexpectedStatus {
+                addr,
+                status: status.as_u16(),
+                snippet: "expected an NTLM CHALLENGE".into(),
+            });
         }
         let challenge = challenge_token(&headers, scheme).ok_or_else(|| Error::Unauthorized {
             addr: addr.clone(),
             user: self.cfg.user.clone(),
         })?;
         let (authenticate, security) =
-            awaiting.authenticate(&challenge).map_err(|source| Error::Ntlm { addr: addr.clone(), source })?;
-        let (status, _, body) = self.empty_post(&mut sender, Some(auth_header(scheme, &authenticate)?)).await?;
+            awaiting
+                .authenticate(&challenge)
+                .map_err(|source| Error::Ntlm {
+                    addr: addr.clone(),
+                    source,
+                })?;
+        let (status, _, body) = self
+            .empty_post(&mut sender, Some(auth_header(scheme, &authenticate)?))
+            .await?;
         match status {
             StatusCode::OK => {}
-            StatusCode::UNAUTHORIZED => return Err(Error::Unauthorized { addr, user: self.cfg.user.clone() }),
-            other => return Err(Error::UnexpectedStatus { addr, status: other.as_u16(), snippet: snippet(&body) }),
+            StatusCode::UNAUTHORIZED => {
+                return Err(Error::Unauthorized {
+                    addr,
+                    user: self.cfg.user.clone(),
+                })
+            }
+            other => {
+                return Err(Error::UnexpectedStatus {
+                    addr,
+                    status: other.as_u16(),
+                    snippet: snippet(&body),
+                })
+            }
         }
         let security = match self.cfg.endpoint.scheme {
             Scheme::Http => Some(security),
             // Over TLS the body is protected by TLS; pywinrm and pypsrp do not seal there.
             Scheme::Https => None,
         };
-        Ok(Connection { sender, security, basic: None })
+        Ok(Connection {
+            sender,
+            security,
+            basic: None,
+        })
     }
 
     async fn empty_post(
@@ -503,7 +646,10 @@ impl Transport {
             let status = resp.status();
             let headers = resp.headers().clone();
             // The handshake replies carry no body worth reading: bound them tightly.
-            let body = match http_body_util::Limited::new(resp.into_body(), 64 * 1024).collect().await {
+            let body = match http_body_util::Limited::new(resp.into_body(), 64 * 1024)
+                .collect()
+                .await
+            {
                 Ok(b) => b.to_bytes(),
                 Err(e) => match e.downcast::<hyper::Error>() {
                     Ok(h) => return Err(*h),
@@ -513,8 +659,13 @@ impl Transport {
             Ok::<_, hyper::Error>((status, headers, body))
         };
         match tokio::time::timeout(self.cfg.read_timeout, fut).await {
-            Err(_) => Err(Error::ReadTimeout { addr, after: self.cfg.read_timeout }),
-            Ok(Err(source)) if source.is_incomplete_message() || source.is_closed() || source.is_canceled() => {
+            Err(_) => Err(Error::ReadTimeout {
+                addr,
+                after: self.cfg.read_timeout,
+            }),
+            Ok(Err(source))
+                if source.is_incomplete_message() || source.is_closed() || source.is_canceled() =>
+            {
                 Err(Error::ConnectionClosed { addr })
             }
             Ok(Err(source)) => Err(Error::Http { addr, source }),
@@ -556,7 +707,10 @@ where
 {
     let (sender, conn) = hyper::client::conn::http1::handshake(io)
         .await
-        .map_err(|source| Error::Http { addr: addr.to_string(), source })?;
+        .map_err(|source| Error::Http {
+            addr: addr.to_string(),
+            source,
+        })?;
     tokio::spawn(async move {
         // The connection task ends when the SendRequest is dropped or the peer closes.
         let _ = conn.await;
@@ -565,8 +719,12 @@ where
 }
 
 fn auth_header(scheme: &str, token: &[u8]) -> Result<HeaderValue, Error> {
-    let value = format!("{scheme} {}", base64::engine::general_purpose::STANDARD.encode(token));
-    HeaderValue::from_str(&value).map_err(|_| Error::InvalidConfig("cannot encode Authorization header".into()))
+    let value = format!(
+        "{scheme} {}",
+        base64::engine::general_purpose::STANDARD.encode(token)
+    );
+    HeaderValue::from_str(&value)
+        .map_err(|_| Error::InvalidConfig("cannot encode Authorization header".into()))
 }
 
 /// The scheme names in all `WWW-Authenticate` headers (`Negotiate`, `Kerberos`, `Basic`, …).
@@ -593,7 +751,8 @@ fn challenge_token(headers: &hyper::HeaderMap, scheme: &str) -> Option<Vec<u8>> 
             let mut it = part.split_whitespace();
             let name = it.next()?;
             let token = it.next()?;
-            name.eq_ignore_ascii_case(scheme).then(|| base64::engine::general_purpose::STANDARD.decode(token).ok())?
+            name.eq_ignore_ascii_case(scheme)
+                .then(|| base64::engine::general_purpose::STANDARD.decode(token).ok())?
         })
         .next()
 }
@@ -608,7 +767,13 @@ fn workstation_name() -> String {
     std::env::var("HOSTNAME")
         .ok()
         .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
-        .map(|h| h.trim().split('.').next().unwrap_or("").to_ascii_uppercase())
+        .map(|h| {
+            h.trim()
+                .split('.')
+                .next()
+                .unwrap_or("")
+                .to_ascii_uppercase()
+        })
         .filter(|h| !h.is_empty() && h.len() <= 15)
         .unwrap_or_else(|| "TRUSTSWEEP".to_string())
 }
@@ -630,18 +795,24 @@ fn tls_config(opts: &TlsOptions) -> Result<Arc<rustls::ClientConfig>, Error> {
             let _ = roots.add(cert);
         }
         if let Some(path) = &opts.ca_file {
-            let pem = std::fs::read(path)
-                .map_err(|e| Error::InvalidConfig(format!("cannot read CA file {}: {e}", path.display())))?;
+            let pem = std::fs::read(path).map_err(|e| {
+                Error::InvalidConfig(format!("cannot read CA file {}: {e}", path.display()))
+            })?;
             let mut added = 0usize;
             for item in rustls_pki_types::CertificateDer::pem_slice_iter(&pem) {
-                let cert = item.map_err(|e| Error::InvalidConfig(format!("CA file {}: {e}", path.display())))?;
-                roots
-                    .add(cert)
-                    .map_err(|e| Error::InvalidConfig(format!("CA file {}: {e}", path.display())))?;
+                let cert = item.map_err(|e| {
+                    Error::InvalidConfig(format!("CA file {}: {e}", path.display()))
+                })?;
+                roots.add(cert).map_err(|e| {
+                    Error::InvalidConfig(format!("CA file {}: {e}", path.display()))
+                })?;
                 added += 1;
             }
             if added == 0 {
-                return Err(Error::InvalidConfig(format!("CA file {} holds no PEM certificate", path.display())));
+                return Err(Error::InvalidConfig(format!(
+                    "CA file {} holds no PEM certificate",
+                    path.display()
+                )));
             }
         }
         builder.with_root_certificates(roots).with_no_client_auth()
@@ -681,7 +852,12 @@ mod danger {
             cert: &CertificateDer<'_>,
             dss: &DigitallySignedStruct,
         ) -> Result<HandshakeSignatureValid, rustls::Error> {
-            rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+            rustls::crypto::verify_tls12_signature(
+                message,
+                cert,
+                dss,
+                &self.0.signature_verification_algorithms,
+            )
         }
         fn verify_tls13_signature(
             &self,
@@ -689,7 +865,12 @@ mod danger {
             cert: &CertificateDer<'_>,
             dss: &DigitallySignedStruct,
         ) -> Result<HandshakeSignatureValid, rustls::Error> {
-            rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+            rustls::crypto::verify_tls13_signature(
+                message,
+                cert,
+                dss,
+                &self.0.signature_verification_algorithms,
+            )
         }
         fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
             self.0.signature_verification_algorithms.supported_schemes()
@@ -701,6 +882,9 @@ mod danger {
 pub(crate) fn soap_error(endpoint: &Endpoint, source: SoapError) -> Error {
     match source {
         SoapError::Fault(f) => Error::Fault(f),
-        other => Error::Soap { addr: endpoint.addr(), source: other },
+        other => Error::Soap {
+            addr: endpoint.addr(),
+            source: other,
+        },
     }
 }

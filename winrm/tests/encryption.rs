@@ -4,12 +4,21 @@
 //! rather than a panic, and property tests that arbitrary or mutated input never panics
 //! the body parser or the NTLM message parsers.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use proptest::prelude::*;
 use secrecy::SecretString;
-use winrm::encryption::{is_encrypted, seal_body, unseal_body, EncryptionError, CONTENT_TYPE, PROTOCOL};
-use winrm::ntlm::messages::{AuthenticateMessage, AvPairs, ChallengeMessage, NegotiateMessage, NtlmV2Response};
+use winrm::encryption::{
+    is_encrypted, seal_body, unseal_body, EncryptionError, CONTENT_TYPE, PROTOCOL,
+};
+use winrm::ntlm::messages::{
+    AuthenticateMessage, AvPairs, ChallengeMessage, NegotiateMessage, NtlmV2Response,
+};
 use winrm::ntlm::{AwaitingAuthenticate, NegotiateFlags, NtlmError, Role, SessionSecurity};
 
 fn h(s: &str) -> Vec<u8> {
@@ -17,7 +26,8 @@ fn h(s: &str) -> Vec<u8> {
 }
 
 /// testdata/winrm/encrypted_body_ntlm_ms_nlmp_key_seq0.DERIVED.hex (ENCRYPTION.md §6).
-const DERIVED_BODY: &str = include_str!("../testdata/winrm/encrypted_body_ntlm_ms_nlmp_key_seq0.DERIVED.hex");
+const DERIVED_BODY: &str =
+    include_str!("../testdata/winrm/encrypted_body_ntlm_ms_nlmp_key_seq0.DERIVED.hex");
 /// MS-NLMP §4.2.1 RandomSessionKey (= ExportedSessionKey under KEY_EXCH).
 const SPEC_KEY: [u8; 16] = [0x55; 16];
 /// MS-NLMP §4.2.4 AUTHENTICATE flags.
@@ -60,7 +70,10 @@ fn derived_body_reproduced_exactly() {
     let body = seal_body(&mut client(), &h(PLAINTEXT));
     assert_eq!(body.len(), 274);
     assert_eq!(hex::encode(&body), hex::encode(derived()));
-    assert_eq!(unseal_body(&mut server(), CONTENT_TYPE, &body).expect("unseal"), h(PLAINTEXT));
+    assert_eq!(
+        unseal_body(&mut server(), CONTENT_TYPE, &body).expect("unseal"),
+        h(PLAINTEXT)
+    );
 }
 
 #[test]
@@ -74,7 +87,9 @@ fn content_type_constants() {
     assert!(is_encrypted(
         "Multipart/Encrypted; protocol=\"application/http-spnego-session-encrypted\"; boundary=\"Encrypted Boundary\""
     ));
-    assert!(is_encrypted("multipart/encrypted;protocol=application/HTTP-SPNEGO-session-encrypted"));
+    assert!(is_encrypted(
+        "multipart/encrypted;protocol=application/HTTP-SPNEGO-session-encrypted"
+    ));
     assert!(is_encrypted(
         "multipart/x-multi-encrypted;protocol=\"application/HTTP-SPNEGO-session-encrypted\";boundary=\"Encrypted Boundary\""
     ));
@@ -95,8 +110,14 @@ fn second_message_continues_the_rc4_stream() {
     tail.extend_from_slice(&h(SEALED_SEQ1));
     tail.extend_from_slice(b"--Encrypted Boundary--\r\n");
     assert!(b1.ends_with(&tail));
-    assert_eq!(unseal_body(&mut s, CONTENT_TYPE, &b0).expect("0"), h(PLAINTEXT));
-    assert_eq!(unseal_body(&mut s, CONTENT_TYPE, &b1).expect("1"), h(PLAINTEXT));
+    assert_eq!(
+        unseal_body(&mut s, CONTENT_TYPE, &b0).expect("0"),
+        h(PLAINTEXT)
+    );
+    assert_eq!(
+        unseal_body(&mut s, CONTENT_TYPE, &b1).expect("1"),
+        h(PLAINTEXT)
+    );
 }
 
 #[test]
@@ -105,13 +126,22 @@ fn tolerated_variants() {
     // No final boundary.
     let body = derived();
     let cut = &body[..body.len() - "--Encrypted Boundary--\r\n".len()];
-    assert_eq!(unseal_body(&mut server(), CONTENT_TYPE, cut).expect("no closing"), plain);
+    assert_eq!(
+        unseal_body(&mut server(), CONTENT_TYPE, cut).expect("no closing"),
+        plain
+    );
     // Closing boundary without CRLF.
     let cut = &body[..body.len() - 2];
-    assert_eq!(unseal_body(&mut server(), CONTENT_TYPE, cut).expect("no CRLF"), plain);
+    assert_eq!(
+        unseal_body(&mut server(), CONTENT_TYPE, cut).expect("no CRLF"),
+        plain
+    );
     // Exchange/IIS "-- Encrypted Boundary".
     let spaced = replace(&body, b"--Encrypted Boundary", b"-- Encrypted Boundary");
-    assert_eq!(unseal_body(&mut server(), CONTENT_TYPE, &spaced).expect("spaced"), plain);
+    assert_eq!(
+        unseal_body(&mut server(), CONTENT_TYPE, &spaced).expect("spaced"),
+        plain
+    );
     // Another boundary, taken from the header (quoted or not).
     let other = replace(&body, b"Encrypted Boundary", b"frontier-42");
     for ct in [
@@ -129,8 +159,14 @@ fn tolerated_variants() {
 
 #[test]
 fn not_encrypted() {
-    match unseal_body(&mut server(), "application/soap+xml;charset=UTF-8", &derived()) {
-        Err(EncryptionError::NotEncrypted { content_type }) => assert!(content_type.starts_with("application/soap")),
+    match unseal_body(
+        &mut server(),
+        "application/soap+xml;charset=UTF-8",
+        &derived(),
+    ) {
+        Err(EncryptionError::NotEncrypted { content_type }) => {
+            assert!(content_type.starts_with("application/soap"))
+        }
         other => panic!("{other:?}"),
     }
 }
@@ -154,7 +190,10 @@ fn tampered_signature_or_ciphertext() {
     body[SIG_AT + 12] = 5;
     assert!(matches!(
         unseal_body(&mut server(), CONTENT_TYPE, &body),
-        Err(EncryptionError::Signature(NtlmError::SequenceMismatch { expected: 0, received: 5 }))
+        Err(EncryptionError::Signature(NtlmError::SequenceMismatch {
+            expected: 0,
+            received: 5
+        }))
     ));
     // The signature version.
     let mut body = derived();
@@ -179,7 +218,10 @@ fn truncated_body() {
     let body = derived();
     // Truncated inside the ciphertext (no closing boundary left).
     match unseal_body(&mut server(), CONTENT_TYPE, &body[..SEALED_AT + 10]) {
-        Err(EncryptionError::LengthMismatch { expected: 18, actual: 10 }) => {}
+        Err(EncryptionError::LengthMismatch {
+            expected: 18,
+            actual: 10,
+        }) => {}
         other => panic!("{other:?}"),
     }
     // Ciphertext bytes removed but closing boundary kept.
@@ -187,12 +229,18 @@ fn truncated_body() {
     cut.extend_from_slice(b"--Encrypted Boundary--\r\n");
     assert!(matches!(
         unseal_body(&mut server(), CONTENT_TYPE, &cut),
-        Err(EncryptionError::LengthMismatch { expected: 18, actual: 5 })
+        Err(EncryptionError::LengthMismatch {
+            expected: 18,
+            actual: 5
+        })
     ));
     // Truncated in the signature, the length field, the headers.
     for end in [SIG_AT + 7, SIG_AT - 2, 0xab + 10, 0x60, 0x10, 1, 0] {
         let r = unseal_body(&mut server(), CONTENT_TYPE, &body[..end]);
-        assert!(matches!(r, Err(EncryptionError::Malformed(_))), "end {end:#x}: {r:?}");
+        assert!(
+            matches!(r, Err(EncryptionError::Malformed(_))),
+            "end {end:#x}: {r:?}"
+        );
     }
 }
 
@@ -201,22 +249,36 @@ fn wrong_length_header() {
     for (len, actual) in [("17", 18), ("19", 18), ("0", 18), ("180", 18)] {
         let body = replace(&derived(), b"Length=18", format!("Length={len}").as_bytes());
         match unseal_body(&mut server(), CONTENT_TYPE, &body) {
-            Err(EncryptionError::LengthMismatch { expected, actual: a }) => {
+            Err(EncryptionError::LengthMismatch {
+                expected,
+                actual: a,
+            }) => {
                 assert_eq!(expected, len.parse::<usize>().unwrap());
                 assert_eq!(a, actual);
             }
             other => panic!("Length={len}: {other:?}"),
         }
     }
-    for bad in ["Length=", "Length=-1", "Length=eighteen", "Length=99999999999999999999999"] {
+    for bad in [
+        "Length=",
+        "Length=-1",
+        "Length=eighteen",
+        "Length=99999999999999999999999",
+    ] {
         let body = replace(&derived(), b"Length=18", bad.as_bytes());
         assert!(
-            matches!(unseal_body(&mut server(), CONTENT_TYPE, &body), Err(EncryptionError::Malformed(_))),
+            matches!(
+                unseal_body(&mut server(), CONTENT_TYPE, &body),
+                Err(EncryptionError::Malformed(_))
+            ),
             "{bad}"
         );
     }
     let body = replace(&derived(), b";Length=18", b"");
-    assert!(matches!(unseal_body(&mut server(), CONTENT_TYPE, &body), Err(EncryptionError::Malformed(_))));
+    assert!(matches!(
+        unseal_body(&mut server(), CONTENT_TYPE, &body),
+        Err(EncryptionError::Malformed(_))
+    ));
 }
 
 #[test]
@@ -227,23 +289,42 @@ fn garbage_and_wrong_parts() {
         b"--Encrypted Boundary\r\n".to_vec(),
         b"--Encrypted Boundary\r\n--Encrypted Boundary\r\n".to_vec(),
         replace(&derived(), b"application/octet-stream", b"text/plain"),
-        replace(&derived(), b"application/HTTP-SPNEGO-session-encrypted", b"application/HTTP-CredSSP-session-encrypted"),
-        replace(&derived(), b"\x10\x00\x00\x00\x01\x00", b"\x04\x00\x00\x00\x01\x00"),
+        replace(
+            &derived(),
+            b"application/HTTP-SPNEGO-session-encrypted",
+            b"application/HTTP-CredSSP-session-encrypted",
+        ),
+        replace(
+            &derived(),
+            b"\x10\x00\x00\x00\x01\x00",
+            b"\x04\x00\x00\x00\x01\x00",
+        ),
         replace(&derived(), b"\tOriginalContent", b"\tXOriginal"),
         vec![0xff; 300],
     ];
     for body in cases {
         let r = unseal_body(&mut server(), CONTENT_TYPE, &body);
-        assert!(matches!(r, Err(EncryptionError::Malformed(_))), "{:?}: {r:?}", String::from_utf8_lossy(&body));
+        assert!(
+            matches!(r, Err(EncryptionError::Malformed(_))),
+            "{:?}: {r:?}",
+            String::from_utf8_lossy(&body)
+        );
     }
 }
 
 #[test]
 fn errors_have_useful_messages() {
     let body = replace(&derived(), b"Length=18", b"Length=20");
-    let e = unseal_body(&mut server(), CONTENT_TYPE, &body).unwrap_err().to_string();
-    assert!(e.contains("20") && e.contains("18") && e.contains("tampered"), "{e}");
-    let e = unseal_body(&mut server(), CONTENT_TYPE, b"junk").unwrap_err().to_string();
+    let e = unseal_body(&mut server(), CONTENT_TYPE, &body)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("20") && e.contains("18") && e.contains("tampered"),
+        "{e}"
+    );
+    let e = unseal_body(&mut server(), CONTENT_TYPE, b"junk")
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("boundary"), "{e}");
 }
 
@@ -281,9 +362,15 @@ fn ntlm_seed() -> impl Strategy<Value = Vec<u8>> {
         Just(neg),
         Just(chal),
         Just(auth),
-        Just(h(include_str!("../testdata/ntlm/ms-nlmp-4.2.4.3-authenticate.hex"))),
-        Just(h(include_str!("../testdata/ntlm/pyspnego_ntlm_challenge.hex"))),
-        Just(h(include_str!("../testdata/ntlm/pyspnego_ntlm_authenticate_no_sign_seal.hex"))),
+        Just(h(include_str!(
+            "../testdata/ntlm/ms-nlmp-4.2.4.3-authenticate.hex"
+        ))),
+        Just(h(include_str!(
+            "../testdata/ntlm/pyspnego_ntlm_challenge.hex"
+        ))),
+        Just(h(include_str!(
+            "../testdata/ntlm/pyspnego_ntlm_authenticate_no_sign_seal.hex"
+        ))),
     ]
 }
 

@@ -4,17 +4,23 @@
 //! key, signatures, sealed bytes and HTTP bodies in both directions), and an
 //! initiator ↔ acceptor round trip in Rust including the failure paths.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use secrecy::SecretString;
 use winrm::encryption::{seal_body, unseal_body, CONTENT_TYPE};
 use winrm::ntlm::crypto::{self, Direction};
 use winrm::ntlm::messages::{
-    av_id, AuthenticateMessage, ChallengeMessage, NegotiateMessage, NtlmV2Response, AV_FLAG_MIC_PRESENT, MIC_OFFSET,
+    av_id, AuthenticateMessage, ChallengeMessage, NegotiateMessage, NtlmV2Response,
+    AV_FLAG_MIC_PRESENT, MIC_OFFSET,
 };
 use winrm::ntlm::{
-    Acceptor, AwaitingAuthenticate, Credentials, Initiator, NegotiateFlags, NtlmError, Role, ServerIdentity,
-    SessionSecurity, Version,
+    Acceptor, AwaitingAuthenticate, Credentials, Initiator, NegotiateFlags, NtlmError, Role,
+    ServerIdentity, SessionSecurity, Version,
 };
 
 fn h(s: &str) -> Vec<u8> {
@@ -57,7 +63,8 @@ const NTOWFV1: &str = "a4f49c406510bdcab6824ee7c30fd852";
 /// §4.2.4.1.1 NTOWFv2.
 const NTOWFV2: &str = "0c868a403bfd7a93a3001ef22ef02e3f";
 /// §4.2.4 TargetInfo AV pairs (NbDomainName "Domain", NbComputerName "Server", EOL).
-const TARGET_INFO: &str = "02000c0044006f006d00610069006e0001000c005300650072007600650072000000 0000";
+const TARGET_INFO: &str =
+    "02000c0044006f006d00610069006e0001000c005300650072007600650072000000 0000";
 /// §4.2.4.2.2 NTProofStr (first 16 bytes of the NTLMv2 response).
 const NT_PROOF_STR: &str = "68cd0ab851e51c96aabc927bebef6a1c";
 /// §4.2.4.2.1 LMv2 response.
@@ -94,8 +101,10 @@ const AUTHENTICATE_FLAGS: u32 = 0xe288_8235;
 
 const SPEC_CHALLENGE: &str = include_str!("../testdata/ntlm/ms-nlmp-4.2.4.2-challenge.hex");
 const SPEC_AUTHENTICATE: &str = include_str!("../testdata/ntlm/ms-nlmp-4.2.4.3-authenticate.hex");
-const SPEC_CHALLENGE_V1: &str = include_str!("../testdata/ntlm/ms-nlmp-4.2.2.2-challenge-ntlmv1.hex");
-const SPEC_AUTHENTICATE_V1: &str = include_str!("../testdata/ntlm/ms-nlmp-4.2.2.3-authenticate-ntlmv1.hex");
+const SPEC_CHALLENGE_V1: &str =
+    include_str!("../testdata/ntlm/ms-nlmp-4.2.2.2-challenge-ntlmv1.hex");
+const SPEC_AUTHENTICATE_V1: &str =
+    include_str!("../testdata/ntlm/ms-nlmp-4.2.2.3-authenticate-ntlmv1.hex");
 const PYSPNEGO_NEGOTIATE: &str = include_str!("../testdata/ntlm/pyspnego_ntlm_negotiate.hex");
 const PYSPNEGO_CHALLENGE: &str = include_str!("../testdata/ntlm/pyspnego_ntlm_challenge.hex");
 const PYSPNEGO_AUTHENTICATE: &str = include_str!("../testdata/ntlm/pyspnego_ntlm_authenticate.hex");
@@ -112,7 +121,10 @@ fn ms_nlmp_4_2_4_ntowf_and_responses() {
     assert_eq!(crypto::ntowfv1(PASSWORD), a16(NTOWFV1));
     let ntowf = crypto::ntowfv2(PASSWORD, USER, DOMAIN);
     assert_eq!(ntowf, a16(NTOWFV2));
-    assert_eq!(crypto::ntowfv2_from_hash(&a16(NTOWFV1), USER, DOMAIN), a16(NTOWFV2));
+    assert_eq!(
+        crypto::ntowfv2_from_hash(&a16(NTOWFV1), USER, DOMAIN),
+        a16(NTOWFV2)
+    );
 
     let temp = crypto::ntlmv2_temp(TIME, &CLIENT_CHALLENGE, &h(TARGET_INFO));
     assert_eq!(temp.len(), 28 + h(TARGET_INFO).len() + 4);
@@ -124,23 +136,50 @@ fn ms_nlmp_4_2_4_ntowf_and_responses() {
     );
     let base = crypto::session_base_key(&ntowf, &proof);
     assert_eq!(base, a16(SESSION_BASE_KEY));
-    assert_eq!(crypto::rc4k(&base, &RANDOM_SESSION_KEY), h(ENCRYPTED_SESSION_KEY));
+    assert_eq!(
+        crypto::rc4k(&base, &RANDOM_SESSION_KEY),
+        h(ENCRYPTED_SESSION_KEY)
+    );
 }
 
 #[test]
 fn ms_nlmp_3_4_5_sign_and_seal_keys() {
     let esk = RANDOM_SESSION_KEY;
-    assert_eq!(crypto::sign_key(&esk, Direction::ClientToServer), a16(CLIENT_SIGNING_KEY));
-    assert_eq!(crypto::sign_key(&esk, Direction::ServerToClient), a16(SERVER_SIGNING_KEY));
+    assert_eq!(
+        crypto::sign_key(&esk, Direction::ClientToServer),
+        a16(CLIENT_SIGNING_KEY)
+    );
+    assert_eq!(
+        crypto::sign_key(&esk, Direction::ServerToClient),
+        a16(SERVER_SIGNING_KEY)
+    );
     let f128 = spec_flags();
-    assert_eq!(crypto::seal_key(&esk, f128, Direction::ClientToServer), a16(CLIENT_SEALING_KEY));
-    assert_eq!(crypto::seal_key(&esk, f128, Direction::ServerToClient), a16(SERVER_SEALING_KEY));
+    assert_eq!(
+        crypto::seal_key(&esk, f128, Direction::ClientToServer),
+        a16(CLIENT_SEALING_KEY)
+    );
+    assert_eq!(
+        crypto::seal_key(&esk, f128, Direction::ServerToClient),
+        a16(SERVER_SEALING_KEY)
+    );
     let f56 = NegotiateFlags::EXTENDED_SESSIONSECURITY | NegotiateFlags::NEGOTIATE_56;
-    assert_eq!(crypto::seal_key(&esk, f56, Direction::ClientToServer), a16(CLIENT_SEALING_KEY_56));
-    assert_eq!(crypto::seal_key(&esk, f56, Direction::ServerToClient), a16(SERVER_SEALING_KEY_56));
+    assert_eq!(
+        crypto::seal_key(&esk, f56, Direction::ClientToServer),
+        a16(CLIENT_SEALING_KEY_56)
+    );
+    assert_eq!(
+        crypto::seal_key(&esk, f56, Direction::ServerToClient),
+        a16(SERVER_SEALING_KEY_56)
+    );
     let f40 = NegotiateFlags::EXTENDED_SESSIONSECURITY;
-    assert_eq!(crypto::seal_key(&esk, f40, Direction::ClientToServer), a16(CLIENT_SEALING_KEY_40));
-    assert_eq!(crypto::seal_key(&esk, f40, Direction::ServerToClient), a16(SERVER_SEALING_KEY_40));
+    assert_eq!(
+        crypto::seal_key(&esk, f40, Direction::ClientToServer),
+        a16(CLIENT_SEALING_KEY_40)
+    );
+    assert_eq!(
+        crypto::seal_key(&esk, f40, Direction::ServerToClient),
+        a16(SERVER_SEALING_KEY_40)
+    );
 }
 
 #[test]
@@ -163,7 +202,10 @@ fn ms_nlmp_4_2_4_4_gss_wrap_both_directions() {
     // Each side unwraps the other's messages, in order.
     assert_eq!(server.unwrap(&sig0, &sealed0).expect("seq 0"), plain);
     assert_eq!(server.unwrap(&sig1, &sealed1).expect("seq 1"), plain);
-    assert_eq!(client.unwrap(&ssig0, &ssealed0).expect("server seq 0"), plain);
+    assert_eq!(
+        client.unwrap(&ssig0, &ssealed0).expect("server seq 0"),
+        plain
+    );
     assert_eq!(client.sequence_numbers(), (2, 1));
     assert_eq!(server.sequence_numbers(), (1, 2));
 }
@@ -194,8 +236,14 @@ fn parse_spec_challenge_4_2_4_2() {
             ntlm_revision: 15
         })
     );
-    assert_eq!(c.target_info.get_string(av_id::NB_DOMAIN_NAME).as_deref(), Some("Domain"));
-    assert_eq!(c.target_info.get_string(av_id::NB_COMPUTER_NAME).as_deref(), Some("Server"));
+    assert_eq!(
+        c.target_info.get_string(av_id::NB_DOMAIN_NAME).as_deref(),
+        Some("Domain")
+    );
+    assert_eq!(
+        c.target_info.get_string(av_id::NB_COMPUTER_NAME).as_deref(),
+        Some("Server")
+    );
     assert_eq!(c.target_info.pairs.len(), 2);
     assert_eq!(c.target_info.timestamp(), None);
     assert_eq!(c.target_info.to_bytes().expect("encode"), h(TARGET_INFO));
@@ -230,25 +278,39 @@ fn parse_spec_authenticate_4_2_4_3() {
     assert_eq!((r.client.resp_type, r.client.hi_resp_type), (1, 1));
     assert_eq!(r.client.timestamp, TIME);
     assert_eq!(r.client.client_challenge, CLIENT_CHALLENGE);
-    assert_eq!(r.client.av_pairs.to_bytes().expect("encode"), h(TARGET_INFO));
+    assert_eq!(
+        r.client.av_pairs.to_bytes().expect("encode"),
+        h(TARGET_INFO)
+    );
 }
 
 #[test]
 fn initiator_reproduces_spec_authenticate_responses() {
     let creds = Credentials::new(DOMAIN, USER, secret(PASSWORD));
-    let (neg, awaiting) = Initiator::with_fixed_inputs(creds, WORKSTATION, CLIENT_CHALLENGE, RANDOM_SESSION_KEY, Some(TIME))
-        .without_channel_bindings()
-        .negotiate();
+    let (neg, awaiting) = Initiator::with_fixed_inputs(
+        creds,
+        WORKSTATION,
+        CLIENT_CHALLENGE,
+        RANDOM_SESSION_KEY,
+        Some(TIME),
+    )
+    .without_channel_bindings()
+    .negotiate();
     let n = NegotiateMessage::parse(&neg).expect("our negotiate parses");
     assert_eq!(n.flags, NegotiateFlags(0xe208_8235));
     assert_eq!(neg.len(), 40);
 
-    let (auth, mut sec) = awaiting.authenticate(&h(SPEC_CHALLENGE)).expect("authenticate");
+    let (auth, mut sec) = awaiting
+        .authenticate(&h(SPEC_CHALLENGE))
+        .expect("authenticate");
     let ours = AuthenticateMessage::parse(&auth).expect("parse ours");
     let spec = AuthenticateMessage::parse(&h(SPEC_AUTHENTICATE)).expect("parse spec");
     assert_eq!(ours.nt_challenge_response, spec.nt_challenge_response);
     assert_eq!(ours.lm_challenge_response, spec.lm_challenge_response);
-    assert_eq!(ours.encrypted_random_session_key, spec.encrypted_random_session_key);
+    assert_eq!(
+        ours.encrypted_random_session_key,
+        spec.encrypted_random_session_key
+    );
     assert_eq!((ours.domain.as_str(), ours.user.as_str()), (DOMAIN, USER));
     assert_eq!(ours.workstation, WORKSTATION);
     // No MsvAvTimestamp in the challenge: no MIC is computed (field present, zero).
@@ -262,11 +324,26 @@ fn initiator_reproduces_spec_authenticate_responses() {
 #[test]
 fn acceptor_verifies_spec_authenticate() {
     let pending = AwaitingAuthenticate::from_recorded(&[], &h(SPEC_CHALLENGE)).expect("challenge");
-    let who = pending.claimed_identity(&h(SPEC_AUTHENTICATE)).expect("identity");
-    assert_eq!((who.domain.as_str(), who.user.as_str(), who.workstation.as_str()), (DOMAIN, USER, WORKSTATION));
-    let mut sec = pending.accept(&h(SPEC_AUTHENTICATE), &secret(PASSWORD)).expect("accept");
+    let who = pending
+        .claimed_identity(&h(SPEC_AUTHENTICATE))
+        .expect("identity");
+    assert_eq!(
+        (
+            who.domain.as_str(),
+            who.user.as_str(),
+            who.workstation.as_str()
+        ),
+        (DOMAIN, USER, WORKSTATION)
+    );
+    let mut sec = pending
+        .accept(&h(SPEC_AUTHENTICATE), &secret(PASSWORD))
+        .expect("accept");
     assert_eq!(sec.exported_session_key(), &RANDOM_SESSION_KEY);
-    assert_eq!(sec.unwrap(&h(SIGNATURE_SEQ0), &h(SEALED_SEQ0)).expect("unwrap"), h(PLAINTEXT));
+    assert_eq!(
+        sec.unwrap(&h(SIGNATURE_SEQ0), &h(SEALED_SEQ0))
+            .expect("unwrap"),
+        h(PLAINTEXT)
+    );
     let (sig, sealed) = sec.wrap(&h(PLAINTEXT));
     assert_eq!(sig.to_vec(), h(SERVER_SIGNATURE_SEQ0));
     assert_eq!(sealed, h(SERVER_SEALED_SEQ0));
@@ -287,14 +364,19 @@ fn ntlmv1_messages_parse_and_are_refused() {
     assert_eq!(a.nt_challenge_response.len(), 24);
     assert_eq!(a.user, USER);
 
-    let pending = AwaitingAuthenticate::from_recorded(&[], &h(SPEC_CHALLENGE_V1)).expect("challenge");
+    let pending =
+        AwaitingAuthenticate::from_recorded(&[], &h(SPEC_CHALLENGE_V1)).expect("challenge");
     assert!(matches!(
         pending.accept(&h(SPEC_AUTHENTICATE_V1), &secret(PASSWORD)),
         Err(NtlmError::Unsupported(_))
     ));
     // And our initiator refuses the v1 CHALLENGE (no TARGET_INFO/ESS there).
-    let (_, awaiting) = Initiator::new(Credentials::new(DOMAIN, USER, secret(PASSWORD)), "WS").negotiate();
-    assert!(matches!(awaiting.authenticate(&h(SPEC_CHALLENGE_V1)), Err(NtlmError::Unsupported(_))));
+    let (_, awaiting) =
+        Initiator::new(Credentials::new(DOMAIN, USER, secret(PASSWORD)), "WS").negotiate();
+    assert!(matches!(
+        awaiting.authenticate(&h(SPEC_CHALLENGE_V1)),
+        Err(NtlmError::Unsupported(_))
+    ));
 }
 
 // ---------------------------------------------------------------------------------------
@@ -307,7 +389,9 @@ fn parse_pyspnego_negotiate() {
     assert_eq!(bytes.len(), 40);
     let n = NegotiateMessage::parse(&bytes).expect("parse");
     assert_eq!(n.flags, NegotiateFlags(0xe208_82b7));
-    assert!(n.flags.contains(NegotiateFlags::LM_KEY | NegotiateFlags::OEM));
+    assert!(n
+        .flags
+        .contains(NegotiateFlags::LM_KEY | NegotiateFlags::OEM));
     assert_eq!(
         n.version,
         Some(Version {
@@ -328,17 +412,43 @@ fn parse_pyspnego_windows_challenge() {
     let c = ChallengeMessage::parse(&bytes).expect("parse");
     assert_eq!(c.flags, NegotiateFlags(0xe289_8235));
     assert_eq!(c.target_name, "DOMAIN");
-    assert_eq!(c.server_challenge, [0xe4, 0x10, 0x10, 0x14, 0xcf, 0x8a, 0x90, 0xbe]);
-    assert_eq!(c.version.map(|v| (v.major, v.minor, v.build)), Some((10, 0, 14393)));
+    assert_eq!(
+        c.server_challenge,
+        [0xe4, 0x10, 0x10, 0x14, 0xcf, 0x8a, 0x90, 0xbe]
+    );
+    assert_eq!(
+        c.version.map(|v| (v.major, v.minor, v.build)),
+        Some((10, 0, 14393))
+    );
     let ti = &c.target_info;
     let ids: Vec<u16> = ti.pairs.iter().map(|p| p.id).collect();
     assert_eq!(ids, [2, 1, 4, 3, 5, 7]);
-    assert_eq!(ti.get_string(av_id::NB_DOMAIN_NAME).as_deref(), Some("DOMAIN"));
-    assert_eq!(ti.get_string(av_id::NB_COMPUTER_NAME).as_deref(), Some("DC01"));
-    assert_eq!(ti.get_string(av_id::DNS_DOMAIN_NAME).as_deref(), Some("domain.local"));
-    assert_eq!(ti.get_string(av_id::DNS_COMPUTER_NAME).as_deref(), Some("DC01.domain.local"));
-    assert_eq!(ti.get_string(av_id::DNS_TREE_NAME).as_deref(), Some("domain.local"));
-    assert_eq!(ti.timestamp(), Some(u64::from_le_bytes([0xf8, 0x81, 0x92, 0x88, 0x99, 0x1e, 0xd6, 0x01])));
+    assert_eq!(
+        ti.get_string(av_id::NB_DOMAIN_NAME).as_deref(),
+        Some("DOMAIN")
+    );
+    assert_eq!(
+        ti.get_string(av_id::NB_COMPUTER_NAME).as_deref(),
+        Some("DC01")
+    );
+    assert_eq!(
+        ti.get_string(av_id::DNS_DOMAIN_NAME).as_deref(),
+        Some("domain.local")
+    );
+    assert_eq!(
+        ti.get_string(av_id::DNS_COMPUTER_NAME).as_deref(),
+        Some("DC01.domain.local")
+    );
+    assert_eq!(
+        ti.get_string(av_id::DNS_TREE_NAME).as_deref(),
+        Some("domain.local")
+    );
+    assert_eq!(
+        ti.timestamp(),
+        Some(u64::from_le_bytes([
+            0xf8, 0x81, 0x92, 0x88, 0x99, 0x1e, 0xd6, 0x01
+        ]))
+    );
 }
 
 #[test]
@@ -356,9 +466,17 @@ fn parse_pyspnego_authenticate() {
     let r = NtlmV2Response::parse(&a.nt_challenge_response).expect("v2");
     let av = &r.client.av_pairs;
     assert_eq!(av.flags(), Some(0));
-    assert_eq!(av.get_string(av_id::TARGET_NAME).as_deref(), Some("dc01.domain.local"));
+    assert_eq!(
+        av.get_string(av_id::TARGET_NAME).as_deref(),
+        Some("dc01.domain.local")
+    );
     assert_eq!(av.get(av_id::CHANNEL_BINDINGS), Some(&[0u8; 16][..]));
-    assert_eq!(av.timestamp(), Some(u64::from_le_bytes([0xf8, 0x81, 0x92, 0x88, 0x99, 0x1e, 0xd6, 0x01])));
+    assert_eq!(
+        av.timestamp(),
+        Some(u64::from_le_bytes([
+            0xf8, 0x81, 0x92, 0x88, 0x99, 0x1e, 0xd6, 0x01
+        ]))
+    );
 }
 
 #[test]
@@ -367,7 +485,9 @@ fn parse_pyspnego_authenticate_no_sign_seal() {
     assert_eq!(bytes.len(), 440);
     let a = AuthenticateMessage::parse(&bytes).expect("parse");
     assert_eq!(a.flags, NegotiateFlags(0xe28a_8205));
-    assert!(!a.flags.intersects(NegotiateFlags::SIGN | NegotiateFlags::SEAL));
+    assert!(!a
+        .flags
+        .intersects(NegotiateFlags::SIGN | NegotiateFlags::SEAL));
     assert_eq!(a.lm_challenge_response, vec![0u8; 24]);
     assert_eq!(a.mic, Some(a16("fe935dc88b782a1c01ae3965cf77627d")));
     let r = NtlmV2Response::parse(&a.nt_challenge_response).expect("v2");
@@ -446,14 +566,29 @@ fn pyspnego_recorded_exchange_acceptor_side() {
     let r = recorded();
     let pending = recorded_acceptor(&r);
     let who = pending.claimed_identity(&r.authenticate).expect("identity");
-    assert_eq!((who.domain.as_str(), who.user.as_str(), who.workstation.as_str()), ("", "vagrant", "VM"));
+    assert_eq!(
+        (
+            who.domain.as_str(),
+            who.user.as_str(),
+            who.workstation.as_str()
+        ),
+        ("", "vagrant", "VM")
+    );
     let auth = AuthenticateMessage::parse(&r.authenticate).expect("parse");
-    assert!(auth.mic.is_some(), "the recorded AUTHENTICATE carries a MIC");
+    assert!(
+        auth.mic.is_some(),
+        "the recorded AUTHENTICATE carries a MIC"
+    );
     let v2 = NtlmV2Response::parse(&auth.nt_challenge_response).expect("v2");
     assert_eq!(v2.client.av_pairs.flags(), Some(AV_FLAG_MIC_PRESENT));
-    assert_eq!(v2.client.av_pairs.get_string(av_id::TARGET_NAME).as_deref(), Some("http/lab-host"));
+    assert_eq!(
+        v2.client.av_pairs.get_string(av_id::TARGET_NAME).as_deref(),
+        Some("http/lab-host")
+    );
 
-    let mut server = pending.accept(&r.authenticate, &secret(&r.password)).expect("accept (MIC checked)");
+    let mut server = pending
+        .accept(&r.authenticate, &secret(&r.password))
+        .expect("accept (MIC checked)");
     assert_eq!(server.exported_session_key(), &r.session_key);
     // The initiator's view of the same context, from the recorded session key.
     let mut client = SessionSecurity::new(Role::Initiator, r.session_key, auth.flags);
@@ -469,13 +604,19 @@ fn pyspnego_recorded_exchange_acceptor_side() {
         // Framing on the sending side reproduces the recorded HTTP body byte for byte; the
         // body contains the recorded signature and sealed bytes.
         let body = seal_body(sender, &m.plain);
-        assert_eq!(body, m.http_body, "http body dir c2s={} seq={}", m.c2s, m.seq);
+        assert_eq!(
+            body, m.http_body,
+            "http body dir c2s={} seq={}",
+            m.c2s, m.seq
+        );
         let tail_len = "--Encrypted Boundary--\r\n".len();
-        let sig_and_sealed = &body[body.len() - tail_len - m.sealed.len() - 16..body.len() - tail_len];
+        let sig_and_sealed =
+            &body[body.len() - tail_len - m.sealed.len() - 16..body.len() - tail_len];
         assert_eq!(&sig_and_sealed[..16], &m.signature[..]);
         assert_eq!(&sig_and_sealed[16..], &m.sealed[..]);
         // And the receiving side opens the recorded body.
-        let plain = unseal_body(receiver, CONTENT_TYPE, &m.http_body).expect("unseal recorded body");
+        let plain =
+            unseal_body(receiver, CONTENT_TYPE, &m.http_body).expect("unseal recorded body");
         assert_eq!(plain, m.plain);
     }
 }
@@ -495,7 +636,10 @@ fn pyspnego_recorded_raw_wrap() {
         let (sig, sealed) = sender.wrap(&m.plain);
         assert_eq!(sig.to_vec(), m.signature);
         assert_eq!(sealed, m.sealed);
-        assert_eq!(receiver.unwrap(&m.signature, &m.sealed).expect("unwrap"), m.plain);
+        assert_eq!(
+            receiver.unwrap(&m.signature, &m.sealed).expect("unwrap"),
+            m.plain
+        );
     }
 }
 
@@ -557,7 +701,9 @@ fn handshake(
     server_password: &str,
 ) -> Result<(SessionSecurity, SessionSecurity), NtlmError> {
     let creds = Credentials::from_user_spec(user_spec, secret(client_password));
-    let (neg, awaiting) = Initiator::new(creds, "WS01").with_target_spn("HTTP/srv01.contoso.com").negotiate();
+    let (neg, awaiting) = Initiator::new(creds, "WS01")
+        .with_target_spn("HTTP/srv01.contoso.com")
+        .negotiate();
     let (chal, pending) = Acceptor::new(identity()).challenge(&neg)?;
     let (auth, client) = awaiting.authenticate(&chal)?;
     let server = pending.accept(&auth, &secret(server_password))?;
@@ -566,14 +712,18 @@ fn handshake(
 
 #[test]
 fn round_trip_many_messages_both_ways() {
-    let (mut client, mut server) = handshake("CONTOSO\\alice", "S3cret!", "S3cret!").expect("handshake");
+    let (mut client, mut server) =
+        handshake("CONTOSO\\alice", "S3cret!", "S3cret!").expect("handshake");
     assert_eq!(client.exported_session_key(), server.exported_session_key());
     assert!(client.sealing_negotiated() && server.sealing_negotiated());
     for i in 0..200u32 {
         let req = format!("<request n='{i}'>{}</request>", "x".repeat(i as usize * 7));
         let (sig, sealed) = client.wrap(req.as_bytes());
         assert_ne!(sealed, req.as_bytes());
-        assert_eq!(server.unwrap(&sig, &sealed).expect("server unwrap"), req.as_bytes());
+        assert_eq!(
+            server.unwrap(&sig, &sealed).expect("server unwrap"),
+            req.as_bytes()
+        );
         // Sometimes several messages in a row in one direction.
         for j in 0..(i % 3) {
             let resp = format!("<response n='{i}.{j}'/>");
@@ -611,14 +761,21 @@ fn wrong_password_fails() {
     }
 }
 
-fn fixed_exchange() -> (Vec<u8>, Vec<u8>, Vec<u8>, AwaitingAuthenticate, SessionSecurity) {
+fn fixed_exchange() -> (
+    Vec<u8>,
+    Vec<u8>,
+    Vec<u8>,
+    AwaitingAuthenticate,
+    SessionSecurity,
+) {
     let creds = Credentials::new("CONTOSO", "alice", secret("S3cret!"));
     let (neg, awaiting) = Initiator::with_fixed_inputs(creds, "WS01", [7; 8], [9; 16], None)
         .with_target_spn("HTTP/srv01.contoso.com")
         .negotiate();
-    let (chal, pending) = Acceptor::with_fixed_challenge(identity(), [1, 2, 3, 4, 5, 6, 7, 8], FIXED_TIME)
-        .challenge(&neg)
-        .expect("challenge");
+    let (chal, pending) =
+        Acceptor::with_fixed_challenge(identity(), [1, 2, 3, 4, 5, 6, 7, 8], FIXED_TIME)
+            .challenge(&neg)
+            .expect("challenge");
     let (auth, client) = awaiting.authenticate(&chal).expect("authenticate");
     (neg, chal, auth, pending, client)
 }
@@ -639,26 +796,51 @@ fn deterministic_messages_have_the_windows_shape() {
             | NegotiateFlags::EXTENDED_SESSIONSECURITY
     ));
     assert_eq!(c.version, Some(Version::WINDOWS_SERVER_2022));
-    assert_eq!(Version::WINDOWS_SERVER_2022.to_bytes(), [10, 0, 0x7c, 0x4f, 0, 0, 0, 15]);
+    assert_eq!(
+        Version::WINDOWS_SERVER_2022.to_bytes(),
+        [10, 0, 0x7c, 0x4f, 0, 0, 0, 15]
+    );
     let ids: Vec<u16> = c.target_info.pairs.iter().map(|p| p.id).collect();
     assert_eq!(ids, [2, 1, 4, 3, 5, 7]);
     assert_eq!(c.target_info.timestamp(), Some(FIXED_TIME));
-    assert_eq!(c.target_info.get_string(av_id::DNS_COMPUTER_NAME).as_deref(), Some("srv01.contoso.com"));
+    assert_eq!(
+        c.target_info
+            .get_string(av_id::DNS_COMPUTER_NAME)
+            .as_deref(),
+        Some("srv01.contoso.com")
+    );
 
     let a = AuthenticateMessage::parse(&auth).expect("authenticate");
-    assert_eq!(a.lm_challenge_response, vec![0u8; 24], "Z(24) when the server sent a timestamp");
+    assert_eq!(
+        a.lm_challenge_response,
+        vec![0u8; 24],
+        "Z(24) when the server sent a timestamp"
+    );
     assert!(a.mic.is_some_and(|m| m != [0; 16]));
     let v2 = NtlmV2Response::parse(&a.nt_challenge_response).expect("v2");
-    assert_eq!(v2.client.timestamp, FIXED_TIME, "the server's timestamp is the blob time");
+    assert_eq!(
+        v2.client.timestamp, FIXED_TIME,
+        "the server's timestamp is the blob time"
+    );
     assert_eq!(v2.client.client_challenge, [7; 8]);
     assert_eq!(v2.client.av_pairs.flags(), Some(AV_FLAG_MIC_PRESENT));
-    assert_eq!(v2.client.av_pairs.get(av_id::CHANNEL_BINDINGS), Some(&[0u8; 16][..]));
+    assert_eq!(
+        v2.client.av_pairs.get(av_id::CHANNEL_BINDINGS),
+        Some(&[0u8; 16][..])
+    );
     assert_eq!(
         v2.client.av_pairs.get_string(av_id::TARGET_NAME).as_deref(),
         Some("HTTP/srv01.contoso.com")
     );
     let who = pending.claimed_identity(&auth).expect("identity");
-    assert_eq!((who.domain.as_str(), who.user.as_str(), who.workstation.as_str()), ("CONTOSO", "alice", "WS01"));
+    assert_eq!(
+        (
+            who.domain.as_str(),
+            who.user.as_str(),
+            who.workstation.as_str()
+        ),
+        ("CONTOSO", "alice", "WS01")
+    );
     let server = pending.accept(&auth, &secret("S3cret!")).expect("accept");
     assert_eq!(server.exported_session_key(), &[9; 16]);
     assert_eq!(client.exported_session_key(), &[9; 16]);
@@ -673,19 +855,28 @@ fn mic_tamper_fails() {
     let (_, _, auth, pending, _) = fixed_exchange();
     let mut bad = auth.clone();
     bad[MIC_OFFSET + 5] ^= 0x80;
-    assert!(matches!(pending.accept(&bad, &secret("S3cret!")), Err(NtlmError::MicMismatch)));
+    assert!(matches!(
+        pending.accept(&bad, &secret("S3cret!")),
+        Err(NtlmError::MicMismatch)
+    ));
 
     // Altering the AUTHENTICATE flags (outside NTProofStr) is caught by the MIC as well.
     let (_, _, auth, pending, _) = fixed_exchange();
     let mut bad = auth;
     bad[60] &= !0x10; // drop SIGN
-    assert!(matches!(pending.accept(&bad, &secret("S3cret!")), Err(NtlmError::MicMismatch)));
+    assert!(matches!(
+        pending.accept(&bad, &secret("S3cret!")),
+        Err(NtlmError::MicMismatch)
+    ));
 
     // Stripping the MIC field is impossible: MsvAvFlags is covered by NTProofStr.
     let (_, _, auth, pending, _) = fixed_exchange();
     let mut bad = auth;
     bad[MIC_OFFSET..MIC_OFFSET + 16].fill(0);
-    assert!(matches!(pending.accept(&bad, &secret("S3cret!")), Err(NtlmError::MicMismatch)));
+    assert!(matches!(
+        pending.accept(&bad, &secret("S3cret!")),
+        Err(NtlmError::MicMismatch)
+    ));
 }
 
 #[test]
@@ -693,9 +884,15 @@ fn tampered_changed_or_replayed_messages_kill_the_context() {
     let (mut client, mut server) = handshake("CONTOSO\\alice", "pw", "pw").expect("handshake");
     let (sig, mut sealed) = client.wrap(b"first");
     sealed[0] ^= 1;
-    assert!(matches!(server.unwrap(&sig, &sealed), Err(NtlmError::SignatureMismatch { seq_num: 0 })));
+    assert!(matches!(
+        server.unwrap(&sig, &sealed),
+        Err(NtlmError::SignatureMismatch { seq_num: 0 })
+    ));
     let (sig2, sealed2) = client.wrap(b"second");
-    assert!(matches!(server.unwrap(&sig2, &sealed2), Err(NtlmError::ContextBroken)));
+    assert!(matches!(
+        server.unwrap(&sig2, &sealed2),
+        Err(NtlmError::ContextBroken)
+    ));
 
     // Replay: the same message twice.
     let (mut client, mut server) = handshake("CONTOSO\\alice", "pw", "pw").expect("handshake");
@@ -703,20 +900,32 @@ fn tampered_changed_or_replayed_messages_kill_the_context() {
     assert_eq!(server.unwrap(&sig, &sealed).expect("first"), b"once");
     assert!(matches!(
         server.unwrap(&sig, &sealed),
-        Err(NtlmError::SequenceMismatch { expected: 1, received: 0 })
+        Err(NtlmError::SequenceMismatch {
+            expected: 1,
+            received: 0
+        })
     ));
 
     // Reordering: message 1 before message 0.
     let (mut client, mut server) = handshake("CONTOSO\\alice", "pw", "pw").expect("handshake");
     let _m0 = client.wrap(b"zero");
     let (sig1, sealed1) = client.wrap(b"one");
-    assert!(matches!(server.unwrap(&sig1, &sealed1), Err(NtlmError::SequenceMismatch { .. })));
+    assert!(matches!(
+        server.unwrap(&sig1, &sealed1),
+        Err(NtlmError::SequenceMismatch { .. })
+    ));
 
     // A signature of the wrong size or version.
     let (_, mut server) = handshake("CONTOSO\\alice", "pw", "pw").expect("handshake");
-    assert!(matches!(server.unwrap(&[1, 0, 0, 0], b"x"), Err(NtlmError::Malformed { .. })));
+    assert!(matches!(
+        server.unwrap(&[1, 0, 0, 0], b"x"),
+        Err(NtlmError::Malformed { .. })
+    ));
     let (_, mut server) = handshake("CONTOSO\\alice", "pw", "pw").expect("handshake");
-    assert!(matches!(server.unwrap(&[0u8; 16], b"x"), Err(NtlmError::Malformed { .. })));
+    assert!(matches!(
+        server.unwrap(&[0u8; 16], b"x"),
+        Err(NtlmError::Malformed { .. })
+    ));
 }
 
 #[test]
@@ -731,7 +940,8 @@ fn initiator_refuses_challenge_without_sealing() {
         let mut c2 = c.clone();
         c2.flags = c2.flags & !drop;
         let bytes = c2.to_bytes().expect("encode");
-        let (_, awaiting) = Initiator::new(Credentials::new("D", "u", secret("p")), "WS").negotiate();
+        let (_, awaiting) =
+            Initiator::new(Credentials::new("D", "u", secret("p")), "WS").negotiate();
         match awaiting.authenticate(&bytes) {
             Err(NtlmError::Unsupported(msg)) => assert!(msg.contains(&drop.to_string()), "{msg}"),
             other => panic!("dropping {drop} must be refused, got {other:?}"),
@@ -739,22 +949,35 @@ fn initiator_refuses_challenge_without_sealing() {
     }
     // The unmodified Windows CHALLENGE is fine.
     let (_, awaiting) = Initiator::new(Credentials::new("D", "u", secret("p")), "WS").negotiate();
-    awaiting.authenticate(&h(PYSPNEGO_CHALLENGE)).expect("windows challenge accepted");
+    awaiting
+        .authenticate(&h(PYSPNEGO_CHALLENGE))
+        .expect("windows challenge accepted");
 }
 
 #[test]
 fn acceptor_refuses_negotiate_without_ess_or_unicode() {
     let mut neg = h(PYSPNEGO_NEGOTIATE);
-    let flags = u32::from_le_bytes(neg[12..16].try_into().unwrap()) & !NegotiateFlags::EXTENDED_SESSIONSECURITY.0;
+    let flags = u32::from_le_bytes(neg[12..16].try_into().unwrap())
+        & !NegotiateFlags::EXTENDED_SESSIONSECURITY.0;
     neg[12..16].copy_from_slice(&flags.to_le_bytes());
-    assert!(matches!(Acceptor::new(identity()).challenge(&neg), Err(NtlmError::Unsupported(_))));
+    assert!(matches!(
+        Acceptor::new(identity()).challenge(&neg),
+        Err(NtlmError::Unsupported(_))
+    ));
     let mut neg = h(PYSPNEGO_NEGOTIATE);
     neg[12] &= !0x01;
-    assert!(matches!(Acceptor::new(identity()).challenge(&neg), Err(NtlmError::Unsupported(_))));
+    assert!(matches!(
+        Acceptor::new(identity()).challenge(&neg),
+        Err(NtlmError::Unsupported(_))
+    ));
     // Windows' NEGOTIATE (with OEM and LM_KEY too) is accepted; those are not echoed.
-    let (chal, _) = Acceptor::new(identity()).challenge(&h(PYSPNEGO_NEGOTIATE)).expect("ok");
+    let (chal, _) = Acceptor::new(identity())
+        .challenge(&h(PYSPNEGO_NEGOTIATE))
+        .expect("ok");
     let c = ChallengeMessage::parse(&chal).expect("parse");
-    assert!(!c.flags.intersects(NegotiateFlags::OEM | NegotiateFlags::LM_KEY));
+    assert!(!c
+        .flags
+        .intersects(NegotiateFlags::OEM | NegotiateFlags::LM_KEY));
 }
 
 #[test]
@@ -778,23 +1001,36 @@ fn credentials_from_user_spec() {
     let c = Credentials::from_user_spec("CONTOSO\\alice", secret("p"));
     assert_eq!((c.domain.as_str(), c.user.as_str()), ("CONTOSO", "alice"));
     let c = Credentials::from_user_spec("alice@contoso.com", secret("p"));
-    assert_eq!((c.domain.as_str(), c.user.as_str()), ("", "alice@contoso.com"));
+    assert_eq!(
+        (c.domain.as_str(), c.user.as_str()),
+        ("", "alice@contoso.com")
+    );
     let c = Credentials::from_user_spec("alice", secret("p"));
     assert_eq!((c.domain.as_str(), c.user.as_str()), ("", "alice"));
-    assert_eq!(Credentials::new("D", "u", secret("p")).display_name(), "D\\u");
+    assert_eq!(
+        Credentials::new("D", "u", secret("p")).display_name(),
+        "D\\u"
+    );
 }
 
 #[test]
 fn debug_output_has_no_secrets() {
-    let (client, server) = handshake("CONTOSO\\alice", "TopSecretPassword", "TopSecretPassword").expect("ok");
+    let (client, server) =
+        handshake("CONTOSO\\alice", "TopSecretPassword", "TopSecretPassword").expect("ok");
     let key_hex = hex::encode(client.exported_session_key());
     for dbg in [format!("{client:?}"), format!("{server:?}")] {
         assert!(!dbg.contains(&key_hex), "{dbg}");
         assert!(!dbg.contains("key"), "{dbg}");
-        assert!(dbg.contains("Initiator") || dbg.contains("Acceptor"), "{dbg}");
+        assert!(
+            dbg.contains("Initiator") || dbg.contains("Acceptor"),
+            "{dbg}"
+        );
     }
     let creds = Credentials::new("D", "u", secret("TopSecretPassword"));
     let init = Initiator::with_fixed_inputs(creds, "WS", [1; 8], [0xab; 16], None);
     let dbg = format!("{init:?}");
-    assert!(!dbg.contains("TopSecretPassword") && !dbg.contains("171, 171"), "{dbg}");
+    assert!(
+        !dbg.contains("TopSecretPassword") && !dbg.contains("171, 171"),
+        "{dbg}"
+    );
 }

@@ -121,7 +121,8 @@ pub fn merge(docs: Vec<Document>) -> Result<Document, MergeError> {
 /// repaired it keeps that plan and outcome (they are what happened); if the fleet view
 /// changes its diagnosis, its evidence says so.
 fn rediagnose(hosts: &mut [super::HostReport]) {
-    let observations: Vec<playbooks::HostObservation> = hosts.iter().map(|h| h.observation.clone()).collect();
+    let observations: Vec<playbooks::HostObservation> =
+        hosts.iter().map(|h| h.observation.clone()).collect();
     let findings = playbooks::diagnose_fleet(&observations);
     for (h, f) in hosts.iter_mut().zip(findings) {
         if f.diagnosis == h.diagnosis {

@@ -54,7 +54,13 @@ pub const UAC_WORKSTATION_TRUST_ACCOUNT: u32 = 0x1000;
 const RC_INVALID_CREDENTIALS: u32 = 49;
 
 /// The attributes [`read_account`] reads.
-const ACCOUNT_ATTRS: &[&str] = &["sAMAccountName", "objectSid", "userAccountControl", "pwdLastSet", "uSNChanged"];
+const ACCOUNT_ATTRS: &[&str] = &[
+    "sAMAccountName",
+    "objectSid",
+    "userAccountControl",
+    "pwdLastSet",
+    "uSNChanged",
+];
 
 /// A security principal (computer or user account) as one DC holds it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -90,7 +96,9 @@ impl DirectoryAccount {
             dn: e.dn.clone(),
             sam_account_name: first(e, "sAMAccountName").unwrap_or_default(),
             object_sid: first_bytes(e, "objectSid").as_deref().and_then(decode_sid),
-            user_account_control: first_u64(e, "userAccountControl").and_then(|v| u32::try_from(v).ok()).unwrap_or(0),
+            user_account_control: first_u64(e, "userAccountControl")
+                .and_then(|v| u32::try_from(v).ok())
+                .unwrap_or(0),
             // An account without pwdLastSet has never had a password: 0, as AD shows it.
             pwd_last_set: first_u64(e, "pwdLastSet").unwrap_or(0),
             usn_changed: first_u64(e, "uSNChanged").unwrap_or(0),
@@ -108,23 +116,36 @@ impl DirectoryAccount {
 /// way the DC's result code is seen, and the check's password crosses the same verified TLS
 /// connection. An empty password is refused before anything is sent (it would be an
 /// anonymous bind, RFC 4513 5.1.2).
-pub async fn check_password(cfg: &AdConfig, account: &str, password: &SecretString) -> Result<bool, AdError> {
+pub async fn check_password(
+    cfg: &AdConfig,
+    account: &str,
+    password: &SecretString,
+) -> Result<bool, AdError> {
     if password.expose_secret().is_empty() {
         return Err(AdError::InvalidConfig {
-            message: format!("empty password for {account}: AD would treat it as an anonymous bind"),
+            message: format!(
+                "empty password for {account}: AD would treat it as an anonymous bind"
+            ),
         });
     }
     let mut s = connect(cfg).await?;
     let dc = s.dc.clone();
     let bind = timed(dc.clone(), cfg.connect_timeout, "bind", async {
-        s.ldap.simple_bind(account, password.expose_secret()).await.map_err(|e| s.op_error("bind", e))
+        s.ldap
+            .simple_bind(account, password.expose_secret())
+            .await
+            .map_err(|e| s.op_error("bind", e))
     })
     .await;
     s.close().await;
     match bind {
         Ok(r) if r.rc == 0 => Ok(true),
         Ok(r) if r.rc == RC_INVALID_CREDENTIALS => Ok(false),
-        Ok(r) => Err(AdError::BindFailed { dc, user: account.to_string(), reason: result_message(&r) }),
+        Ok(r) => Err(AdError::BindFailed {
+            dc,
+            user: account.to_string(),
+            reason: result_message(&r),
+        }),
         Err(e) => Err(e),
     }
 }
@@ -138,8 +159,14 @@ pub async fn read_account(cfg: &AdConfig, sam: &str) -> Result<Option<DirectoryA
     let out = timed(dc, after, "account read", async {
         let base = search_base(&mut s, cfg).await?;
         let filter = format!("(sAMAccountName={})", ldap3::ldap_escape(sam));
-        let Some(entries) = s.search_small(&base, LdapScope::Subtree, &filter, ACCOUNT_ATTRS).await? else {
-            return Err(AdError::NotFound { dc: s.dc.clone(), what: format!("base DN {base}") });
+        let Some(entries) = s
+            .search_small(&base, LdapScope::Subtree, &filter, ACCOUNT_ATTRS)
+            .await?
+        else {
+            return Err(AdError::NotFound {
+                dc: s.dc.clone(),
+                what: format!("base DN {base}"),
+            });
         };
         match entries.as_slice() {
             [] => Ok(None),
@@ -158,8 +185,18 @@ pub async fn read_account(cfg: &AdConfig, sam: &str) -> Result<Option<DirectoryA
 
 /// The computer account of `name` (`WS0001`, with or without `$`, any case): see
 /// [`read_account`].
-pub async fn read_computer(cfg: &AdConfig, name: &str) -> Result<Option<DirectoryAccount>, AdError> {
-    read_account(cfg, &format!("{}$", name.trim().trim_end_matches('$').to_ascii_uppercase())).await
+pub async fn read_computer(
+    cfg: &AdConfig,
+    name: &str,
+) -> Result<Option<DirectoryAccount>, AdError> {
+    read_account(
+        cfg,
+        &format!(
+            "{}$",
+            name.trim().trim_end_matches('$').to_ascii_uppercase()
+        ),
+    )
+    .await
 }
 
 /// The domain SID (`S-1-5-21-a-b-c`): the objectSid of `cfg.base_dn`, which must then be
@@ -170,17 +207,25 @@ pub async fn domain_sid(cfg: &AdConfig) -> Result<String, AdError> {
     let (dc, after) = (s.dc.clone(), s.op_timeout);
     let out = timed(dc, after, "domain SID read", async {
         let base = search_base(&mut s, cfg).await?;
-        let entries = s.search_small(&base, LdapScope::Base, "(objectClass=*)", &["objectSid"]).await?;
+        let entries = s
+            .search_small(&base, LdapScope::Base, "(objectClass=*)", &["objectSid"])
+            .await?;
         let Some(entries) = entries else {
-            return Err(AdError::NotFound { dc: s.dc.clone(), what: format!("base DN {base}") });
+            return Err(AdError::NotFound {
+                dc: s.dc.clone(),
+                what: format!("base DN {base}"),
+            });
         };
-        entries.iter().find_map(|e| first_bytes(e, "objectSid")).as_deref().and_then(decode_sid).ok_or_else(|| {
-            AdError::Ldap {
+        entries
+            .iter()
+            .find_map(|e| first_bytes(e, "objectSid"))
+            .as_deref()
+            .and_then(decode_sid)
+            .ok_or_else(|| AdError::Ldap {
                 dc: s.dc.clone(),
                 operation: "domain SID read",
                 message: format!("{base} has no objectSid: give the domain's DN (DC=…), not an OU"),
-            }
-        })
+            })
     })
     .await;
     s.close().await;
@@ -197,10 +242,24 @@ async fn search_base(s: &mut Session, cfg: &AdConfig) -> Result<String, AdError>
 
 /// Creates the OU `dn` unless it exists.
 pub async fn ensure_ou(cfg: &AdConfig, dn: &str) -> Result<(), AdError> {
-    let name = dn.split(',').next().and_then(|rdn| rdn.split_once('=')).map(|(_, v)| v.to_string()).unwrap_or_default();
-    let attrs = vec![("objectClass", HashSet::from(["organizationalUnit"])), ("ou", HashSet::from([name.as_str()]))];
+    let name = dn
+        .split(',')
+        .next()
+        .and_then(|rdn| rdn.split_once('='))
+        .map(|(_, v)| v.to_string())
+        .unwrap_or_default();
+    let attrs = vec![
+        ("objectClass", HashSet::from(["organizationalUnit"])),
+        ("ou", HashSet::from([name.as_str()])),
+    ];
     let mut s = connect(cfg).await?;
-    let res = timed(s.dc.clone(), s.op_timeout, "OU creation", ldap(s.ldap.add(dn, attrs))).await;
+    let res = timed(
+        s.dc.clone(),
+        s.op_timeout,
+        "OU creation",
+        ldap(s.ldap.add(dn, attrs)),
+    )
+    .await;
     // 68 entryAlreadyExists.
     finish(s, res, &[0, 68], "create the OU", dn).await
 }
@@ -222,15 +281,30 @@ pub async fn create_computer(
     let uac = UAC_WORKSTATION_TRUST_ACCOUNT.to_string();
     let pwd = encode_unicode_pwd(password.expose_secret());
     let attrs = vec![
-        (b"objectClass".as_slice(), HashSet::from([b"computer".as_slice()])),
+        (
+            b"objectClass".as_slice(),
+            HashSet::from([b"computer".as_slice()]),
+        ),
         (b"cn".as_slice(), HashSet::from([name.as_bytes()])),
-        (b"sAMAccountName".as_slice(), HashSet::from([sam.as_bytes()])),
+        (
+            b"sAMAccountName".as_slice(),
+            HashSet::from([sam.as_bytes()]),
+        ),
         (b"dNSHostName".as_slice(), HashSet::from([dns.as_bytes()])),
-        (b"userAccountControl".as_slice(), HashSet::from([uac.as_bytes()])),
+        (
+            b"userAccountControl".as_slice(),
+            HashSet::from([uac.as_bytes()]),
+        ),
         (b"unicodePwd".as_slice(), HashSet::from([pwd.as_slice()])),
     ];
     let mut s = connect(cfg).await?;
-    let res = timed(s.dc.clone(), s.op_timeout, "computer creation", ldap(s.ldap.add(&dn, attrs))).await;
+    let res = timed(
+        s.dc.clone(),
+        s.op_timeout,
+        "computer creation",
+        ldap(s.ldap.add(&dn, attrs)),
+    )
+    .await;
     finish(s, res, &[0], "create", &dn).await?;
     Ok(dn)
 }
@@ -238,16 +312,31 @@ pub async fn create_computer(
 /// Sets `userAccountControl` of `dn`.
 pub async fn set_user_account_control(cfg: &AdConfig, dn: &str, uac: u32) -> Result<(), AdError> {
     let value = uac.to_string();
-    let mods = vec![Mod::Replace("userAccountControl", HashSet::from([value.as_str()]))];
+    let mods = vec![Mod::Replace(
+        "userAccountControl",
+        HashSet::from([value.as_str()]),
+    )];
     let mut s = connect(cfg).await?;
-    let res = timed(s.dc.clone(), s.op_timeout, "userAccountControl change", ldap(s.ldap.modify(dn, mods))).await;
+    let res = timed(
+        s.dc.clone(),
+        s.op_timeout,
+        "userAccountControl change",
+        ldap(s.ldap.modify(dn, mods)),
+    )
+    .await;
     finish(s, res, &[0], "change userAccountControl of", dn).await
 }
 
 /// Deletes the (leaf) object `dn`; a missing one is not an error.
 pub async fn delete_object(cfg: &AdConfig, dn: &str) -> Result<(), AdError> {
     let mut s = connect(cfg).await?;
-    let res = timed(s.dc.clone(), s.op_timeout, "deletion", ldap(s.ldap.delete(dn))).await;
+    let res = timed(
+        s.dc.clone(),
+        s.op_timeout,
+        "deletion",
+        ldap(s.ldap.delete(dn)),
+    )
+    .await;
     // 32 noSuchObject.
     finish(s, res, &[0, 32], "delete", dn).await
 }
@@ -255,7 +344,11 @@ pub async fn delete_object(cfg: &AdConfig, dn: &str) -> Result<(), AdError> {
 /// An administrative password reset of the computer object `dn` (replace `unicodePwd`), as
 /// `cfg.bind_user`, who needs the Reset Password right on it: the DC-side "Reset Account".
 /// The same write as [`super::reset_computer_account`].
-pub async fn set_password(cfg: &AdConfig, dn: &str, new_password: &SecretString) -> Result<(), AdError> {
+pub async fn set_password(
+    cfg: &AdConfig,
+    dn: &str,
+    new_password: &SecretString,
+) -> Result<(), AdError> {
     super::reset_computer_account(cfg, dn, new_password).await
 }
 
@@ -264,7 +357,11 @@ pub async fn set_password(cfg: &AdConfig, dn: &str, new_password: &SecretString)
 /// add the new one in one modify (AD's "change" form of a `unicodePwd` write, as opposed
 /// to the "reset" of [`set_password`]). A wrong old password or a new one the domain's policy refuses is
 /// [`AdError::PasswordRejected`].
-pub async fn change_own_password(cfg: &AdConfig, dn: &str, new_password: &SecretString) -> Result<(), AdError> {
+pub async fn change_own_password(
+    cfg: &AdConfig,
+    dn: &str,
+    new_password: &SecretString,
+) -> Result<(), AdError> {
     if new_password.expose_secret().is_empty() {
         return Err(AdError::InvalidConfig {
             message: format!("refusing to change the password of {dn} to an empty one"),
@@ -273,14 +370,26 @@ pub async fn change_own_password(cfg: &AdConfig, dn: &str, new_password: &Secret
     let old = encode_unicode_pwd(cfg.bind_password.expose_secret());
     let new = encode_unicode_pwd(new_password.expose_secret());
     let attr: &[u8] = b"unicodePwd";
-    let mods =
-        vec![Mod::Delete(attr, HashSet::from([old.as_slice()])), Mod::Add(attr, HashSet::from([new.as_slice()]))];
+    let mods = vec![
+        Mod::Delete(attr, HashSet::from([old.as_slice()])),
+        Mod::Add(attr, HashSet::from([new.as_slice()])),
+    ];
     let mut s = connect(cfg).await?;
-    let res = timed(s.dc.clone(), s.op_timeout, "password change", ldap(s.ldap.modify(dn, mods))).await;
+    let res = timed(
+        s.dc.clone(),
+        s.op_timeout,
+        "password change",
+        ldap(s.ldap.modify(dn, mods)),
+    )
+    .await;
     match res {
         // 19 constraintViolation (wrong old password, policy), 53 unwillingToPerform.
         Ok(r) if r.rc == 19 || r.rc == 53 => {
-            let e = AdError::PasswordRejected { dc: s.dc.clone(), dn: dn.to_string(), message: result_message(&r) };
+            let e = AdError::PasswordRejected {
+                dc: s.dc.clone(),
+                dn: dn.to_string(),
+                message: result_message(&r),
+            };
             s.close().await;
             Err(e)
         }
@@ -289,8 +398,14 @@ pub async fn change_own_password(cfg: &AdConfig, dn: &str, new_password: &Secret
 }
 
 /// An LDAP call's error as an [`AdError`] (the DC is named by [`finish`]).
-async fn ldap<T>(call: impl std::future::Future<Output = ldap3::result::Result<T>>) -> Result<T, AdError> {
-    call.await.map_err(|e| AdError::Ldap { dc: String::new(), operation: "request", message: e.to_string() })
+async fn ldap<T>(
+    call: impl std::future::Future<Output = ldap3::result::Result<T>>,
+) -> Result<T, AdError> {
+    call.await.map_err(|e| AdError::Ldap {
+        dc: String::new(),
+        operation: "request",
+        message: e.to_string(),
+    })
 }
 
 /// Closes the session and turns the result code into `Ok` (one of `ok_codes`) or an error
@@ -305,16 +420,28 @@ async fn finish(
     let out = match res {
         Ok(r) if ok_codes.contains(&r.rc) => Ok(()),
         Ok(r) => Err(refused(&s, r.rc, action, dn, &r)),
-        Err(AdError::Ldap { dc, operation, message }) if dc.is_empty() => {
-            Err(AdError::Ldap { dc: s.dc.clone(), operation, message })
-        }
+        Err(AdError::Ldap {
+            dc,
+            operation,
+            message,
+        }) if dc.is_empty() => Err(AdError::Ldap {
+            dc: s.dc.clone(),
+            operation,
+            message,
+        }),
         Err(e) => Err(e),
     };
     s.close().await;
     out
 }
 
-fn refused(s: &Session, rc: u32, action: &'static str, dn: &str, res: &ldap3::LdapResult) -> AdError {
+fn refused(
+    s: &Session,
+    rc: u32,
+    action: &'static str,
+    dn: &str,
+    res: &ldap3::LdapResult,
+) -> AdError {
     match rc {
         50 => AdError::AccessDenied {
             dc: s.dc.clone(),
@@ -323,8 +450,15 @@ fn refused(s: &Session, rc: u32, action: &'static str, dn: &str, res: &ldap3::Ld
             dn: dn.to_string(),
             hint: "needs the right on the object (or its OU)",
         },
-        32 => AdError::NotFound { dc: s.dc.clone(), what: dn.to_string() },
-        _ => AdError::Ldap { dc: s.dc.clone(), operation: action, message: result_message(res) },
+        32 => AdError::NotFound {
+            dc: s.dc.clone(),
+            what: dn.to_string(),
+        },
+        _ => AdError::Ldap {
+            dc: s.dc.clone(),
+            operation: action,
+            message: result_message(res),
+        },
     }
 }
 
@@ -352,10 +486,23 @@ mod tests {
 
     #[tokio::test]
     async fn empty_passwords_are_never_sent() {
-        let cfg = AdConfig::new("ldaps://127.0.0.1:9", "u@lab.test", SecretString::from("pw"), "DC=lab,DC=test");
-        let err = check_password(&cfg, "LAB\\WS0001$", &SecretString::from("")).await.err().map(|e| e.to_string());
+        let cfg = AdConfig::new(
+            "ldaps://127.0.0.1:9",
+            "u@lab.test",
+            SecretString::from("pw"),
+            "DC=lab,DC=test",
+        );
+        let err = check_password(&cfg, "LAB\\WS0001$", &SecretString::from(""))
+            .await
+            .err()
+            .map(|e| e.to_string());
         assert!(err.unwrap_or_default().contains("anonymous bind"));
-        let err = change_own_password(&cfg, "CN=WS0001,DC=lab,DC=test", &SecretString::from("")).await.err();
-        assert!(err.map(|e| e.to_string()).unwrap_or_default().contains("empty one"));
+        let err = change_own_password(&cfg, "CN=WS0001,DC=lab,DC=test", &SecretString::from(""))
+            .await
+            .err();
+        assert!(err
+            .map(|e| e.to_string())
+            .unwrap_or_default()
+            .contains("empty one"));
     }
 }

@@ -20,7 +20,9 @@ pub fn decode_sid(bytes: &[u8]) -> Option<String> {
     if rest.len() != usize::from(count) * 4 {
         return None;
     }
-    let authority = authority.iter().fold(0u64, |acc, b| (acc << 8) | u64::from(*b));
+    let authority = authority
+        .iter()
+        .fold(0u64, |acc, b| (acc << 8) | u64::from(*b));
     let mut out = if authority >= 1 << 32 {
         format!("S-{revision}-0x{authority:012X}")
     } else {
@@ -58,7 +60,12 @@ pub fn filetime_display(filetime: u64) -> String {
     let days = i64::try_from(secs / 86_400).unwrap_or(i64::MAX);
     let rem = secs % 86_400;
     let (y, m, d) = civil_from_days(days);
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, (rem % 3600) / 60, rem % 60)
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        (rem % 3600) / 60,
+        rem % 60
+    )
 }
 
 /// Days since 1970-01-01 to (year, month, day) in the proleptic Gregorian calendar
@@ -73,7 +80,11 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, u32::try_from(m).unwrap_or(1), u32::try_from(d).unwrap_or(1))
+    (
+        y,
+        u32::try_from(m).unwrap_or(1),
+        u32::try_from(d).unwrap_or(1),
+    )
 }
 
 /// Splits a DN into its RDNs (`CN=WS0001`, `OU=Workstations`, …), honouring backslash
@@ -126,7 +137,10 @@ pub fn parent_dn(dn: &str) -> Option<String> {
 pub fn rdn_parts(rdn: &str) -> Option<(&str, String)> {
     let (attr, value) = rdn.split_once('=')?;
     let value = value.trim();
-    let value = value.strip_prefix('"').and_then(|v| v.strip_suffix('"')).unwrap_or(value);
+    let value = value
+        .strip_prefix('"')
+        .and_then(|v| v.strip_suffix('"'))
+        .unwrap_or(value);
     // Hex escapes are bytes of UTF-8 (`\C3\A9` is one `é`): collect bytes, decode at the end.
     let mut out: Vec<u8> = Vec::with_capacity(value.len());
     let mut chars = value.chars().peekable();
@@ -166,14 +180,26 @@ pub fn ou_path(dn: &str) -> Vec<String> {
 /// An inventory group name made from an OU name: letters, digits and `_` (Ansible's rule
 /// for group names), anything else becomes `_`.
 pub fn group_name(ou: &str) -> String {
-    ou.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' }).collect()
+    ou.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
 }
 
 /// The value AD wants in `unicodePwd`: the password in double quotes, UTF-16LE. Zeroed
 /// on drop.
 pub fn encode_unicode_pwd(password: &str) -> Zeroizing<Vec<u8>> {
     let mut out = Zeroizing::new(Vec::with_capacity((password.len() + 2) * 2));
-    for unit in "\"".encode_utf16().chain(password.encode_utf16()).chain("\"".encode_utf16()) {
+    for unit in "\""
+        .encode_utf16()
+        .chain(password.encode_utf16())
+        .chain("\"".encode_utf16())
+    {
         out.extend_from_slice(&unit.to_le_bytes());
     }
     out
@@ -204,7 +230,11 @@ pub fn computer_filter(user: Option<&str>, include_disabled: bool) -> String {
 /// data 52e, v4563`), explained.
 pub fn bind_failure_reason(diagnostic: &str) -> Option<&'static str> {
     let idx = diagnostic.find("data ")?;
-    let code = diagnostic.get(idx + 5..)?.split([',', ' ']).next()?.to_ascii_lowercase();
+    let code = diagnostic
+        .get(idx + 5..)?
+        .split([',', ' '])
+        .next()?
+        .to_ascii_lowercase();
     Some(match code.as_str() {
         "525" => "no such user",
         "52e" => "bad user name or password",
@@ -230,8 +260,14 @@ mod tests {
         for sub in [21u32, 1_004_336_348, 1_177_238_915, 682_003_330, 512] {
             b.extend_from_slice(&sub.to_le_bytes());
         }
-        assert_eq!(decode_sid(&b).as_deref(), Some("S-1-5-21-1004336348-1177238915-682003330-512"));
-        assert_eq!(decode_sid(&[1, 0, 0, 0, 0, 0, 0, 1]).as_deref(), Some("S-1-1"));
+        assert_eq!(
+            decode_sid(&b).as_deref(),
+            Some("S-1-5-21-1004336348-1177238915-682003330-512")
+        );
+        assert_eq!(
+            decode_sid(&[1, 0, 0, 0, 0, 0, 0, 1]).as_deref(),
+            Some("S-1-1")
+        );
         assert_eq!(decode_sid(&b[..b.len() - 1]), None);
         assert_eq!(decode_sid(&[]), None);
     }
@@ -240,11 +276,20 @@ mod tests {
     fn filetimes() {
         assert_eq!(filetime_display(0), "never");
         assert_eq!(filetime_display(i64::MAX as u64), "never");
-        assert_eq!(filetime_display(FILETIME_UNIX_OFFSET), "1970-01-01T00:00:00Z");
+        assert_eq!(
+            filetime_display(FILETIME_UNIX_OFFSET),
+            "1970-01-01T00:00:00Z"
+        );
         // 2030-01-01T00:00:00Z
-        assert_eq!(filetime_display(135_379_296_000_000_000), "2030-01-01T00:00:00Z");
+        assert_eq!(
+            filetime_display(135_379_296_000_000_000),
+            "2030-01-01T00:00:00Z"
+        );
         // 2024-02-29T12:34:56Z = 1709210096 s
-        assert_eq!(filetime_display(FILETIME_UNIX_OFFSET + 1_709_210_096 * 10_000_000), "2024-02-29T12:34:56Z");
+        assert_eq!(
+            filetime_display(FILETIME_UNIX_OFFSET + 1_709_210_096 * 10_000_000),
+            "2024-02-29T12:34:56Z"
+        );
         assert_eq!(
             filetime_to_system_time(FILETIME_UNIX_OFFSET + 10_000_000),
             UNIX_EPOCH.checked_add(Duration::from_secs(1))
@@ -256,18 +301,33 @@ mod tests {
     fn dns() {
         let dn = "CN=Smith\\, John,OU=Kiosks,OU=Work Stations,DC=lab,DC=test";
         assert_eq!(split_dn(dn).len(), 5);
-        assert_eq!(parent_dn(dn).as_deref(), Some("OU=Kiosks,OU=Work Stations,DC=lab,DC=test"));
-        assert_eq!(rdn_parts("CN=Smith\\, John"), Some(("CN", "Smith, John".to_string())));
+        assert_eq!(
+            parent_dn(dn).as_deref(),
+            Some("OU=Kiosks,OU=Work Stations,DC=lab,DC=test")
+        );
+        assert_eq!(
+            rdn_parts("CN=Smith\\, John"),
+            Some(("CN", "Smith, John".to_string()))
+        );
         assert_eq!(rdn_parts("OU=a\\2Cb"), Some(("OU", "a,b".to_string())));
-        assert_eq!(rdn_parts("OU=caf\\C3\\A9"), Some(("OU", "café".to_string())));
-        assert_eq!(ou_path(dn), vec!["Work Stations".to_string(), "Kiosks".to_string()]);
+        assert_eq!(
+            rdn_parts("OU=caf\\C3\\A9"),
+            Some(("OU", "café".to_string()))
+        );
+        assert_eq!(
+            ou_path(dn),
+            vec!["Work Stations".to_string(), "Kiosks".to_string()]
+        );
         assert_eq!(group_name("Work Stations"), "Work_Stations");
         assert_eq!(parent_dn("DC=test"), None);
     }
 
     #[test]
     fn unicode_pwd() {
-        assert_eq!(encode_unicode_pwd("ab").as_slice(), &[b'"', 0, b'a', 0, b'b', 0, b'"', 0]);
+        assert_eq!(
+            encode_unicode_pwd("ab").as_slice(),
+            &[b'"', 0, b'a', 0, b'b', 0, b'"', 0]
+        );
     }
 
     #[test]
@@ -276,15 +336,24 @@ mod tests {
             computer_filter(None, false),
             "(&(objectCategory=computer)(!(userAccountControl:1.2.840.113556.1.4.803:=2)))"
         );
-        assert_eq!(computer_filter(Some("cn=WS*"), true), "(&(objectCategory=computer)(cn=WS*))");
-        assert_eq!(computer_filter(Some("(cn=WS*)"), true), "(&(objectCategory=computer)(cn=WS*))");
+        assert_eq!(
+            computer_filter(Some("cn=WS*"), true),
+            "(&(objectCategory=computer)(cn=WS*))"
+        );
+        assert_eq!(
+            computer_filter(Some("(cn=WS*)"), true),
+            "(&(objectCategory=computer)(cn=WS*))"
+        );
     }
 
     #[test]
     fn bind_reasons() {
         let text = "80090308: LdapErr: DSID-0C0903A9, comment: AcceptSecurityContext error, data 52e, v1db1";
         assert_eq!(bind_failure_reason(text), Some("bad user name or password"));
-        assert_eq!(bind_failure_reason("data 775, v"), Some("account locked out"));
+        assert_eq!(
+            bind_failure_reason("data 775, v"),
+            Some("account locked out")
+        );
         assert_eq!(bind_failure_reason("nothing"), None);
     }
 }

@@ -5,7 +5,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use ldap3::{Ldap, LdapConnAsync, LdapConnSettings, LdapError, LdapResult, Scope as LdapScope, SearchEntry, StdStream};
+use ldap3::{
+    Ldap, LdapConnAsync, LdapConnSettings, LdapError, LdapResult, Scope as LdapScope, SearchEntry,
+    StdStream,
+};
 use rustls_pki_types::pem::PemObject as _;
 use rustls_pki_types::CertificateDer;
 use secrecy::ExposeSecret as _;
@@ -26,10 +29,12 @@ pub(crate) struct Target {
 
 impl Target {
     pub(crate) fn parse(url: &str) -> Result<Target, AdError> {
-        let bad = |why: &str| AdError::InvalidConfig {
+        let bad = |why: &str| {
+            AdError::InvalidConfig {
             message: format!(
                 "'{url}' is not an LDAP URL ({why}); write ldaps://dc01.example.com or ldap://dc01.example.com"
             ),
+        }
         };
         let lower = url.to_ascii_lowercase();
         let (ldaps, rest) = if lower.starts_with("ldaps://") {
@@ -74,7 +79,10 @@ pub(crate) struct Session {
 
 impl std::fmt::Debug for Session {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Session").field("dc", &self.dc).field("user", &self.user).finish()
+        f.debug_struct("Session")
+            .field("dc", &self.dc)
+            .field("user", &self.user)
+            .finish()
     }
 }
 
@@ -89,39 +97,58 @@ fn tls_config(cfg: &AdConfig) -> Result<Arc<rustls::ClientConfig>, AdError> {
         let _ = roots.add(cert);
     }
     if let Some(path) = &cfg.ca_file {
-        let pem = std::fs::read(path).map_err(|e| invalid(format!("cannot read CA file {}: {e}", path.display())))?;
+        let pem = std::fs::read(path)
+            .map_err(|e| invalid(format!("cannot read CA file {}: {e}", path.display())))?;
         let mut added = 0usize;
         for item in CertificateDer::pem_slice_iter(&pem) {
             let cert = item.map_err(|e| invalid(format!("CA file {}: {e}", path.display())))?;
-            roots.add(cert).map_err(|e| invalid(format!("CA file {}: {e}", path.display())))?;
+            roots
+                .add(cert)
+                .map_err(|e| invalid(format!("CA file {}: {e}", path.display())))?;
             added += 1;
         }
         if added == 0 {
-            return Err(invalid(format!("CA file {} holds no PEM certificate", path.display())));
+            return Err(invalid(format!(
+                "CA file {} holds no PEM certificate",
+                path.display()
+            )));
         }
     }
-    Ok(Arc::new(builder.with_root_certificates(roots).with_no_client_auth()))
+    Ok(Arc::new(
+        builder.with_root_certificates(roots).with_no_client_auth(),
+    ))
 }
 
 /// Opens a TLS session to the DC of `cfg.url` and binds as `cfg.bind_user`.
 pub(crate) async fn connect(cfg: &AdConfig) -> Result<Session, AdError> {
     let target = Target::parse(&cfg.url)?;
     if !target.ldaps && !cfg.starttls {
-        return Err(AdError::PlainLdapRefused { url: cfg.url.clone() });
+        return Err(AdError::PlainLdapRefused {
+            url: cfg.url.clone(),
+        });
     }
     if cfg.bind_user.trim().is_empty() {
-        return Err(AdError::InvalidConfig { message: "no LDAP bind user given (--ldap-user)".into() });
+        return Err(AdError::InvalidConfig {
+            message: "no LDAP bind user given (--ldap-user)".into(),
+        });
     }
     if cfg.bind_password.expose_secret().is_empty() {
         // A simple bind with a name and an empty password is an *unauthenticated* bind
         // (RFC 4513 5.1.2): it "succeeds" anonymously. Never send one.
         return Err(AdError::InvalidConfig {
-            message: format!("empty LDAP password for {}: AD would treat it as an anonymous bind", cfg.bind_user),
+            message: format!(
+                "empty LDAP password for {}: AD would treat it as an anonymous bind",
+                cfg.bind_user
+            ),
         });
     }
     let dc = cfg.url.clone();
     let tls = tls_config(cfg)?;
-    let timed_out = |what| AdError::Timeout { dc: dc.clone(), what, after: cfg.connect_timeout };
+    let timed_out = |what| AdError::Timeout {
+        dc: dc.clone(),
+        what,
+        after: cfg.connect_timeout,
+    };
 
     let tcp = tokio::time::timeout(cfg.connect_timeout, async {
         match cfg.connect_to {
@@ -131,18 +158,35 @@ pub(crate) async fn connect(cfg: &AdConfig) -> Result<Session, AdError> {
     })
     .await
     .map_err(|_| timed_out("TCP connect"))?
-    .map_err(|source| AdError::Connect { dc: dc.clone(), source })?;
+    .map_err(|source| AdError::Connect {
+        dc: dc.clone(),
+        source,
+    })?;
     let _ = tcp.set_nodelay(true);
-    let std_stream = tcp.into_std().map_err(|source| AdError::Connect { dc: dc.clone(), source })?;
+    let std_stream = tcp.into_std().map_err(|source| AdError::Connect {
+        dc: dc.clone(),
+        source,
+    })?;
 
-    let settings =
-        LdapConnSettings::new().set_config(tls).set_starttls(!target.ldaps).set_std_stream(StdStream::Tcp(std_stream));
+    let settings = LdapConnSettings::new()
+        .set_config(tls)
+        .set_starttls(!target.ldaps)
+        .set_std_stream(StdStream::Tcp(std_stream));
     // The TLS server name is the URL's host: with `connect_to`, the certificate must
     // still be valid for the name in the URL.
-    let (conn, mut ldap) = tokio::time::timeout(cfg.connect_timeout, LdapConnAsync::with_settings(settings, &cfg.url))
-        .await
-        .map_err(|_| timed_out(if target.ldaps { "TLS handshake" } else { "StartTLS" }))?
-        .map_err(|e| connect_error(&dc, &target, e))?;
+    let (conn, mut ldap) = tokio::time::timeout(
+        cfg.connect_timeout,
+        LdapConnAsync::with_settings(settings, &cfg.url),
+    )
+    .await
+    .map_err(|_| {
+        timed_out(if target.ldaps {
+            "TLS handshake"
+        } else {
+            "StartTLS"
+        })
+    })?
+    .map_err(|e| connect_error(&dc, &target, e))?;
     let dc_for_driver = dc.clone();
     tokio::spawn(async move {
         if let Err(e) = conn.drive().await {
@@ -150,11 +194,13 @@ pub(crate) async fn connect(cfg: &AdConfig) -> Result<Session, AdError> {
         }
     });
 
-    let bind =
-        tokio::time::timeout(cfg.connect_timeout, ldap.simple_bind(&cfg.bind_user, cfg.bind_password.expose_secret()))
-            .await
-            .map_err(|_| timed_out("bind"))?
-            .map_err(|e| connect_error(&dc, &target, e))?;
+    let bind = tokio::time::timeout(
+        cfg.connect_timeout,
+        ldap.simple_bind(&cfg.bind_user, cfg.bind_password.expose_secret()),
+    )
+    .await
+    .map_err(|_| timed_out("bind"))?
+    .map_err(|e| connect_error(&dc, &target, e))?;
     if bind.rc != 0 {
         let reason = match bind.rc {
             49 => bind_failure_reason(&bind.text)
@@ -162,9 +208,18 @@ pub(crate) async fn connect(cfg: &AdConfig) -> Result<Session, AdError> {
                 .unwrap_or_else(|| format!("bad user name or password ({})", bind.text.trim())),
             _ => result_message(&bind),
         };
-        return Err(AdError::BindFailed { dc, user: cfg.bind_user.clone(), reason });
+        return Err(AdError::BindFailed {
+            dc,
+            user: cfg.bind_user.clone(),
+            reason,
+        });
     }
-    Ok(Session { ldap, dc, user: cfg.bind_user.clone(), op_timeout: cfg.op_timeout })
+    Ok(Session {
+        ldap,
+        dc,
+        user: cfg.bind_user.clone(),
+        op_timeout: cfg.op_timeout,
+    })
 }
 
 /// `rc name: text` for an LDAP result.
@@ -199,19 +254,30 @@ fn connect_error(dc: &str, target: &Target, e: LdapError) -> AdError {
     let dc = dc.to_string();
     match e {
         LdapError::Io { source } => {
-            if let Some(tls) = source.get_ref().and_then(|inner| inner.downcast_ref::<rustls::Error>()) {
+            if let Some(tls) = source
+                .get_ref()
+                .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+            {
                 return tls_error(dc, target, tls);
             }
             AdError::Connect { dc, source }
         }
         LdapError::Rustls { source } => tls_error(dc, target, &source),
         LdapError::DNSName { source } => AdError::InvalidConfig {
-            message: format!("'{}' cannot be used as a TLS server name: {source}", target.host),
+            message: format!(
+                "'{}' cannot be used as a TLS server name: {source}",
+                target.host
+            ),
         },
-        LdapError::LdapResult { result } if !target.ldaps => {
-            AdError::StartTlsRefused { dc, message: result_message(&result) }
-        }
-        other => AdError::Ldap { dc, operation: "connect", message: other.to_string() },
+        LdapError::LdapResult { result } if !target.ldaps => AdError::StartTlsRefused {
+            dc,
+            message: result_message(&result),
+        },
+        other => AdError::Ldap {
+            dc,
+            operation: "connect",
+            message: other.to_string(),
+        },
     }
 }
 
@@ -219,12 +285,16 @@ fn tls_error(dc: String, target: &Target, e: &rustls::Error) -> AdError {
     use rustls::CertificateError as C;
     let message = e.to_string();
     match e {
-        rustls::Error::InvalidCertificate(C::UnknownIssuer | C::BadSignature | C::UnhandledCriticalExtension) => {
-            AdError::TlsUntrusted { dc, message }
-        }
-        rustls::Error::InvalidCertificate(C::NotValidForName | C::NotValidForNameContext { .. }) => {
-            AdError::TlsNameMismatch { dc, name: target.host.clone(), message }
-        }
+        rustls::Error::InvalidCertificate(
+            C::UnknownIssuer | C::BadSignature | C::UnhandledCriticalExtension,
+        ) => AdError::TlsUntrusted { dc, message },
+        rustls::Error::InvalidCertificate(
+            C::NotValidForName | C::NotValidForNameContext { .. },
+        ) => AdError::TlsNameMismatch {
+            dc,
+            name: target.host.clone(),
+            message,
+        },
         _ => AdError::Tls { dc, message },
     }
 }
@@ -233,13 +303,21 @@ impl Session {
     /// Maps an LDAP error of an operation.
     pub(crate) fn op_error(&self, operation: &'static str, e: LdapError) -> AdError {
         match e {
-            LdapError::Timeout { .. } => {
-                AdError::Timeout { dc: self.dc.clone(), what: operation, after: self.op_timeout }
-            }
-            LdapError::LdapResult { result } => {
-                AdError::Ldap { dc: self.dc.clone(), operation, message: result_message(&result) }
-            }
-            other => AdError::Ldap { dc: self.dc.clone(), operation, message: other.to_string() },
+            LdapError::Timeout { .. } => AdError::Timeout {
+                dc: self.dc.clone(),
+                what: operation,
+                after: self.op_timeout,
+            },
+            LdapError::LdapResult { result } => AdError::Ldap {
+                dc: self.dc.clone(),
+                operation,
+                message: result_message(&result),
+            },
+            other => AdError::Ldap {
+                dc: self.dc.clone(),
+                operation,
+                message: other.to_string(),
+            },
         }
     }
 
@@ -252,8 +330,11 @@ impl Session {
         filter: &str,
         attrs: &[&str],
     ) -> Result<Option<Vec<SearchEntry>>, AdError> {
-        let res =
-            self.ldap.search(base, scope, filter, attrs.to_vec()).await.map_err(|e| self.op_error("search", e))?;
+        let res = self
+            .ldap
+            .search(base, scope, filter, attrs.to_vec())
+            .await
+            .map_err(|e| self.op_error("search", e))?;
         let ldap3::SearchResult(entries, result) = res;
         match result.rc {
             0 => {}
@@ -267,18 +348,28 @@ impl Session {
             }
         }
         Ok(Some(
-            entries.into_iter().filter(|e| !e.is_ref() && !e.is_intermediate()).map(SearchEntry::construct).collect(),
+            entries
+                .into_iter()
+                .filter(|e| !e.is_ref() && !e.is_intermediate())
+                .map(SearchEntry::construct)
+                .collect(),
         ))
     }
 
     /// A value of the rootDSE (`defaultNamingContext`, `schemaNamingContext`, …).
     pub(crate) async fn root_dse(&mut self, attr: &str) -> Result<String, AdError> {
-        let entries = self.search_small("", LdapScope::Base, "(objectClass=*)", &[attr]).await?.unwrap_or_default();
-        entries.iter().find_map(|e| first(e, attr)).ok_or_else(|| AdError::Ldap {
-            dc: self.dc.clone(),
-            operation: "rootDSE read",
-            message: format!("the rootDSE has no {attr}: is this an Active Directory DC?"),
-        })
+        let entries = self
+            .search_small("", LdapScope::Base, "(objectClass=*)", &[attr])
+            .await?
+            .unwrap_or_default();
+        entries
+            .iter()
+            .find_map(|e| first(e, attr))
+            .ok_or_else(|| AdError::Ldap {
+                dc: self.dc.clone(),
+                operation: "rootDSE read",
+                message: format!("the rootDSE has no {attr}: is this an Active Directory DC?"),
+            })
     }
 
     /// Says goodbye; errors are irrelevant by then.
@@ -289,20 +380,32 @@ impl Session {
 
 /// First string value of an attribute (attribute names compared case-insensitively).
 pub(crate) fn first(entry: &SearchEntry, attr: &str) -> Option<String> {
-    entry.attrs.iter().find(|(k, _)| k.eq_ignore_ascii_case(attr)).and_then(|(_, v)| v.first().cloned())
+    entry
+        .attrs
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(attr))
+        .and_then(|(_, v)| v.first().cloned())
 }
 
 /// Removes and returns the first string value of an attribute (so that a secret is not
 /// left behind in the entry).
 pub(crate) fn take_first(entry: &mut SearchEntry, attr: &str) -> Option<String> {
-    let key = entry.attrs.keys().find(|k| k.eq_ignore_ascii_case(attr))?.clone();
+    let key = entry
+        .attrs
+        .keys()
+        .find(|k| k.eq_ignore_ascii_case(attr))?
+        .clone();
     entry.attrs.remove(&key).and_then(|v| v.into_iter().next())
 }
 
 /// First value of an attribute as bytes, wherever ldap3 put it (values that happen to be
 /// valid UTF-8 land in `attrs`, the others in `bin_attrs`).
 pub(crate) fn first_bytes(entry: &SearchEntry, attr: &str) -> Option<Vec<u8>> {
-    if let Some((_, v)) = entry.bin_attrs.iter().find(|(k, _)| k.eq_ignore_ascii_case(attr)) {
+    if let Some((_, v)) = entry
+        .bin_attrs
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(attr))
+    {
         return v.first().cloned();
     }
     first(entry, attr).map(String::into_bytes)
@@ -310,7 +413,9 @@ pub(crate) fn first_bytes(entry: &SearchEntry, attr: &str) -> Option<Vec<u8>> {
 
 /// First value of an attribute as an unsigned number.
 pub(crate) fn first_u64(entry: &SearchEntry, attr: &str) -> Option<u64> {
-    first(entry, attr).and_then(|v| v.trim().parse::<i64>().ok()).and_then(|v| u64::try_from(v).ok())
+    first(entry, attr)
+        .and_then(|v| v.trim().parse::<i64>().ok())
+        .and_then(|v| u64::try_from(v).ok())
 }
 
 #[cfg(test)]
@@ -320,11 +425,32 @@ mod tests {
     #[test]
     fn urls() {
         let t = Target::parse("ldaps://dc1.lab.test").ok();
-        assert_eq!(t, Some(Target { ldaps: true, host: "dc1.lab.test".into(), port: 636 }));
+        assert_eq!(
+            t,
+            Some(Target {
+                ldaps: true,
+                host: "dc1.lab.test".into(),
+                port: 636
+            })
+        );
         let t = Target::parse("LDAP://10.0.0.1:3268/DC=x").ok();
-        assert_eq!(t, Some(Target { ldaps: false, host: "10.0.0.1".into(), port: 3268 }));
+        assert_eq!(
+            t,
+            Some(Target {
+                ldaps: false,
+                host: "10.0.0.1".into(),
+                port: 3268
+            })
+        );
         let t = Target::parse("ldaps://[::1]:1636").ok();
-        assert_eq!(t, Some(Target { ldaps: true, host: "::1".into(), port: 1636 }));
+        assert_eq!(
+            t,
+            Some(Target {
+                ldaps: true,
+                host: "::1".into(),
+                port: 1636
+            })
+        );
         assert!(Target::parse("http://dc1").is_err());
         assert!(Target::parse("ldaps://").is_err());
         assert!(Target::parse("ldaps://dc1:x").is_err());

@@ -85,12 +85,30 @@ pub async fn pdc_role_owner(cfg: &AdConfig) -> Result<Option<String>, AdError> {
     let (dc, after) = (s.dc.clone(), s.op_timeout);
     let out = timed(dc, after, "PDC role owner read", async {
         let domain = s.root_dse("defaultNamingContext").await?;
-        let head = s.search_small(&domain, LdapScope::Base, "(objectClass=*)", &["fSMORoleOwner"]).await?.unwrap_or_default();
-        let Some(owner) = head.iter().find_map(|e| first(e, "fSMORoleOwner")) else { return Ok(None) };
+        let head = s
+            .search_small(
+                &domain,
+                LdapScope::Base,
+                "(objectClass=*)",
+                &["fSMORoleOwner"],
+            )
+            .await?
+            .unwrap_or_default();
+        let Some(owner) = head.iter().find_map(|e| first(e, "fSMORoleOwner")) else {
+            return Ok(None);
+        };
         // The server object is the nTDSDSA object's parent.
-        let Some((_, server)) = owner.split_once(',') else { return Ok(None) };
-        let found = s.search_small(server, LdapScope::Base, "(objectClass=*)", &["dNSHostName"]).await?.unwrap_or_default();
-        Ok(found.iter().find_map(|e| first(e, "dNSHostName")).map(|h| h.to_ascii_lowercase()))
+        let Some((_, server)) = owner.split_once(',') else {
+            return Ok(None);
+        };
+        let found = s
+            .search_small(server, LdapScope::Base, "(objectClass=*)", &["dNSHostName"])
+            .await?
+            .unwrap_or_default();
+        Ok(found
+            .iter()
+            .find_map(|e| first(e, "dNSHostName"))
+            .map(|h| h.to_ascii_lowercase()))
     })
     .await;
     s.close().await;
@@ -100,9 +118,16 @@ pub async fn pdc_role_owner(cfg: &AdConfig) -> Result<Option<String>, AdError> {
 /// Reads the accounts of `names` (computer names, with or without `$`, any case) from
 /// every DC in `dc_urls` at once, one connection per DC, with the credentials and TLS
 /// settings of `cfg`. Every DC gets an entry, in the order given.
-pub async fn computers_on_dcs(cfg: &AdConfig, dc_urls: &[String], names: &[String]) -> Vec<DcAccounts> {
-    let mut wanted: Vec<String> =
-        names.iter().map(|n| n.trim().trim_end_matches('$').to_ascii_uppercase()).filter(|n| !n.is_empty()).collect();
+pub async fn computers_on_dcs(
+    cfg: &AdConfig,
+    dc_urls: &[String],
+    names: &[String],
+) -> Vec<DcAccounts> {
+    let mut wanted: Vec<String> = names
+        .iter()
+        .map(|n| n.trim().trim_end_matches('$').to_ascii_uppercase())
+        .filter(|n| !n.is_empty())
+        .collect();
     wanted.sort();
     wanted.dedup();
     let mut tasks = tokio::task::JoinSet::new();
@@ -126,7 +151,11 @@ pub async fn computers_on_dcs(cfg: &AdConfig, dc_urls: &[String], names: &[Strin
             r.unwrap_or_else(|| DcAccounts {
                 url: url.clone(),
                 dns_host_name: None,
-                accounts: Err(AdError::Ldap { dc: url.clone(), operation: "computer read", message: "task failed".into() }),
+                accounts: Err(AdError::Ldap {
+                    dc: url.clone(),
+                    operation: "computer read",
+                    message: "task failed".into(),
+                }),
             })
         })
         .collect()
@@ -143,7 +172,13 @@ async fn read_dc(cfg: &AdConfig, wanted: &[String]) -> DcAccounts {
     let url = cfg.url.clone();
     let mut s = match connect(cfg).await {
         Ok(s) => s,
-        Err(e) => return DcAccounts { url, dns_host_name: None, accounts: Err(e) },
+        Err(e) => {
+            return DcAccounts {
+                url,
+                dns_host_name: None,
+                accounts: Err(e),
+            }
+        }
     };
     let (dc, after) = (s.dc.clone(), s.op_timeout);
     let read = timed(dc, after, "computer read", async {
@@ -158,8 +193,16 @@ async fn read_dc(cfg: &AdConfig, wanted: &[String]) -> DcAccounts {
     .await;
     s.close().await;
     match read {
-        Ok((name, found)) => DcAccounts { url, dns_host_name: name, accounts: Ok(found) },
-        Err(e) => DcAccounts { url, dns_host_name: None, accounts: Err(e) },
+        Ok((name, found)) => DcAccounts {
+            url,
+            dns_host_name: name,
+            accounts: Ok(found),
+        },
+        Err(e) => DcAccounts {
+            url,
+            dns_host_name: None,
+            accounts: Err(e),
+        },
     }
 }
 
@@ -172,14 +215,29 @@ async fn read_chunk(
     if names.is_empty() {
         return Ok(());
     }
-    let terms: String = names.iter().map(|n| format!("(sAMAccountName={}$)", ldap3::ldap_escape(n.as_str()))).collect();
+    let terms: String = names
+        .iter()
+        .map(|n| format!("(sAMAccountName={}$)", ldap3::ldap_escape(n.as_str())))
+        .collect();
     let filter = format!("(&(objectCategory=computer)(|{terms}))");
     let entries = s
-        .search_small(domain, LdapScope::Subtree, &filter, &["sAMAccountName", "pwdLastSet", "userAccountControl", "objectSid"])
+        .search_small(
+            domain,
+            LdapScope::Subtree,
+            &filter,
+            &[
+                "sAMAccountName",
+                "pwdLastSet",
+                "userAccountControl",
+                "objectSid",
+            ],
+        )
         .await?
         .unwrap_or_default();
     for e in entries {
-        let Some(sam) = first(&e, "sAMAccountName") else { continue };
+        let Some(sam) = first(&e, "sAMAccountName") else {
+            continue;
+        };
         let uac = u32::try_from(first_u64(&e, "userAccountControl").unwrap_or(0)).unwrap_or(0);
         found.insert(
             sam.trim_end_matches('$').to_ascii_uppercase(),
@@ -204,11 +262,17 @@ const RESET_PASSWORD_LEN: usize = 120;
 /// DC of `cfg.url`, bound as `cfg.bind_user`: finds the object, then replaces its password
 /// with a random one that nobody learns (see [`super::reset_computer_account`]). Returns
 /// the object's DN. The member stays broken until it is rejoined.
-pub async fn reset_computer_account_randomly(cfg: &AdConfig, name: &str) -> Result<String, AdError> {
+pub async fn reset_computer_account_randomly(
+    cfg: &AdConfig,
+    name: &str,
+) -> Result<String, AdError> {
     let Some(found) = find_computer(cfg, name).await? else {
         return Err(AdError::NotFound {
             dc: cfg.url.clone(),
-            what: format!("computer account {}$", name.trim().trim_end_matches('$').to_ascii_uppercase()),
+            what: format!(
+                "computer account {}$",
+                name.trim().trim_end_matches('$').to_ascii_uppercase()
+            ),
         });
     };
     let password = random_password(RESET_PASSWORD_LEN);
@@ -223,7 +287,11 @@ fn random_password(len: usize) -> secrecy::SecretString {
     const CHARS: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789!#%+-=.,:;?@_~";
     let mut rng = rand::rngs::OsRng;
     let mut s: String = (0..len.saturating_sub(4))
-        .map(|_| CHARS.get(rng.gen_range(0..CHARS.len())).map_or('x', |c| char::from(*c)))
+        .map(|_| {
+            CHARS
+                .get(rng.gen_range(0..CHARS.len()))
+                .map_or('x', |c| char::from(*c))
+        })
         .collect();
     // One of each class, whatever the draw.
     s.push_str("Aa1!");

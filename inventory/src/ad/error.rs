@@ -23,7 +23,9 @@ pub enum AdError {
         url: String,
     },
     /// No TCP connection.
-    #[error("cannot reach domain controller {dc}: {source} (check the name, the port and the firewall)")]
+    #[error(
+        "cannot reach domain controller {dc}: {source} (check the name, the port and the firewall)"
+    )]
     Connect {
         /// The DC.
         dc: String,

@@ -69,13 +69,21 @@ struct WindowsLapsJson {
 }
 
 /// Parses Windows LAPS' clear-text JSON.
-pub(crate) fn parse_windows_laps(computer: &str, json: &str, expires: Option<u64>) -> Result<LapsSecret, AdError> {
-    let parsed: WindowsLapsJson = serde_json::from_str(json).map_err(|e| AdError::LapsMalformed {
-        computer: computer.to_string(),
-        // serde_json's message names a position, never the value.
-        message: format!("msLAPS-Password is not Windows LAPS JSON {{\"n\",\"t\",\"p\"}}: {e}"),
-    })?;
-    let updated = parsed.t.as_deref().and_then(|t| u64::from_str_radix(t.trim(), 16).ok());
+pub(crate) fn parse_windows_laps(
+    computer: &str,
+    json: &str,
+    expires: Option<u64>,
+) -> Result<LapsSecret, AdError> {
+    let parsed: WindowsLapsJson =
+        serde_json::from_str(json).map_err(|e| AdError::LapsMalformed {
+            computer: computer.to_string(),
+            // serde_json's message names a position, never the value.
+            message: format!("msLAPS-Password is not Windows LAPS JSON {{\"n\",\"t\",\"p\"}}: {e}"),
+        })?;
+    let updated = parsed
+        .t
+        .as_deref()
+        .and_then(|t| u64::from_str_radix(t.trim(), 16).ok());
     Ok(LapsSecret {
         account: parsed.n,
         password: SecretString::from(parsed.p),
@@ -96,10 +104,21 @@ pub async fn read_laps(cfg: &AdConfig, computer_dn: &str) -> Result<Option<LapsS
 }
 
 async fn read_with(s: &mut Session, dn: &str) -> Result<Option<LapsSecret>, AdError> {
-    let attrs = [WINDOWS_PASSWORD, WINDOWS_EXPIRES, WINDOWS_ENCRYPTED, LEGACY_PASSWORD, LEGACY_EXPIRES];
-    let found = s.search_small(dn, LdapScope::Base, "(objectClass=computer)", &attrs).await?;
+    let attrs = [
+        WINDOWS_PASSWORD,
+        WINDOWS_EXPIRES,
+        WINDOWS_ENCRYPTED,
+        LEGACY_PASSWORD,
+        LEGACY_EXPIRES,
+    ];
+    let found = s
+        .search_small(dn, LdapScope::Base, "(objectClass=computer)", &attrs)
+        .await?;
     let Some(mut entry) = found.and_then(|v| v.into_iter().next()) else {
-        return Err(AdError::NotFound { dc: s.dc.clone(), what: format!("computer object {dn}") });
+        return Err(AdError::NotFound {
+            dc: s.dc.clone(),
+            what: format!("computer object {dn}"),
+        });
     };
     let windows_expires = first_u64(&entry, WINDOWS_EXPIRES);
     let legacy_expires = first_u64(&entry, LEGACY_EXPIRES);
@@ -115,19 +134,35 @@ async fn read_with(s: &mut Session, dn: &str) -> Result<Option<LapsSecret>, AdEr
             expires: legacy_expires,
         }));
     }
-    let encrypted = entry.bin_attrs.keys().chain(entry.attrs.keys()).any(|k| k.eq_ignore_ascii_case(WINDOWS_ENCRYPTED));
+    let encrypted = entry
+        .bin_attrs
+        .keys()
+        .chain(entry.attrs.keys())
+        .any(|k| k.eq_ignore_ascii_case(WINDOWS_ENCRYPTED));
     if encrypted {
-        return Err(AdError::LapsEncrypted { computer: dn.to_string() });
+        return Err(AdError::LapsEncrypted {
+            computer: dn.to_string(),
+        });
     }
     if windows_expires.is_some() || legacy_expires.is_some() {
-        return Err(AdError::LapsAccessDenied { computer: dn.to_string(), reader: s.user.clone(), dc: s.dc.clone() });
+        return Err(AdError::LapsAccessDenied {
+            computer: dn.to_string(),
+            reader: s.user.clone(),
+            dc: s.dc.clone(),
+        });
     }
     // Nothing at all: either this computer is not managed, or LAPS is not deployed.
     let schema = s.root_dse("schemaNamingContext").await?;
-    let filter = format!("(|(lDAPDisplayName={LEGACY_PASSWORD})(lDAPDisplayName={WINDOWS_PASSWORD}))");
-    let defined =
-        s.search_small(&schema, LdapScope::OneLevel, &filter, &["lDAPDisplayName"]).await?.unwrap_or_default();
-    if defined.iter().any(|e| first(e, "lDAPDisplayName").is_some()) {
+    let filter =
+        format!("(|(lDAPDisplayName={LEGACY_PASSWORD})(lDAPDisplayName={WINDOWS_PASSWORD}))");
+    let defined = s
+        .search_small(&schema, LdapScope::OneLevel, &filter, &["lDAPDisplayName"])
+        .await?
+        .unwrap_or_default();
+    if defined
+        .iter()
+        .any(|e| first(e, "lDAPDisplayName").is_some())
+    {
         Ok(None)
     } else {
         Err(AdError::LapsNotInSchema { dc: s.dc.clone() })
@@ -142,8 +177,12 @@ mod tests {
 
     #[test]
     fn windows_json() {
-        let s = parse_windows_laps("CN=X", r#"{"n":"LapsAdmin","t":"1d8161b41c41cde","p":"pa\"ss"}"#, Some(5))
-            .expect("valid Windows LAPS JSON");
+        let s = parse_windows_laps(
+            "CN=X",
+            r#"{"n":"LapsAdmin","t":"1d8161b41c41cde","p":"pa\"ss"}"#,
+            Some(5),
+        )
+        .expect("valid Windows LAPS JSON");
         assert_eq!(s.account, "LapsAdmin");
         assert_eq!(s.password.expose_secret(), "pa\"ss");
         assert_eq!(s.source, LapsSource::Windows);
@@ -151,6 +190,9 @@ mod tests {
         assert_eq!(s.expires, Some(5));
         let bad = parse_windows_laps("CN=X", r#"{"p":"secret-value"}"#, None);
         let msg = bad.err().map(|e| e.to_string()).unwrap_or_default();
-        assert!(msg.contains("CN=X") && !msg.contains("secret-value"), "{msg}");
+        assert!(
+            msg.contains("CN=X") && !msg.contains("secret-value"),
+            "{msg}"
+        );
     }
 }

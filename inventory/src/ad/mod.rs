@@ -45,7 +45,8 @@ use secrecy::{ExposeSecret as _, SecretString};
 pub use admin::*;
 pub use codec::{decode_sid, filetime_display, filetime_to_system_time, UAC_ACCOUNTDISABLE};
 pub use dcs::{
-    computers_on_dcs, discover_dcs, find_computer, pdc_role_owner, reset_computer_account_randomly, ComputerOnDc, DcAccounts,
+    computers_on_dcs, discover_dcs, find_computer, pdc_role_owner, reset_computer_account_randomly,
+    ComputerOnDc, DcAccounts,
 };
 pub use error::AdError;
 pub use laps::{read_laps, LapsSecret, LapsSource};
@@ -130,8 +131,16 @@ impl AdConfig {
     /// The same settings for another DC (its own URL, resolved by name).
     pub fn for_dc(&self, url: impl Into<String>) -> AdConfig {
         let url = url.into();
-        let connect_to = if url == self.url { self.connect_to } else { None };
-        AdConfig { url, connect_to, ..self.clone() }
+        let connect_to = if url == self.url {
+            self.connect_to
+        } else {
+            None
+        };
+        AdConfig {
+            url,
+            connect_to,
+            ..self.clone()
+        }
     }
 }
 
@@ -167,7 +176,9 @@ pub struct AdComputer {
 impl AdComputer {
     /// `pwdLastSet` for people (`2025-11-23T20:37:04Z`, `never`).
     pub fn pwd_last_set_display(&self) -> String {
-        self.pwd_last_set.map(filetime_display).unwrap_or_else(|| "unknown".into())
+        self.pwd_last_set
+            .map(filetime_display)
+            .unwrap_or_else(|| "unknown".into())
     }
 
     /// `pwdLastSet` as a time.
@@ -177,19 +188,31 @@ impl AdComputer {
 
     /// `lastLogonTimestamp` for people.
     pub fn last_logon_display(&self) -> String {
-        self.last_logon_timestamp.map(filetime_display).unwrap_or_else(|| "never".into())
+        self.last_logon_timestamp
+            .map(filetime_display)
+            .unwrap_or_else(|| "never".into())
     }
 
     /// The name to reach it by: `dNSHostName`, else `cn`.
     pub fn host_name(&self) -> &str {
-        self.dns_host_name.as_deref().filter(|n| !n.is_empty()).unwrap_or(&self.name)
+        self.dns_host_name
+            .as_deref()
+            .filter(|n| !n.is_empty())
+            .unwrap_or(&self.name)
     }
 
     fn from_entry(entry: &SearchEntry) -> AdComputer {
         let dn = entry.dn.clone();
-        let uac = first_u64(entry, "userAccountControl").and_then(|v| u32::try_from(v).ok()).unwrap_or(0);
+        let uac = first_u64(entry, "userAccountControl")
+            .and_then(|v| u32::try_from(v).ok())
+            .unwrap_or(0);
         let name = first(entry, "cn")
-            .or_else(|| codec::split_dn(&dn).first().and_then(|r| codec::rdn_parts(r)).map(|(_, v)| v))
+            .or_else(|| {
+                codec::split_dn(&dn)
+                    .first()
+                    .and_then(|r| codec::rdn_parts(r))
+                    .map(|(_, v)| v)
+            })
             .unwrap_or_default();
         AdComputer {
             sam_account_name: first(entry, "sAMAccountName").unwrap_or_else(|| format!("{name}$")),
@@ -248,17 +271,30 @@ pub async fn enumerate(cfg: &AdConfig) -> Result<Enumeration, AdError> {
         });
     }
     if cfg.base_dn.trim().is_empty() {
-        return Err(AdError::InvalidConfig { message: "no base DN / OU given (--ou)".into() });
+        return Err(AdError::InvalidConfig {
+            message: "no base DN / OU given (--ou)".into(),
+        });
     }
     let page_size = i32::try_from(cfg.page_size.clamp(1, MAX_PAGE_SIZE)).unwrap_or(1000);
     let mut s = connect(cfg).await?;
     let (dc, after) = (s.dc.clone(), s.op_timeout);
-    let out = timed(dc, after, "paged search", paged_search(&mut s, cfg, &filter, page_size)).await;
+    let out = timed(
+        dc,
+        after,
+        "paged search",
+        paged_search(&mut s, cfg, &filter, page_size),
+    )
+    .await;
     s.close().await;
     out
 }
 
-async fn paged_search(s: &mut Session, cfg: &AdConfig, filter: &str, page_size: i32) -> Result<Enumeration, AdError> {
+async fn paged_search(
+    s: &mut Session,
+    cfg: &AdConfig,
+    filter: &str,
+    page_size: i32,
+) -> Result<Enumeration, AdError> {
     let scope = match cfg.scope {
         Scope::Subtree => LdapScope::Subtree,
         Scope::OneLevel => LdapScope::OneLevel,
@@ -267,7 +303,10 @@ async fn paged_search(s: &mut Session, cfg: &AdConfig, filter: &str, page_size: 
     let mut cookie: Vec<u8> = Vec::new();
     let mut pages = 0usize;
     loop {
-        let control = PagedResults { size: page_size, cookie: std::mem::take(&mut cookie) };
+        let control = PagedResults {
+            size: page_size,
+            cookie: std::mem::take(&mut cookie),
+        };
         let res = s
             .ldap
             .with_controls(control)
@@ -278,8 +317,19 @@ async fn paged_search(s: &mut Session, cfg: &AdConfig, filter: &str, page_size: 
         let ldap3::SearchResult(entries, result) = res;
         match result.rc {
             0 => {}
-            32 => return Err(AdError::NotFound { dc: s.dc.clone(), what: format!("base DN {}", cfg.base_dn) }),
-            _ => return Err(AdError::Ldap { dc: s.dc.clone(), operation: "search", message: result_message(&result) }),
+            32 => {
+                return Err(AdError::NotFound {
+                    dc: s.dc.clone(),
+                    what: format!("base DN {}", cfg.base_dn),
+                })
+            }
+            _ => {
+                return Err(AdError::Ldap {
+                    dc: s.dc.clone(),
+                    operation: "search",
+                    message: result_message(&result),
+                })
+            }
         }
         computers.extend(
             entries
@@ -291,7 +341,9 @@ async fn paged_search(s: &mut Session, cfg: &AdConfig, filter: &str, page_size: 
             .ctrls
             .iter()
             .find_map(|Control(kind, raw)| match kind {
-                Some(ControlType::PagedResults) if raw.val.is_some() => Some(raw.parse::<PagedResults>().cookie),
+                Some(ControlType::PagedResults) if raw.val.is_some() => {
+                    Some(raw.parse::<PagedResults>().cookie)
+                }
                 _ => None,
             })
             .unwrap_or_default();
@@ -309,7 +361,9 @@ pub(crate) async fn timed<T>(
     what: &'static str,
     fut: impl std::future::Future<Output = Result<T, AdError>>,
 ) -> Result<T, AdError> {
-    tokio::time::timeout(after, fut).await.map_err(|_| AdError::Timeout { dc, what, after })?
+    tokio::time::timeout(after, fut)
+        .await
+        .map_err(|_| AdError::Timeout { dc, what, after })?
 }
 
 /// The computers as inventory hosts: name and address = `dNSHostName` (else `cn`); groups
@@ -322,7 +376,10 @@ pub fn to_inventory(computers: &[AdComputer]) -> crate::Inventory {
     let hosts = computers
         .iter()
         .map(|c| {
-            let mut groups: BTreeSet<String> = ou_path(&c.distinguished_name).iter().map(|ou| group_name(ou)).collect();
+            let mut groups: BTreeSet<String> = ou_path(&c.distinguished_name)
+                .iter()
+                .map(|ou| group_name(ou))
+                .collect();
             groups.insert("all".to_string());
             let mut vars = BTreeMap::new();
             let mut put = |k: &str, v: serde_json::Value| {
@@ -359,7 +416,10 @@ pub fn to_inventory(computers: &[AdComputer]) -> crate::Inventory {
             }
         })
         .collect();
-    crate::Inventory { hosts, source: None }
+    crate::Inventory {
+        hosts,
+        source: None,
+    }
 }
 
 /// One DC's view of a computer's `pwdLastSet`.
@@ -376,7 +436,11 @@ pub struct DcPwdLastSet {
 /// DC in `dcs` (URLs) at once, with the credentials and TLS settings of `cfg`. The DCs
 /// disagreeing is replication lag: see [`pwd_last_set_differs`]. The computer is looked
 /// up in each DC's whole domain (`defaultNamingContext`), not only under `cfg.base_dn`.
-pub async fn pwd_last_set_per_dc(cfg: &AdConfig, dcs: &[String], computer_sam: &str) -> Vec<DcPwdLastSet> {
+pub async fn pwd_last_set_per_dc(
+    cfg: &AdConfig,
+    dcs: &[String],
+    computer_sam: &str,
+) -> Vec<DcPwdLastSet> {
     let mut sam = computer_sam.trim().to_string();
     if !sam.ends_with('$') {
         sam.push('$');
@@ -400,7 +464,11 @@ pub async fn pwd_last_set_per_dc(cfg: &AdConfig, dcs: &[String], computer_sam: &
         .map(|(dc, r)| DcPwdLastSet {
             dc: dc.clone(),
             pwd_last_set: r.unwrap_or_else(|| {
-                Err(AdError::Ldap { dc: dc.clone(), operation: "pwdLastSet read", message: "task failed".into() })
+                Err(AdError::Ldap {
+                    dc: dc.clone(),
+                    operation: "pwdLastSet read",
+                    message: "task failed".into(),
+                })
             }),
         })
         .collect()
@@ -409,7 +477,10 @@ pub async fn pwd_last_set_per_dc(cfg: &AdConfig, dcs: &[String], computer_sam: &
 /// `true` when at least two DCs that answered hold different `pwdLastSet` values (or one
 /// has the computer and another does not): replication has not caught up.
 pub fn pwd_last_set_differs(readings: &[DcPwdLastSet]) -> bool {
-    let seen: BTreeSet<Option<u64>> = readings.iter().filter_map(|r| r.pwd_last_set.as_ref().ok().copied()).collect();
+    let seen: BTreeSet<Option<u64>> = readings
+        .iter()
+        .filter_map(|r| r.pwd_last_set.as_ref().ok().copied())
+        .collect();
     seen.len() > 1
 }
 
@@ -418,10 +489,18 @@ async fn pwd_last_set_on(cfg: &AdConfig, sam: &str) -> Result<Option<u64>, AdErr
     let (dc, after) = (s.dc.clone(), s.op_timeout);
     let out = timed(dc, after, "pwdLastSet read", async {
         let domain = s.root_dse("defaultNamingContext").await?;
-        let filter = format!("(&(objectCategory=computer)(sAMAccountName={}))", ldap3::ldap_escape(sam));
-        let found = s.search_small(&domain, LdapScope::Subtree, &filter, &["pwdLastSet"]).await?.unwrap_or_default();
+        let filter = format!(
+            "(&(objectCategory=computer)(sAMAccountName={}))",
+            ldap3::ldap_escape(sam)
+        );
+        let found = s
+            .search_small(&domain, LdapScope::Subtree, &filter, &["pwdLastSet"])
+            .await?
+            .unwrap_or_default();
         // A computer without pwdLastSet has never had a password: 0, as AD shows it.
-        Ok(found.first().map(|e| first_u64(e, "pwdLastSet").unwrap_or(0)))
+        Ok(found
+            .first()
+            .map(|e| first_u64(e, "pwdLastSet").unwrap_or(0)))
     })
     .await;
     s.close().await;
@@ -449,11 +528,17 @@ pub async fn reset_computer_account(
         let encoded = encode_unicode_pwd(new_password.expose_secret());
         let attr: &[u8] = b"unicodePwd";
         let values = std::collections::HashSet::from([encoded.as_slice()]);
-        let res =
-            s.ldap.modify(computer_dn, vec![Mod::Replace(attr, values)]).await.map_err(|e| s.op_error("modify", e))?;
+        let res = s
+            .ldap
+            .modify(computer_dn, vec![Mod::Replace(attr, values)])
+            .await
+            .map_err(|e| s.op_error("modify", e))?;
         match res.rc {
             0 => Ok(()),
-            32 => Err(AdError::NotFound { dc: s.dc.clone(), what: format!("computer object {computer_dn}") }),
+            32 => Err(AdError::NotFound {
+                dc: s.dc.clone(),
+                what: format!("computer object {computer_dn}"),
+            }),
             50 => Err(AdError::AccessDenied {
                 dc: s.dc.clone(),
                 user: s.user.clone(),
@@ -466,7 +551,11 @@ pub async fn reset_computer_account(
                 dn: computer_dn.to_string(),
                 message: result_message(&res),
             }),
-            _ => Err(AdError::Ldap { dc: s.dc.clone(), operation: "password reset", message: result_message(&res) }),
+            _ => Err(AdError::Ldap {
+                dc: s.dc.clone(),
+                operation: "password reset",
+                message: result_message(&res),
+            }),
         }
     })
     .await;
@@ -503,29 +592,78 @@ mod tests {
         assert_eq!(h.name, "ws0001.lab.test");
         assert_eq!(h.address, "ws0001.lab.test");
         assert_eq!(h.groups, vec!["Kiosks", "Work_Stations", "all"]);
-        assert_eq!(h.var("ad_object_sid").as_deref(), Some("S-1-5-21-1-2-3-1105"));
-        assert_eq!(h.var("ad_pwd_last_set").as_deref(), Some("135379296000000000"));
-        assert_eq!(h.var("ad_pwd_last_set_utc").as_deref(), Some("2030-01-01T00:00:00Z"));
+        assert_eq!(
+            h.var("ad_object_sid").as_deref(),
+            Some("S-1-5-21-1-2-3-1105")
+        );
+        assert_eq!(
+            h.var("ad_pwd_last_set").as_deref(),
+            Some("135379296000000000")
+        );
+        assert_eq!(
+            h.var("ad_pwd_last_set_utc").as_deref(),
+            Some("2030-01-01T00:00:00Z")
+        );
         assert_eq!(h.var("ad_os").as_deref(), Some("Windows 11 Enterprise"));
-        assert_eq!(h.var("ad_ou").as_deref(), Some("OU=Kiosks,OU=Work Stations,DC=lab,DC=test"));
+        assert_eq!(
+            h.var("ad_ou").as_deref(),
+            Some("OU=Kiosks,OU=Work Stations,DC=lab,DC=test")
+        );
         let mut no_dns = computer("CN=WS0001,CN=Computers,DC=lab,DC=test", false);
         no_dns.dns_host_name = None;
-        assert_eq!(to_inventory(&[no_dns]).hosts.first().map(|h| h.name.clone()).as_deref(), Some("WS0001"));
+        assert_eq!(
+            to_inventory(&[no_dns])
+                .hosts
+                .first()
+                .map(|h| h.name.clone())
+                .as_deref(),
+            Some("WS0001")
+        );
     }
 
     #[tokio::test]
     async fn plain_ldap_is_refused_before_connecting() {
         // Refused before any connection is attempted (and loopback only, should that change).
-        let cfg = AdConfig::new("ldap://127.0.0.1:9", "u@lab.test", SecretString::from("pw"), "DC=lab,DC=test");
-        let err = enumerate_computers(&cfg).await.err().map(|e| e.to_string()).unwrap_or_default();
-        assert!(err.contains("refusing a plain-text LDAP bind to ldap://127.0.0.1:9"), "{err}");
-        let mut empty = AdConfig::new("ldaps://127.0.0.1:9", "u@lab.test", SecretString::from(""), "DC=lab,DC=test");
+        let cfg = AdConfig::new(
+            "ldap://127.0.0.1:9",
+            "u@lab.test",
+            SecretString::from("pw"),
+            "DC=lab,DC=test",
+        );
+        let err = enumerate_computers(&cfg)
+            .await
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            err.contains("refusing a plain-text LDAP bind to ldap://127.0.0.1:9"),
+            "{err}"
+        );
+        let mut empty = AdConfig::new(
+            "ldaps://127.0.0.1:9",
+            "u@lab.test",
+            SecretString::from(""),
+            "DC=lab,DC=test",
+        );
         empty.connect_timeout = Duration::from_millis(1);
-        let err = enumerate_computers(&empty).await.err().map(|e| e.to_string()).unwrap_or_default();
+        let err = enumerate_computers(&empty)
+            .await
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
         assert!(err.contains("anonymous bind"), "{err}");
-        let mut bad_filter = AdConfig::new("ldaps://127.0.0.1:9", "u", SecretString::from("pw"), "DC=lab,DC=test");
+        let mut bad_filter = AdConfig::new(
+            "ldaps://127.0.0.1:9",
+            "u",
+            SecretString::from("pw"),
+            "DC=lab,DC=test",
+        );
         bad_filter.filter = Some("(cn=x".into());
-        let err = enumerate_computers(&bad_filter).await.err().map(|e| e.to_string()).unwrap_or_default();
+        let err = enumerate_computers(&bad_filter)
+            .await
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
         assert!(err.contains("is not valid"), "{err}");
     }
 }

@@ -5,7 +5,6 @@
 //! The base64/UTF-16LE codec is `winrm::powershell`'s; the error-record rendering is the
 //! lab's own, since only a Windows host writes those.
 
-
 /// Console width PowerShell wraps error text at when it is not attached to a console
 /// (pywinrm's captured CLIXML wraps the "not recognized" message before column 120; an
 /// older capture wraps at 80 — the width is host-dependent and not verified).
@@ -64,7 +63,15 @@ pub(crate) struct ErrorRecord {
 
 impl ErrorRecord {
     /// A cmdlet error (`Cmdlet : message` / `[Cmdlet], Reason` / `Id,Full.Type.Name`).
-    pub(crate) fn cmdlet(cmdlet: &str, class: &str, message: String, fqid: &str, category: &str, target: &str, reason: &str) -> Self {
+    pub(crate) fn cmdlet(
+        cmdlet: &str,
+        class: &str,
+        message: String,
+        fqid: &str,
+        category: &str,
+        target: &str,
+        reason: &str,
+    ) -> Self {
         ErrorRecord {
             message,
             command: cmdlet.to_string(),
@@ -74,7 +81,11 @@ impl ErrorRecord {
             activity: cmdlet.to_string(),
             reason: reason.to_string(),
             exception_type: format!("System.{reason}"),
-            fqid: if class.is_empty() { fqid.to_string() } else { format!("{fqid},{class}") },
+            fqid: if class.is_empty() {
+                fqid.to_string()
+            } else {
+                format!("{fqid},{class}")
+            },
             position: None,
             native: NativeKind::No,
         }
@@ -110,9 +121,17 @@ impl ErrorRecord {
             activity: String::new(),
             reason: "RemoteException".to_string(),
             exception_type: "System.Management.Automation.RemoteException".to_string(),
-            fqid: if first { "NativeCommandError".to_string() } else { "NativeCommandErrorMessage".to_string() },
+            fqid: if first {
+                "NativeCommandError".to_string()
+            } else {
+                "NativeCommandErrorMessage".to_string()
+            },
             position: None,
-            native: if first { NativeKind::First } else { NativeKind::Following },
+            native: if first {
+                NativeKind::First
+            } else {
+                NativeKind::Following
+            },
         }
     }
 
@@ -144,22 +163,40 @@ impl ErrorRecord {
     /// The lines PowerShell prints for it (NormalView), without line terminators.
     pub(crate) fn lines(&self) -> Vec<String> {
         if self.native == NativeKind::Following {
-            return self.message.split('\n').map(|l| l.trim_end_matches('\r').to_string()).collect();
+            return self
+                .message
+                .split('\n')
+                .map(|l| l.trim_end_matches('\r').to_string())
+                .collect();
         }
         let mut out = Vec::new();
-        let head = if self.command.is_empty() { self.message.clone() } else { format!("{} : {}", self.command, self.message) };
+        let head = if self.command.is_empty() {
+            self.message.clone()
+        } else {
+            format!("{} : {}", self.command, self.message)
+        };
         for l in head.split('\n') {
             out.extend(word_wrap(l.trim_end_matches('\r'), WRAP_WIDTH - 1));
         }
         if let Some(p) = &self.position {
             out.push(format!("At line:{} char:{}", p.line, p.col));
             out.push(format!("+ {}", p.line_text.trim_end()));
-            out.push(format!("+ {}{}", " ".repeat(p.col.saturating_sub(1)), "~".repeat(p.len.max(1))));
+            out.push(format!(
+                "+ {}{}",
+                " ".repeat(p.col.saturating_sub(1)),
+                "~".repeat(p.len.max(1))
+            ));
         }
         let target = ellipsize(&self.target);
-        let cat = format!("    + CategoryInfo          : {}: ({}:{}) [{}], {}", self.category, target, self.target_type, self.activity, self.reason);
+        let cat = format!(
+            "    + CategoryInfo          : {}: ({}:{}) [{}], {}",
+            self.category, target, self.target_type, self.activity, self.reason
+        );
         out.extend(hard_wrap(&cat, WRAP_WIDTH - 1));
-        out.extend(hard_wrap(&format!("    + FullyQualifiedErrorId : {}", self.fqid), WRAP_WIDTH - 1));
+        out.extend(hard_wrap(
+            &format!("    + FullyQualifiedErrorId : {}", self.fqid),
+            WRAP_WIDTH - 1,
+        ));
         out.push(" ".to_string());
         out
     }
@@ -252,7 +289,10 @@ pub(crate) fn clixml(lines: &[StreamLine]) -> String {
             StreamLine::Warning(t) => ("warning", t),
             StreamLine::Verbose(t) => ("verbose", t),
         };
-        out.push_str(&format!("<S S=\"{tag}\">{}</S>", escape(&format!("{text}\r\n"))));
+        out.push_str(&format!(
+            "<S S=\"{tag}\">{}</S>",
+            escape(&format!("{text}\r\n"))
+        ));
     }
     out.push_str("</Objs>");
     out

@@ -47,7 +47,9 @@ fn canonical(lname: &str) -> Option<&'static str> {
 
 /// Full .NET class of a cmdlet (for FullyQualifiedErrorId).
 pub(crate) fn class_of(name: &str) -> String {
-    let Some(c) = canonical(&name.to_ascii_lowercase()) else { return String::new() };
+    let Some(c) = canonical(&name.to_ascii_lowercase()) else {
+        return String::new();
+    };
     if c == "Get-CimInstance" {
         return "Microsoft.Management.Infrastructure.CimCmdlets.GetCimInstanceCommand".into();
     }
@@ -57,17 +59,52 @@ pub(crate) fn class_of(name: &str) -> String {
 /// Parameters of a cmdlet.
 pub(crate) fn spec(lname: &str) -> Option<ParamSpec> {
     const WRITE_OUTPUT: &[P] = &[("InputObject", false, &[]), ("NoEnumerate", true, &[])];
-    const WRITE_HOST: &[P] = &[("Object", false, &[]), ("NoNewline", true, &[]), ("ForegroundColor", false, &[]), ("Separator", false, &[])];
+    const WRITE_HOST: &[P] = &[
+        ("Object", false, &[]),
+        ("NoNewline", true, &[]),
+        ("ForegroundColor", false, &[]),
+        ("Separator", false, &[]),
+    ];
     const WRITE_MSG: &[P] = &[("Message", false, &["Msg"])];
     const OUT_NULL: &[P] = &[("InputObject", false, &[])];
-    const OUT_STRING: &[P] = &[("InputObject", false, &[]), ("Stream", true, &[]), ("Width", false, &[])];
-    const SELECT: &[P] = &[("ExpandProperty", false, &[]), ("Property", false, &[]), ("First", false, &[])];
-    const CIM: &[P] = &[("ClassName", false, &["Class"]), ("Filter", false, &[]), ("Namespace", false, &[]), ("ComputerName", false, &["CN"])];
-    const GIP: &[P] = &[("Path", false, &[]), ("Name", false, &[]), ("LiteralPath", false, &["PSPath"])];
-    const TCSC: &[P] = &[("Repair", true, &[]), ("Server", false, &[]), ("Credential", false, &[])];
+    const OUT_STRING: &[P] = &[
+        ("InputObject", false, &[]),
+        ("Stream", true, &[]),
+        ("Width", false, &[]),
+    ];
+    const SELECT: &[P] = &[
+        ("ExpandProperty", false, &[]),
+        ("Property", false, &[]),
+        ("First", false, &[]),
+    ];
+    const CIM: &[P] = &[
+        ("ClassName", false, &["Class"]),
+        ("Filter", false, &[]),
+        ("Namespace", false, &[]),
+        ("ComputerName", false, &["CN"]),
+    ];
+    const GIP: &[P] = &[
+        ("Path", false, &[]),
+        ("Name", false, &[]),
+        ("LiteralPath", false, &["PSPath"]),
+    ];
+    const TCSC: &[P] = &[
+        ("Repair", true, &[]),
+        ("Server", false, &[]),
+        ("Credential", false, &[]),
+    ];
     const RCMP: &[P] = &[("Server", false, &[]), ("Credential", false, &[])];
-    const NEWOBJ: &[P] = &[("TypeName", false, &[]), ("ArgumentList", false, &["Args"]), ("Property", false, &[])];
-    const CTSS: &[P] = &[("String", false, &[]), ("AsPlainText", true, &[]), ("Force", true, &[]), ("Key", false, &[])];
+    const NEWOBJ: &[P] = &[
+        ("TypeName", false, &[]),
+        ("ArgumentList", false, &["Args"]),
+        ("Property", false, &[]),
+    ];
+    const CTSS: &[P] = &[
+        ("String", false, &[]),
+        ("AsPlainText", true, &[]),
+        ("Force", true, &[]),
+        ("Key", false, &[]),
+    ];
     const REMOVE: &[P] = &[
         ("UnjoinDomainCredential", false, &["Credential"]),
         ("LocalCredential", false, &[]),
@@ -90,8 +127,21 @@ pub(crate) fn spec(lname: &str) -> Option<ParamSpec> {
         ("ComputerName", false, &["CN"]),
         ("LocalCredential", false, &[]),
     ];
-    const WINEVENT: &[P] = &[("FilterHashtable", false, &[]), ("MaxEvents", false, &[]), ("LogName", false, &[]), ("Oldest", true, &[])];
-    const RESTART: &[P] = &[("Force", true, &["f"]), ("ComputerName", false, &["CN", "__SERVER", "Server", "IPAddress"]), ("Wait", true, &[])];
+    const WINEVENT: &[P] = &[
+        ("FilterHashtable", false, &[]),
+        ("MaxEvents", false, &[]),
+        ("LogName", false, &[]),
+        ("Oldest", true, &[]),
+    ];
+    const RESTART: &[P] = &[
+        ("Force", true, &["f"]),
+        (
+            "ComputerName",
+            false,
+            &["CN", "__SERVER", "Server", "IPAddress"],
+        ),
+        ("Wait", true, &[]),
+    ];
     let (params, positional): (&'static [P], &'static [&'static str]) = match canonical(lname)? {
         "Write-Output" => (WRITE_OUTPUT, &["InputObject"]),
         "Write-Host" => (WRITE_HOST, &["Object"]),
@@ -114,24 +164,51 @@ pub(crate) fn spec(lname: &str) -> Option<ParamSpec> {
     Some(ParamSpec { params, positional })
 }
 
-fn err(cmdlet: &str, message: String, fqid: &str, category: &str, target: &str, reason: &str) -> ErrorRecord {
-    ErrorRecord::cmdlet(cmdlet, &class_of(cmdlet), message, fqid, category, target, reason)
+fn err(
+    cmdlet: &str,
+    message: String,
+    fqid: &str,
+    category: &str,
+    target: &str,
+    reason: &str,
+) -> ErrorRecord {
+    ErrorRecord::cmdlet(
+        cmdlet,
+        &class_of(cmdlet),
+        message,
+        fqid,
+        category,
+        target,
+        reason,
+    )
 }
 
 /// Runs a cmdlet.
-pub(crate) fn invoke(eng: &mut Engine<'_, '_>, lname: &str, b: &Bound, input: Vec<Value>) -> CmdOutcome {
-    let Some(name) = canonical(lname) else { return CmdOutcome::none() };
+pub(crate) fn invoke(
+    eng: &mut Engine<'_, '_>,
+    lname: &str,
+    b: &Bound,
+    input: Vec<Value>,
+) -> CmdOutcome {
+    let Some(name) = canonical(lname) else {
+        return CmdOutcome::none();
+    };
     match name {
         "Write-Output" => {
             let mut out = Vec::new();
             if let Some(v) = b.get("InputObject") {
                 match v {
-                    Value::Array(items) if !b.switch("NoEnumerate") => out.extend(items.iter().cloned()),
+                    Value::Array(items) if !b.switch("NoEnumerate") => {
+                        out.extend(items.iter().cloned())
+                    }
                     other => out.push(other.clone()),
                 }
             }
             out.extend(input);
-            CmdOutcome { output: out, ..CmdOutcome::default() }
+            CmdOutcome {
+                output: out,
+                ..CmdOutcome::default()
+            }
         }
         "Write-Host" => {
             let text = b.get("Object").map(Value::to_ps_string).unwrap_or_default();
@@ -145,16 +222,33 @@ pub(crate) fn invoke(eng: &mut Engine<'_, '_>, lname: &str, b: &Bound, input: Ve
             let msg = b.str("Message").unwrap_or_default();
             CmdOutcome::error(ErrorRecord {
                 exception_type: "Microsoft.PowerShell.Commands.WriteErrorException".into(),
-                ..err("Write-Error", msg, "Microsoft.PowerShell.Commands.WriteErrorException", "NotSpecified", "", "WriteErrorException")
+                ..err(
+                    "Write-Error",
+                    msg,
+                    "Microsoft.PowerShell.Commands.WriteErrorException",
+                    "NotSpecified",
+                    "",
+                    "WriteErrorException",
+                )
             })
             .with_plain_fqid("Microsoft.PowerShell.Commands.WriteErrorException")
         }
-        "Write-Warning" => CmdOutcome { warnings: vec![b.str("Message").unwrap_or_default()], ..CmdOutcome::default() },
-        "Write-Verbose" => CmdOutcome { verbose: vec![b.str("Message").unwrap_or_default()], ..CmdOutcome::default() },
+        "Write-Warning" => CmdOutcome {
+            warnings: vec![b.str("Message").unwrap_or_default()],
+            ..CmdOutcome::default()
+        },
+        "Write-Verbose" => CmdOutcome {
+            verbose: vec![b.str("Message").unwrap_or_default()],
+            ..CmdOutcome::default()
+        },
         "Out-Null" => CmdOutcome::none(),
         "Out-String" => {
             let text: Vec<String> = input.iter().map(Value::to_ps_string).collect();
-            CmdOutcome::out(Value::Str(if text.is_empty() { String::new() } else { format!("{}\r\n", text.join("\r\n")) }))
+            CmdOutcome::out(Value::Str(if text.is_empty() {
+                String::new()
+            } else {
+                format!("{}\r\n", text.join("\r\n"))
+            }))
         }
         "Select-Object" => {
             if let Some(p) = b.str("ExpandProperty") {
@@ -165,9 +259,15 @@ pub(crate) fn invoke(eng: &mut Engine<'_, '_>, lname: &str, b: &Bound, input: Ve
                         _ => Value::Null,
                     })
                     .collect();
-                return CmdOutcome { output: vals, ..CmdOutcome::default() };
+                return CmdOutcome {
+                    output: vals,
+                    ..CmdOutcome::default()
+                };
             }
-            CmdOutcome { output: input, ..CmdOutcome::default() }
+            CmdOutcome {
+                output: input,
+                ..CmdOutcome::default()
+            }
         }
         "Get-CimInstance" | "Get-WmiObject" => cim(eng, name, b),
         "Get-ItemProperty" => get_item_property(eng, b),
@@ -193,7 +293,11 @@ impl CmdOutcome {
 }
 
 fn obj(type_name: &str, text: String, props: Vec<(&str, Value)>) -> Value {
-    Value::Obj(Box::new(PsObject { type_name: type_name.into(), props: props.into_iter().map(|(k, v)| (k.to_string(), v)).collect(), text }))
+    Value::Obj(Box::new(PsObject {
+        type_name: type_name.into(),
+        props: props.into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
+        text,
+    }))
 }
 
 /// `MM/dd/yyyy HH:mm:ss` (invariant culture, as string expansion prints a DateTime).
@@ -211,12 +315,19 @@ fn datetime_text(filetime: u64) -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{m:02}/{d:02}/{y:04} {:02}:{:02}:{:02}", rem / 3600, (rem % 3600) / 60, rem % 60)
+    format!(
+        "{m:02}/{d:02}/{y:04} {:02}:{:02}:{:02}",
+        rem / 3600,
+        (rem % 3600) / 60,
+        rem % 60
+    )
 }
 
 fn cim(eng: &mut Engine<'_, '_>, cmdlet: &str, b: &Bound) -> CmdOutcome {
     let class = b.str("ClassName").unwrap_or_default();
-    let Some(h) = eng.env.st.host(eng.env.host).cloned() else { return CmdOutcome::none() };
+    let Some(h) = eng.env.st.host(eng.env.host).cloned() else {
+        return CmdOutcome::none();
+    };
     let domain = eng.env.st.domain.dns_name.clone();
     let server = h.os == crate::host::HostOs::Server2022;
     let objects: Vec<Value> = match class.to_ascii_lowercase().as_str() {
@@ -236,10 +347,24 @@ fn cim(eng: &mut Engine<'_, '_>, cmdlet: &str, b: &Bound) -> CmdOutcome {
                 format!("Win32_ComputerSystem (Name = \"{}\")", h.computer_name),
                 vec![
                     ("Name", Value::Str(h.computer_name.clone())),
-                    ("Domain", Value::Str(if joined { domain.clone() } else { h.workgroup().unwrap_or("WORKGROUP").to_string() })),
+                    (
+                        "Domain",
+                        Value::Str(if joined {
+                            domain.clone()
+                        } else {
+                            h.workgroup().unwrap_or("WORKGROUP").to_string()
+                        }),
+                    ),
                     ("PartOfDomain", Value::Bool(joined)),
                     ("DNSHostName", Value::Str(h.dns_label())),
-                    ("Workgroup", if joined { Value::Null } else { Value::Str(h.workgroup().unwrap_or("WORKGROUP").to_string()) }),
+                    (
+                        "Workgroup",
+                        if joined {
+                            Value::Null
+                        } else {
+                            Value::Str(h.workgroup().unwrap_or("WORKGROUP").to_string())
+                        },
+                    ),
                     ("DomainRole", Value::Int(role)),
                     ("Manufacturer", Value::Str("Microsoft Corporation".into())),
                     ("Model", Value::Str("Virtual Machine".into())),
@@ -252,9 +377,15 @@ fn cim(eng: &mut Engine<'_, '_>, cmdlet: &str, b: &Bound) -> CmdOutcome {
             vec![
                 ("Caption", Value::Str(h.os.caption().into())),
                 ("Version", Value::Str(h.os.version().into())),
-                ("BuildNumber", Value::Str(h.os.version().rsplit('.').next().unwrap_or("").into())),
+                (
+                    "BuildNumber",
+                    Value::Str(h.os.version().rsplit('.').next().unwrap_or("").into()),
+                ),
                 ("CSName", Value::Str(h.computer_name.clone())),
-                ("LastBootUpTime", Value::Str(datetime_text(filetime_at(h.last_boot)))),
+                (
+                    "LastBootUpTime",
+                    Value::Str(datetime_text(filetime_at(h.last_boot))),
+                ),
             ],
         )],
         "win32_useraccount" => {
@@ -301,7 +432,14 @@ fn cim(eng: &mut Engine<'_, '_>, cmdlet: &str, b: &Bound) -> CmdOutcome {
         _ => {
             return CmdOutcome::error(ErrorRecord {
                 exception_type: "Microsoft.Management.Infrastructure.CimException".into(),
-                ..err(cmdlet, "Invalid class ".into(), "HRESULT 0x80041010", "MetadataError", &format!("root\\cimv2:{class}"), "CimException")
+                ..err(
+                    cmdlet,
+                    "Invalid class ".into(),
+                    "HRESULT 0x80041010",
+                    "MetadataError",
+                    &format!("root\\cimv2:{class}"),
+                    "CimException",
+                )
             })
         }
     };
@@ -314,12 +452,22 @@ fn cim(eng: &mut Engine<'_, '_>, cmdlet: &str, b: &Bound) -> CmdOutcome {
                 Some(true) => out.push(o),
                 Some(false) => {}
                 None => {
-                    return CmdOutcome::error(err(cmdlet, "Invalid query ".into(), "HRESULT 0x80041017", "InvalidArgument", "", "CimException"))
+                    return CmdOutcome::error(err(
+                        cmdlet,
+                        "Invalid query ".into(),
+                        "HRESULT 0x80041017",
+                        "InvalidArgument",
+                        "",
+                        "CimException",
+                    ))
                 }
             },
         }
     }
-    CmdOutcome { output: out, ..CmdOutcome::default() }
+    CmdOutcome {
+        output: out,
+        ..CmdOutcome::default()
+    }
 }
 
 /// A tiny WQL WHERE evaluator: `A=B AND C LIKE 'x%'` (None when it cannot parse).
@@ -406,12 +554,20 @@ fn wildcard(text: &str, pattern: &str) -> bool {
     pi == p.len()
 }
 
-const POLICIES_SYSTEM: &str = "HKEY_LOCAL_MACHINE\\SOFTWARE\\Microsoft\\Windows\\CurrentVersion\\Policies\\System";
+const POLICIES_SYSTEM: &str =
+    "HKEY_LOCAL_MACHINE\\SOFTWARE\\Microsoft\\Windows\\CurrentVersion\\Policies\\System";
 
 fn normalize_reg_path(path: &str) -> String {
     let p = path.trim();
     let p = p.strip_prefix("Microsoft.PowerShell.Core\\").unwrap_or(p);
-    let p = if p.len() >= 10 && p.get(..10).is_some_and(|s| s.eq_ignore_ascii_case("registry::")) { p.get(10..).unwrap_or("") } else { p };
+    let p = if p.len() >= 10
+        && p.get(..10)
+            .is_some_and(|s| s.eq_ignore_ascii_case("registry::"))
+    {
+        p.get(10..).unwrap_or("")
+    } else {
+        p
+    };
     let lower = p.to_ascii_lowercase();
     let body = if let Some(r) = lower.strip_prefix("hklm:") {
         format!("hkey_local_machine\\{}", r.trim_start_matches('\\'))
@@ -424,8 +580,13 @@ fn normalize_reg_path(path: &str) -> String {
 }
 
 fn get_item_property(eng: &mut Engine<'_, '_>, b: &Bound) -> CmdOutcome {
-    let path = b.str("Path").or_else(|| b.str("LiteralPath")).unwrap_or_default();
-    let Some(h) = eng.env.st.host(eng.env.host) else { return CmdOutcome::none() };
+    let path = b
+        .str("Path")
+        .or_else(|| b.str("LiteralPath"))
+        .unwrap_or_default();
+    let Some(h) = eng.env.st.host(eng.env.host) else {
+        return CmdOutcome::none();
+    };
     if normalize_reg_path(&path) != POLICIES_SYSTEM.to_ascii_lowercase() {
         return CmdOutcome::error(ErrorRecord {
             exception_type: "System.Management.Automation.ItemNotFoundException".into(),
@@ -479,17 +640,33 @@ fn get_item_property(eng: &mut Engine<'_, '_>, b: &Bound) -> CmdOutcome {
     let mut output = Vec::new();
     if !selected.is_empty() {
         let mut props = selected;
-        props.push(("PSPath", Value::Str(format!("Microsoft.PowerShell.Core\\Registry::{POLICIES_SYSTEM}"))));
+        props.push((
+            "PSPath",
+            Value::Str(format!(
+                "Microsoft.PowerShell.Core\\Registry::{POLICIES_SYSTEM}"
+            )),
+        ));
         props.push((
             "PSParentPath",
             Value::Str("Microsoft.PowerShell.Core\\Registry::HKEY_LOCAL_MACHINE\\SOFTWARE\\Microsoft\\Windows\\CurrentVersion\\Policies".into()),
         ));
         props.push(("PSChildName", Value::Str("System".into())));
         props.push(("PSDrive", Value::Str("HKLM".into())));
-        props.push(("PSProvider", Value::Str("Microsoft.PowerShell.Core\\Registry".into())));
-        output.push(obj("System.Management.Automation.PSCustomObject", "@{...}".into(), props));
+        props.push((
+            "PSProvider",
+            Value::Str("Microsoft.PowerShell.Core\\Registry".into()),
+        ));
+        output.push(obj(
+            "System.Management.Automation.PSCustomObject",
+            "@{...}".into(),
+            props,
+        ));
     }
-    CmdOutcome { output, errors, ..CmdOutcome::default() }
+    CmdOutcome {
+        output,
+        errors,
+        ..CmdOutcome::default()
+    }
 }
 
 fn credential_arg(cmdlet: &str, b: &Bound, name: &str) -> Result<Option<PsCred>, ErrorRecord> {
@@ -523,11 +700,19 @@ fn credential_arg(cmdlet: &str, b: &Bound, name: &str) -> Result<Option<PsCred>,
 
 /// The host name .NET's `Dns.GetHostName()` gives (the error target of these cmdlets).
 fn host_name(eng: &Engine<'_, '_>) -> String {
-    eng.env.st.host(eng.env.host).map(|h| h.computer_name.clone()).unwrap_or_default()
+    eng.env
+        .st
+        .host(eng.env.host)
+        .map(|h| h.computer_name.clone())
+        .unwrap_or_default()
 }
 
 /// Resolves `-Server` (BeginProcessing: `Dns.GetHostEntry`).
-fn resolve_server(eng: &Engine<'_, '_>, cmdlet: &str, server: &str) -> Result<DcIndex, ErrorRecord> {
+fn resolve_server(
+    eng: &Engine<'_, '_>,
+    cmdlet: &str,
+    server: &str,
+) -> Result<DcIndex, ErrorRecord> {
     let s = if server == "." { "localhost" } else { server };
     resolve_dc(eng, s).ok_or_else(|| resolve_error(cmdlet, s))
 }
@@ -540,7 +725,10 @@ fn resolves(eng: &Engine<'_, '_>, name: &str) -> bool {
     let label = n.split('.').next().unwrap_or(n);
     n.eq_ignore_ascii_case("localhost")
         || eng.env.st.domain.dc_by_name(n).is_some()
-        || eng.env.st.hosts.iter().any(|h| h.address.eq_ignore_ascii_case(n) || h.computer_name.eq_ignore_ascii_case(label) && !n.contains('.'))
+        || eng.env.st.hosts.iter().any(|h| {
+            h.address.eq_ignore_ascii_case(n)
+                || h.computer_name.eq_ignore_ascii_case(label) && !n.contains('.')
+        })
 }
 
 fn resolve_dc(eng: &Engine<'_, '_>, name: &str) -> Option<DcIndex> {
@@ -552,7 +740,9 @@ fn resolve_error(cmdlet: &str, s: &str) -> ErrorRecord {
         exception_type: "System.InvalidOperationException".into(),
         ..err(
             cmdlet,
-            format!("Computer name {s} cannot be resolved with the exception: No such host is known."),
+            format!(
+                "Computer name {s} cannot be resolved with the exception: No such host is known."
+            ),
             "AddressResolutionException",
             "InvalidArgument",
             s,
@@ -563,7 +753,12 @@ fn resolve_error(cmdlet: &str, s: &str) -> ErrorRecord {
 
 /// `ResetMachineAccountPassword`: LDAP bind with the credential on `-Server` (or a DC of
 /// the domain), `SetPassword` on the computer object, then the LSA secret.
-fn reset_machine_account(eng: &mut Engine<'_, '_>, cmdlet: &str, server: Option<DcIndex>, cred: Option<&PsCred>) -> Result<DcIndex, ErrorRecord> {
+fn reset_machine_account(
+    eng: &mut Engine<'_, '_>,
+    cmdlet: &str,
+    server: Option<DcIndex>,
+    cred: Option<&PsCred>,
+) -> Result<DcIndex, ErrorRecord> {
     let me = host_name(eng);
     let on_domain = |msg: &str| -> ErrorRecord {
         err(
@@ -575,28 +770,43 @@ fn reset_machine_account(eng: &mut Engine<'_, '_>, cmdlet: &str, server: Option<
             "InvalidOperationException",
         )
     };
-    let Some(h) = eng.env.st.host(eng.env.host).cloned() else { return Err(on_domain("The server is not operational.\r\n")) };
+    let Some(h) = eng.env.st.host(eng.env.host).cloned() else {
+        return Err(on_domain("The server is not operational.\r\n"));
+    };
     let dc = match server {
         Some(dc) if h.reaches(dc) => dc,
         Some(_) => return Err(on_domain("The server is not operational.\r\n")),
         None => match h.effective_dc() {
             Some(dc) => dc,
-            None => return Err(on_domain("The specified domain either does not exist or could not be contacted.\r\n")),
+            None => {
+                return Err(on_domain(
+                    "The specified domain either does not exist or could not be contacted.\r\n",
+                ))
+            }
         },
     };
     // Without -Credential the LDAP bind uses the session's identity, which a WinRM
     // network logon cannot delegate (double hop).
-    let Some(cred) = cred else { return Err(on_domain("An operations error occurred.\r\n")) };
+    let Some(cred) = cred else {
+        return Err(on_domain("An operations error occurred.\r\n"));
+    };
     let bad_credential = || on_domain("The user name or password is incorrect.\r\n");
     // In memory the lab checks the credential and its rights against its user table; real
     // DCs check both themselves (a bind as the credential, then the write's access check).
     let lab_user = match eng.env.st.domain.directory.clone() {
-        None => match eng.env.st.domain.check_credential(&cred.user, &cred.password) {
+        None => match eng
+            .env
+            .st
+            .domain
+            .check_credential(&cred.user, &cred.password)
+        {
             Ok(u) => Some(u.clone()),
             Err(_) => return Err(bad_credential()),
         },
         Some(d) => {
-            let Some(bind) = eng.env.st.domain.bind_name(&cred.user) else { return Err(bad_credential()) };
+            let Some(bind) = eng.env.st.domain.bind_name(&cred.user) else {
+                return Err(bad_credential());
+            };
             match d.credential_valid(dc, &bind, &cred.password) {
                 Ok(true) => None,
                 Ok(false) => return Err(bad_credential()),
@@ -607,23 +817,54 @@ fn reset_machine_account(eng: &mut Engine<'_, '_>, cmdlet: &str, server: Option<
             }
         }
     };
-    let dc_fqdn = eng.env.st.domain.dcs.get(dc).map(|d| d.fqdn.clone()).unwrap_or_default();
-    if eng.env.st.domain.view(&h.computer_name, dc, eng.env.now).is_none() {
+    let dc_fqdn = eng
+        .env
+        .st
+        .domain
+        .dcs
+        .get(dc)
+        .map(|d| d.fqdn.clone())
+        .unwrap_or_default();
+    if eng
+        .env
+        .st
+        .domain
+        .view(&h.computer_name, dc, eng.env.now)
+        .is_none()
+    {
         let msg = match server {
             Some(_) => format!("Cannot find the computer account for the local computer from the domain controller {dc_fqdn}."),
             None => format!("Cannot find the computer account for the local computer in the domain {}.", eng.env.st.domain.dns_name),
         };
-        return Err(err(cmdlet, msg, "CannotFindMachineAccount", "OperationStopped", &me, "InvalidOperationException"));
+        return Err(err(
+            cmdlet,
+            msg,
+            "CannotFindMachineAccount",
+            "OperationStopped",
+            &me,
+            "InvalidOperationException",
+        ));
     }
     if lab_user.is_some_and(|u| !u.can_reset_computers()) {
-        return Err(on_domain("Access is denied. (Exception from HRESULT: 0x80070005 (E_ACCESSDENIED))"));
+        return Err(on_domain(
+            "Access is denied. (Exception from HRESULT: 0x80070005 (E_ACCESSDENIED))",
+        ));
     }
     let new = eng.env.st.new_password(120);
     let now = eng.env.now;
-    match eng.env.st.domain.reset_password_as(&h.computer_name, dc, now, new.clone(), &cred.user, &cred.password) {
+    match eng.env.st.domain.reset_password_as(
+        &h.computer_name,
+        dc,
+        now,
+        new.clone(),
+        &cred.user,
+        &cred.password,
+    ) {
         Ok(()) => {}
         Err(crate::domain::WriteRefused::AccessDenied) => {
-            return Err(on_domain("Access is denied. (Exception from HRESULT: 0x80070005 (E_ACCESSDENIED))"))
+            return Err(on_domain(
+                "Access is denied. (Exception from HRESULT: 0x80070005 (E_ACCESSDENIED))",
+            ))
         }
         Err(crate::domain::WriteRefused::BadCredentials) => return Err(bad_credential()),
         Err(_) => return Err(on_domain("The server is not operational.\r\n")),
@@ -664,9 +905,13 @@ fn test_secure_channel(eng: &mut Engine<'_, '_>, b: &Bound) -> CmdOutcome {
         Ok(c) => c,
         Err(e) => return CmdOutcome::terminate(e),
     };
-    let Some(h) = eng.env.st.host(eng.env.host).cloned() else { return CmdOutcome::none() };
+    let Some(h) = eng.env.st.host(eng.env.host).cloned() else {
+        return CmdOutcome::none();
+    };
     let domain = eng.env.st.domain.dns_name.clone();
-    let mut verbose = vec![format!("Performing the operation \"Test-ComputerSecureChannel\" on target \"{me}\".")];
+    let mut verbose = vec![format!(
+        "Performing the operation \"Test-ComputerSecureChannel\" on target \"{me}\"."
+    )];
     if !h.joined() {
         return CmdOutcome::terminate(err(
             C,
@@ -695,10 +940,17 @@ fn test_secure_channel(eng: &mut Engine<'_, '_>, b: &Bound) -> CmdOutcome {
                 } else {
                     verbose.push(format!("The secure channel between the local computer and the domain {domain} was not repaired."));
                 }
-                CmdOutcome { output: vec![Value::Bool(found)], verbose, ..CmdOutcome::default() }
+                CmdOutcome {
+                    output: vec![Value::Bool(found)],
+                    verbose,
+                    ..CmdOutcome::default()
+                }
             }
             Err(mut e) => {
-                e.fqid = e.fqid.replace("ResetComputerMachinePasswordCommand", "TestComputerSecureChannelCommand");
+                e.fqid = e.fqid.replace(
+                    "ResetComputerMachinePasswordCommand",
+                    "TestComputerSecureChannelCommand",
+                );
                 CmdOutcome::terminate(e)
             }
         };
@@ -725,7 +977,11 @@ fn test_secure_channel(eng: &mut Engine<'_, '_>, b: &Bound) -> CmdOutcome {
     } else {
         format!("The Secure channel between the local computer and the domain {domain} is broken.")
     });
-    CmdOutcome { output: vec![Value::Bool(ok)], verbose, ..CmdOutcome::default() }
+    CmdOutcome {
+        output: vec![Value::Bool(ok)],
+        verbose,
+        ..CmdOutcome::default()
+    }
 }
 
 fn reset_machine_password(eng: &mut Engine<'_, '_>, b: &Bound) -> CmdOutcome {
@@ -769,11 +1025,17 @@ fn new_object(b: &Bound) -> CmdOutcome {
         // bootstrap assigns to `[Console]::InputEncoding`.
         return CmdOutcome::out(Value::Obj(Box::new(PsObject {
             type_name: "System.Text.UTF8Encoding".into(),
-            props: vec![("WebName".into(), Value::Str("utf-8".into())), ("CodePage".into(), Value::Int(65001))],
+            props: vec![
+                ("WebName".into(), Value::Str("utf-8".into())),
+                ("CodePage".into(), Value::Int(65001)),
+            ],
             text: "System.Text.UTF8Encoding".into(),
         })));
     }
-    if lower != "system.management.automation.pscredential" && lower != "pscredential" && lower != "management.automation.pscredential" {
+    if lower != "system.management.automation.pscredential"
+        && lower != "pscredential"
+        && lower != "management.automation.pscredential"
+    {
         return CmdOutcome::terminate(ErrorRecord {
             exception_type: "System.Management.Automation.PSArgumentException".into(),
             ..err(
@@ -796,7 +1058,10 @@ fn new_object(b: &Bound) -> CmdOutcome {
             exception_type: "System.Management.Automation.MethodException".into(),
             ..err(
                 C,
-                format!("Cannot find an overload for \"PSCredential\" and the argument count: \"{}\".", args.len()),
+                format!(
+                    "Cannot find an overload for \"PSCredential\" and the argument count: \"{}\".",
+                    args.len()
+                ),
                 "ConstructorInvokedThrowException",
                 "InvalidOperation",
                 "",
@@ -820,7 +1085,10 @@ fn new_object(b: &Bound) -> CmdOutcome {
                     )
                 });
             }
-            CmdOutcome::out(Value::Cred(Box::new(PsCred { user: u, password: pw.clone() })))
+            CmdOutcome::out(Value::Cred(Box::new(PsCred {
+                user: u,
+                password: pw.clone(),
+            })))
         }
         _ => overload(),
     }
@@ -831,7 +1099,8 @@ fn convert_to_secure_string(b: &Bound) -> CmdOutcome {
     let v = b.get("String");
     let Some(v) = v.filter(|v| !matches!(v, Value::Null)) else {
         return CmdOutcome::terminate(ErrorRecord {
-            exception_type: "System.Management.Automation.ParameterBindingValidationException".into(),
+            exception_type: "System.Management.Automation.ParameterBindingValidationException"
+                .into(),
             ..err(
                 C,
                 "Cannot bind argument to parameter 'String' because it is null.".into(),
@@ -890,7 +1159,9 @@ fn remove_computer(eng: &mut Engine<'_, '_>, b: &Bound) -> CmdOutcome {
         Ok(c) => c,
         Err(e) => return CmdOutcome::terminate(e),
     };
-    let Some(h) = eng.env.st.host(eng.env.host).cloned() else { return CmdOutcome::none() };
+    let Some(h) = eng.env.st.host(eng.env.host).cloned() else {
+        return CmdOutcome::none();
+    };
     let domain = eng.env.st.domain.dns_name.clone();
     if !h.joined() {
         return CmdOutcome::error(err(
@@ -918,15 +1189,25 @@ fn remove_computer(eng: &mut Engine<'_, '_>, b: &Bound) -> CmdOutcome {
     let now = eng.env.now;
     if let Some(cred) = cred {
         // NETSETUP_ACCT_DELETE: disable the computer object with the given credential.
-        let Some(dc) = h.effective_dc() else { return fail("The specified domain either does not exist or could not be contacted") };
-        let user = match eng.env.st.domain.check_credential(&cred.user, &cred.password) {
+        let Some(dc) = h.effective_dc() else {
+            return fail("The specified domain either does not exist or could not be contacted");
+        };
+        let user = match eng
+            .env
+            .st
+            .domain
+            .check_credential(&cred.user, &cred.password)
+        {
             Ok(u) => u.clone(),
             Err(_) => return fail("The user name or password is incorrect"),
         };
         if !user.can_reset_computers() {
             return fail("Access is denied");
         }
-        eng.env.st.domain.set_enabled(&h.computer_name, dc, now, false);
+        eng.env
+            .st
+            .domain
+            .set_enabled(&h.computer_name, dc, now, false);
     }
     let workgroup = b.str("WorkgroupName").unwrap_or_else(|| "WORKGROUP".into());
     if let Some(hm) = eng.env.st.host_mut(eng.env.host) {
@@ -938,7 +1219,10 @@ fn remove_computer(eng: &mut Engine<'_, '_>, b: &Bound) -> CmdOutcome {
         reboot(eng);
         return CmdOutcome::none();
     }
-    CmdOutcome { warnings: vec![restart_needed_warning(&me)], ..CmdOutcome::default() }
+    CmdOutcome {
+        warnings: vec![restart_needed_warning(&me)],
+        ..CmdOutcome::default()
+    }
 }
 
 fn add_computer(eng: &mut Engine<'_, '_>, b: &Bound) -> CmdOutcome {
@@ -949,7 +1233,9 @@ fn add_computer(eng: &mut Engine<'_, '_>, b: &Bound) -> CmdOutcome {
         Ok(c) => c,
         Err(e) => return CmdOutcome::terminate(e),
     };
-    let Some(h) = eng.env.st.host(eng.env.host).cloned() else { return CmdOutcome::none() };
+    let Some(h) = eng.env.st.host(eng.env.host).cloned() else {
+        return CmdOutcome::none();
+    };
     if h.joined() && eng.env.st.domain.is_named(&target) {
         return CmdOutcome::error(err(
             C,
@@ -967,7 +1253,14 @@ fn add_computer(eng: &mut Engine<'_, '_>, b: &Bound) -> CmdOutcome {
         } else {
             format!("Computer '{me}' failed to join domain '{target}' from its current workgroup '{workgroup}' with following error message: {msg}.")
         };
-        CmdOutcome::error(err(C, text, "FailToJoinDomainFromWorkgroup", "OperationStopped", &me, "InvalidOperationException"))
+        CmdOutcome::error(err(
+            C,
+            text,
+            "FailToJoinDomainFromWorkgroup",
+            "OperationStopped",
+            &me,
+            "InvalidOperationException",
+        ))
     };
     if !eng.env.elevated {
         return fail("Access is denied");
@@ -975,7 +1268,9 @@ fn add_computer(eng: &mut Engine<'_, '_>, b: &Bound) -> CmdOutcome {
     let server = match b.str("Server") {
         Some(s) => match eng.env.st.domain.dc_by_name(&s) {
             Some(dc) => Some(dc),
-            None => return fail("The specified domain either does not exist or could not be contacted"),
+            None => {
+                return fail("The specified domain either does not exist or could not be contacted")
+            }
         },
         None => None,
     };
@@ -984,14 +1279,25 @@ fn add_computer(eng: &mut Engine<'_, '_>, b: &Bound) -> CmdOutcome {
     }
     let dc = match server {
         Some(dc) if h.reaches(dc) => dc,
-        Some(_) => return fail("The specified domain either does not exist or could not be contacted"),
+        Some(_) => {
+            return fail("The specified domain either does not exist or could not be contacted")
+        }
         None => match h.effective_dc() {
             Some(dc) => dc,
-            None => return fail("The specified domain either does not exist or could not be contacted"),
+            None => {
+                return fail("The specified domain either does not exist or could not be contacted")
+            }
         },
     };
-    let Some(cred) = cred else { return fail("Access is denied") };
-    let user = match eng.env.st.domain.check_credential(&cred.user, &cred.password) {
+    let Some(cred) = cred else {
+        return fail("Access is denied");
+    };
+    let user = match eng
+        .env
+        .st
+        .domain
+        .check_credential(&cred.user, &cred.password)
+    {
         Ok(u) => u.clone(),
         Err(_) => return fail("The user name or password is incorrect"),
     };
@@ -1001,8 +1307,14 @@ fn add_computer(eng: &mut Engine<'_, '_>, b: &Bound) -> CmdOutcome {
         return fail("Access is denied");
     }
     let new = eng.env.st.new_password(120);
-    eng.env.st.domain.write_password(&h.computer_name, dc, now, new.clone(), true);
-    eng.env.st.domain.set_enabled(&h.computer_name, dc, now, true);
+    eng.env
+        .st
+        .domain
+        .write_password(&h.computer_name, dc, now, new.clone(), true);
+    eng.env
+        .st
+        .domain
+        .set_enabled(&h.computer_name, dc, now, true);
     if let Some(hm) = eng.env.st.host_mut(eng.env.host) {
         hm.membership = Membership::Domain;
         hm.secret = Some(new);
@@ -1015,7 +1327,10 @@ fn add_computer(eng: &mut Engine<'_, '_>, b: &Bound) -> CmdOutcome {
         reboot(eng);
         return CmdOutcome::none();
     }
-    CmdOutcome { warnings: vec![restart_needed_warning(&me)], ..CmdOutcome::default() }
+    CmdOutcome {
+        warnings: vec![restart_needed_warning(&me)],
+        ..CmdOutcome::default()
+    }
 }
 
 fn restart_computer(eng: &mut Engine<'_, '_>, b: &Bound) -> CmdOutcome {
@@ -1023,7 +1338,10 @@ fn restart_computer(eng: &mut Engine<'_, '_>, b: &Bound) -> CmdOutcome {
     let me = host_name(eng);
     if let Some(target) = b.str("ComputerName") {
         let label = target.split('.').next().unwrap_or(&target).to_string();
-        if !label.eq_ignore_ascii_case(&me) && !label.eq_ignore_ascii_case("localhost") && target != "." {
+        if !label.eq_ignore_ascii_case(&me)
+            && !label.eq_ignore_ascii_case("localhost")
+            && target != "."
+        {
             return CmdOutcome::error(err(
                 C,
                 format!("Failed to restart the computer {target} with the following error message: The RPC server is unavailable. "),
@@ -1059,31 +1377,70 @@ fn get_win_event(eng: &mut Engine<'_, '_>, b: &Bound) -> CmdOutcome {
     const C: &str = "Get-WinEvent";
     let field = |name: &str| -> Option<Value> {
         match b.get("FilterHashtable") {
-            Some(Value::Obj(o)) => o.props.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.clone()),
+            Some(Value::Obj(o)) => o
+                .props
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                .map(|(_, v)| v.clone()),
             _ => None,
         }
     };
-    let log = field("LogName").or_else(|| b.get("LogName").cloned()).map(|v| v.to_ps_string()).unwrap_or_default();
+    let log = field("LogName")
+        .or_else(|| b.get("LogName").cloned())
+        .map(|v| v.to_ps_string())
+        .unwrap_or_default();
     let provider = field("ProviderName").map(|v| v.to_ps_string());
     let ids: Option<Vec<i64>> = field("Id").map(|v| match v {
-        Value::Array(items) => items.iter().filter_map(|i| i.to_ps_string().trim().parse().ok()).collect(),
+        Value::Array(items) => items
+            .iter()
+            .filter_map(|i| i.to_ps_string().trim().parse().ok())
+            .collect(),
         one => one.to_ps_string().trim().parse().ok().into_iter().collect(),
     });
-    let max = b.get("MaxEvents").and_then(|v| v.to_ps_string().trim().parse::<usize>().ok()).unwrap_or(usize::MAX);
-    let Some(h) = eng.env.st.host(eng.env.host) else { return CmdOutcome::none() };
-    let netlogon = provider.as_deref().is_none_or(|p| p.eq_ignore_ascii_case("NETLOGON"));
+    let max = b
+        .get("MaxEvents")
+        .and_then(|v| v.to_ps_string().trim().parse::<usize>().ok())
+        .unwrap_or(usize::MAX);
+    let Some(h) = eng.env.st.host(eng.env.host) else {
+        return CmdOutcome::none();
+    };
+    let netlogon = provider
+        .as_deref()
+        .is_none_or(|p| p.eq_ignore_ascii_case("NETLOGON"));
     let mut events: Vec<Value> = Vec::new();
     if log.eq_ignore_ascii_case("System") && netlogon {
-        let mut matching: Vec<_> =
-            h.events.iter().filter(|e| ids.as_ref().is_none_or(|ids| ids.contains(&i64::from(e.id)))).collect();
+        let mut matching: Vec<_> = h
+            .events
+            .iter()
+            .filter(|e| {
+                ids.as_ref()
+                    .is_none_or(|ids| ids.contains(&i64::from(e.id)))
+            })
+            .collect();
         if !b.switch("Oldest") {
             matching.reverse();
         }
         for e in matching.into_iter().take(max) {
             let ft = filetime_at(e.at);
-            let time = obj("System.DateTime", datetime_text(ft), vec![("FileTimeUtc", Value::Int(i64::try_from(ft).unwrap_or(i64::MAX)))]);
-            let props: Vec<Value> =
-                e.data.iter().map(|d| obj("System.Diagnostics.Eventing.Reader.EventProperty", d.clone(), vec![("Value", Value::Str(d.clone()))])).collect();
+            let time = obj(
+                "System.DateTime",
+                datetime_text(ft),
+                vec![(
+                    "FileTimeUtc",
+                    Value::Int(i64::try_from(ft).unwrap_or(i64::MAX)),
+                )],
+            );
+            let props: Vec<Value> = e
+                .data
+                .iter()
+                .map(|d| {
+                    obj(
+                        "System.Diagnostics.Eventing.Reader.EventProperty",
+                        d.clone(),
+                        vec![("Value", Value::Str(d.clone()))],
+                    )
+                })
+                .collect();
             events.push(obj(
                 "System.Diagnostics.Eventing.Reader.EventLogRecord",
                 "System.Diagnostics.Eventing.Reader.EventLogRecord".into(),
@@ -1111,7 +1468,10 @@ fn get_win_event(eng: &mut Engine<'_, '_>, b: &Bound) -> CmdOutcome {
             )
         });
     }
-    CmdOutcome { output: events, ..CmdOutcome::default() }
+    CmdOutcome {
+        output: events,
+        ..CmdOutcome::default()
+    }
 }
 
 /// The English description of a lab NETLOGON event (fixtures `netlogon_3210_event_text.txt`
@@ -1150,7 +1510,10 @@ mod tests {
 
     #[test]
     fn secret_not_in_debug() {
-        let c = PsCred { user: "u".into(), password: SecretString::from("hunter2") };
+        let c = PsCred {
+            user: "u".into(),
+            password: SecretString::from("hunter2"),
+        };
         assert!(!format!("{c:?}").contains("hunter2"));
         assert_eq!(c.password.expose_secret(), "hunter2");
     }

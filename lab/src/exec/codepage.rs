@@ -41,7 +41,16 @@ pub(crate) fn decode(bytes: &[u8], encoding: InputEncoding) -> String {
         }
         InputEncoding::Oem437 => bytes
             .iter()
-            .map(|&b| if b < 0x80 { char::from(b) } else { CP437_HIGH.get(usize::from(b - 0x80)).copied().unwrap_or('?') })
+            .map(|&b| {
+                if b < 0x80 {
+                    char::from(b)
+                } else {
+                    CP437_HIGH
+                        .get(usize::from(b - 0x80))
+                        .copied()
+                        .unwrap_or('?')
+                }
+            })
             .collect(),
     }
 }
@@ -52,7 +61,10 @@ pub(crate) fn lines(text: &str) -> Vec<String> {
     if text.is_empty() {
         return Vec::new();
     }
-    let mut lines: Vec<String> = text.split('\n').map(|l| l.trim_end_matches('\r').to_string()).collect();
+    let mut lines: Vec<String> = text
+        .split('\n')
+        .map(|l| l.trim_end_matches('\r').to_string())
+        .collect();
     if text.ends_with('\n') {
         lines.pop();
     }

@@ -100,8 +100,14 @@ pub fn split_args(line: &str) -> Vec<String> {
 
 /// The program name of an argument: file name without directory and `.exe`, lower case.
 pub(crate) fn program_name(arg: &str) -> String {
-    let base = arg.rsplit(['\\', '/']).next().unwrap_or(arg).to_ascii_lowercase();
-    base.strip_suffix(".exe").map(str::to_string).unwrap_or(base)
+    let base = arg
+        .rsplit(['\\', '/'])
+        .next()
+        .unwrap_or(arg)
+        .to_ascii_lowercase();
+    base.strip_suffix(".exe")
+        .map(str::to_string)
+        .unwrap_or(base)
 }
 
 /// Does this command line start PowerShell (any spelling: `powershell`, `PowerShell.exe`,
@@ -109,7 +115,9 @@ pub(crate) fn program_name(arg: &str) -> String {
 /// behind `cmd /c`)? Each such start pays PowerShell's start-up time.
 pub fn starts_powershell(command_line: &str) -> bool {
     let args = split_args(command_line);
-    let Some(first) = args.first() else { return false };
+    let Some(first) = args.first() else {
+        return false;
+    };
     let prog = program_name(first);
     if prog == "cmd" {
         let rest: &[String] = args.get(1..).unwrap_or(&[]);
@@ -126,11 +134,16 @@ pub fn starts_powershell(command_line: &str) -> bool {
 /// scripts that use `$input` (and for `powershell` reading its script from stdin).
 pub fn reads_stdin(command_line: &str) -> bool {
     let args = split_args(command_line);
-    let Some(first) = args.first() else { return false };
+    let Some(first) = args.first() else {
+        return false;
+    };
     let mut prog = program_name(first);
     let mut rest: &[String] = args.get(1..).unwrap_or(&[]);
     if prog == "cmd" {
-        if let Some(pos) = rest.iter().position(|a| a.eq_ignore_ascii_case("/c") || a.eq_ignore_ascii_case("/k")) {
+        if let Some(pos) = rest
+            .iter()
+            .position(|a| a.eq_ignore_ascii_case("/c") || a.eq_ignore_ascii_case("/k"))
+        {
             rest = rest.get(pos + 1..).unwrap_or(&[]);
             let Some(f) = rest.first() else { return false };
             prog = program_name(f);
@@ -150,14 +163,33 @@ pub fn reads_stdin(command_line: &str) -> bool {
 }
 
 /// Runs one command line.
-pub(crate) fn execute(st: &mut State, now: LabTime, host: HostId, identity: &Identity, command_line: &str, stdin: &[u8], stdin_mode: StdinMode) -> ExecResult {
+pub(crate) fn execute(
+    st: &mut State,
+    now: LabTime,
+    host: HostId,
+    identity: &Identity,
+    command_line: &str,
+    stdin: &[u8],
+    stdin_mode: StdinMode,
+) -> ExecResult {
     let elevated = match st.host(host) {
         Some(h) => st.authorize(h, identity).is_ok(),
         None => false,
     };
-    let mut env = Env { st, now, host, identity, elevated, stdin_mode };
+    let mut env = Env {
+        st,
+        now,
+        host,
+        identity,
+        elevated,
+        stdin_mode,
+    };
     let (stdout, stderr, exit_code) = run_cmd_line(&mut env, command_line, stdin);
-    ExecResult { stdout: crlf(&stdout).into_bytes(), stderr: crlf(&stderr).into_bytes(), exit_code }
+    ExecResult {
+        stdout: crlf(&stdout).into_bytes(),
+        stderr: crlf(&stderr).into_bytes(),
+        exit_code,
+    }
 }
 
 /// `cmd.exe /c <line>`: returns (stdout, stderr, exit) with LF line endings.
@@ -180,11 +212,16 @@ fn run_cmd_line(env: &mut Env<'_>, line: &str, stdin: &[u8]) -> (String, String,
         return (format!("{rest}\n"), String::new(), 0);
     }
     let args = split_args(trimmed);
-    let Some(first) = args.first() else { return (String::new(), String::new(), 0) };
+    let Some(first) = args.first() else {
+        return (String::new(), String::new(), 0);
+    };
     let prog = program_name(first);
     let rest: Vec<String> = args.get(1..).map(|r| r.to_vec()).unwrap_or_default();
     if prog == "cmd" {
-        if let Some(pos) = rest.iter().position(|a| a.eq_ignore_ascii_case("/c") || a.eq_ignore_ascii_case("/k")) {
+        if let Some(pos) = rest
+            .iter()
+            .position(|a| a.eq_ignore_ascii_case("/c") || a.eq_ignore_ascii_case("/k"))
+        {
             // Re-run the remainder of the original line.
             let after = rest.get(pos + 1..).map(|r| r.join(" ")).unwrap_or_default();
             return run_cmd_line(env, &after, stdin);
@@ -199,7 +236,11 @@ fn run_cmd_line(env: &mut Env<'_>, line: &str, stdin: &[u8]) -> (String, String,
     } else if let Some(out) = native::run(env, &prog, &rest) {
         return (out.stdout, out.stderr, out.exit);
     }
-    let shown = if first.contains(' ') { format!("\"{first}\"") } else { first.clone() };
+    let shown = if first.contains(' ') {
+        format!("\"{first}\"")
+    } else {
+        first.clone()
+    };
     (
         String::new(),
         format!("'{shown}' is not recognized as an internal or external command,\noperable program or batch file.\n"),

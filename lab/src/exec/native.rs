@@ -29,11 +29,19 @@ pub(crate) struct NativeOut {
 
 impl NativeOut {
     fn ok(stdout: String) -> Self {
-        NativeOut { stdout, stderr: String::new(), exit: 0 }
+        NativeOut {
+            stdout,
+            stderr: String::new(),
+            exit: 0,
+        }
     }
 
     fn fail(stderr: String) -> Self {
-        NativeOut { stdout: String::new(), stderr, exit: 1 }
+        NativeOut {
+            stdout: String::new(),
+            stderr,
+            exit: 1,
+        }
     }
 }
 
@@ -48,14 +56,20 @@ pub(crate) fn run(env: &mut Env<'_>, prog: &str, args: &[String]) -> Option<Nati
 }
 
 fn hostname(env: &Env<'_>) -> NativeOut {
-    let name = env.st.host(env.host).map(|h| h.computer_name.clone()).unwrap_or_default();
+    let name = env
+        .st
+        .host(env.host)
+        .map(|h| h.computer_name.clone())
+        .unwrap_or_default();
     NativeOut::ok(format!("{name}\n"))
 }
 
 fn whoami(env: &Env<'_>, args: &[String]) -> NativeOut {
     match args.first() {
         None => NativeOut::ok(format!("{}\n", env.identity.whoami())),
-        Some(a) => NativeOut::fail(format!("ERROR: Invalid argument/option - '{a}'.\nType \"WHOAMI /?\" for usage.\n")),
+        Some(a) => NativeOut::fail(format!(
+            "ERROR: Invalid argument/option - '{a}'.\nType \"WHOAMI /?\" for usage.\n"
+        )),
     }
 }
 
@@ -130,7 +144,11 @@ fn nltest(env: &mut Env<'_>, args: &[String]) -> NativeOut {
             // Bypasses the locator's cache; the lab keeps none.
             continue;
         } else if let Some(server) = strip_prefix_ci(a, "/server:") {
-            let own = env.st.host(env.host).map(|h| h.computer_name.clone()).unwrap_or_default();
+            let own = env
+                .st
+                .host(env.host)
+                .map(|h| h.computer_name.clone())
+                .unwrap_or_default();
             let s = server.trim_start_matches('\\');
             let label = s.split('.').next().unwrap_or(s);
             if !label.eq_ignore_ascii_case(&own) && !label.eq_ignore_ascii_case("localhost") {
@@ -146,14 +164,18 @@ fn nltest(env: &mut Env<'_>, args: &[String]) -> NativeOut {
         }
         op = Some(next);
     }
-    let Some(op) = op else { return NativeOut::fail(USAGE.to_string()) };
+    let Some(op) = op else {
+        return NativeOut::fail(USAGE.to_string());
+    };
     if let Op::DcList(d) = &op {
         return dclist(env, d);
     }
     if let Op::DsGetDc(d) = &op {
         return dsgetdc(env, d, pdc);
     }
-    let Some(host) = env.st.host(env.host).cloned() else { return control_failed(1722) };
+    let Some(host) = env.st.host(env.host).cloned() else {
+        return control_failed(1722);
+    };
     // TC_QUERY and QUERY need only query access; the others need control access.
     let needs_control = matches!(op, Op::ScVerify(_) | Op::ScReset(_) | Op::ScChangePwd(_));
     if needs_control && !env.elevated {
@@ -166,7 +188,10 @@ fn nltest(env: &mut Env<'_>, args: &[String]) -> NativeOut {
     match op {
         Op::Query => {
             let s = env.st.stored_channel(&host, env.now);
-            NativeOut::ok(format!("Flags: 0\nConnection {}\nThe command completed successfully\n", status(s.tc_status)))
+            NativeOut::ok(format!(
+                "Flags: 0\nConnection {}\nThe command completed successfully\n",
+                status(s.tc_status)
+            ))
         }
         Op::ScQuery(d) => {
             if !env.st.domain.is_named(&d) {
@@ -206,7 +231,13 @@ fn tc_text(env: &Env<'_>, code: u32, dc: Option<usize>, verification: Option<u32
     let mut out = String::new();
     match dc.filter(|_| code == 0) {
         Some(dc) => {
-            let fqdn = env.st.domain.dcs.get(dc).map(|d| d.fqdn.as_str()).unwrap_or("");
+            let fqdn = env
+                .st
+                .domain
+                .dcs
+                .get(dc)
+                .map(|d| d.fqdn.as_str())
+                .unwrap_or("");
             let flags = if verify { "b0" } else { "30" };
             out.push_str(&format!("Flags: {flags} HAS_IP  HAS_TIMESERV \n"));
             out.push_str(&format!("Trusted DC Name \\\\{fqdn} \n"));
@@ -239,7 +270,9 @@ fn sc_reset(env: &mut Env<'_>, host: &Host, spec: &str) -> NativeOut {
         },
         None => host.effective_dc(),
     };
-    let Some(dc) = target else { return NativeOut::ok(tc_info(env, ChannelStatus::NoLogonServers, false)) };
+    let Some(dc) = target else {
+        return NativeOut::ok(tc_info(env, ChannelStatus::NoLogonServers, false));
+    };
     if !host.reaches(dc) {
         return NativeOut::ok(tc_info(env, ChannelStatus::NoLogonServers, false));
     }
@@ -249,11 +282,19 @@ fn sc_reset(env: &mut Env<'_>, host: &Host, spec: &str) -> NativeOut {
 
 fn sc_change_pwd(env: &mut Env<'_>, host: &Host) -> NativeOut {
     let s = env.st.channel(host, None, env.now);
-    let ChannelStatus::Ok { dc } = s else { return control_failed(s.win32()) };
+    let ChannelStatus::Ok { dc } = s else {
+        return control_failed(s.win32());
+    };
     let new = env.st.new_password(32);
     let computer = host.computer_name.clone();
-    let Some(old) = host.secret.clone() else { return control_failed(5) };
-    if !env.st.domain.change_password_self(&computer, dc, env.now, &old, new.clone()) {
+    let Some(old) = host.secret.clone() else {
+        return control_failed(5);
+    };
+    if !env
+        .st
+        .domain
+        .change_password_self(&computer, dc, env.now, &old, new.clone())
+    {
         // Only real DCs refuse or fail here (the change binds as the computer account);
         // which status nltest prints then is not verified: the DC could not be used.
         return control_failed(1311);
@@ -263,21 +304,36 @@ fn sc_change_pwd(env: &mut Env<'_>, host: &Host) -> NativeOut {
         h.bound_dc = dc;
     }
     env.st.use_channel(env.host, Some(dc), env.now);
-    NativeOut::ok(format!("Flags: 0\nConnection {}\nThe command completed successfully\n", status(0)))
+    NativeOut::ok(format!(
+        "Flags: 0\nConnection {}\nThe command completed successfully\n",
+        status(0)
+    ))
 }
 
 fn dclist(env: &Env<'_>, domain: &str) -> NativeOut {
-    let Some(host) = env.st.host(env.host) else { return control_failed(1722) };
+    let Some(host) = env.st.host(env.host) else {
+        return control_failed(1722);
+    };
     let from = host.effective_dc();
     let (true, Some(from)) = (env.st.domain.is_named(domain), from) else {
-        return NativeOut::ok(format!("Cannot find DC to get DC list from.{}\nThe command completed successfully\n", status(1355)));
+        return NativeOut::ok(format!(
+            "Cannot find DC to get DC list from.{}\nThe command completed successfully\n",
+            status(1355)
+        ));
     };
     let dcs = &env.st.domain.dcs;
     let from_fqdn = dcs.get(from).map(|d| d.fqdn.as_str()).unwrap_or("");
     let mut out = String::new();
     if env.identity.is_domain() {
-        out.push_str(&format!("Get list of DCs in domain '{domain}' from '\\\\{from_fqdn}'.\n"));
-        let width = dcs.iter().map(|d| d.fqdn.len()).max().unwrap_or(1).clamp(1, 50);
+        out.push_str(&format!(
+            "Get list of DCs in domain '{domain}' from '\\\\{from_fqdn}'.\n"
+        ));
+        let width = dcs
+            .iter()
+            .map(|d| d.fqdn.len())
+            .max()
+            .unwrap_or(1)
+            .clamp(1, 50);
         for d in dcs {
             out.push_str(&format!("    {:>width$}", d.fqdn));
             // Modern nltest prints " [PDC] " / 7 spaces (the old source printed 6).
@@ -289,9 +345,15 @@ fn dclist(env: &Env<'_>, domain: &str) -> NativeOut {
         // the NetServerEnum fallback needs the Computer Browser, absent where SMB1 is
         // removed (DOMAIN.md, revised; wording of the failure line inferred, see the
         // module docs).
-        out.push_str(&format!("Get list of DCs in domain '{domain}' from '\\\\{from_fqdn}'.\n"));
+        out.push_str(&format!(
+            "Get list of DCs in domain '{domain}' from '\\\\{from_fqdn}'.\n"
+        ));
         out.push_str(&format!("You don't have access to DsBind to {domain} (\\\\{from_fqdn}) (Trying NetServerEnum).\n"));
-        return NativeOut { stdout: out, stderr: format!("I_NetGetDCList failed: {}\n", status(6118)), exit: 1 };
+        return NativeOut {
+            stdout: out,
+            stderr: format!("I_NetGetDCList failed: {}\n", status(6118)),
+            exit: 1,
+        };
     }
     out.push_str("The command completed successfully\n");
     NativeOut::ok(out)
@@ -305,23 +367,42 @@ fn dclist(env: &Env<'_>, domain: &str) -> NativeOut {
 /// does not answer, the locator fails.
 fn dsgetdc(env: &Env<'_>, domain: &str, pdc: bool) -> NativeOut {
     let fail = || NativeOut::fail(format!("Getting DC name failed: {}\n", status(1355)));
-    let Some(host) = env.st.host(env.host) else { return fail() };
+    let Some(host) = env.st.host(env.host) else {
+        return fail();
+    };
     if !env.st.domain.is_named(domain) || !host.joined() {
         return fail();
     }
     let dcs = &env.st.domain.dcs;
     let found = if pdc {
-        host.dns_ok.then(|| dcs.iter().position(|d| d.pdc)).flatten()
+        host.dns_ok
+            .then(|| dcs.iter().position(|d| d.pdc))
+            .flatten()
     } else {
         host.locate()
     };
-    let Some(dc) = found.and_then(|i| dcs.get(i).map(|d| (i, d))) else { return fail() };
+    let Some(dc) = found.and_then(|i| dcs.get(i).map(|d| (i, d))) else {
+        return fail();
+    };
     let (i, dc) = dc;
     let mut flags = Vec::new();
     if dc.pdc {
         flags.push("PDC");
     }
-    flags.extend(["GC", "DS", "LDAP", "KDC", "TIMESERV", "WRITABLE", "DNS_DC", "DNS_DOMAIN", "DNS_FOREST", "CLOSE_SITE", "FULL_SECRET", "WS"]);
+    flags.extend([
+        "GC",
+        "DS",
+        "LDAP",
+        "KDC",
+        "TIMESERV",
+        "WRITABLE",
+        "DNS_DC",
+        "DNS_DOMAIN",
+        "DNS_FOREST",
+        "CLOSE_SITE",
+        "FULL_SECRET",
+        "WS",
+    ]);
     let ds = &env.st.domain;
     NativeOut::ok(format!(
         "           DC: \\\\{fqdn}\n      Address: \\\\{addr}\n     Dom Guid: {guid}\n     Dom Name: {dns}\n  Forest Name: {dns}\n Dc Site Name: {site}\nOur Site Name: {site}\n        Flags: {flags} 0xC000\nThe command completed successfully\n",
@@ -341,7 +422,16 @@ fn dc_address(i: usize) -> String {
 
 /// A stable GUID-shaped value for the domain (derived from its SID).
 fn domain_guid(sid: &str) -> String {
-    let h = sid.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
+    let h = sid.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
     let b = h.rotate_left(29) ^ 0x9e37_79b9_7f4a_7c15;
-    format!("{:08x}-{:04x}-{:04x}-{:04x}-{:012x}", h >> 32, (h >> 16) & 0xffff, h & 0xffff, b >> 48, b & 0xffff_ffff_ffff)
+    format!(
+        "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
+        h >> 32,
+        (h >> 16) & 0xffff,
+        h & 0xffff,
+        b >> 48,
+        b & 0xffff_ffff_ffff
+    )
 }

@@ -8,7 +8,7 @@
 //! does *not* expand `.B`), numbers, `$var`, `.Prop`, `[i]`, `(...)`, `$(...)`, `@(...)`,
 //! `,` arrays, `+`, `-eq`/`-ne`/`-like`, `-lt`/`-le`/`-gt`/`-ge`, `-not`/`!`, `-and`/`-or`; commands with
 //! parameters, `2>&1`, `2>$null`; common parameters `-ErrorAction`, `-ErrorVariable`,
-//! `-Verbose`. Errors print as 5.1 prints them (see [`super::clixml`]).
+//! `-Verbose`. Errors print as 5.1 prints them (see the `clixml` module).
 
 // Error records are returned by value on cold paths; boxing them buys nothing here.
 #![allow(clippy::result_large_err)]
@@ -63,11 +63,19 @@ pub fn parse_cli(args: &[String]) -> Result<Cli, CliError> {
     while let Some(arg) = args.get(i) {
         let Some(key) = arg.strip_prefix('-').or_else(|| arg.strip_prefix('/')) else {
             let text = args.get(i..).map(|r| r.join(" ")).unwrap_or_default();
-            return Ok(Cli { script: CliScript::Text(text), encoded, output_format_given });
+            return Ok(Cli {
+                script: CliScript::Text(text),
+                encoded,
+                output_format_given,
+            });
         };
         let key = key.to_ascii_lowercase();
         if key.is_empty() {
-            return Ok(Cli { script: CliScript::Stdin, encoded, output_format_given });
+            return Ok(Cli {
+                script: CliScript::Stdin,
+                encoded,
+                output_format_given,
+            });
         }
         if is_prefix_of(&key, "executionpolicy", 2) || key == "ep" {
             i += 2;
@@ -75,7 +83,10 @@ pub fn parse_cli(args: &[String]) -> Result<Cli, CliError> {
         }
         if is_prefix_of(&key, "encodedcommand", 1) || key == "ec" {
             let Some(b64) = args.get(i + 1) else {
-                return Err(CliError("Cannot process the command because -EncodedCommand requires an argument.".into()));
+                return Err(CliError(
+                    "Cannot process the command because -EncodedCommand requires an argument."
+                        .into(),
+                ));
             };
             encoded = true;
             return match clixml::decode_encoded_command(b64) {
@@ -89,36 +100,69 @@ pub fn parse_cli(args: &[String]) -> Result<Cli, CliError> {
         if is_prefix_of(&key, "command", 1) {
             let rest = args.get(i + 1..).unwrap_or(&[]);
             if rest.first().map(String::as_str) == Some("-") {
-                return Ok(Cli { script: CliScript::Stdin, encoded, output_format_given });
+                return Ok(Cli {
+                    script: CliScript::Stdin,
+                    encoded,
+                    output_format_given,
+                });
             }
-            return Ok(Cli { script: CliScript::Text(rest.join(" ")), encoded, output_format_given });
+            return Ok(Cli {
+                script: CliScript::Text(rest.join(" ")),
+                encoded,
+                output_format_given,
+            });
         }
         if is_prefix_of(&key, "outputformat", 1) || key == "of" {
             output_format_given = true;
             i += 2;
             continue;
         }
-        if is_prefix_of(&key, "inputformat", 1) || key == "if" || is_prefix_of(&key, "windowstyle", 1) || is_prefix_of(&key, "version", 1) {
+        if is_prefix_of(&key, "inputformat", 1)
+            || key == "if"
+            || is_prefix_of(&key, "windowstyle", 1)
+            || is_prefix_of(&key, "version", 1)
+        {
             i += 2;
             continue;
         }
         if is_prefix_of(&key, "file", 1) {
-            return Err(CliError("The -File parameter is not supported by this host.".into()));
+            return Err(CliError(
+                "The -File parameter is not supported by this host.".into(),
+            ));
         }
-        let switches = ["noprofile", "noninteractive", "nologo", "noexit", "sta", "mta"];
+        let switches = [
+            "noprofile",
+            "noninteractive",
+            "nologo",
+            "noexit",
+            "sta",
+            "mta",
+        ];
         if switches.iter().any(|s| is_prefix_of(&key, s, 3)) || key == "nop" {
             i += 1;
             continue;
         }
         // Anything else starts the command text.
         let text = args.get(i..).map(|r| r.join(" ")).unwrap_or_default();
-        return Ok(Cli { script: CliScript::Text(text), encoded, output_format_given });
+        return Ok(Cli {
+            script: CliScript::Text(text),
+            encoded,
+            output_format_given,
+        });
     }
-    Ok(Cli { script: CliScript::Stdin, encoded, output_format_given })
+    Ok(Cli {
+        script: CliScript::Stdin,
+        encoded,
+        output_format_given,
+    })
 }
 
 /// Runs `powershell.exe <args>`: returns (stdout, stderr, exit) with LF line endings.
-pub(crate) fn run_powershell(env: &mut Env<'_>, args: &[String], stdin: &[u8]) -> (String, String, i64) {
+pub(crate) fn run_powershell(
+    env: &mut Env<'_>,
+    args: &[String],
+    stdin: &[u8],
+) -> (String, String, i64) {
     let cli = match parse_cli(args) {
         Ok(c) => c,
         Err(CliError(msg)) => return (String::new(), format!("{msg}\n"), 1),
@@ -126,7 +170,11 @@ pub(crate) fn run_powershell(env: &mut Env<'_>, args: &[String], stdin: &[u8]) -
     // `$input` reads piped stdin only: with a WinRS console (WINRS_CONSOLEMODE_STDIN=TRUE
     // or absent) it stays empty (DOMAIN.md "WinRM details", the pessimistic side). The
     // bytes are decoded when the script reads them (see `codepage`).
-    let piped = if env.stdin_mode == StdinMode::Pipe { stdin.to_vec() } else { Vec::new() };
+    let piped = if env.stdin_mode == StdinMode::Pipe {
+        stdin.to_vec()
+    } else {
+        Vec::new()
+    };
     let (script, input) = match cli.script {
         CliScript::Text(s) => (s, piped),
         CliScript::Stdin => (String::from_utf8_lossy(stdin).into_owned(), Vec::new()),
@@ -139,7 +187,10 @@ fn split_lines(text: &str) -> Vec<String> {
     if text.is_empty() {
         return Vec::new();
     }
-    let mut lines: Vec<String> = text.split('\n').map(|l| l.trim_end_matches('\r').to_string()).collect();
+    let mut lines: Vec<String> = text
+        .split('\n')
+        .map(|l| l.trim_end_matches('\r').to_string())
+        .collect();
     if text.ends_with('\n') {
         lines.pop();
     }
@@ -147,12 +198,21 @@ fn split_lines(text: &str) -> Vec<String> {
 }
 
 /// Runs a script; returns (stdout, stderr, exit).
-pub(crate) fn run_script(env: &mut Env<'_>, script: &str, input: Vec<u8>, clixml_errors: bool) -> (String, String, i64) {
+pub(crate) fn run_script(
+    env: &mut Env<'_>,
+    script: &str,
+    input: Vec<u8>,
+    clixml_errors: bool,
+) -> (String, String, i64) {
     let mut engine = Engine::new(env, script, input);
     let mut p = Parser::new(script);
     let exit = match p.parse_script() {
         Err(e) => {
-            engine.streams.extend(parse_error_lines(&e, script).into_iter().map(StreamLine::Error));
+            engine.streams.extend(
+                parse_error_lines(&e, script)
+                    .into_iter()
+                    .map(StreamLine::Error),
+            );
             1
         }
         Ok(stmts) => {
@@ -178,19 +238,28 @@ pub(crate) fn run_script(env: &mut Env<'_>, script: &str, input: Vec<u8>, clixml
             }
         }
     };
-    let stderr = if clixml_errors { clixml::clixml(&engine.streams) } else { clixml::plain(&engine.streams) };
+    let stderr = if clixml_errors {
+        clixml::clixml(&engine.streams)
+    } else {
+        clixml::plain(&engine.streams)
+    };
     (engine.stdout, stderr, exit)
 }
 
 fn parse_error_lines(e: &ParseError, script: &str) -> Vec<String> {
     let (line, col) = line_col(script, e.at);
-    let text = script.lines().nth(line.saturating_sub(1)).unwrap_or("").to_string();
+    let text = script
+        .lines()
+        .nth(line.saturating_sub(1))
+        .unwrap_or("")
+        .to_string();
     vec![
         format!("At line:{line} char:{col}"),
         format!("+ {}", text.trim_end()),
         format!("+ {}~", " ".repeat(col.saturating_sub(1))),
         e.message.clone(),
-        "    + CategoryInfo          : ParserError: (:) [], ParentContainsErrorRecordException".to_string(),
+        "    + CategoryInfo          : ParserError: (:) [], ParentContainsErrorRecordException"
+            .to_string(),
         format!("    + FullyQualifiedErrorId : {}", e.id),
         " ".to_string(),
     ]
@@ -227,12 +296,30 @@ pub(crate) struct Span {
 #[derive(Debug, Clone)]
 pub(crate) enum Stmt {
     Pipeline(Pipeline),
-    Assign { var: String, value: Pipeline },
+    Assign {
+        var: String,
+        value: Pipeline,
+    },
     /// `[Type]::Property = <pipeline>` (only `[Console]::InputEncoding` is known).
-    SetStatic { type_name: String, member: String, value: Pipeline, span: Span },
-    Try { body: Vec<Stmt>, catch: Vec<Stmt> },
-    If { arms: Vec<(Pipeline, Vec<Stmt>)>, otherwise: Option<Vec<Stmt>> },
-    Foreach { var: String, source: Pipeline, body: Vec<Stmt> },
+    SetStatic {
+        type_name: String,
+        member: String,
+        value: Pipeline,
+        span: Span,
+    },
+    Try {
+        body: Vec<Stmt>,
+        catch: Vec<Stmt>,
+    },
+    If {
+        arms: Vec<(Pipeline, Vec<Stmt>)>,
+        otherwise: Option<Vec<Stmt>>,
+    },
+    Foreach {
+        var: String,
+        source: Pipeline,
+        body: Vec<Stmt>,
+    },
     Exit(Option<Expr>),
     Throw(Option<Expr>, Span),
 }
@@ -335,7 +422,11 @@ fn is_terminator(c: char) -> bool {
 
 impl Parser {
     fn new(src: &str) -> Self {
-        Parser { s: src.chars().collect(), i: 0, depth: 0 }
+        Parser {
+            s: src.chars().collect(),
+            i: 0,
+            depth: 0,
+        }
     }
 
     fn peek(&self) -> Option<char> {
@@ -347,7 +438,11 @@ impl Parser {
     }
 
     fn err<T>(&self, message: &str, id: &str) -> Result<T, ParseError> {
-        Err(ParseError { message: message.to_string(), id: id.to_string(), at: self.i })
+        Err(ParseError {
+            message: message.to_string(),
+            id: id.to_string(),
+            at: self.i,
+        })
     }
 
     /// Skips spaces, tabs, comments and backtick line continuations (not newlines).
@@ -387,12 +482,21 @@ impl Parser {
         if !got.eq_ignore_ascii_case(word) {
             return false;
         }
-        !self.s.get(self.i + n).is_some_and(|c| c.is_alphanumeric() || *c == '-' || *c == '_')
+        !self
+            .s
+            .get(self.i + n)
+            .is_some_and(|c| c.is_alphanumeric() || *c == '-' || *c == '_')
     }
 
-    fn nested<T>(&mut self, f: impl FnOnce(&mut Self) -> Result<T, ParseError>) -> Result<T, ParseError> {
+    fn nested<T>(
+        &mut self,
+        f: impl FnOnce(&mut Self) -> Result<T, ParseError>,
+    ) -> Result<T, ParseError> {
         if self.depth >= MAX_NESTING {
-            return self.err("The script is nested too deeply to be parsed.", "ScriptNestedTooDeeply");
+            return self.err(
+                "The script is nested too deeply to be parsed.",
+                "ScriptNestedTooDeeply",
+            );
         }
         self.depth += 1;
         let r = f(self);
@@ -415,7 +519,10 @@ impl Parser {
     fn parse_script(&mut self) -> Result<Vec<Stmt>, ParseError> {
         let stmts = self.parse_block(None)?;
         if self.i < self.s.len() {
-            return self.err("Unexpected token in expression or statement.", "UnexpectedToken");
+            return self.err(
+                "Unexpected token in expression or statement.",
+                "UnexpectedToken",
+            );
         }
         Ok(stmts)
     }
@@ -427,8 +534,19 @@ impl Parser {
             match self.peek() {
                 None => {
                     if let Some(u) = until {
-                        let msg = if u == '}' { "Missing closing '}' in statement block or type definition." } else { "Missing closing ')' in expression." };
-                        return self.err(msg, if u == '}' { "MissingEndCurlyBrace" } else { "MissingEndParenthesisInExpression" });
+                        let msg = if u == '}' {
+                            "Missing closing '}' in statement block or type definition."
+                        } else {
+                            "Missing closing ')' in expression."
+                        };
+                        return self.err(
+                            msg,
+                            if u == '}' {
+                                "MissingEndCurlyBrace"
+                            } else {
+                                "MissingEndParenthesisInExpression"
+                            },
+                        );
                     }
                     return Ok(out);
                 }
@@ -436,7 +554,12 @@ impl Parser {
                 Some('\n') | Some('\r') | Some(';') => {
                     self.i += 1;
                 }
-                Some('}') | Some(')') => return self.err("Unexpected token in expression or statement.", "UnexpectedToken"),
+                Some('}') | Some(')') => {
+                    return self.err(
+                        "Unexpected token in expression or statement.",
+                        "UnexpectedToken",
+                    )
+                }
                 Some(_) => out.push(self.parse_statement()?),
             }
         }
@@ -459,7 +582,10 @@ impl Parser {
             let body = self.parse_braced_block()?;
             self.skip_ws_nl();
             if !self.starts_with_word("catch") {
-                return self.err("The Try statement is missing its Catch or Finally block.", "MissingCatchOrFinally");
+                return self.err(
+                    "The Try statement is missing its Catch or Finally block.",
+                    "MissingCatchOrFinally",
+                );
             }
             self.i += 5;
             self.skip_ws();
@@ -479,14 +605,20 @@ impl Parser {
             loop {
                 self.skip_ws();
                 if self.peek() != Some('(') {
-                    return self.err("Missing '(' after 'if' in if statement.", "MissingOpenParenthesisInIfStatement");
+                    return self.err(
+                        "Missing '(' after 'if' in if statement.",
+                        "MissingOpenParenthesisInIfStatement",
+                    );
                 }
                 self.i += 1;
                 self.skip_ws_nl();
                 let cond = self.parse_pipeline()?;
                 self.skip_ws_nl();
                 if self.peek() != Some(')') {
-                    return self.err("Missing closing ')' after expression in 'if' statement.", "MissingEndParenthesisAfterStatement");
+                    return self.err(
+                        "Missing closing ')' after expression in 'if' statement.",
+                        "MissingEndParenthesisAfterStatement",
+                    );
                 }
                 self.i += 1;
                 let body = self.parse_braced_block()?;
@@ -513,25 +645,37 @@ impl Parser {
             self.i += 7;
             self.skip_ws();
             if self.peek() != Some('(') {
-                return self.err("Missing opening '(' after keyword 'foreach'.", "MissingOpenParenthesisAfterKeyword");
+                return self.err(
+                    "Missing opening '(' after keyword 'foreach'.",
+                    "MissingOpenParenthesisAfterKeyword",
+                );
             }
             self.i += 1;
             self.skip_ws();
             if self.peek() != Some('$') {
-                return self.err("Missing variable name after foreach.", "MissingVariableNameAfterForeach");
+                return self.err(
+                    "Missing variable name after foreach.",
+                    "MissingVariableNameAfterForeach",
+                );
             }
             self.i += 1;
             let var = self.read_var_name();
             self.skip_ws();
             if var.is_empty() || !self.starts_with_word("in") {
-                return self.err("Missing 'in' after variable in foreach loop.", "MissingInInForeach");
+                return self.err(
+                    "Missing 'in' after variable in foreach loop.",
+                    "MissingInInForeach",
+                );
             }
             self.i += 2;
             self.skip_ws_nl();
             let source = self.parse_pipeline()?;
             self.skip_ws_nl();
             if self.peek() != Some(')') {
-                return self.err("Missing closing ')' after expression in 'foreach' statement.", "MissingEndParenthesisAfterForeach");
+                return self.err(
+                    "Missing closing ')' after expression in 'foreach' statement.",
+                    "MissingEndParenthesisAfterForeach",
+                );
             }
             self.i += 1;
             let body = self.parse_braced_block()?;
@@ -587,7 +731,8 @@ impl Parser {
             self.i += 1;
         }
         let mut member = String::new();
-        if self.peek() == Some(']') && self.peek_at(1) == Some(':') && self.peek_at(2) == Some(':') {
+        if self.peek() == Some(']') && self.peek_at(1) == Some(':') && self.peek_at(2) == Some(':')
+        {
             self.i += 3;
             while let Some(c) = self.peek().filter(|c| c.is_alphanumeric() || *c == '_') {
                 member.push(c);
@@ -603,7 +748,12 @@ impl Parser {
         self.i += 1;
         self.skip_ws_nl();
         let value = self.parse_pipeline()?;
-        Ok(Some(Stmt::SetStatic { type_name: type_name.trim().to_string(), member, value, span: Span { start, end } }))
+        Ok(Some(Stmt::SetStatic {
+            type_name: type_name.trim().to_string(),
+            member,
+            value,
+            span: Span { start, end },
+        }))
     }
 
     fn read_var_name(&mut self) -> String {
@@ -621,7 +771,11 @@ impl Parser {
         }
         let mut n = String::new();
         while let Some(c) = self.peek() {
-            if c == ':' && !self.peek_at(1).is_some_and(|c| c.is_alphanumeric() || c == '_') {
+            if c == ':'
+                && !self
+                    .peek_at(1)
+                    .is_some_and(|c| c.is_alphanumeric() || c == '_')
+            {
                 break;
             }
             if is_var_char(c) && (c != '?' || n.is_empty()) {
@@ -659,9 +813,13 @@ impl Parser {
 
     fn starts_expression(&self) -> bool {
         match self.peek() {
-            Some('$') | Some('\'') | Some('"') | Some('(') | Some('@') | Some('!') | Some('[') => true,
+            Some('$') | Some('\'') | Some('"') | Some('(') | Some('@') | Some('!') | Some('[') => {
+                true
+            }
             Some(c) if c.is_ascii_digit() => true,
-            Some('-') => self.peek_at(1).is_some_and(|c| c.is_ascii_digit()) || self.starts_with_word("-not"),
+            Some('-') => {
+                self.peek_at(1).is_some_and(|c| c.is_ascii_digit()) || self.starts_with_word("-not")
+            }
             _ => false,
         }
     }
@@ -705,7 +863,10 @@ impl Parser {
     fn parse_command(&mut self) -> Result<Command, ParseError> {
         let start = self.i;
         if self.peek() == Some('&') {
-            return self.err("The ampersand (&) character is not allowed.", "AmpersandNotAllowed");
+            return self.err(
+                "The ampersand (&) character is not allowed.",
+                "AmpersandNotAllowed",
+            );
         }
         let mut name = String::new();
         while let Some(c) = self.peek() {
@@ -716,7 +877,10 @@ impl Parser {
             self.i += 1;
         }
         if name.is_empty() {
-            return self.err("Unexpected token in expression or statement.", "UnexpectedToken");
+            return self.err(
+                "Unexpected token in expression or statement.",
+                "UnexpectedToken",
+            );
         }
         let name_span = Span { start, end: self.i };
         let mut args = Vec::new();
@@ -745,9 +909,15 @@ impl Parser {
                 if self.peek() == Some(':') {
                     self.i += 1;
                     let v = self.parse_arg_value()?;
-                    args.push(Arg::Param { name: pname, value: Some(v) });
+                    args.push(Arg::Param {
+                        name: pname,
+                        value: Some(v),
+                    });
                 } else {
-                    args.push(Arg::Param { name: pname, value: None });
+                    args.push(Arg::Param {
+                        name: pname,
+                        value: None,
+                    });
                 }
                 continue;
             }
@@ -757,7 +927,14 @@ impl Parser {
         while end > start && self.s.get(end - 1).is_some_and(|c| c.is_whitespace()) {
             end -= 1;
         }
-        Ok(Command { name, name_span, args, merge_stderr, discard_stderr, span: Span { start, end } })
+        Ok(Command {
+            name,
+            name_span,
+            args,
+            merge_stderr,
+            discard_stderr,
+            span: Span { start, end },
+        })
     }
 
     fn parse_arg_value(&mut self) -> Result<Expr, ParseError> {
@@ -766,7 +943,10 @@ impl Parser {
 
     /// `a, b, c` (PowerShell's array operator): one item stays itself, several make an
     /// array.
-    fn comma_list(&mut self, item: fn(&mut Self) -> Result<Expr, ParseError>) -> Result<Expr, ParseError> {
+    fn comma_list(
+        &mut self,
+        item: fn(&mut Self) -> Result<Expr, ParseError>,
+    ) -> Result<Expr, ParseError> {
         let mut items = vec![item(self)?];
         loop {
             self.skip_ws();
@@ -793,7 +973,9 @@ impl Parser {
                 self.i += 1;
             }
             match self.peek() {
-                None => return self.err("The hash literal was incomplete.", "IncompleteHashLiteral"),
+                None => {
+                    return self.err("The hash literal was incomplete.", "IncompleteHashLiteral")
+                }
                 Some('}') => {
                     self.i += 1;
                     return Ok(Expr::Hash(entries));
@@ -803,23 +985,35 @@ impl Parser {
             let key = if matches!(self.peek(), Some('\'') | Some('"')) {
                 match self.parse_primary_inner()? {
                     Expr::Str(k) => k,
-                    Expr::Expandable(parts) => parts.iter().map(|p| if let Part::Lit(t) = p { t.as_str() } else { "" }).collect(),
+                    Expr::Expandable(parts) => parts
+                        .iter()
+                        .map(|p| if let Part::Lit(t) = p { t.as_str() } else { "" })
+                        .collect(),
                     _ => String::new(),
                 }
             } else {
                 let mut k = String::new();
-                while let Some(c) = self.peek().filter(|c| c.is_alphanumeric() || *c == '_' || *c == '-') {
+                while let Some(c) = self
+                    .peek()
+                    .filter(|c| c.is_alphanumeric() || *c == '_' || *c == '-')
+                {
                     k.push(c);
                     self.i += 1;
                 }
                 k
             };
             if key.is_empty() {
-                return self.err("Missing key before '=' in hash literal.", "MissingEqualsInHashLiteral");
+                return self.err(
+                    "Missing key before '=' in hash literal.",
+                    "MissingEqualsInHashLiteral",
+                );
             }
             self.skip_ws();
             if self.peek() != Some('=') {
-                return self.err("Missing '=' operator after key in hash literal.", "MissingEqualsInHashLiteral");
+                return self.err(
+                    "Missing '=' operator after key in hash literal.",
+                    "MissingEqualsInHashLiteral",
+                );
             }
             self.i += 1;
             self.skip_ws_nl();
@@ -844,7 +1038,10 @@ impl Parser {
                     self.i += 1;
                 }
                 if text.is_empty() {
-                    return self.err("Unexpected token in expression or statement.", "UnexpectedToken");
+                    return self.err(
+                        "Unexpected token in expression or statement.",
+                        "UnexpectedToken",
+                    );
                 }
                 if text.contains('$') {
                     let parts = expand_bareword(&text);
@@ -877,7 +1074,18 @@ impl Parser {
     fn parse_comparison(&mut self) -> Result<Expr, ParseError> {
         let left = self.parse_additive()?;
         self.skip_ws();
-        let ops = [("-eq", BinOp::Eq), ("-ieq", BinOp::Eq), ("-ne", BinOp::Ne), ("-ine", BinOp::Ne), ("-like", BinOp::Like), ("-ilike", BinOp::Like), ("-lt", BinOp::Lt), ("-le", BinOp::Le), ("-gt", BinOp::Gt), ("-ge", BinOp::Ge)];
+        let ops = [
+            ("-eq", BinOp::Eq),
+            ("-ieq", BinOp::Eq),
+            ("-ne", BinOp::Ne),
+            ("-ine", BinOp::Ne),
+            ("-like", BinOp::Like),
+            ("-ilike", BinOp::Like),
+            ("-lt", BinOp::Lt),
+            ("-le", BinOp::Le),
+            ("-gt", BinOp::Gt),
+            ("-ge", BinOp::Ge),
+        ];
         for (word, op) in ops {
             if self.starts_with_word(word) {
                 self.i += word.len();
@@ -923,7 +1131,11 @@ impl Parser {
         let mut e = self.parse_primary()?;
         loop {
             match self.peek() {
-                Some('.') if self.peek_at(1).is_some_and(|c| c.is_alphabetic() || c == '_') => {
+                Some('.')
+                    if self
+                        .peek_at(1)
+                        .is_some_and(|c| c.is_alphabetic() || c == '_') =>
+                {
                     self.i += 1;
                     let mut name = String::new();
                     while let Some(c) = self.peek() {
@@ -951,7 +1163,10 @@ impl Parser {
                             }
                         }
                         if self.peek() != Some(')') {
-                            return self.err("Missing closing ')' in expression.", "MissingEndParenthesisInMethodCall");
+                            return self.err(
+                                "Missing closing ')' in expression.",
+                                "MissingEndParenthesisInMethodCall",
+                            );
                         }
                         self.i += 1;
                         e = Expr::Method(Box::new(e), name, margs);
@@ -965,7 +1180,10 @@ impl Parser {
                     let idx = self.parse_expression()?;
                     self.skip_ws();
                     if self.peek() != Some(']') {
-                        return self.err("Array index expression is missing or not valid.", "MissingArrayIndexExpression");
+                        return self.err(
+                            "Array index expression is missing or not valid.",
+                            "MissingArrayIndexExpression",
+                        );
                     }
                     self.i += 1;
                     e = Expr::Index(Box::new(e), Box::new(idx));
@@ -983,7 +1201,12 @@ impl Parser {
                 let mut s = String::new();
                 loop {
                     match self.peek() {
-                        None => return self.err("The string is missing the terminator: '.", "TerminatorExpectedAtEndOfString"),
+                        None => {
+                            return self.err(
+                                "The string is missing the terminator: '.",
+                                "TerminatorExpectedAtEndOfString",
+                            )
+                        }
                         Some('\'') if self.peek_at(1) == Some('\'') => {
                             s.push('\'');
                             self.i += 2;
@@ -1035,7 +1258,10 @@ impl Parser {
                 let p = self.parse_pipeline()?;
                 self.skip_ws_nl();
                 if self.peek() != Some(')') {
-                    return self.err("Missing closing ')' in expression.", "MissingEndParenthesisInExpression");
+                    return self.err(
+                        "Missing closing ')' in expression.",
+                        "MissingEndParenthesisInExpression",
+                    );
                 }
                 self.i += 1;
                 Ok(Expr::Paren(Box::new(p)))
@@ -1067,7 +1293,10 @@ impl Parser {
                 }
                 Ok(Expr::Int(n.parse().unwrap_or(i64::MAX)))
             }
-            _ => self.err("You must provide a value expression following the '=' operator.", "ExpectedValueExpression"),
+            _ => self.err(
+                "You must provide a value expression following the '=' operator.",
+                "ExpectedValueExpression",
+            ),
         }
     }
 
@@ -1076,7 +1305,12 @@ impl Parser {
         let mut lit = String::new();
         loop {
             match self.peek() {
-                None => return self.err("The string is missing the terminator: \".", "TerminatorExpectedAtEndOfString"),
+                None => {
+                    return self.err(
+                        "The string is missing the terminator: \".",
+                        "TerminatorExpectedAtEndOfString",
+                    )
+                }
                 Some('"') if self.peek_at(1) == Some('"') => {
                     lit.push('"');
                     self.i += 2;
@@ -1167,7 +1401,10 @@ pub(crate) struct PsObject {
 
 impl PsObject {
     pub(crate) fn get(&self, name: &str) -> Option<&Value> {
-        self.props.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v)
+        self.props
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v)
     }
 }
 
@@ -1180,7 +1417,10 @@ pub(crate) struct PsCred {
 
 impl std::fmt::Debug for PsCred {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PsCred").field("user", &self.user).field("password", &"[REDACTED]").finish()
+        f.debug_struct("PsCred")
+            .field("user", &self.user)
+            .field("password", &"[REDACTED]")
+            .finish()
     }
 }
 
@@ -1210,7 +1450,11 @@ impl Value {
             Value::Bool(false) => "False".into(),
             Value::Int(n) => n.to_string(),
             Value::Str(s) => s.clone(),
-            Value::Array(items) => items.iter().map(Value::to_ps_string).collect::<Vec<_>>().join(" "),
+            Value::Array(items) => items
+                .iter()
+                .map(Value::to_ps_string)
+                .collect::<Vec<_>>()
+                .join(" "),
             Value::Obj(o) => o.text.clone(),
             Value::Secure(_) => "System.Security.SecureString".into(),
             Value::Cred(_) => "System.Management.Automation.PSCredential".into(),
@@ -1249,10 +1493,16 @@ impl Value {
                 if name.eq_ignore_ascii_case("count") || name.eq_ignore_ascii_case("length") {
                     return Value::Int(i64::try_from(items.len()).unwrap_or(i64::MAX));
                 }
-                let vals: Vec<Value> = items.iter().map(|v| v.member(name)).filter(|v| !matches!(v, Value::Null)).collect();
+                let vals: Vec<Value> = items
+                    .iter()
+                    .map(|v| v.member(name))
+                    .filter(|v| !matches!(v, Value::Null))
+                    .collect();
                 collapse(vals)
             }
-            Value::Str(s) if name.eq_ignore_ascii_case("length") => Value::Int(i64::try_from(s.chars().count()).unwrap_or(i64::MAX)),
+            Value::Str(s) if name.eq_ignore_ascii_case("length") => {
+                Value::Int(i64::try_from(s.chars().count()).unwrap_or(i64::MAX))
+            }
             Value::Error(e) => {
                 if name.eq_ignore_ascii_case("exception") {
                     Value::Obj(Box::new(PsObject {
@@ -1269,7 +1519,9 @@ impl Value {
                 }
             }
             Value::Cred(c) if name.eq_ignore_ascii_case("username") => Value::Str(c.user.clone()),
-            Value::Cred(c) if name.eq_ignore_ascii_case("password") => Value::Secure(c.password.clone()),
+            Value::Cred(c) if name.eq_ignore_ascii_case("password") => {
+                Value::Secure(c.password.clone())
+            }
             _ => Value::Null,
         }
     }
@@ -1289,9 +1541,15 @@ fn like(text: &str, pattern: &str) -> bool {
         match (p.first(), t.first()) {
             (None, None) => true,
             (None, Some(_)) => false,
-            (Some('*'), _) => rec(t, p.get(1..).unwrap_or(&[])) || (!t.is_empty() && rec(t.get(1..).unwrap_or(&[]), p)),
+            (Some('*'), _) => {
+                rec(t, p.get(1..).unwrap_or(&[]))
+                    || (!t.is_empty() && rec(t.get(1..).unwrap_or(&[]), p))
+            }
             (Some('?'), Some(_)) => rec(t.get(1..).unwrap_or(&[]), p.get(1..).unwrap_or(&[])),
-            (Some(pc), Some(tc)) => pc.eq_ignore_ascii_case(tc) && rec(t.get(1..).unwrap_or(&[]), p.get(1..).unwrap_or(&[])),
+            (Some(pc), Some(tc)) => {
+                pc.eq_ignore_ascii_case(tc)
+                    && rec(t.get(1..).unwrap_or(&[]), p.get(1..).unwrap_or(&[]))
+            }
             (Some(_), None) => false,
         }
     }
@@ -1327,7 +1585,10 @@ pub(crate) struct CmdOutcome {
 
 impl CmdOutcome {
     pub(crate) fn out(v: Value) -> Self {
-        CmdOutcome { output: vec![v], ..CmdOutcome::default() }
+        CmdOutcome {
+            output: vec![v],
+            ..CmdOutcome::default()
+        }
     }
 
     pub(crate) fn none() -> Self {
@@ -1335,11 +1596,17 @@ impl CmdOutcome {
     }
 
     pub(crate) fn terminate(e: ErrorRecord) -> Self {
-        CmdOutcome { terminating: Some(e), ..CmdOutcome::default() }
+        CmdOutcome {
+            terminating: Some(e),
+            ..CmdOutcome::default()
+        }
     }
 
     pub(crate) fn error(e: ErrorRecord) -> Self {
-        CmdOutcome { errors: vec![e], ..CmdOutcome::default() }
+        CmdOutcome {
+            errors: vec![e],
+            ..CmdOutcome::default()
+        }
     }
 }
 
@@ -1410,16 +1677,31 @@ pub(crate) struct Engine<'e, 'a> {
 impl<'e, 'a> Engine<'e, 'a> {
     fn new(env: &'e mut Env<'a>, script: &str, input: Vec<u8>) -> Self {
         let mut vars = HashMap::new();
-        vars.insert("erroractionpreference".to_string(), Value::Str("Continue".into()));
-        vars.insert("progresspreference".to_string(), Value::Str("Continue".into()));
-        vars.insert("verbosepreference".to_string(), Value::Str("SilentlyContinue".into()));
-        vars.insert("warningpreference".to_string(), Value::Str("Continue".into()));
+        vars.insert(
+            "erroractionpreference".to_string(),
+            Value::Str("Continue".into()),
+        );
+        vars.insert(
+            "progresspreference".to_string(),
+            Value::Str("Continue".into()),
+        );
+        vars.insert(
+            "verbosepreference".to_string(),
+            Value::Str("SilentlyContinue".into()),
+        );
+        vars.insert(
+            "warningpreference".to_string(),
+            Value::Str("Continue".into()),
+        );
         Engine {
             env,
             vars,
             input: Some(input),
             input_encoding: InputEncoding::default(),
-            script_lines: script.split('\n').map(|l| l.trim_end_matches('\r').to_string()).collect(),
+            script_lines: script
+                .split('\n')
+                .map(|l| l.trim_end_matches('\r').to_string())
+                .collect(),
             script_chars: script.chars().collect(),
             stdout: String::new(),
             streams: Vec::new(),
@@ -1431,14 +1713,30 @@ impl<'e, 'a> Engine<'e, 'a> {
 
     fn position(&self, span: Span) -> Option<Position> {
         let (line, col) = line_col_chars(&self.script_chars, span.start);
-        let line_text = self.script_lines.get(line.saturating_sub(1)).cloned().unwrap_or_default();
-        let (eline, _) = line_col_chars(&self.script_chars, span.end.saturating_sub(1).max(span.start));
+        let line_text = self
+            .script_lines
+            .get(line.saturating_sub(1))
+            .cloned()
+            .unwrap_or_default();
+        let (eline, _) = line_col_chars(
+            &self.script_chars,
+            span.end.saturating_sub(1).max(span.start),
+        );
         let len = if eline == line {
             span.end.saturating_sub(span.start).max(1)
         } else {
-            line_text.chars().count().saturating_sub(col.saturating_sub(1)).max(1)
+            line_text
+                .chars()
+                .count()
+                .saturating_sub(col.saturating_sub(1))
+                .max(1)
         };
-        Some(Position { line, col, line_text, len })
+        Some(Position {
+            line,
+            col,
+            line_text,
+            len,
+        })
     }
 
     /// Writes values to stdout as Out-Default would.
@@ -1463,10 +1761,16 @@ impl<'e, 'a> Engine<'e, 'a> {
                 }
             }
             Value::Obj(o) => {
-                let width = o.props.iter().map(|(k, _)| k.chars().count()).max().unwrap_or(0);
+                let width = o
+                    .props
+                    .iter()
+                    .map(|(k, _)| k.chars().count())
+                    .max()
+                    .unwrap_or(0);
                 self.stdout.push('\n');
                 for (k, val) in &o.props {
-                    self.stdout.push_str(&format!("{k:<width$} : {}\n", val.to_ps_string()));
+                    self.stdout
+                        .push_str(&format!("{k:<width$} : {}\n", val.to_ps_string()));
                 }
                 self.stdout.push('\n');
             }
@@ -1501,15 +1805,34 @@ impl<'e, 'a> Engine<'e, 'a> {
             "?" => Value::Bool(self.last_ok),
             "input" => Value::Array(self.take_input().into_iter().map(Value::Str).collect()),
             "error" => Value::Array(self.errors.iter().rev().cloned().collect()),
-            "env:computername" => Value::Str(self.env.st.host(self.env.host).map(|h| h.computer_name.clone()).unwrap_or_default()),
+            "env:computername" => Value::Str(
+                self.env
+                    .st
+                    .host(self.env.host)
+                    .map(|h| h.computer_name.clone())
+                    .unwrap_or_default(),
+            ),
             "env:username" => Value::Str(self.env.identity.user().to_string()),
-            "env:userdomain" => Value::Str(self.env.identity.qualified().split('\\').next().unwrap_or("").to_string()),
+            "env:userdomain" => Value::Str(
+                self.env
+                    .identity
+                    .qualified()
+                    .split('\\')
+                    .next()
+                    .unwrap_or("")
+                    .to_string(),
+            ),
             "pwd" => Value::Str(format!("C:\\Users\\{}", self.env.identity.user())),
             _ => self.vars.get(&lower).cloned().unwrap_or(Value::Null),
         }
     }
 
-    pub(crate) fn exec_block(&mut self, stmts: &[Stmt], out: &mut Vec<Value>, top: bool) -> Result<(), Flow> {
+    pub(crate) fn exec_block(
+        &mut self,
+        stmts: &[Stmt],
+        out: &mut Vec<Value>,
+        top: bool,
+    ) -> Result<(), Flow> {
         for s in stmts {
             self.exec_stmt(s, out)?;
             if top {
@@ -1534,7 +1857,12 @@ impl<'e, 'a> Engine<'e, 'a> {
                 }
                 Ok(())
             }
-            Stmt::SetStatic { type_name, member, value, span } => match self.run_statement_pipeline_assign(value)? {
+            Stmt::SetStatic {
+                type_name,
+                member,
+                value,
+                span,
+            } => match self.run_statement_pipeline_assign(value)? {
                 Some(vals) => match self.set_static(type_name, member, collapse(vals), *span) {
                     // Statement-terminating outside try: written, and the script goes on.
                     Err(Flow::Throw(e)) if e.fqid.starts_with('\u{0}') => {
@@ -1610,7 +1938,9 @@ impl<'e, 'a> Engine<'e, 'a> {
                     Some(e) => self.eval(e)?.to_ps_string(),
                     None => "ScriptHalted".to_string(),
                 };
-                let err = ErrorRecord::runtime(msg.clone(), &msg, "OperationStopped", "RuntimeException").at(self.position(*span));
+                let err =
+                    ErrorRecord::runtime(msg.clone(), &msg, "OperationStopped", "RuntimeException")
+                        .at(self.position(*span));
                 Err(Flow::Throw(Box::new(err)))
             }
         }
@@ -1665,7 +1995,11 @@ impl<'e, 'a> Engine<'e, 'a> {
             };
             input = Some(vals);
         }
-        Ok(input.unwrap_or_default().into_iter().filter(|v| !matches!(v, Value::Null)).collect())
+        Ok(input
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|v| !matches!(v, Value::Null))
+            .collect())
     }
 
     fn eval_args(&mut self, c: &Command) -> Result<Vec<RawArg>, Flow> {
@@ -1690,7 +2024,11 @@ impl<'e, 'a> Engine<'e, 'a> {
         let prog = program_name(&c.name);
         // Native programs.
         if ["hostname", "whoami", "nltest"].contains(&prog.as_str()) && !lname.contains('-') {
-            let args: Vec<String> = self.eval_args(c)?.into_iter().flat_map(|(n, v)| native_arg(n, v)).collect();
+            let args: Vec<String> = self
+                .eval_args(c)?
+                .into_iter()
+                .flat_map(|(n, v)| native_arg(n, v))
+                .collect();
             return Ok(self.run_native(c, &prog, &args));
         }
         let Some(spec) = cmdlets::spec(&lname) else {
@@ -1709,7 +2047,11 @@ impl<'e, 'a> Engine<'e, 'a> {
         };
         let mut outcome = cmdlets::invoke(self, &lname, &bound, input.unwrap_or_default());
         // Errors name the command as it was typed (the category shows the real cmdlet).
-        for e in outcome.errors.iter_mut().chain(outcome.terminating.iter_mut()) {
+        for e in outcome
+            .errors
+            .iter_mut()
+            .chain(outcome.terminating.iter_mut())
+        {
             if !e.command.is_empty() {
                 e.command = c.name.clone();
             }
@@ -1717,7 +2059,12 @@ impl<'e, 'a> Engine<'e, 'a> {
         self.finish_cmdlet(outcome, &bound, pos)
     }
 
-    fn finish_cmdlet(&mut self, outcome: CmdOutcome, bound: &Bound, pos: Option<Position>) -> Result<Vec<Value>, Flow> {
+    fn finish_cmdlet(
+        &mut self,
+        outcome: CmdOutcome,
+        bound: &Bound,
+        pos: Option<Position>,
+    ) -> Result<Vec<Value>, Flow> {
         let action = bound
             .str("ErrorAction")
             .unwrap_or_else(|| self.var("ErrorActionPreference").to_ps_string())
@@ -1758,7 +2105,11 @@ impl<'e, 'a> Engine<'e, 'a> {
             recorded.push(Value::Error(Box::new(t.clone())));
             ok = false;
             if flow.is_none() {
-                flow = Some(if action == "stop" { Flow::Throw(Box::new(t)) } else { self.statement_terminating(t) });
+                flow = Some(if action == "stop" {
+                    Flow::Throw(Box::new(t))
+                } else {
+                    self.statement_terminating(t)
+                });
             }
         }
         if let Some(name) = bound.str("ErrorVariable") {
@@ -1788,9 +2139,13 @@ impl<'e, 'a> Engine<'e, 'a> {
 
     fn run_native(&mut self, c: &Command, prog: &str, args: &[String]) -> Vec<Value> {
         let out = native::run(self.env, prog, args).unwrap_or_default();
-        self.vars.insert("lastexitcode".into(), Value::Int(out.exit));
+        self.vars
+            .insert("lastexitcode".into(), Value::Int(out.exit));
         self.last_ok = out.exit == 0;
-        let mut vals: Vec<Value> = split_lines(&out.stdout).into_iter().map(Value::Str).collect();
+        let mut vals: Vec<Value> = split_lines(&out.stdout)
+            .into_iter()
+            .map(Value::Str)
+            .collect();
         let pos = self.position(c.span);
         let shown = c.name.clone();
         for (i, line) in split_lines(&out.stderr).into_iter().enumerate() {
@@ -1849,11 +2204,15 @@ impl<'e, 'a> Engine<'e, 'a> {
             Expr::AtArray(stmts) => {
                 let mut out = Vec::new();
                 self.exec_block(stmts, &mut out, false)?;
-                Value::Array(out.into_iter().flat_map(|v| match v {
-                    Value::Array(a) => a,
-                    Value::Null => Vec::new(),
-                    other => vec![other],
-                }).collect())
+                Value::Array(
+                    out.into_iter()
+                        .flat_map(|v| match v {
+                            Value::Array(a) => a,
+                            Value::Null => Vec::new(),
+                            other => vec![other],
+                        })
+                        .collect(),
+                )
             }
             Expr::Member(base, name) => self.eval(base)?.member(name),
             Expr::Method(base, name, args) => {
@@ -1899,10 +2258,21 @@ impl<'e, 'a> Engine<'e, 'a> {
     /// `[Type]::Member = value`. Only `[Console]::InputEncoding` is modelled: it decides how
     /// `$input` decodes piped stdin (.NET drops `Console.In` when it is set, so it applies
     /// to stdin not yet read).
-    fn set_static(&mut self, type_name: &str, member: &str, value: Value, span: Span) -> Result<(), Flow> {
+    fn set_static(
+        &mut self,
+        type_name: &str,
+        member: &str,
+        value: Value,
+        span: Span,
+    ) -> Result<(), Flow> {
         let lower = type_name.to_ascii_lowercase();
         if lower.trim_start_matches("system.") != "console" {
-            let e = ErrorRecord::runtime(format!("Unable to find type [{type_name}]."), "TypeNotFound", "InvalidOperation", "RuntimeException");
+            let e = ErrorRecord::runtime(
+                format!("Unable to find type [{type_name}]."),
+                "TypeNotFound",
+                "InvalidOperation",
+                "RuntimeException",
+            );
             return Err(self.statement_terminating(e.at(self.position(span))));
         }
         if !member.eq_ignore_ascii_case("InputEncoding") {
@@ -1927,7 +2297,10 @@ impl<'e, 'a> Engine<'e, 'a> {
             None => {
                 let why = match value {
                     Value::Null => "Value cannot be null.\r\nParameter name: value".to_string(),
-                    v => format!("Cannot convert value \"{}\" to type \"System.Text.Encoding\".", v.to_ps_string()),
+                    v => format!(
+                        "Cannot convert value \"{}\" to type \"System.Text.Encoding\".",
+                        v.to_ps_string()
+                    ),
                 };
                 let e = ErrorRecord::runtime(
                     format!("Exception setting \"InputEncoding\": \"{why}\""),
@@ -1981,16 +2354,26 @@ fn method(b: &Value, name: &str, args: &[Value]) -> Value {
     match (lname.as_str(), b) {
         ("tostring", v) => Value::Str(v.to_ps_string()),
         // System.DateTime.ToFileTimeUtc(): the lab's DateTime objects carry it.
-        ("tofiletimeutc", Value::Obj(o)) => o.props.iter().find(|(k, _)| k == "FileTimeUtc").map(|(_, v)| v.clone()).unwrap_or(Value::Null),
+        ("tofiletimeutc", Value::Obj(o)) => o
+            .props
+            .iter()
+            .find(|(k, _)| k == "FileTimeUtc")
+            .map(|(_, v)| v.clone())
+            .unwrap_or(Value::Null),
         ("trim", Value::Str(s)) => Value::Str(s.trim().to_string()),
         ("tolower", Value::Str(s)) => Value::Str(s.to_lowercase()),
         ("toupper", Value::Str(s)) => Value::Str(s.to_uppercase()),
-        ("contains", Value::Str(s)) => Value::Bool(args.first().is_some_and(|a| s.contains(&a.to_ps_string()))),
+        ("contains", Value::Str(s)) => {
+            Value::Bool(args.first().is_some_and(|a| s.contains(&a.to_ps_string())))
+        }
         ("getnetworkcredential", Value::Cred(c)) => Value::Obj(Box::new(PsObject {
             type_name: "System.Net.NetworkCredential".into(),
             props: vec![
                 ("UserName".into(), Value::Str(c.user.clone())),
-                ("Password".into(), Value::Str(c.password.expose_secret().to_string())),
+                (
+                    "Password".into(),
+                    Value::Str(c.password.expose_secret().to_string()),
+                ),
             ],
             text: "System.Net.NetworkCredential".into(),
         })),
@@ -2003,13 +2386,20 @@ fn index(b: Value, i: i64) -> Value {
         Value::Array(items) => {
             let len = i64::try_from(items.len()).unwrap_or(i64::MAX);
             let idx = if i < 0 { len + i } else { i };
-            usize::try_from(idx).ok().and_then(|u| items.get(u).cloned()).unwrap_or(Value::Null)
+            usize::try_from(idx)
+                .ok()
+                .and_then(|u| items.get(u).cloned())
+                .unwrap_or(Value::Null)
         }
         Value::Str(s) => {
             let chars: Vec<char> = s.chars().collect();
             let len = i64::try_from(chars.len()).unwrap_or(i64::MAX);
             let idx = if i < 0 { len + i } else { i };
-            usize::try_from(idx).ok().and_then(|u| chars.get(u)).map(|c| Value::Str(c.to_string())).unwrap_or(Value::Null)
+            usize::try_from(idx)
+                .ok()
+                .and_then(|u| chars.get(u))
+                .map(|c| Value::Str(c.to_string()))
+                .unwrap_or(Value::Null)
         }
         Value::Null => Value::Null,
         other => {
@@ -2055,7 +2445,10 @@ fn binary(l: Value, op: BinOp, r: Value) -> Value {
             };
             match l {
                 Value::Array(items) => {
-                    let keep: Vec<Value> = items.into_iter().filter(|v| test(v) != (op == BinOp::Ne)).collect();
+                    let keep: Vec<Value> = items
+                        .into_iter()
+                        .filter(|v| test(v) != (op == BinOp::Ne))
+                        .collect();
                     Value::Array(keep)
                 }
                 v => Value::Bool(test(&v) != (op == BinOp::Ne)),
@@ -2089,12 +2482,17 @@ fn bind(cmd: &str, spec: &ParamSpec, args: Vec<RawArg>) -> Result<Bound, ErrorRe
         let k = key.to_ascii_lowercase();
         let exact: Vec<_> = all
             .iter()
-            .filter(|(n, _, aliases)| n.eq_ignore_ascii_case(&k) || aliases.iter().any(|a| a.eq_ignore_ascii_case(&k)))
+            .filter(|(n, _, aliases)| {
+                n.eq_ignore_ascii_case(&k) || aliases.iter().any(|a| a.eq_ignore_ascii_case(&k))
+            })
             .collect();
         if let Some((n, sw, _)) = exact.first() {
             return Ok((n, *sw));
         }
-        let prefix: Vec<_> = all.iter().filter(|(n, _, _)| n.to_ascii_lowercase().starts_with(&k)).collect();
+        let prefix: Vec<_> = all
+            .iter()
+            .filter(|(n, _, _)| n.to_ascii_lowercase().starts_with(&k))
+            .collect();
         match prefix.as_slice() {
             [(n, sw, _)] => Ok((n, *sw)),
             [] => Err(ErrorRecord::cmdlet(
@@ -2163,7 +2561,12 @@ fn bind(cmd: &str, spec: &ParamSpec, args: Vec<RawArg>) -> Result<Bound, ErrorRe
             }
         }
     }
-    let free_names: Vec<&str> = spec.positional.iter().copied().filter(|p| !bound.named.contains_key(&p.to_ascii_lowercase())).collect();
+    let free_names: Vec<&str> = spec
+        .positional
+        .iter()
+        .copied()
+        .filter(|p| !bound.named.contains_key(&p.to_ascii_lowercase()))
+        .collect();
     let mut free = free_names.into_iter();
     for v in positional {
         match free.next() {
@@ -2174,7 +2577,10 @@ fn bind(cmd: &str, spec: &ParamSpec, args: Vec<RawArg>) -> Result<Bound, ErrorRe
                 return Err(ErrorRecord::cmdlet(
                     cmd,
                     &cmdlets::class_of(cmd),
-                    format!("A positional parameter cannot be found that accepts argument '{}'.", v.to_ps_string()),
+                    format!(
+                        "A positional parameter cannot be found that accepts argument '{}'.",
+                        v.to_ps_string()
+                    ),
                     "PositionalParameterNotFound",
                     "InvalidArgument",
                     "",
@@ -2194,7 +2600,11 @@ mod nesting_tests {
     fn deeply_nested_scripts_are_a_parse_error_not_a_stack_overflow() {
         // Whatever `{{{…` parses as, it must return rather than overflow.
         let _ = Parser::new(&"{".repeat(50_000)).parse_script();
-        for script in ["!".repeat(100_000) + "$true", "(".repeat(50_000), "$(".repeat(50_000)] {
+        for script in [
+            "!".repeat(100_000) + "$true",
+            "(".repeat(50_000),
+            "$(".repeat(50_000),
+        ] {
             let r = Parser::new(&script).parse_script();
             assert!(r.is_err(), "{}", &script[..10]);
         }

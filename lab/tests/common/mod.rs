@@ -76,7 +76,10 @@ pub fn rejoin(dc: &str) -> String {
 }
 
 pub fn ps_line(script: &str) -> String {
-    format!("powershell.exe -NoProfile -NonInteractive -EncodedCommand {}", encode_command(script))
+    format!(
+        "powershell.exe -NoProfile -NonInteractive -EncodedCommand {}",
+        encode_command(script)
+    )
 }
 
 pub fn stdin_for(c: &Credential) -> Vec<u8> {
@@ -108,7 +111,8 @@ pub fn run(lab: &Lab, id: HostId, who: &Identity, script: &str, stdin: &[u8]) ->
 pub fn field(out: &ExecResult, key: &str) -> Option<String> {
     let text = out.stdout_text();
     let prefix = format!("ts.{key}=");
-    text.split("\r\n").find_map(|l| l.strip_prefix(&prefix).map(str::to_string))
+    text.split("\r\n")
+        .find_map(|l| l.strip_prefix(&prefix).map(str::to_string))
 }
 
 /// Lines between `--- name` and `--- end`.
@@ -132,18 +136,28 @@ pub fn section(out: &ExecResult, name: &str) -> Vec<String> {
 }
 
 pub fn first_with(lab: &Lab, fault: lab::faults::FaultKind) -> HostId {
-    lab.hosts().into_iter().find(|h| h.fault == Some(fault)).expect("host with fault").id
+    lab.hosts()
+        .into_iter()
+        .find(|h| h.fault == Some(fault))
+        .expect("host with fault")
+        .id
 }
 
 pub fn first_healthy(lab: &Lab) -> HostId {
-    lab.hosts().into_iter().find(|h| h.fault.is_none()).expect("healthy host").id
+    lab.hosts()
+        .into_iter()
+        .find(|h| h.fault.is_none())
+        .expect("healthy host")
+        .id
 }
 
 /// Decodes a `#< CLIXML` stderr into the text lines PowerShell would have printed
 /// (what pywinrm's `_clean_error_msg` does). Plain stderr is returned as-is.
 pub fn clixml_text(stderr: &[u8]) -> String {
     let s = String::from_utf8_lossy(stderr).into_owned();
-    let Some(body) = s.strip_prefix("#< CLIXML\r\n") else { return s };
+    let Some(body) = s.strip_prefix("#< CLIXML\r\n") else {
+        return s;
+    };
     let mut out = String::new();
     let mut rest = body;
     while let Some(i) = rest.find("<S S=\"") {
@@ -166,5 +180,7 @@ pub fn clixml_text(stderr: &[u8]) -> String {
 
 /// CLIXML text with wrapped lines joined back (for substring assertions).
 pub fn error_text(stderr: &[u8]) -> String {
-    clixml_text(stderr).replace(" \r\n", " ").replace("\r\n", "\n")
+    clixml_text(stderr)
+        .replace(" \r\n", " ")
+        .replace("\r\n", "\n")
 }

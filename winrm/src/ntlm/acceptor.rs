@@ -15,8 +15,8 @@ use zeroize::Zeroizing;
 
 use super::crypto;
 use super::messages::{
-    av_id, AuthenticateMessage, AvPairs, ChallengeMessage, NegotiateFlags, NegotiateMessage, NtlmV2Response, Version,
-    AV_FLAG_MIC_PRESENT, MIC_OFFSET,
+    av_id, AuthenticateMessage, AvPairs, ChallengeMessage, NegotiateFlags, NegotiateMessage,
+    NtlmV2Response, Version, AV_FLAG_MIC_PRESENT, MIC_OFFSET,
 };
 use super::security::{Role, SessionSecurity};
 use super::{qualified_name, NtlmError};
@@ -84,7 +84,11 @@ impl Acceptor {
     }
 
     /// An acceptor with a fixed server challenge and MsvAvTimestamp (FILETIME), for tests.
-    pub fn with_fixed_challenge(identity: ServerIdentity, server_challenge: [u8; 8], time: u64) -> Self {
+    pub fn with_fixed_challenge(
+        identity: ServerIdentity,
+        server_challenge: [u8; 8],
+        time: u64,
+    ) -> Self {
         Self {
             identity,
             server_challenge,
@@ -106,11 +110,13 @@ impl Acceptor {
         }
         if !neg.flags.contains(NegotiateFlags::EXTENDED_SESSIONSECURITY) {
             return Err(NtlmError::Unsupported(
-                "the client did not offer EXTENDED_SESSIONSECURITY (NTLMv1-era session security)".to_owned(),
+                "the client did not offer EXTENDED_SESSIONSECURITY (NTLMv1-era session security)"
+                    .to_owned(),
             ));
         }
         let id = &self.identity;
-        let workgroup = id.nb_domain.is_empty() || id.nb_domain.eq_ignore_ascii_case(&id.nb_computer);
+        let workgroup =
+            id.nb_domain.is_empty() || id.nb_domain.eq_ignore_ascii_case(&id.nb_computer);
         let target_type = if workgroup {
             NegotiateFlags::TARGET_TYPE_SERVER
         } else {
@@ -121,7 +127,11 @@ impl Acceptor {
             | NegotiateFlags::TARGET_INFO
             | NegotiateFlags::VERSION
             | target_type;
-        let target_name = if workgroup { &id.nb_computer } else { &id.nb_domain };
+        let target_name = if workgroup {
+            &id.nb_computer
+        } else {
+            &id.nb_domain
+        };
         let nb_domain = if id.nb_domain.is_empty() {
             &id.nb_computer
         } else {
@@ -202,7 +212,11 @@ impl AwaitingAuthenticate {
 
     /// Verifies the AUTHENTICATE against `password` (MS-NLMP 3.2.5.1.2) and returns the
     /// established context.
-    pub fn accept(self, authenticate: &[u8], password: &Secret) -> Result<SessionSecurity, NtlmError> {
+    pub fn accept(
+        self,
+        authenticate: &[u8],
+        password: &Secret,
+    ) -> Result<SessionSecurity, NtlmError> {
         let hash = Zeroizing::new(crypto::ntowfv1(password.expose_secret()));
         self.accept_nt_hash(authenticate, &hash)
     }
@@ -214,11 +228,17 @@ impl AwaitingAuthenticate {
     /// HMAC_MD5(NTOWFv2(user, domain from the message), ServerChallenge ‖ blob); the
     /// ExportedSessionKey is recovered (RC4 of EncryptedRandomSessionKey under KEY_EXCH);
     /// the MIC matches when MsvAvFlags announces one.
-    pub fn accept_nt_hash(self, authenticate: &[u8], nt_hash: &[u8; 16]) -> Result<SessionSecurity, NtlmError> {
+    pub fn accept_nt_hash(
+        self,
+        authenticate: &[u8],
+        nt_hash: &[u8; 16],
+    ) -> Result<SessionSecurity, NtlmError> {
         let auth = AuthenticateMessage::parse(authenticate)?;
         let who = qualified_name(&auth.domain, &auth.user);
         if auth.user.is_empty() && auth.nt_challenge_response.is_empty() {
-            return Err(NtlmError::Unsupported("anonymous authentication".to_owned()));
+            return Err(NtlmError::Unsupported(
+                "anonymous authentication".to_owned(),
+            ));
         }
         let response = NtlmV2Response::parse(&auth.nt_challenge_response)?;
         let blob = auth.nt_challenge_response.get(16..).unwrap_or_default();
@@ -227,10 +247,12 @@ impl AwaitingAuthenticate {
         if !crypto::ct_eq(&expected, &response.nt_proof_str) {
             return Err(NtlmError::AuthenticationFailed {
                 user: who,
-                reason: "the NTLMv2 response does not match the password (NTProofStr mismatch)".to_owned(),
+                reason: "the NTLMv2 response does not match the password (NTProofStr mismatch)"
+                    .to_owned(),
             });
         }
-        let key_exchange_key = Zeroizing::new(crypto::session_base_key(&ntowf, &response.nt_proof_str));
+        let key_exchange_key =
+            Zeroizing::new(crypto::session_base_key(&ntowf, &response.nt_proof_str));
 
         // Connection-oriented: the flags in force are those the client confirmed in
         // AUTHENTICATE, limited to what we offered in CHALLENGE.
@@ -241,15 +263,19 @@ impl AwaitingAuthenticate {
             ));
         }
         let exported = if crypto::uses_key_exchange(flags) {
-            let enc: [u8; 16] = auth.encrypted_random_session_key.as_slice().try_into().map_err(|_| {
-                NtlmError::malformed(
-                    "AUTHENTICATE",
-                    format!(
-                        "EncryptedRandomSessionKey is {} bytes, KEY_EXCH needs 16",
-                        auth.encrypted_random_session_key.len()
-                    ),
-                )
-            })?;
+            let enc: [u8; 16] = auth
+                .encrypted_random_session_key
+                .as_slice()
+                .try_into()
+                .map_err(|_| {
+                    NtlmError::malformed(
+                        "AUTHENTICATE",
+                        format!(
+                            "EncryptedRandomSessionKey is {} bytes, KEY_EXCH needs 16",
+                            auth.encrypted_random_session_key.len()
+                        ),
+                    )
+                })?;
             let plain = Zeroizing::new(crypto::rc4k(&key_exchange_key, &enc));
             let mut key = Zeroizing::new([0u8; 16]);
             for (d, s) in key.iter_mut().zip(plain.iter()) {
@@ -263,7 +289,10 @@ impl AwaitingAuthenticate {
         let mic_flag = response.client.av_pairs.flags().unwrap_or(0) & AV_FLAG_MIC_PRESENT != 0;
         if mic_flag {
             let sent = auth.mic.ok_or_else(|| {
-                NtlmError::malformed("AUTHENTICATE", "MsvAvFlags announces a MIC but the message has no MIC field")
+                NtlmError::malformed(
+                    "AUTHENTICATE",
+                    "MsvAvFlags announces a MIC but the message has no MIC field",
+                )
             })?;
             let mut zeroed = authenticate.to_vec();
             if let Some(field) = zeroed.get_mut(MIC_OFFSET..MIC_OFFSET + 16) {

@@ -120,7 +120,11 @@ pub fn nt_proof_str(ntowfv2: &[u8; 16], server_challenge: &[u8; 8], temp: &[u8])
 
 /// LMv2 response = HMAC_MD5(NTOWFv2, ServerChallenge ‖ ClientChallenge) ‖ ClientChallenge
 /// (MS-NLMP 3.3.2).
-pub fn lmv2_response(ntowfv2: &[u8; 16], server_challenge: &[u8; 8], client_challenge: &[u8; 8]) -> Vec<u8> {
+pub fn lmv2_response(
+    ntowfv2: &[u8; 16],
+    server_challenge: &[u8; 8],
+    client_challenge: &[u8; 8],
+) -> Vec<u8> {
     let mut r = hmac_md5(ntowfv2, &[server_challenge, client_challenge]).to_vec();
     r.extend_from_slice(client_challenge);
     r
@@ -136,7 +140,8 @@ pub fn session_base_key(ntowfv2: &[u8; 16], nt_proof_str: &[u8; 16]) -> [u8; 16]
 /// than equal to it: KEY_EXCH together with SIGN or SEAL (MS-NLMP 3.1.5.1.2, as pyspnego
 /// and Windows apply it).
 pub fn uses_key_exchange(flags: NegotiateFlags) -> bool {
-    flags.contains(NegotiateFlags::KEY_EXCH) && flags.intersects(NegotiateFlags::SIGN | NegotiateFlags::SEAL)
+    flags.contains(NegotiateFlags::KEY_EXCH)
+        && flags.intersects(NegotiateFlags::SIGN | NegotiateFlags::SEAL)
 }
 
 /// SIGNKEY (MS-NLMP 3.4.5.2, with extended session security):
@@ -151,7 +156,11 @@ pub fn sign_key(exported_session_key: &[u8; 16], direction: Direction) -> [u8; 1
 
 /// SEALKEY (MS-NLMP 3.4.5.3, with extended session security): MD5 of the first 16 (128),
 /// 7 (56) or 5 (neither) bytes of ExportedSessionKey ‖ the direction's sealing constant.
-pub fn seal_key(exported_session_key: &[u8; 16], flags: NegotiateFlags, direction: Direction) -> [u8; 16] {
+pub fn seal_key(
+    exported_session_key: &[u8; 16],
+    flags: NegotiateFlags,
+    direction: Direction,
+) -> [u8; 16] {
     let magic = match direction {
         Direction::ClientToServer => CLIENT_SEAL_MAGIC,
         Direction::ServerToClient => SERVER_SEAL_MAGIC,
@@ -163,13 +172,20 @@ pub fn seal_key(exported_session_key: &[u8; 16], flags: NegotiateFlags, directio
     } else {
         5
     };
-    let key = exported_session_key.get(..n).unwrap_or(exported_session_key);
+    let key = exported_session_key
+        .get(..n)
+        .unwrap_or(exported_session_key);
     md5(&[key, magic])
 }
 
 /// MIC = HMAC_MD5(ExportedSessionKey, NEGOTIATE ‖ CHALLENGE ‖ AUTHENTICATE), the
 /// AUTHENTICATE with its MIC field zeroed (MS-NLMP 3.1.5.1.2).
-pub fn mic(exported_session_key: &[u8; 16], negotiate: &[u8], challenge: &[u8], authenticate: &[u8]) -> [u8; 16] {
+pub fn mic(
+    exported_session_key: &[u8; 16],
+    negotiate: &[u8],
+    challenge: &[u8],
+    authenticate: &[u8],
+) -> [u8; 16] {
     hmac_md5(exported_session_key, &[negotiate, challenge, authenticate])
 }
 

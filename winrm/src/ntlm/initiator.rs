@@ -224,6 +224,9 @@ impl AwaitingChallenge {
                 field.copy_from_slice(&mic);
             }
         }
-        Ok((auth, SessionSecurity::new(Role::Initiator, *exported, flags)))
+        Ok((
+            auth,
+            SessionSecurity::new(Role::Initiator, *exported, flags),
+        ))
     }
 }

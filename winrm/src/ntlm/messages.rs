@@ -84,7 +84,10 @@ impl NegotiateFlags {
         (Self::TARGET_TYPE_SERVER, "TARGET_TYPE_SERVER"),
         (Self::EXTENDED_SESSIONSECURITY, "EXTENDED_SESSIONSECURITY"),
         (Self::IDENTIFY, "IDENTIFY"),
-        (Self::REQUEST_NON_NT_SESSION_KEY, "REQUEST_NON_NT_SESSION_KEY"),
+        (
+            Self::REQUEST_NON_NT_SESSION_KEY,
+            "REQUEST_NON_NT_SESSION_KEY",
+        ),
         (Self::TARGET_INFO, "TARGET_INFO"),
         (Self::VERSION, "VERSION"),
         (Self::NEGOTIATE_128, "128"),
@@ -158,7 +161,12 @@ impl std::ops::Not for NegotiateFlags {
 
 impl fmt::Debug for NegotiateFlags {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "NegotiateFlags({:#010x}: {})", self.0, self.names().join("|"))
+        write!(
+            f,
+            "NegotiateFlags({:#010x}: {})",
+            self.0,
+            self.names().join("|")
+        )
     }
 }
 
@@ -327,7 +335,12 @@ impl AvPairs {
         self.get(id).map(|v| {
             let units: Vec<u16> = v
                 .chunks_exact(2)
-                .map(|c| u16::from_le_bytes([c.first().copied().unwrap_or(0), c.get(1).copied().unwrap_or(0)]))
+                .map(|c| {
+                    u16::from_le_bytes([
+                        c.first().copied().unwrap_or(0),
+                        c.get(1).copied().unwrap_or(0),
+                    ])
+                })
                 .collect();
             String::from_utf16_lossy(&units)
         })
@@ -521,9 +534,7 @@ impl AuthenticateMessage {
         let domain = r.string(r.field(28, "DomainNameFields")?, flags, "DomainName")?;
         let user = r.string(r.field(36, "UserNameFields")?, flags, "UserName")?;
         let workstation = r.string(r.field(44, "WorkstationFields")?, flags, "Workstation")?;
-        let key = r
-            .field(52, "EncryptedRandomSessionKeyFields")?
-            .to_vec();
+        let key = r.field(52, "EncryptedRandomSessionKeyFields")?.to_vec();
         let payload_start = r.payload_start(&[12, 20, 28, 36, 44, 52])?;
         let version = if payload_start >= 72 && flags.contains(NegotiateFlags::VERSION) {
             Some(Version::from_bytes(r.array_at(64, "Version")?))
@@ -562,7 +573,10 @@ impl AuthenticateMessage {
         let ws_f = payload.add(&ws, "Workstation")?;
         let lm_f = payload.add(&self.lm_challenge_response, "LmChallengeResponse")?;
         let nt_f = payload.add(&self.nt_challenge_response, "NtChallengeResponse")?;
-        let key_f = payload.add(&self.encrypted_random_session_key, "EncryptedRandomSessionKey")?;
+        let key_f = payload.add(
+            &self.encrypted_random_session_key,
+            "EncryptedRandomSessionKey",
+        )?;
         let mut out = Vec::with_capacity(MIC_OFFSET + 16 + payload.bytes.len());
         out.extend_from_slice(&SIGNATURE);
         out.extend_from_slice(&3u32.to_le_bytes());
@@ -751,7 +765,8 @@ impl<'a> Reader<'a> {
         if len == 0 {
             return Ok(&[]);
         }
-        let off = usize::try_from(off).map_err(|_| self.err(format!("{field}: offset too large")))?;
+        let off =
+            usize::try_from(off).map_err(|_| self.err(format!("{field}: offset too large")))?;
         self.bytes_at(off, len, field)
     }
 

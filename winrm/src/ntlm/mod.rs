@@ -83,7 +83,9 @@ pub enum NtlmError {
     },
     /// An earlier message failed verification on this context; its RC4 state is out of
     /// step with the peer's, so the context cannot be used any more. Re-authenticate.
-    #[error("NTLM security context is unusable after an earlier verification failure; re-authenticate")]
+    #[error(
+        "NTLM security context is unusable after an earlier verification failure; re-authenticate"
+    )]
     ContextBroken,
     /// The peer asked for, or only offers, something this implementation refuses
     /// (NTLMv1, no sealing, no extended session security, OEM strings, anonymous).
