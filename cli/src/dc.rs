@@ -173,3 +173,59 @@ impl playbooks::Directory for LdapDirectory {
         }
     }
 }
+
+/// The rejoin preflight (issue 11, DOMAIN.md "Repairing it"): for each host that a plan
+/// could rejoin, whether `Add-Computer` with its repair account will be allowed to reuse
+/// the computer object (KB5020276), read over LDAPS before anything is changed. A host the
+/// DCs could not tell about gets no entry, so no rejoin. `hosts` are (inventory name,
+/// computer name, repair account as written).
+pub async fn rejoin_preflights(
+    access: &DcAccess,
+    hosts: &[(String, String, String)],
+) -> BTreeMap<String, playbooks::RejoinPreflight> {
+    let mut joiners: BTreeMap<String, Option<String>> = BTreeMap::new();
+    let mut out = BTreeMap::new();
+    for (host, computer, repair_user) in hosts {
+        let sam = account_name(repair_user);
+        if !joiners.contains_key(&sam) {
+            let sid = match ad::read_account(&access.read, &sam).await {
+                Ok(Some(a)) => a.object_sid,
+                Ok(None) => None,
+                Err(e) => {
+                    tracing::warn!(host = %host, "rejoin preflight: cannot read {sam}: {e}");
+                    None
+                }
+            };
+            joiners.insert(sam.clone(), sid);
+        }
+        let joiner = joiners.get(&sam).cloned().flatten();
+        let verdict = match ad::reuse_facts(&access.read, computer).await {
+            Ok(Some(facts)) => facts.verdict(joiner.as_deref()),
+            // No object anywhere: the join creates a new one (in the default container).
+            Ok(None) => ad::ReuseVerdict {
+                allowed: true,
+                reason: format!("no computer object {computer} exists, so the join creates a new one in the default computers container (move it back to its OU and re-add its groups)"),
+                ou: None,
+            },
+            Err(e) => {
+                tracing::warn!(host = %host, "rejoin preflight failed: {e}");
+                continue;
+            }
+        };
+        out.insert(
+            host.to_ascii_lowercase(),
+            playbooks::RejoinPreflight {
+                join_allowed: verdict.allowed,
+                reason: verdict.reason,
+                ou: verdict.ou,
+            },
+        );
+    }
+    out
+}
+
+/// `LAB\user`, `user@lab.test` or `user` → `user`.
+fn account_name(spec: &str) -> String {
+    let s = spec.rsplit('\\').next().unwrap_or(spec);
+    s.split('@').next().unwrap_or(s).to_string()
+}

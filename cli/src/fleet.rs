@@ -587,7 +587,52 @@ fn ms(t0: Instant) -> u64 {
     u64::try_from(t0.elapsed().as_millis()).unwrap_or(u64::MAX)
 }
 
-fn make_plans(swept: &Swept, flags: &PlanFlags) -> Vec<HostPlan> {
+/// With `--allow-rejoin` and DC access, the rejoin preflight of every host whose plan could
+/// end in a rejoin; none without DC access (so no rejoin is planned).
+async fn rejoin_preflights(
+    swept: &Swept,
+    flags: &PlanFlags,
+) -> BTreeMap<String, playbooks::RejoinPreflight> {
+    let Some((access, _)) = &swept.dc else {
+        return BTreeMap::new();
+    };
+    if !flags.allow_rejoin {
+        return BTreeMap::new();
+    }
+    let mut hosts = Vec::new();
+    for ((f, o), t) in swept
+        .findings
+        .iter()
+        .zip(&swept.observed)
+        .zip(&swept.targets)
+    {
+        let could_rejoin = matches!(
+            f.diagnosis,
+            playbooks::Diagnosis::StalePassword
+                | playbooks::Diagnosis::TrustBroken { .. }
+                | playbooks::Diagnosis::StaleDc { .. }
+                | playbooks::Diagnosis::AccountDeleted
+                | playbooks::Diagnosis::AccountDisabledOrMissing
+        );
+        let (Some(probe), Some(repair)) = (&o.observation.probe, &t.repair) else {
+            continue;
+        };
+        if could_rejoin && !probe.computer_name.is_empty() {
+            hosts.push((
+                t.name.clone(),
+                probe.computer_name.clone(),
+                repair.user.clone(),
+            ));
+        }
+    }
+    crate::dc::rejoin_preflights(access, &hosts).await
+}
+
+fn make_plans(
+    swept: &Swept,
+    flags: &PlanFlags,
+    rejoin_preflight: BTreeMap<String, playbooks::RejoinPreflight>,
+) -> Vec<HostPlan> {
     let observations: Vec<_> = swept
         .observed
         .iter()
@@ -600,6 +645,7 @@ fn make_plans(swept: &Swept, flags: &PlanFlags) -> Vec<HostPlan> {
         pdcs: fleet_pdcs_with_dcs(&observations, swept.dc.as_ref().map(|(_, ev)| ev.as_ref())),
         dc_access: swept.dc.is_some(),
         dc_reset_hosts: flags.dc_reset_host.clone(),
+        rejoin_preflight,
     };
     plan_fleet(&swept.findings, &observations, &options)
 }
@@ -672,7 +718,8 @@ async fn sweep_and_plan(
         );
         return Err(exit::USAGE);
     }
-    let plans = make_plans(&swept, flags);
+    let preflight = rejoin_preflights(&swept, flags).await;
+    let plans = make_plans(&swept, flags, preflight);
     let summary = summarize(&swept.findings);
     let mut reports = reports(&swept);
     for (r, p) in reports.iter_mut().zip(&plans) {

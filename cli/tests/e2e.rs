@@ -610,23 +610,27 @@ async fn a_deleted_computer_account_is_healed_only_by_a_rejoin_when_allowed() {
         "30",
     ])
     .await;
+    // Without DC access nothing can check that Add-Computer may reuse the object
+    // (KB5020276) before Remove-Computer disables it: no rejoin, the host is left as it was
+    // (still a domain member) and the plan says what would allow one (issue 11).
     assert_eq!(
         out.status.code(),
-        Some(0),
+        Some(2),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
     let doc = json(&out);
     let h = host_entry(&doc, &victim.info.address);
-    assert_eq!(h["repair"]["status"], "repaired", "{h:#}");
-    assert_eq!(h["repair"]["verification"]["healthy"], true, "{h:#}");
     assert!(
-        running
-            .lab()
-            .channel_status(victim.info.id)
-            .unwrap()
-            .is_ok(),
-        "the lab agrees: rejoined"
+        h["repair"].is_null() || h["repair"]["status"] == "nothing_to_do",
+        "{h:#}"
+    );
+    let needs = h["plan"]["needs"].to_string();
+    assert!(needs.contains("--ldap"), "{h:#}");
+    assert_ne!(
+        running.lab().channel_status(victim.info.id),
+        Some(lab::model::ChannelStatus::NotJoined),
+        "still a domain member"
     );
 }
 

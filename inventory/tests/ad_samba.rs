@@ -688,3 +688,32 @@ async fn the_pdc_is_the_domain_objects_role_owner() {
     let pdc = inventory::ad::pdc_role_owner(&lab.admin()).await.unwrap();
     assert_eq!(pdc.as_deref(), Some("dc1.lab.test"));
 }
+
+#[tokio::test]
+async fn rejoin_preflight_reads_owner_and_creator() {
+    // KB5020276's rules need the object's owner (nTSecurityDescriptor, read with the SD
+    // flags control) and mS-DS-CreatorSID. The script's computers were created by the
+    // domain Administrator: owned by an admin group (or a member), so a rejoin may reuse
+    // them; no creator SID (not made through the machine-account quota).
+    let lab = lab();
+    let facts = inventory::ad::reuse_facts(&lab.admin(), "WS0001")
+        .await
+        .unwrap()
+        .expect("WS0001 exists");
+    assert!(facts.dn.starts_with("CN=WS0001,"), "{facts:?}");
+    assert_eq!(facts.ou, facts.dn.split_once(',').unwrap().1);
+    assert!(
+        facts
+            .owner
+            .as_deref()
+            .is_some_and(|o| o.starts_with("S-1-5-")),
+        "{facts:?}"
+    );
+    assert!(facts.owner_privileged, "{facts:?}");
+    assert_eq!(facts.creator, None);
+    assert!(facts.verdict(Some("S-1-5-21-1-2-3-1105")).allowed);
+    assert!(inventory::ad::reuse_facts(&lab.admin(), "NOSUCH99")
+        .await
+        .unwrap()
+        .is_none());
+}

@@ -180,7 +180,60 @@ pub struct ComputerAccount {
     pub writes: Vec<AccountWrite>,
     /// Replication hold-back for this account.
     pub stuck: Option<Stuck>,
+    /// Who made the object and where it lives (the inputs of KB5020276's reuse check).
+    /// Kept per object, not per write: an object's owner and creator do not change by
+    /// password writes, and a join that recreates a deleted object replaces them.
+    pub ownership: Ownership,
 }
+
+/// Where a computer object lives and who made it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ownership {
+    /// `distinguishedName`: `CN=WS0001,OU=Workstations,DC=lab,DC=test`.
+    pub dn: String,
+    /// The owner SID of the object's `nTSecurityDescriptor`.
+    pub owner_sid: String,
+    /// `mS-DS-CreatorSID`: set only when a non-privileged user created the object through
+    /// the machine-account quota (DOMAIN.md "Repairing it", revised).
+    pub creator_sid: Option<String>,
+}
+
+/// Why a domain join may reuse an existing computer object (KB5020276, CVE-2022-38042),
+/// or that it may not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReuseVerdict {
+    /// The joining account is the object's `mS-DS-CreatorSID`.
+    Creator,
+    /// The owner is Domain Admins, Enterprise Admins or built-in Administrators, or a
+    /// member of one (EA and BA since the March 2023 update).
+    PrivilegedOwner,
+    /// The owner is on the "Domain controller: Allow computer account re-use during domain
+    /// join" list.
+    AllowListedOwner,
+    /// None of those: the join fails with 0xaac NERR_AccountReuseBlockedByPolicy (2732).
+    Blocked,
+}
+
+impl ReuseVerdict {
+    /// Does the join go ahead?
+    pub fn allowed(self) -> bool {
+        self != ReuseVerdict::Blocked
+    }
+}
+
+/// BUILTIN\Administrators.
+pub const BUILTIN_ADMINISTRATORS_SID: &str = "S-1-5-32-544";
+
+/// NERR_AccountReuseBlockedByPolicy (2732, 0xaac): the Win32 message, as Microsoft's
+/// article "Failure when you use an existing computer account to join a domain" quotes it
+/// in the join dialog (fixture `join_domain_dialog_account_reuse_blocked_0xaac.txt`).
+pub const ACCOUNT_REUSE_BLOCKED_MESSAGE: &str =
+    "An account with the same name exists in Active Directory. Re-using the account was blocked by security policy.";
+
+/// ERROR_DS_MACHINE_ACCOUNT_QUOTA_EXCEEDED (8557, 0x216d): the Win32 message as
+/// Microsoft's "System Error Codes (8200-8999)" page and its domain-join troubleshooting
+/// article quote it.
+pub const MACHINE_ACCOUNT_QUOTA_EXCEEDED_MESSAGE: &str = "Your computer could not be joined to the domain. You have exceeded the maximum number of computer accounts you are allowed to create in this domain. Contact your system administrator to have this limit reset or increased.";
 
 /// What one DC holds for a computer account, without secrets.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -195,6 +248,13 @@ pub struct AccountView {
     pub pwd_last_set: u64,
     /// Version (index of the write this DC holds).
     pub version: usize,
+    /// `distinguishedName`.
+    pub dn: Option<String>,
+    /// Owner SID from `nTSecurityDescriptor`; `None` where the lab does not know it (the
+    /// Samba backend does not read it).
+    pub owner_sid: Option<String>,
+    /// `mS-DS-CreatorSID`; `None` when not set (or not read: the Samba backend).
+    pub creator_sid: Option<String>,
 }
 
 impl ComputerAccount {
@@ -339,6 +399,11 @@ pub struct Domain {
     /// In-memory DCs accept an account's previous password too (see
     /// [`crate::model::LabSpec::dc_accepts_previous`]); real DCs decide for themselves.
     pub accept_previous: bool,
+    /// Owner SIDs trusted by "Domain controller: Allow computer account re-use during
+    /// domain join" (see [`crate::model::LabSpec::reuse_allowlist`]).
+    pub reuse_allowlist: Vec<String>,
+    /// `ms-DS-MachineAccountQuota`.
+    pub machine_account_quota: u32,
 }
 
 impl Domain {
@@ -408,6 +473,9 @@ impl Domain {
             enabled: w.state.enabled,
             pwd_last_set: w.state.pwd_last_set,
             version,
+            dn: Some(acct.ownership.dn.clone()),
+            owner_sid: Some(acct.ownership.owner_sid.clone()),
+            creator_sid: acct.ownership.creator_sid.clone(),
         })
     }
 
@@ -434,8 +502,14 @@ impl Domain {
         }
     }
 
-    /// Creates a computer account that already exists everywhere (pre-lab history).
-    pub fn create_computer(&mut self, name: &str, passwords: &[SecretString]) -> String {
+    /// Creates a computer account that already exists everywhere (pre-lab history), made
+    /// by whoever `ownership` says.
+    pub fn create_computer(
+        &mut self,
+        name: &str,
+        passwords: &[SecretString],
+        ownership: Ownership,
+    ) -> String {
         let rid = self.next_rid;
         self.next_rid = self.next_rid.saturating_add(1);
         let sid = format!("{}-{}", self.sid, rid);
@@ -467,6 +541,7 @@ impl Domain {
                 rid,
                 writes,
                 stuck: None,
+                ownership,
             },
         );
         sid
@@ -512,6 +587,11 @@ impl Domain {
                     rid,
                     writes: Vec::new(),
                     stuck: None,
+                    ownership: Ownership {
+                        dn: format!("CN={key},{}", self.computers_container()),
+                        owner_sid: self.domain_admins_sid(),
+                        creator_sid: None,
+                    },
                 },
             );
         }
@@ -648,6 +728,151 @@ impl Domain {
             origin: Some(dc),
             at: now,
             state,
+        });
+        true
+    }
+
+    /// The domain's DN: `DC=lab,DC=test`.
+    pub fn base_dn(&self) -> String {
+        self.dns_name
+            .split('.')
+            .map(|l| format!("DC={l}"))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// The default container of new computer objects (`CN=Computers`, the well-known
+    /// computers container unless `redircmp` moved it; the lab never moves it).
+    pub fn computers_container(&self) -> String {
+        format!("CN=Computers,{}", self.base_dn())
+    }
+
+    /// Domain Admins: domain SID + 512.
+    pub fn domain_admins_sid(&self) -> String {
+        format!("{}-512", self.sid)
+    }
+
+    /// Enterprise Admins: the forest root domain's SID + 519 (the lab's domain is its own
+    /// forest root).
+    pub fn enterprise_admins_sid(&self) -> String {
+        format!("{}-519", self.sid)
+    }
+
+    /// A domain user's objectSid.
+    pub fn user_sid(&self, user: &DomainUser) -> String {
+        format!("{}-{}", self.sid, user.rid)
+    }
+
+    /// Is `sid` Domain Admins, Enterprise Admins or BUILTIN\Administrators, or a user that
+    /// is a member of one (in the lab every such user is a Domain Admin; Domain Admins is
+    /// itself a member of BUILTIN\Administrators)?
+    pub fn is_privileged_sid(&self, sid: &str) -> bool {
+        sid == self.domain_admins_sid()
+            || sid == self.enterprise_admins_sid()
+            || sid == BUILTIN_ADMINISTRATORS_SID
+            || self
+                .users
+                .iter()
+                .any(|u| u.domain_admin && self.user_sid(u) == sid)
+    }
+
+    /// KB5020276's check of a join by `joiner` that finds `ownership`'s object (DOMAIN.md
+    /// "Repairing it", revised; Microsoft's "Failure when you use an existing computer
+    /// account to join a domain", whose NetSetup.log shows the join reading the object's
+    /// owner attributes, then the allow-list, then refusing with 0xaac):
+    /// - the joining account is the object's `mS-DS-CreatorSID`;
+    /// - the owner is Domain Admins / Enterprise Admins / BUILTIN\Administrators or a
+    ///   member (EA and BA added by the March 2023 update);
+    /// - the owner is on the allow-list.
+    ///
+    /// The joining account being a Domain Admin is *not* an exemption (KB5020276 does not
+    /// name it; DOMAIN.md says to model it as blocked). Nor is the joining account being
+    /// the owner without being the `mS-DS-CreatorSID` (KB5020276 names the creator; the
+    /// pessimistic side).
+    pub fn reuse_verdict(&self, ownership: &Ownership, joiner: &DomainUser) -> ReuseVerdict {
+        let joiner_sid = self.user_sid(joiner);
+        if ownership.creator_sid.as_deref() == Some(joiner_sid.as_str()) {
+            return ReuseVerdict::Creator;
+        }
+        if self.is_privileged_sid(&ownership.owner_sid) {
+            return ReuseVerdict::PrivilegedOwner;
+        }
+        if self
+            .reuse_allowlist
+            .iter()
+            .any(|s| s.eq_ignore_ascii_case(&ownership.owner_sid))
+        {
+            return ReuseVerdict::AllowListedOwner;
+        }
+        ReuseVerdict::Blocked
+    }
+
+    /// How many computer objects carry `sid` as their `mS-DS-CreatorSID`: what
+    /// `ms-DS-MachineAccountQuota` is counted against. Deleted objects count too (the
+    /// pessimistic side: a tombstone keeps its `mS-DS-CreatorSID`; whether the DC counts
+    /// tombstones is unverified here).
+    pub fn created_by(&self, sid: &str) -> usize {
+        self.computers
+            .values()
+            .filter(|a| a.ownership.creator_sid.as_deref() == Some(sid))
+            .count()
+    }
+
+    /// The object of `computer` as the lab knows it (in-memory DCs only).
+    pub fn ownership(&self, computer: &str) -> Option<&Ownership> {
+        self.computers
+            .get(&computer.to_ascii_uppercase())
+            .map(|a| &a.ownership)
+    }
+
+    /// A join that finds no object creates one on `dc` with `password` (an administrative
+    /// set: no previous password), a new objectSid, and `ownership`. A deleted object of
+    /// the same name is replaced (its tombstone is not what the DC finds by name). With
+    /// real DCs the object is created in the lab OU as the administrator (the lab never
+    /// writes outside its OU), so `ownership.dn` is not honoured there. False when `dc` is
+    /// out of range or the DC refused.
+    pub fn create_joined_computer(
+        &mut self,
+        computer: &str,
+        dc: DcIndex,
+        now: LabTime,
+        password: SecretString,
+        ownership: Ownership,
+    ) -> bool {
+        if dc >= self.dcs.len() {
+            return false;
+        }
+        if self.directory.is_some() {
+            return self.write_password(computer, dc, now, password, true);
+        }
+        let key = computer.to_ascii_uppercase();
+        let rid = self.next_rid;
+        self.next_rid = self.next_rid.saturating_add(1);
+        let sid = format!("{}-{}", self.sid, rid);
+        let acct = self
+            .computers
+            .entry(key.clone())
+            .or_insert_with(|| ComputerAccount {
+                name: key.clone(),
+                sid: sid.clone(),
+                rid,
+                writes: Vec::new(),
+                stuck: None,
+                ownership: ownership.clone(),
+            });
+        acct.sid = sid;
+        acct.rid = rid;
+        acct.ownership = ownership;
+        acct.writes.push(AccountWrite {
+            origin: Some(dc),
+            at: now,
+            state: AccountState {
+                exists: true,
+                enabled: true,
+                current: password,
+                previous: None,
+                pwd_last_set: filetime_at(now),
+            },
         });
         true
     }

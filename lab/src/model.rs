@@ -63,6 +63,20 @@ pub struct LabSpec {
     /// (`TSL0001`, `tsl0001.lab.test`): the Samba lab's `OU=Workstations` holds `WS0001`…,
     /// and the build refuses a name taken outside the lab OU.
     pub name_prefix: String,
+    /// Owner SIDs on the "Domain controller: Allow computer account re-use during domain
+    /// join" allow-list (KB5020276): a join that finds an object owned by one of them may
+    /// reuse it. An entry may also be a lab user's name (`deployer`), which the build
+    /// resolves to its SID (a convenience: the lab's domain SID comes from the seed; the
+    /// real policy holds SIDs). Default empty, as on a patched DC out of the box.
+    pub reuse_allowlist: Vec<String>,
+    /// `ms-DS-MachineAccountQuota`: how many computer objects a non-admin may create by
+    /// joining (default 10, AD's default; hardened domains set 0).
+    pub machine_account_quota: u32,
+    /// One in how many pre-existing computer objects was created by the delegated
+    /// non-admin `deployer` through the machine-account quota (owner and
+    /// `mS-DS-CreatorSID` = deployer), chosen from the seed; the others by a Domain Admin.
+    /// 0 makes every object admin-created.
+    pub deployer_created_one_in: u32,
 }
 
 /// Where the lab keeps its computer accounts.
@@ -92,6 +106,9 @@ impl Default for LabSpec {
             clock: None,
             directory: Directory::InMemory,
             name_prefix: "WS".to_string(),
+            reuse_allowlist: Vec::new(),
+            machine_account_quota: 10,
+            deployer_created_one_in: 4,
         }
     }
 }
@@ -349,6 +366,10 @@ pub struct HostInfo {
     pub opsadmin: Credential,
     /// FQDN of the DC the host's channel is bound to.
     pub bound_dc: String,
+    /// Its computer object's `distinguishedName`, owner SID (`nTSecurityDescriptor`) and
+    /// `mS-DS-CreatorSID`, as the lab's DCs hold them; `None` when no object exists or the
+    /// accounts live in real DCs (use [`Lab::account_on_dc`] there).
+    pub account: Option<crate::domain::Ownership>,
 }
 
 /// Whether a host's secure channel works right now, as the lab knows it (ground truth for
@@ -690,7 +711,7 @@ impl Lab {
                 site: "Default-First-Site-Name".to_string(),
             })
             .collect();
-        let users = vec![
+        let mut users = vec![
             DomainUser {
                 sam: "Administrator".into(),
                 password: SecretString::from(random_password(&mut rng, 20)),
@@ -716,6 +737,18 @@ impl Lab {
                 member_local_admin: false,
             },
         ];
+        // What the reuse hardening needs (owners, creators, the `deployer` user) draws from
+        // its own stream, so that adding it changed no password, SID or fault placement.
+        let mut owner_rng = ChaCha8Rng::seed_from_u64(spec.seed ^ 0x6f77_6e65_7273_6964);
+        users.push(DomainUser {
+            // A delegated non-admin that pre-staged some objects through the quota.
+            sam: "deployer".into(),
+            password: SecretString::from(random_password(&mut owner_rng, 20)),
+            rid: 1107,
+            domain_admin: false,
+            reset_computer_password: false,
+            member_local_admin: false,
+        });
         let mut domain = Domain {
             dns_name: "lab.test".into(),
             netbios: "LAB".into(),
@@ -724,10 +757,20 @@ impl Lab {
             computers: BTreeMap::new(),
             users,
             replication_delay: spec.replication_delay,
-            next_rid: 1107,
+            next_rid: 1108,
             directory: None,
             accept_previous: spec.dc_accepts_previous,
+            reuse_allowlist: Vec::new(),
+            machine_account_quota: spec.machine_account_quota,
         };
+        domain.reuse_allowlist = spec
+            .reuse_allowlist
+            .iter()
+            .map(|e| match domain.user(e) {
+                Some(u) if !e.starts_with("S-") => domain.user_sid(u),
+                _ => e.clone(),
+            })
+            .collect();
 
         // Place faults on shuffled slots.
         let mut order: Vec<usize> = (0..spec.hosts).collect();
@@ -769,8 +812,14 @@ impl Lab {
             let is_twin_copy = pairs
                 .iter()
                 .any(|(k, _, b)| *k == FaultKind::Clone && *b == i);
+            let os = if n % 3 == 0 {
+                HostOs::Server2022
+            } else {
+                HostOs::Windows11
+            };
             if !is_twin_copy {
-                domain.create_computer(&name, &history);
+                let ownership = prestaged_ownership(&domain, &name, os, &spec, &mut owner_rng);
+                domain.create_computer(&name, &history, ownership);
             }
             let secret = history.last().cloned();
             let old_secret = history
@@ -813,11 +862,7 @@ impl Lab {
                 latfp: None,
                 power: PowerState::Online,
                 latency: spec.latency,
-                os: if n % 3 == 0 {
-                    HostOs::Server2022
-                } else {
-                    HostOs::Windows11
-                },
+                os,
                 last_boot: Duration::ZERO,
                 fault: assignment.get(i).copied().flatten(),
                 twin: None,
@@ -1080,6 +1125,12 @@ impl Lab {
         self.domain_credential("helpdesk")
     }
 
+    /// `LAB\deployer`: a non-admin that created some of the lab's computer objects through
+    /// the machine-account quota (their `mS-DS-CreatorSID`).
+    pub fn deployer_credentials(&self) -> Credential {
+        self.domain_credential("deployer")
+    }
+
     /// Test hook: gives domain user `sam` a new password (for example one with non-ASCII
     /// characters, to check that stdin reaches PowerShell as UTF-8). In-memory DCs only:
     /// with [`Directory::Samba`] the DCs keep theirs. `false` when there is no such user.
@@ -1259,6 +1310,87 @@ impl Lab {
     pub fn account_on_dc(&self, computer: &str, dc: DcIndex) -> Option<AccountView> {
         let now = self.now();
         self.lock().domain.view(computer, dc, now)
+    }
+
+    /// `computer`'s object as the lab's DCs hold it: `distinguishedName`, owner SID and
+    /// `mS-DS-CreatorSID` (what an LDAP preflight of a rejoin reads). `None` when no such
+    /// object exists (deleted included) or the accounts live in real DCs.
+    pub fn account_ownership(&self, computer: &str) -> Option<crate::domain::Ownership> {
+        let st = self.lock();
+        st.domain
+            .computers
+            .get(&computer.to_ascii_uppercase())
+            .filter(|a| a.writes.last().is_some_and(|w| w.state.exists))
+            .map(|a| a.ownership.clone())
+    }
+
+    /// The owner SID (`nTSecurityDescriptor`) of `computer`'s object (see
+    /// [`Lab::account_ownership`]).
+    pub fn account_owner(&self, computer: &str) -> Option<String> {
+        self.account_ownership(computer).map(|o| o.owner_sid)
+    }
+
+    /// `mS-DS-CreatorSID` of `computer`'s object; `None` when unset or no object.
+    pub fn account_creator(&self, computer: &str) -> Option<String> {
+        self.account_ownership(computer).and_then(|o| o.creator_sid)
+    }
+
+    /// `distinguishedName` of `computer`'s object (its OU is the rest after the first RDN).
+    pub fn account_dn(&self, computer: &str) -> Option<String> {
+        self.account_ownership(computer).map(|o| o.dn)
+    }
+
+    /// Ground truth for a rejoin preflight: would `Add-Computer` as domain user `sam` be
+    /// allowed to reuse `computer`'s existing object (KB5020276)? `None` when there is no
+    /// object (a join creates one), no such user, or the accounts live in real DCs (where
+    /// the lab refuses every reuse, see `Add-Computer`).
+    pub fn reuse_verdict(&self, computer: &str, sam: &str) -> Option<crate::domain::ReuseVerdict> {
+        let own = self.account_ownership(computer)?;
+        let st = self.lock();
+        let user = st.domain.user(sam)?;
+        Some(st.domain.reuse_verdict(&own, user))
+    }
+
+    /// The owner SIDs on the "Allow computer account re-use during domain join" list, as
+    /// built from [`LabSpec::reuse_allowlist`].
+    pub fn reuse_allowlist(&self) -> Vec<String> {
+        self.lock().domain.reuse_allowlist.clone()
+    }
+
+    /// `ms-DS-MachineAccountQuota`.
+    pub fn machine_account_quota(&self) -> u32 {
+        self.lock().domain.machine_account_quota
+    }
+
+    /// The domain SID.
+    pub fn domain_sid(&self) -> String {
+        self.lock().domain.sid.clone()
+    }
+
+    /// The domain's DN, `DC=lab,DC=test`.
+    pub fn base_dn(&self) -> String {
+        self.lock().domain.base_dn()
+    }
+
+    /// Domain Admins' SID (domain SID + 512).
+    pub fn domain_admins_sid(&self) -> String {
+        self.lock().domain.domain_admins_sid()
+    }
+
+    /// objectSid of domain user `sam` (`tsrepair`, `deployer`, `Administrator`).
+    pub fn user_sid(&self, sam: &str) -> Option<String> {
+        let st = self.lock();
+        st.domain.user(sam).map(|u| st.domain.user_sid(u))
+    }
+
+    /// How many computer objects carry domain user `sam`'s SID as `mS-DS-CreatorSID`
+    /// (what the machine-account quota counts).
+    pub fn created_by(&self, sam: &str) -> usize {
+        let st = self.lock();
+        st.domain
+            .user(sam)
+            .map(|u| st.domain.created_by(&st.domain.user_sid(u)))
+            .unwrap_or(0)
     }
 
     /// DC-side "Reset Account" (ADUC / `dsmod computer -reset`) of `computer`, written on
@@ -1543,5 +1675,58 @@ fn host_info(st: &State, h: &Host) -> HostInfo {
             .get(h.bound_dc)
             .map(|d| d.fqdn.clone())
             .unwrap_or_default(),
+        account: st
+            .domain
+            .computers
+            .get(&h.computer_name.to_ascii_uppercase())
+            .filter(|a| a.writes.last().is_some_and(|w| w.state.exists))
+            .map(|a| a.ownership.clone()),
+    }
+}
+
+/// Who made a pre-existing lab computer object, and where it lives. Workstations sit in
+/// `OU=Workstations`, servers in `OU=Servers`. Most were made by a Domain Admin, whose
+/// objects AD gives Domain Admins as owner (a few name the domain Administrator itself, as
+/// objects made before the owner default was Domain Admins do) and no `mS-DS-CreatorSID`;
+/// one in `deployer_created_one_in` by `deployer`, a non-admin, through the
+/// machine-account quota: `mS-DS-CreatorSID` = deployer and, on the pessimistic side,
+/// owner = deployer too (DOMAIN.md "Repairing it", revised: the creator SID is set only on
+/// the quota path; which owner AD then writes is not verified here, and a privileged owner
+/// would exempt the object from the reuse block).
+fn prestaged_ownership(
+    domain: &Domain,
+    name: &str,
+    os: HostOs,
+    spec: &LabSpec,
+    rng: &mut ChaCha8Rng,
+) -> crate::domain::Ownership {
+    let ou = match os {
+        HostOs::Server2022 => "OU=Servers",
+        _ => "OU=Workstations",
+    };
+    let dn = format!("CN={name},{ou},{}", domain.base_dn());
+    let by_deployer =
+        spec.deployer_created_one_in > 0 && rng.gen_ratio(1, spec.deployer_created_one_in);
+    let admin_owner = rng.gen_ratio(1, 5);
+    if by_deployer {
+        let sid = domain
+            .user("deployer")
+            .map(|u| domain.user_sid(u))
+            .unwrap_or_default();
+        return crate::domain::Ownership {
+            dn,
+            owner_sid: sid.clone(),
+            creator_sid: Some(sid),
+        };
+    }
+    let owner_sid = if admin_owner {
+        format!("{}-500", domain.sid)
+    } else {
+        domain.domain_admins_sid()
+    };
+    crate::domain::Ownership {
+        dn,
+        owner_sid,
+        creator_sid: None,
     }
 }

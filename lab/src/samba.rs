@@ -458,6 +458,27 @@ impl SambaDirectory {
         })
     }
 
+    /// Would a patched Windows DC let `joiner_sid` reuse `computer`'s object (KB5020276)?
+    /// Samba 4.17 does not enforce the block itself, so the lab decides as Windows would from
+    /// what the real DC holds: the owner in `nTSecurityDescriptor` and `mS-DS-CreatorSID`,
+    /// read by the same preflight code trustsweep uses (`inventory::ad::reuse_facts`).
+    /// `Ok(false)` when no object is found (the caller has seen one: refuse, pessimistically).
+    pub fn reuse_allowed(
+        &self,
+        computer: &str,
+        dc: DcIndex,
+        joiner_sid: &str,
+    ) -> Result<bool, SambaError> {
+        let mut admin = self.admin(dc)?;
+        admin.base_dn = self.cfg.lab_ou.clone();
+        let name = computer.to_string();
+        let facts = self.ldap(
+            "reuse read",
+            async move { ad::reuse_facts(&admin, &name).await },
+        )?;
+        Ok(facts.is_some_and(|f| f.verdict(Some(joiner_sid)).allowed))
+    }
+
     /// Creates `computer` in the lab OU on `dc`, unless the name is taken elsewhere in the
     /// domain (by the script's `WS0001`… in `OU=Workstations`, say).
     fn create(
@@ -523,6 +544,11 @@ impl SambaDirectory {
                 pwd_last_set: a.pwd_last_set,
                 object_sid: a.object_sid.unwrap_or_default(),
                 version: 0,
+                dn: Some(a.dn),
+                // `inventory::ad` reads neither the owner nor `mS-DS-CreatorSID`; the
+                // lab's join refuses reuse on real DCs instead (see `Add-Computer`).
+                owner_sid: None,
+                creator_sid: None,
             }),
             Err(e) => {
                 tracing::warn!(dc, computer, "Samba DC read failed: {e}");

@@ -235,6 +235,10 @@ fn dc_reset_is_not_healed_by_restart_but_by_rejoin() {
         "Remove-Computer with a credential disables the account"
     );
 
+    // The object was made by a Domain Admin (owner Domain Admins or Administrator), so the
+    // KB5020276 reuse block lets the repair account reuse it (DOMAIN.md "Repairing it",
+    // revised; objects a non-admin made are covered in `rejoin.rs`).
+    assert_owner_is_privileged(&lab, &name);
     let out = run(&lab, id, &who, &rejoin("dc1.lab.test"), &stdin_for(&cred));
     assert_eq!(out.exit_code, 0, "{}", clixml_text(&out.stderr));
     clock.advance(lab.spec().reboot_duration);
@@ -242,6 +246,15 @@ fn dc_reset_is_not_healed_by_restart_but_by_rejoin() {
     assert!(lab.channel_status(id).unwrap().is_ok());
     assert!(lab.account_on_dc(&name, 0).unwrap().enabled);
     assert!(domain_identity(&lab, id, "tsrepair").is_some());
+}
+
+fn assert_owner_is_privileged(lab: &Lab, name: &str) {
+    let verdict = lab.reuse_verdict(name, "tsrepair");
+    assert_eq!(
+        verdict,
+        Some(lab::domain::ReuseVerdict::PrivilegedOwner),
+        "seed 11's DC-reset host must have an admin-made object for this test"
+    );
 }
 
 #[test]

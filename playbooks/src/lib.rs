@@ -51,7 +51,7 @@ pub use diagnose::{
     diagnose_fleet, diagnose_host, fleet_pdcs, looks_local, summarize, Access, DcAccount,
     DcAccountState, Diagnosis, DomainLogon, Finding, HostObservation, HostState, Summary,
 };
-pub use plan::{plan_fleet, plan_host, Action, HostPlan, PlanOptions, Target};
+pub use plan::{plan_fleet, plan_host, Action, HostPlan, PlanOptions, RejoinPreflight, Target};
 pub use probe::{
     parse_dclist, parse_dsgetdc, parse_nltest, parse_probe, parse_tcsc_output, probe_host, DcEntry,
     DcList, DcLocator, NetlogonEvent, NltestFailure, NltestOutput, NltestStatus, Probe, ProbeError,

@@ -51,6 +51,26 @@ pub struct PlanOptions {
     /// (`--dc-reset-host`).
     #[serde(default)]
     pub dc_reset_hosts: Vec<String>,
+    /// What the rejoin preflight found over LDAP, by inventory name (lower case). A host
+    /// without an entry gets no rejoin: without it `Add-Computer` may meet the account
+    /// reuse block after `Remove-Computer` has already disabled the object.
+    #[serde(default)]
+    pub rejoin_preflight: BTreeMap<String, RejoinPreflight>,
+}
+
+/// Whether `Add-Computer` will be allowed to take over a host's computer object
+/// (KB5020276: the joining account created it, or its owner is Domain Admins, Enterprise
+/// Admins, built-in Administrators or a member, or the owner is on the re-use allow-list),
+/// read over LDAP before anything is changed (DOMAIN.md "Repairing it", revised).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RejoinPreflight {
+    /// The join will be allowed (or no object exists and the join creates one).
+    pub join_allowed: bool,
+    /// Why, in words, for the plan.
+    pub reason: String,
+    /// The object's OU (its parent DN), kept with `Add-Computer -OUPath`; `None` when no
+    /// object exists (a new one lands in the default computers container).
+    pub ou: Option<String>,
 }
 
 /// Where an action runs.
@@ -258,6 +278,11 @@ struct Builder {
     actions: Vec<Action>,
     why: Vec<String>,
     needs: Vec<String>,
+    /// The inventory name.
+    host: String,
+    /// The probe ran over WinRM as a local account of the host: the kind of logon that
+    /// still works once the host is in a workgroup.
+    local_logon: bool,
 }
 
 impl Builder {
@@ -312,6 +337,12 @@ impl Builder {
         self.rejoin(server, domain, options);
     }
 
+    /// The rejoin, planned only when it cannot strand the host: `--allow-rejoin`; the
+    /// connection is a local account that has just logged on over WinRM (not inferred from
+    /// its name: CIS policies, FilterAdministratorToken or LAPS can refuse it), so the host
+    /// stays reachable in a workgroup; and an LDAP preflight says `Add-Computer` will be
+    /// allowed, with the OU kept (DOMAIN.md "Repairing it", revised: `Remove-Computer`
+    /// always disables the object first).
     fn rejoin(&mut self, server: Option<String>, domain: Option<&str>, options: &PlanOptions) {
         if !options.allow_rejoin {
             self.need("--allow-rejoin, to fall back to a rejoin (two reboots) if the lighter fixes do not verify");
@@ -321,7 +352,28 @@ impl Builder {
             self.need("the host's domain name, for a rejoin");
             return;
         };
-        match scripts::rejoin_join(domain, server.as_deref()) {
+        if !self.local_logon {
+            self.why.push("Rejoin not planned: the sweep did not log on with a local account of the host, and only a local account reaches it once it has left the domain.".to_string());
+            self.need("a local administrator credential (the built-in Administrator or LAPS) for a rejoin");
+            return;
+        }
+        let Some(pre) = options
+            .rejoin_preflight
+            .get(&self.host.to_ascii_lowercase())
+        else {
+            self.why.push("Rejoin not planned: without DC access (--ldap) nothing checks that Add-Computer will be allowed to reuse the computer object (KB5020276), and Remove-Computer disables the object before that.".to_string());
+            self.need(
+                "--ldap, so the rejoin preflight can read the computer object's owner and creator",
+            );
+            return;
+        };
+        if !pre.join_allowed {
+            self.why
+                .push(format!("Rejoin not planned: {}.", pre.reason));
+            self.need("a person to rejoin with an account allowed to reuse the object (its creator, or as allowed by the 'Allow computer account re-use during domain join' policy)");
+            return;
+        }
+        match scripts::rejoin_join(domain, server.as_deref(), pre.ou.as_deref()) {
             Ok(join_script) => {
                 self.actions.push(Action::Rejoin {
                     domain: domain.to_string(),
@@ -329,10 +381,10 @@ impl Builder {
                     leave_script: scripts::rejoin_leave(),
                     join_script,
                 });
-                self.why.push(
-                    "Last resort: leave to a workgroup, reboot, join, reboot, waiting for WinRM each time; connects as the local Administrator."
-                        .to_string(),
-                );
+                self.why.push(format!(
+                    "Last resort: leave to a workgroup, reboot, join, reboot, waiting for WinRM each time; connects as the local account. Preflight: {}.",
+                    pre.reason
+                ));
             }
             Err(e) => self.why.push(format!("Rejoin not planned: {e}.")),
         }
@@ -345,6 +397,8 @@ pub fn plan_host(finding: &Finding, probe: Option<&Probe>, options: &PlanOptions
         actions: Vec::new(),
         why: Vec::new(),
         needs: Vec::new(),
+        host: finding.host.clone(),
+        local_logon: probe.is_some_and(Probe::user_is_local),
     };
     let domain = member_domain(probe);
     match &finding.diagnosis {

@@ -150,16 +150,43 @@ pub fn rejoin_leave() -> String {
     )
 }
 
-/// Rejoin, second half: join `domain` through `server`, then restart.
-pub fn rejoin_join(domain: &str, server: Option<&str>) -> Result<String, ScriptError> {
+/// Rejoin, second half: join `domain` through `server`, into `ou` when given (the
+/// object's OU, kept with `-OUPath`), then restart.
+pub fn rejoin_join(
+    domain: &str,
+    server: Option<&str>,
+    ou: Option<&str>,
+) -> Result<String, ScriptError> {
     let domain = ps_quote(checked("domain", domain)?);
     let server = match server {
         Some(dc) => format!("-Server {} ", ps_quote(checked("DC name", dc)?)),
         None => String::new(),
     };
+    let ou = match ou {
+        Some(dn) if is_valid_dn(dn) => format!("-OUPath {} ", ps_quote(dn)),
+        Some(dn) => {
+            return Err(ScriptError {
+                what: "OU",
+                value: dn.to_string(),
+            })
+        }
+        None => String::new(),
+    };
     Ok(credential_script(&format!(
-        "Add-Computer -DomainName {domain} -Credential $cred {server}-Force -ErrorAction Stop; Write-Output 'ts.reset=ok'; Restart-Computer -Force"
+        "Add-Computer -DomainName {domain} -Credential $cred {server}{ou}-Force -ErrorAction Stop; Write-Output 'ts.reset=ok'; Restart-Computer -Force"
     )))
+}
+
+/// A distinguished name fit for a single-quoted argument: `OU=…,DC=…` components, no
+/// control characters, at most 1024 characters.
+pub fn is_valid_dn(dn: &str) -> bool {
+    !dn.is_empty()
+        && dn.len() <= 1024
+        && !dn.chars().any(char::is_control)
+        && dn.split(',').all(|rdn| {
+            rdn.split_once('=')
+                .is_some_and(|(k, v)| !k.trim().is_empty() && !v.trim().is_empty())
+        })
 }
 
 /// `nltest /sc_reset:<domain>\<dc>`: re-establish the channel with the existing secret,

@@ -32,9 +32,26 @@ fn all_options() -> Vec<PlanOptions> {
             },
             dc_access: bits & 16 != 0,
             dc_reset_hosts: Vec::new(),
+            rejoin_preflight: BTreeMap::new(),
         });
     }
     v
+}
+
+/// A rejoin preflight for `host` that allows (or refuses) the join, keeping the object's OU.
+fn preflight(host: &str, allowed: bool) -> BTreeMap<String, RejoinPreflight> {
+    BTreeMap::from([(
+        host.to_string(),
+        RejoinPreflight {
+            join_allowed: allowed,
+            reason: if allowed {
+                "the object's owner is Domain Admins".into()
+            } else {
+                "the object was created by LAB\\deployer and the repair account may not reuse it (KB5020276)".into()
+            },
+            ou: Some("OU=Workstations,DC=contoso,DC=com".into()),
+        },
+    )])
 }
 
 fn f(host: &str, d: Diagnosis) -> Finding {
@@ -214,11 +231,8 @@ fn invariants_for_every_diagnosis_and_option() {
                         .iter()
                         .all(|a| matches!(a, Action::Rejoin { .. }));
                     assert!(rejoin_only, "{ctx}");
-                    assert_eq!(
-                        !plan.actions.is_empty(),
-                        opts.allow_rejoin && opts.repair_credential_available,
-                        "{ctx}"
-                    );
+                    // No preflight in these options: never a rejoin.
+                    assert!(plan.actions.is_empty(), "{ctx}");
                     assert!(
                         plan.needs.iter().any(|n| n.contains("Recycle Bin")),
                         "{ctx}"
@@ -247,8 +261,12 @@ fn invariants_for_every_diagnosis_and_option() {
                             .actions
                             .iter()
                             .any(|a| matches!(a, Action::Rejoin { .. }));
-                        // A rejoin needs the domain name, which only a probe gives.
-                        assert_eq!(rejoin, opts.allow_rejoin && probe.is_some(), "{ctx}");
+                        // A rejoin needs an LDAP preflight (none in these options): never
+                        // planned blind, and the plan says what would allow it.
+                        assert!(!rejoin, "{ctx}");
+                        if opts.allow_rejoin && probe.is_some() {
+                            assert!(plan.needs.iter().any(|n| n.contains("--ldap")), "{ctx}");
+                        }
                     }
                 }
                 Diagnosis::StaleDc { newest, .. } => {
@@ -278,6 +296,7 @@ fn stale_password_ladder_pinned_to_the_pdc() {
         pdcs: BTreeMap::new(),
         dc_access: true,
         dc_reset_hosts: Vec::new(),
+        rejoin_preflight: BTreeMap::new(),
     };
     // Another domain's PDC (a fleet spanning two domains) is not this host's: its own
     // locator's PDC is.
@@ -292,7 +311,23 @@ fn stale_password_ladder_pinned_to_the_pdc() {
         plan.actions[0]
     );
     let plan = plan_host(&finding, Some(&probe), &opts);
+    assert_eq!(
+        plan.actions.len(),
+        2,
+        "no rejoin without a preflight: {:?}",
+        plan.actions
+    );
+    let opts = PlanOptions {
+        rejoin_preflight: preflight("ws02", true),
+        ..opts
+    };
+    let plan = plan_host(&finding, Some(&probe), &opts);
     assert_eq!(plan.actions.len(), 3);
+    assert!(
+        matches!(&plan.actions[2], Action::Rejoin { join_script, .. } if join_script.contains("-OUPath 'OU=Workstations,DC=contoso,DC=com'")),
+        "{:?}",
+        plan.actions[2]
+    );
     let Action::ResetMachinePassword {
         server,
         script,
@@ -326,7 +361,7 @@ fn stale_password_ladder_pinned_to_the_pdc() {
         "Remove-Computer -UnjoinDomainCredential $cred -WorkgroupName 'WORKGROUP' -Force"
     ));
     assert!(join_script.contains(&format!(
-        "Add-Computer -DomainName '{DOMAIN}' -Credential $cred -Server '{DC1}' -Force"
+        "Add-Computer -DomainName '{DOMAIN}' -Credential $cred -Server '{DC1}' -OUPath 'OU=Workstations,DC=contoso,DC=com' -Force"
     )));
     assert!(plan.needs_reboot);
 
@@ -435,6 +470,7 @@ fn account_deleted_rejoins_only_when_allowed() {
     let opts = PlanOptions {
         allow_rejoin: true,
         repair_credential_available: true,
+        rejoin_preflight: preflight("ws07", true),
         ..PlanOptions::default()
     };
     for d in [
@@ -447,8 +483,33 @@ fn account_deleted_rejoins_only_when_allowed() {
             "{d:?}: {:?}",
             plan.actions
         );
-        let plan = plan_host(&f("ws07", d), Some(&probe), &PlanOptions::default());
+        let plan = plan_host(&f("ws07", d.clone()), Some(&probe), &PlanOptions::default());
         assert!(plan.actions.is_empty());
+        // Issue 11: never a rejoin that could strand the host.
+        let refused = PlanOptions {
+            rejoin_preflight: preflight("ws07", false),
+            ..opts.clone()
+        };
+        let plan = plan_host(&f("ws07", d.clone()), Some(&probe), &refused);
+        assert!(plan.actions.is_empty(), "{:?}", plan.actions);
+        assert!(plan.why.contains("KB5020276"), "{}", plan.why);
+        let blind = PlanOptions {
+            rejoin_preflight: BTreeMap::new(),
+            ..opts.clone()
+        };
+        let plan = plan_host(&f("ws07", d.clone()), Some(&probe), &blind);
+        assert!(plan.actions.is_empty());
+        assert!(
+            plan.needs.iter().any(|n| n.contains("--ldap")),
+            "{:?}",
+            plan.needs
+        );
+        // Connected as a domain account: a workgroup host would be out of reach.
+        let mut domain_user = probe.clone();
+        domain_user.user = "contoso\\helpdesk".into();
+        let plan = plan_host(&f("ws07", d), Some(&domain_user), &opts);
+        assert!(plan.actions.is_empty());
+        assert!(plan.why.contains("local account"), "{}", plan.why);
     }
 }
 
@@ -461,6 +522,7 @@ fn unreachable_and_401_are_never_reset_on_the_dc() {
         pdcs: pdcs(DC1),
         dc_access: true,
         dc_reset_hosts: Vec::new(),
+        rejoin_preflight: BTreeMap::new(),
     };
     let plan = plan_host(&f("ws80", Diagnosis::Unreachable), None, &opts);
     assert!(plan.actions.is_empty());
@@ -497,6 +559,7 @@ fn fleet_plans_pair_findings_with_probes() {
         pdcs: fleet_pdcs(&obs),
         dc_access: true,
         dc_reset_hosts: Vec::new(),
+        rejoin_preflight: BTreeMap::new(),
         ..PlanOptions::default()
     };
     assert_eq!(opts.pdcs.get(DOMAIN).map(String::as_str), Some(DC1));

@@ -47,6 +47,16 @@ fn plan_for(d: Diagnosis, allow_rejoin: bool) -> HostPlan {
         pdcs: Default::default(),
         dc_access: true,
         dc_reset_hosts: Vec::new(),
+        // The LDAP preflight found the object reusable (its owner is Domain Admins).
+        rejoin_preflight: [(
+            "ws02".to_string(),
+            playbooks::RejoinPreflight {
+                join_allowed: true,
+                reason: "the object's owner is Domain Admins".into(),
+                ou: Some("OU=Workstations,DC=contoso,DC=com".into()),
+            },
+        )]
+        .into(),
     };
     plan_host(&finding, Some(&stale_probe().probe()), &opts)
 }
@@ -310,7 +320,7 @@ fn rejoin_waits_for_both_reboots() {
         probe_reply(&stale_probe()),
         Step::Reconnect(Ok(())),
         probe_reply(&ProbeOut::healthy("WS02", 2).workgroup()),
-        Step::Ps("Add-Computer -DomainName 'contoso.com' -Credential $cred -Server 'dc01.contoso.com' -Force", ok("ts.reset=ok\n")),
+        Step::Ps("Add-Computer -DomainName 'contoso.com' -Credential $cred -Server 'dc01.contoso.com' -OUPath 'OU=Workstations,DC=contoso,DC=com' -Force", ok("ts.reset=ok\n")),
         Step::Reconnect(Ok(())),
         probe_reply(&healthy_probe()),
     ])

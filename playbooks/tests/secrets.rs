@@ -60,6 +60,7 @@ fn the_password_travels_only_over_stdin() {
             pdcs: [(DOMAIN.to_string(), DC1.to_string())].into(),
             dc_access: true,
             dc_reset_hosts: Vec::new(),
+            rejoin_preflight: Default::default(),
         },
         PlanOptions::default(),
     ] {
@@ -85,6 +86,7 @@ fn the_password_travels_only_over_stdin() {
             pdcs: Default::default(),
             dc_access: true,
             dc_reset_hosts: Vec::new(),
+            rejoin_preflight: Default::default(),
         },
     );
     let echo = format!("ts.reset_error=The password '{PASSWORD}' does not meet the requirements\n");
@@ -133,7 +135,7 @@ fn scripts_are_parameterised_by_names_only() {
         scripts::reset_machine_password(Some(DC1)).unwrap(),
         scripts::repair_secure_channel(Some(DC1)).unwrap(),
         scripts::rejoin_leave(),
-        scripts::rejoin_join(DOMAIN, Some(DC1)).unwrap(),
+        scripts::rejoin_join(DOMAIN, Some(DC1), Some("OU=Workstations,DC=contoso,DC=com")).unwrap(),
         scripts::sc_reset(DOMAIN, DC1).unwrap(),
     ] {
         assert!(!s.contains("-Password"), "{s}");

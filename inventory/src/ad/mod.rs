@@ -32,6 +32,7 @@ mod conn;
 mod dcs;
 mod error;
 mod laps;
+mod reuse;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
@@ -50,6 +51,7 @@ pub use dcs::{
 };
 pub use error::AdError;
 pub use laps::{read_laps, LapsSecret, LapsSource};
+pub use reuse::{owner_sid, reuse_facts, ReuseFacts, ReuseVerdict};
 
 use codec::{computer_filter, encode_unicode_pwd, group_name, ou_path, parent_dn};
 use conn::{connect, first, first_bytes, first_u64, result_message, Session};

@@ -12,7 +12,10 @@ use secrecy::SecretString;
 
 use super::clixml::ErrorRecord;
 use super::ps::{Bound, CmdOutcome, Engine, ParamSpec, PsCred, PsObject, Value};
-use crate::domain::{filetime_at, DcIndex};
+use crate::domain::{
+    filetime_at, DcIndex, Ownership, ReuseVerdict, ACCOUNT_REUSE_BLOCKED_MESSAGE,
+    MACHINE_ACCOUNT_QUOTA_EXCEEDED_MESSAGE,
+};
 use crate::host::{Membership, PowerState};
 
 const NS: &str = "Microsoft.PowerShell.Commands";
@@ -1152,6 +1155,29 @@ fn reboot(eng: &mut Engine<'_, '_>) {
     }
 }
 
+/// `Remove-Computer [-UnjoinDomainCredential c] [-WorkgroupName w] [-Force] [-Restart]`,
+/// as Computer.cs (RemoveComputerCommand) runs it on the local machine (DOMAIN.md
+/// "Repairing it", revised):
+/// - without `-Force` it asks `ShouldContinue` (the RemoveComputerConfirm prompt) first;
+///   under `-NonInteractive` the host throws PowerShell's "NonInteractive mode" error (a
+///   real 5.1 capture of another cmdlet's `ShouldContinue` under `-NonInteractive`:
+///   `Remove-Item`, category InvalidOperation, PSInvalidOperationException). Without
+///   `-NonInteractive` the lab takes the unanswerable prompt as declined: nothing changes
+///   (unverified);
+/// - then NetUnjoinDomain with NETSETUP_ACCT_DELETE, which *disables* the computer object
+///   on a DC with the credential's rights; without a credential with the session's own,
+///   and a WinRM network logon has none on the DC (a local account is unknown there, a
+///   domain account cannot be delegated: the double hop), so the disable fails with
+///   Access is denied, the unjoin with it, and the host stays joined (inferred from the
+///   cmdlet retrying locally only for 1355/53; pessimistic: nothing is gained);
+/// - with the domain unreachable (1355 ERROR_NO_SUCH_DOMAIN / 53 ERROR_BAD_NETPATH) and
+///   `-Force` it retries without NETSETUP_ACCT_DELETE: a local unjoin only, the object is
+///   left as it was;
+/// - afterwards the host is in a workgroup: domain logons fail (no channel), only local
+///   accounts reach it.
+///
+/// Error texts: PowerShell's FailToUnjoinDomain resource string (fixture
+/// `remove_computer_unjoin_failed_UNVERIFIED.txt`; no capture exists).
 fn remove_computer(eng: &mut Engine<'_, '_>, b: &Bound) -> CmdOutcome {
     const C: &str = "Remove-Computer";
     let me = host_name(eng);
@@ -1162,6 +1188,23 @@ fn remove_computer(eng: &mut Engine<'_, '_>, b: &Bound) -> CmdOutcome {
     let Some(h) = eng.env.st.host(eng.env.host).cloned() else {
         return CmdOutcome::none();
     };
+    if !b.switch("Force") {
+        if eng.env.non_interactive {
+            return CmdOutcome::terminate(ErrorRecord {
+                exception_type: "System.Management.Automation.PSInvalidOperationException"
+                    .into(),
+                ..err(
+                    C,
+                    "Windows PowerShell is in NonInteractive mode. Read and Prompt functionality is not available.".into(),
+                    "InvalidOperation",
+                    "InvalidOperation",
+                    "",
+                    "PSInvalidOperationException",
+                )
+            });
+        }
+        return CmdOutcome::none();
+    }
     let domain = eng.env.st.domain.dns_name.clone();
     if !h.joined() {
         return CmdOutcome::error(err(
@@ -1187,27 +1230,38 @@ fn remove_computer(eng: &mut Engine<'_, '_>, b: &Bound) -> CmdOutcome {
         return fail("Access is denied");
     }
     let now = eng.env.now;
-    if let Some(cred) = cred {
-        // NETSETUP_ACCT_DELETE: disable the computer object with the given credential.
-        let Some(dc) = h.effective_dc() else {
-            return fail("The specified domain either does not exist or could not be contacted");
-        };
-        let user = match eng
-            .env
-            .st
-            .domain
-            .check_credential(&cred.user, &cred.password)
-        {
-            Ok(u) => u.clone(),
-            Err(_) => return fail("The user name or password is incorrect"),
-        };
-        if !user.can_reset_computers() {
-            return fail("Access is denied");
+    match h.effective_dc() {
+        // 1355: no DC found. With -Force (always given here) the cmdlet unjoins locally
+        // only; the computer object stays enabled (DOMAIN.md "Repairing it", revised).
+        None => {}
+        Some(dc) => {
+            // NETSETUP_ACCT_DELETE: disable the object on the DC, with the credential's
+            // rights or, without one, the session's (none on the DC over WinRM).
+            let Some(cred) = cred else {
+                return fail("Access is denied");
+            };
+            let user = match eng
+                .env
+                .st
+                .domain
+                .check_credential(&cred.user, &cred.password)
+            {
+                Ok(u) => u.clone(),
+                Err(_) => return fail("The user name or password is incorrect"),
+            };
+            let own = eng.env.st.domain.ownership(&h.computer_name).cloned();
+            let creator = own.as_ref().and_then(|o| o.creator_sid.clone());
+            let is_creator = creator.is_some_and(|c| c == eng.env.st.domain.user_sid(&user));
+            if !user.can_reset_computers() && !is_creator {
+                return fail("Access is denied");
+            }
+            // A missing object (deleted on the DCs) has nothing to disable; the lab lets
+            // the unjoin go on (no capture says otherwise).
+            eng.env
+                .st
+                .domain
+                .set_enabled(&h.computer_name, dc, now, false);
         }
-        eng.env
-            .st
-            .domain
-            .set_enabled(&h.computer_name, dc, now, false);
     }
     let workgroup = b.str("WorkgroupName").unwrap_or_else(|| "WORKGROUP".into());
     if let Some(hm) = eng.env.st.host_mut(eng.env.host) {
@@ -1225,6 +1279,22 @@ fn remove_computer(eng: &mut Engine<'_, '_>, b: &Bound) -> CmdOutcome {
     }
 }
 
+/// `Add-Computer -DomainName d -Credential c [-Server dc] [-OUPath ou] [-Force] [-Restart]`
+/// (NetJoinDomain with NETSETUP_JOIN_DOMAIN | NETSETUP_ACCT_CREATE):
+/// - an existing object of the computer's name is reused only when KB5020276's check
+///   allows it ([`crate::domain::Domain::reuse_verdict`]); otherwise the join fails with
+///   0xaac NERR_AccountReuseBlockedByPolicy (2732) and nothing changes on the DC or the
+///   host (Microsoft's NetSetup.log: `NetpModifyComputerObjectInDs: Account exists and
+///   re-use is blocked by policy. Error: 0xaac`, then `NetpDoDomainJoin: status: 0xaac`;
+///   fixtures `netsetup_log_account_reuse_blocked_0xaac.txt` and
+///   `join_domain_dialog_account_reuse_blocked_0xaac.txt`; the cmdlet's wrapping of it is
+///   inferred, `add_computer_account_reuse_blocked_0xaac_UNVERIFIED.txt`). A reused object
+///   gets an administrative password set, is enabled again and stays where it is;
+/// - no object: one is created in `CN=Computers` (or `-OUPath`), owned by the joining
+///   account, with `mS-DS-CreatorSID` when that account is not a Domain Admin; a
+///   non-admin may create only `ms-DS-MachineAccountQuota` of them (8557
+///   ERROR_DS_MACHINE_ACCOUNT_QUOTA_EXCEEDED, Microsoft's message text);
+/// - the join sets the channel up with the DC it wrote.
 fn add_computer(eng: &mut Engine<'_, '_>, b: &Bound) -> CmdOutcome {
     const C: &str = "Add-Computer";
     let me = host_name(eng);
@@ -1302,19 +1372,70 @@ fn add_computer(eng: &mut Engine<'_, '_>, b: &Bound) -> CmdOutcome {
         Err(_) => return fail("The user name or password is incorrect"),
     };
     let now = eng.env.now;
+    let user_sid = eng.env.st.domain.user_sid(&user);
+    let reuse_blocked = ACCOUNT_REUSE_BLOCKED_MESSAGE.trim_end_matches('.');
     let exists = eng.env.st.domain.view(&h.computer_name, dc, now).is_some();
-    if exists && !user.can_reset_computers() {
-        return fail("Access is denied");
-    }
-    let new = eng.env.st.new_password(120);
-    eng.env
-        .st
-        .domain
-        .write_password(&h.computer_name, dc, now, new.clone(), true);
-    eng.env
-        .st
-        .domain
-        .set_enabled(&h.computer_name, dc, now, true);
+    let new = if exists {
+        // KB5020276: the DC decides from the object's owner and mS-DS-CreatorSID first
+        // (NetSetup.log: NetpGetADObjectOwnerAttributes, then the policy check).
+        let verdict = if let Some(d) = eng.env.st.domain.directory.clone() {
+            // Samba 4.17 does not implement the block: the lab applies Windows' rule to
+            // what the real DC holds (an unreadable object is refused, pessimistically).
+            match d.reuse_allowed(&h.computer_name, dc, &user_sid) {
+                Ok(true) => ReuseVerdict::PrivilegedOwner,
+                _ => ReuseVerdict::Blocked,
+            }
+        } else {
+            match eng.env.st.domain.ownership(&h.computer_name) {
+                Some(own) => eng.env.st.domain.reuse_verdict(own, &user),
+                None => ReuseVerdict::Blocked,
+            }
+        };
+        if !verdict.allowed() {
+            return fail(reuse_blocked);
+        }
+        // The creator of a quota-made object may write it; others need the delegated
+        // rights (Reset Password and the rest of what the join writes).
+        if !user.can_reset_computers() && verdict != ReuseVerdict::Creator {
+            return fail("Access is denied");
+        }
+        let new = eng.env.st.new_password(120);
+        eng.env
+            .st
+            .domain
+            .write_password(&h.computer_name, dc, now, new.clone(), true);
+        eng.env
+            .st
+            .domain
+            .set_enabled(&h.computer_name, dc, now, true);
+        new
+    } else {
+        if !user.domain_admin {
+            let quota = usize::try_from(eng.env.st.domain.machine_account_quota).unwrap_or(0);
+            if eng.env.st.domain.created_by(&user_sid) >= quota {
+                return fail(MACHINE_ACCOUNT_QUOTA_EXCEEDED_MESSAGE.trim_end_matches('.'));
+            }
+        }
+        let container = b
+            .str("OUPath")
+            .unwrap_or_else(|| eng.env.st.domain.computers_container());
+        let ownership = Ownership {
+            dn: format!("CN={},{container}", h.computer_name.to_ascii_uppercase()),
+            owner_sid: user_sid.clone(),
+            creator_sid: (!user.domain_admin).then_some(user_sid),
+        };
+        let new = eng.env.st.new_password(120);
+        if !eng.env.st.domain.create_joined_computer(
+            &h.computer_name,
+            dc,
+            now,
+            new.clone(),
+            ownership,
+        ) {
+            return fail("The specified domain either does not exist or could not be contacted");
+        }
+        new
+    };
     if let Some(hm) = eng.env.st.host_mut(eng.env.host) {
         hm.membership = Membership::Domain;
         hm.secret = Some(new);

@@ -29,6 +29,9 @@ pub(crate) struct Env<'a> {
     /// How stdin is attached (`WINRS_CONSOLEMODE_STDIN`): a console leaves PowerShell's
     /// `$input` empty.
     pub(crate) stdin_mode: StdinMode,
+    /// `powershell.exe -NonInteractive`: a prompt (`ShouldContinue`, `Read-Host`) fails
+    /// instead of waiting.
+    pub(crate) non_interactive: bool,
 }
 
 /// Converts LF line endings to CRLF (leaves existing CRLF alone).
@@ -183,6 +186,7 @@ pub(crate) fn execute(
         identity,
         elevated,
         stdin_mode,
+        non_interactive: false,
     };
     let (stdout, stderr, exit_code) = run_cmd_line(&mut env, command_line, stdin);
     ExecResult {

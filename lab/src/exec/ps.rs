@@ -44,6 +44,8 @@ pub struct Cli {
     pub encoded: bool,
     /// `-OutputFormat` was given.
     pub output_format_given: bool,
+    /// `-NonInteractive` was given.
+    pub non_interactive: bool,
 }
 
 /// A `powershell.exe` command-line error (printed on stderr).
@@ -59,6 +61,7 @@ fn is_prefix_of(key: &str, name: &str, min: usize) -> bool {
 pub fn parse_cli(args: &[String]) -> Result<Cli, CliError> {
     let mut encoded = false;
     let mut output_format_given = false;
+    let mut non_interactive = false;
     let mut i = 0;
     while let Some(arg) = args.get(i) {
         let Some(key) = arg.strip_prefix('-').or_else(|| arg.strip_prefix('/')) else {
@@ -67,6 +70,7 @@ pub fn parse_cli(args: &[String]) -> Result<Cli, CliError> {
                 script: CliScript::Text(text),
                 encoded,
                 output_format_given,
+                non_interactive,
             });
         };
         let key = key.to_ascii_lowercase();
@@ -75,6 +79,7 @@ pub fn parse_cli(args: &[String]) -> Result<Cli, CliError> {
                 script: CliScript::Stdin,
                 encoded,
                 output_format_given,
+                non_interactive,
             });
         }
         if is_prefix_of(&key, "executionpolicy", 2) || key == "ep" {
@@ -90,7 +95,7 @@ pub fn parse_cli(args: &[String]) -> Result<Cli, CliError> {
             };
             encoded = true;
             return match clixml::decode_encoded_command(b64) {
-                Some(s) => Ok(Cli { script: CliScript::Text(s), encoded, output_format_given }),
+                Some(s) => Ok(Cli { script: CliScript::Text(s), encoded, output_format_given, non_interactive }),
                 None => Err(CliError(
                     "Cannot process the command because the value specified with -EncodedCommand is not properly encoded. The value must be Base64 encoded."
                         .into(),
@@ -104,12 +109,14 @@ pub fn parse_cli(args: &[String]) -> Result<Cli, CliError> {
                     script: CliScript::Stdin,
                     encoded,
                     output_format_given,
+                    non_interactive,
                 });
             }
             return Ok(Cli {
                 script: CliScript::Text(rest.join(" ")),
                 encoded,
                 output_format_given,
+                non_interactive,
             });
         }
         if is_prefix_of(&key, "outputformat", 1) || key == "of" {
@@ -138,6 +145,9 @@ pub fn parse_cli(args: &[String]) -> Result<Cli, CliError> {
             "sta",
             "mta",
         ];
+        if is_prefix_of(&key, "noninteractive", 3) {
+            non_interactive = true;
+        }
         if switches.iter().any(|s| is_prefix_of(&key, s, 3)) || key == "nop" {
             i += 1;
             continue;
@@ -148,12 +158,14 @@ pub fn parse_cli(args: &[String]) -> Result<Cli, CliError> {
             script: CliScript::Text(text),
             encoded,
             output_format_given,
+            non_interactive,
         });
     }
     Ok(Cli {
         script: CliScript::Stdin,
         encoded,
         output_format_given,
+        non_interactive,
     })
 }
 
@@ -179,6 +191,7 @@ pub(crate) fn run_powershell(
         CliScript::Text(s) => (s, piped),
         CliScript::Stdin => (String::from_utf8_lossy(stdin).into_owned(), Vec::new()),
     };
+    env.non_interactive = cli.non_interactive;
     let clixml_errors = cli.encoded && !cli.output_format_given;
     run_script(env, &script, input, clixml_errors)
 }
