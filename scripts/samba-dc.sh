@@ -39,9 +39,10 @@
 #                                   computer accounts there (--lab-samba)
 #   user tsrepair (password LabUser-Passw0rd!) with the Reset Password right delegated on
 #   the computers of OU=TrustsweepLab (what Reset-ComputerMachinePassword's -Credential
-#   and a DC-side "Reset Account" need), and nothing more: that extended right alone lets it
-#   replace unicodePwd (the DC sets pwdLastSet itself); it may not write userAccountControl
-#   (checked: rc 50), so enabling/disabling accounts stays the administrator's
+#   and a DC-side "Reset Account" need), plus write access to userAccountControl (the
+#   usual "enable/disable computer accounts" delegation, what `repair --allow-enable`
+#   needs). The Reset Password extended right alone lets it replace unicodePwd (the DC
+#   sets pwdLastSet itself) but not write userAccountControl (checked: rc 50).
 # "old password allowed period = 0": an administrative reset takes effect at once (Samba's
 # default, 60, keeps accepting the previous password for an hour after a change or a reset,
 # simple binds included, checked on 4.17; Microsoft documents that a computer account reset
@@ -67,6 +68,8 @@ declare -A IP=([dc1]=127.0.0.10 [dc2]=127.0.0.11)
 PKGS=(samba samba-ad-dc samba-ad-provision winbind krb5-user ldap-utils ldb-tools)
 ETC=$LAB/etc
 COMPUTER_CLASS_GUID=bf967a86-0de6-11d0-a285-00aa003049e2
+# schemaIDGUID of the userAccountControl attribute (read from the provisioned schema).
+UAC_ATTRIBUTE_GUID=bf967a68-0de6-11d0-a285-00aa003049e2
 
 T0=$(date +%s%3N)
 log() { printf '[samba-dc %5ss] %s\n' "$(( ($(date +%s%3N) - T0) / 1000 ))" "$*" >&2; }
@@ -387,9 +390,9 @@ EOF
     sid=$(ldb_attr "CN=tsrepair,CN=Users,$BASE" objectSid)
     [ -n "$sid" ] || die "cannot read tsrepair's SID"
     samba-tool dsacl set -H "$LAB/dc1/private/sam.ldb" --objectdn="$LAB_OU" \
-        --sddl="(OA;CIIO;CR;$RESET_PASSWORD_RIGHT;$COMPUTER_CLASS_GUID;$sid)" \
+        --sddl="(OA;CIIO;CR;$RESET_PASSWORD_RIGHT;$COMPUTER_CLASS_GUID;$sid)(OA;CIIO;WP;$UAC_ATTRIBUTE_GUID;$COMPUTER_CLASS_GUID;$sid)" \
         >"$LAB/log/dsacl-tsrepair.log" 2>&1 || { cat "$LAB/log/dsacl-tsrepair.log" >&2; die "delegating Reset Password to tsrepair failed"; }
-    log "OU=TrustsweepLab and user tsrepair (Reset Password delegated) in $(ms "$t") ms"
+    log "OU=TrustsweepLab and user tsrepair (Reset Password and userAccountControl delegated) in $(ms "$t") ms"
 }
 
 seed_computers() {
@@ -539,7 +542,7 @@ case ${1:-} in
             || die "cannot make a private mount namespace (unshare -m): needs CAP_SYS_ADMIN (in a container: --privileged or --cap-add SYS_ADMIN)"
         install_packages
         exec 9>"$LAB/.lock"; flock 9
-        shape="v2 computers=$COMPUTERS dc2=$WITH_DC2"
+        shape="v3 computers=$COMPUTERS dc2=$WITH_DC2"
         if running dc1 && { [ "$WITH_DC2" = 0 ] || running dc2; } \
             && [ "$(cat "$LAB/shape" 2>/dev/null)" = "$shape" ] && [ -s "$LAB/facts.env" ]; then
             log "lab already running ($shape): reusing it"

@@ -172,6 +172,45 @@ impl playbooks::Directory for LdapDirectory {
             Ok(format!("{dn} reset on {} as {}", cfg.url, cfg.bind_user))
         }
     }
+
+    fn enable_computer_account(
+        &mut self,
+        dc: &str,
+        computer: &str,
+    ) -> impl std::future::Future<Output = Result<String, String>> + Send {
+        let url = self
+            .evidence
+            .url_of(dc)
+            .unwrap_or_else(|| self.access.read.url.clone());
+        let cfg = self.access.reset_as.as_ref().map(|cred| AdConfig {
+            bind_user: cred.user.clone(),
+            bind_password: cred.password.clone(),
+            ..self.access.read.for_dc(url)
+        });
+        let computer = computer.to_string();
+        async move {
+            let Some(cfg) = cfg else {
+                return Err(
+                    "no repair account to bind as (--repair-user or trustsweep_repair_user)"
+                        .to_string(),
+                );
+            };
+            let Some(account) = ad::read_computer(&cfg, &computer)
+                .await
+                .map_err(|e| e.to_string())?
+            else {
+                return Err(format!("{} holds no computer account {computer}$", cfg.url));
+            };
+            let uac = account.user_account_control & !ad::UAC_ACCOUNTDISABLE;
+            ad::set_user_account_control(&cfg, &account.dn, uac)
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok(format!(
+                "{} enabled on {} as {}",
+                account.dn, cfg.url, cfg.bind_user
+            ))
+        }
+    }
 }
 
 /// The rejoin preflight (issue 11, DOMAIN.md "Repairing it"): for each host that a plan

@@ -61,6 +61,11 @@ pub struct PlanFlags {
     /// --allow-dc-reset.
     #[arg(long, value_name = "NAME", requires = "allow_dc_reset")]
     dc_reset_host: Vec<String>,
+    /// Allow re-enabling a disabled computer account (over LDAPS, with --ldap, as the
+    /// repair account, which needs the right to write userAccountControl); the member is
+    /// then pinned to that DC and verified.
+    #[arg(long)]
+    allow_enable: bool,
 }
 
 /// `trustsweep plan`.
@@ -641,6 +646,7 @@ fn make_plans(
     let options = PlanOptions {
         allow_rejoin: flags.allow_rejoin,
         allow_dc_reset: flags.allow_dc_reset,
+        allow_enable: flags.allow_enable,
         repair_credential_available: swept.targets.iter().any(|t| t.repair.is_some()),
         pdcs: fleet_pdcs_with_dcs(&observations, swept.dc.as_ref().map(|(_, ev)| ev.as_ref())),
         dc_access: swept.dc.is_some(),
@@ -914,6 +920,23 @@ pub async fn repair(args: RepairArgs) -> i32 {
         println!();
         print_summary("before repair", &summary, t0.elapsed());
         print_summary("after repair (verified)", &remaining, t0.elapsed());
+        // Never worse (issue 11): counted on every repair, listed first and loudly.
+        let worse: Vec<&HostReport> = reports
+            .iter()
+            .filter(|r| {
+                r.repair
+                    .as_ref()
+                    .is_some_and(|o| o.status == RepairStatus::MadeWorse)
+            })
+            .collect();
+        println!("made worse: {}", worse.len());
+        for r in worse {
+            println!(
+                "  MADE WORSE {}: {}",
+                r.host,
+                r.repair.as_ref().map_or("", |o| o.detail.as_str())
+            );
+        }
         let needs_person: Vec<&HostReport> = reports
             .iter()
             .filter(|r| {
@@ -950,6 +973,7 @@ fn status_name(s: RepairStatus) -> &'static str {
         RepairStatus::ManualActionRequired => "needs a person",
         RepairStatus::NotAttempted => "not attempted",
         RepairStatus::AccountResetOnDc => "account reset on the DC",
+        RepairStatus::MadeWorse => "MADE WORSE (ladder stopped)",
     }
 }
 
@@ -977,21 +1001,31 @@ async fn repair_one(
         user: repair.user.clone(),
         password: repair.password.clone(),
     };
-    if plan.member_actions().next().is_none() {
+    let on_dc = plan
+        .actions
+        .iter()
+        .any(|a| matches!(a.target(), playbooks::Target::DomainController { .. }));
+    let mut dc_outcome = None;
+    if on_dc {
         let Some((access, evidence)) = directory else {
             return not_attempted(
                 "the plan's actions run on a domain controller: give LDAPS access with --ldap URL"
                     .into(),
             );
         };
-        // The reset binds as this host's repair account.
+        // DC-side actions bind as this host's repair account.
         let access = crate::dc::DcAccess {
             reset_as: Some(repair),
             ..access
         };
         let mut dir = crate::dc::LdapDirectory { access, evidence };
         let mut on_event = |_ev: RepairEvent| {};
-        return playbooks::repair_on_dc(&mut dir, &plan, &mut on_event).await;
+        let outcome = playbooks::repair_on_dc(&mut dir, &plan, &mut on_event).await;
+        // Done when nothing runs on the member after it, or the DC refused.
+        if plan.member_actions().next().is_none() || outcome.status == RepairStatus::StillBroken {
+            return outcome;
+        }
+        dc_outcome = Some(outcome);
     }
     let Some(connect) = target.connect.clone() else {
         return not_attempted("no connecting credential".into());
@@ -1001,8 +1035,15 @@ async fn repair_one(
         Err(e) => return not_attempted(e.to_string()),
     };
     let mut on_event = |_ev: RepairEvent| {};
-    let outcome =
+    let mut outcome =
         playbooks::repair_host_with(&mut remote, &plan, &cred, &options, &mut on_event).await;
     remote.close().await;
+    // The DC-side steps came first: they are part of what was done.
+    if let Some(dc) = dc_outcome {
+        let mut steps = dc.steps;
+        steps.append(&mut outcome.steps);
+        outcome.steps = steps;
+        outcome.changed |= dc.changed;
+    }
     outcome
 }

@@ -70,6 +70,7 @@ async fn sweeps_read_the_dcs_and_reset_accounts_over_ldaps() {
         .with_fault(FaultKind::Snapshot, 2)
         .with_fault(FaultKind::DcReset, 1)
         .with_fault(FaultKind::StaleDc, 1)
+        .with_fault(FaultKind::DisabledAccount, 1)
         .with_fault(FaultKind::Clone, 1);
     spec.directory = Directory::Samba(Box::new(SambaConfig::from_facts_file(&facts).unwrap()));
     spec.name_prefix = "TSLE".into();
@@ -169,6 +170,12 @@ async fn sweeps_read_the_dcs_and_reset_accounts_over_ldaps() {
             "name_twin"
         );
     }
+    // Only the DCs tell a disabled account from a deleted one (both answer 1787).
+    let disabled = with(FaultKind::DisabledAccount)[0].clone();
+    assert_eq!(
+        host(&doc, &disabled.info.address)["diagnosis"]["kind"],
+        "account_disabled"
+    );
     assert!(
         !commands_sent(&running)
             .iter()
@@ -224,6 +231,7 @@ async fn sweeps_read_the_dcs_and_reset_accounts_over_ldaps() {
             "--allow-dc-reset",
             "--dc-reset-host",
             &locked.info.address,
+            "--allow-enable",
             "--yes",
         ]
         .map(String::from),
@@ -264,6 +272,21 @@ async fn sweeps_read_the_dcs_and_reset_accounts_over_ldaps() {
         running.lab().channel_status(locked.info.id).unwrap(),
         ChannelStatus::WrongPassword { .. }
     ));
+    // Re-enabled over LDAPS by tsrepair (delegated userAccountControl), pinned, verified.
+    let r = &host(&doc, &disabled.info.address)["repair"];
+    assert_eq!(r["status"], "repaired", "{r:#}");
+    assert!(
+        r["steps"][0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("enabled on"),
+        "{r:#}"
+    );
+    assert!(running
+        .lab()
+        .channel_status(disabled.info.id)
+        .unwrap()
+        .is_ok());
     for e in [&lag, &snapshot] {
         assert_eq!(
             host(&doc, &e.info.address)["repair"]["status"],

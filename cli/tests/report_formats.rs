@@ -221,6 +221,37 @@ fn regex_lite_strip(s: &str) -> String {
 }
 
 #[test]
+fn recap_counts_and_lists_hosts_made_worse() {
+    // Never worse (issue 11): a repair that left a host worse is its own, loud section.
+    let mut doc = fixture();
+    let text = report::recap(&doc, false);
+    assert!(text.contains("\n  made worse: none\n"), "{text}");
+    let r = doc
+        .hosts
+        .iter_mut()
+        .find(|r| r.repair.is_some())
+        .expect("a repaired host");
+    let o = r.repair.as_mut().unwrap();
+    o.status = RepairStatus::MadeWorse;
+    o.detail = "MADE WORSE by rejoin; the ladder was stopped: before: reachable, domain member, live channel status 5; after: reachable, workgroup, no live channel status; it left the domain and did not come back (workgroup)".into();
+    let host = r.host.clone();
+    let text = report::recap(&doc, false);
+    assert!(
+        text.contains("MADE WORSE (1): ladder stopped; look at these first"),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("    {host}  MADE WORSE by rejoin")),
+        "{text}"
+    );
+    let json = serde_json::to_string(&doc).unwrap();
+    assert!(json.contains("\"status\":\"made_worse\""), "{json}");
+    // A check has no repair: no such line.
+    doc.remaining = None;
+    assert!(!report::recap(&doc, false).contains("made worse"));
+}
+
+#[test]
 fn recap_of_check_and_plan_documents() {
     let mut check = fixture();
     check.command = "check".into();

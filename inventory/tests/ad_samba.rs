@@ -629,7 +629,8 @@ async fn directory_administration_as_samba_does_it() {
         .pwd_last_set;
     assert!(reset_at >= acct.pwd_last_set);
 
-    // tsrepair's delegation is Reset Password and nothing more; helpdesk has none.
+    // tsrepair's delegation is Reset Password and userAccountControl (enable/disable);
+    // helpdesk has none.
     let tsrepair = by_ip(lab.fact("LAB_REPAIR_USER"), lab.fact("LAB_USER_PASSWORD"));
     let fourth = unique_password("Fourth");
     set_password(&tsrepair, &dn, &SecretString::from(fourth.clone()))
@@ -640,11 +641,14 @@ async fn directory_administration_as_samba_does_it() {
             .await
             .unwrap()
     );
-    let err = set_user_account_control(&tsrepair, &dn, UAC_WORKSTATION_TRUST_ACCOUNT | 2)
+    set_user_account_control(&tsrepair, &dn, UAC_WORKSTATION_TRUST_ACCOUNT | 2)
+        .await
+        .unwrap();
+    let helpdesk = by_ip(lab.fact("LAB_NON_READER"), lab.fact("LAB_USER_PASSWORD"));
+    let err = set_user_account_control(&helpdesk, &dn, UAC_WORKSTATION_TRUST_ACCOUNT)
         .await
         .unwrap_err();
     assert!(matches!(err, AdError::AccessDenied { .. }), "{err:?}");
-    let helpdesk = by_ip(lab.fact("LAB_NON_READER"), lab.fact("LAB_USER_PASSWORD"));
     let err = set_password(&helpdesk, &dn, &SecretString::from(unique_password("Nope")))
         .await
         .unwrap_err();

@@ -62,7 +62,7 @@ pub use remote::{
     RemoteErrorKind, Secret, StdinPayload,
 };
 pub use repair::{
-    parse_reset_output, repair_host, repair_host_with, repair_on_dc, verify, RepairEvent,
-    RepairOptions, RepairOutcome, RepairStatus, StepRecord, Verification,
+    parse_reset_output, repair_host, repair_host_with, repair_on_dc, verify, HostBaseline,
+    RepairEvent, RepairOptions, RepairOutcome, RepairStatus, StepRecord, Verification,
 };
 pub use scripts::ScriptError;

@@ -38,6 +38,9 @@ pub struct PlanOptions {
     pub allow_rejoin: bool,
     /// `--allow-dc-reset`: reset computer accounts on a DC for hosts nobody can get into.
     pub allow_dc_reset: bool,
+    /// `--allow-enable`: re-enable disabled computer accounts over LDAPS.
+    #[serde(default)]
+    pub allow_enable: bool,
     /// A domain account that may reset machine passwords was given (`--repair-user`).
     pub repair_credential_available: bool,
     /// The PDC emulator of each domain (lower-case DNS domain → DC), to pin resets to:
@@ -147,6 +150,16 @@ pub enum Action {
         /// The computer (sAMAccountName without `$`).
         computer: String,
     },
+    /// Re-enable a disabled computer object on a DC over LDAPS as the repair account
+    /// (clear ACCOUNTDISABLE in `userAccountControl`): the member needs no change, its
+    /// password is still the DC's (DOMAIN.md "The secure channel"). Followed by a pin
+    /// ([`Action::ScReset`]) to that DC and a live verify.
+    EnableAccount {
+        /// The DC to write on.
+        dc: String,
+        /// The computer (sAMAccountName without `$`).
+        computer: String,
+    },
     /// A name twin or SID duplicate: a person rebuilds (or renames) one machine. Never a
     /// reset (for a name twin it breaks the other machine).
     RebuildRequired {
@@ -164,6 +177,7 @@ impl Action {
             Action::RepairSecureChannel { .. } => "repair_secure_channel",
             Action::Rejoin { .. } => "rejoin",
             Action::DcResetAccount { .. } => "dc_reset_account",
+            Action::EnableAccount { .. } => "enable_account",
             Action::RebuildRequired { .. } => "rebuild_required",
         }
     }
@@ -171,7 +185,9 @@ impl Action {
     /// Where it runs.
     pub fn target(&self) -> Target {
         match self {
-            Action::DcResetAccount { dc, .. } => Target::DomainController { dc: dc.clone() },
+            Action::DcResetAccount { dc, .. } | Action::EnableAccount { dc, .. } => {
+                Target::DomainController { dc: dc.clone() }
+            }
             Action::RebuildRequired { .. } => Target::Manual,
             _ => Target::Member,
         }
@@ -215,6 +231,9 @@ impl Action {
             }
             Action::DcResetAccount { dc, computer } => format!(
                 "on {dc}, over LDAPS as the repair account: reset the password of computer account {computer}$ (ADUC's Reset Account)"
+            ),
+            Action::EnableAccount { dc, computer } => format!(
+                "on {dc}, over LDAPS as the repair account: re-enable computer account {computer}$"
             ),
             Action::RebuildRequired { twins } => {
                 format!("rebuild required (twins: {})", twins.join(", "))
@@ -475,8 +494,23 @@ pub fn plan_host(finding: &Finding, probe: Option<&Probe>, options: &PlanOptions
             b.why.push(CREDMAN_NOTE.to_string());
         }
         Diagnosis::AccountDisabled => {
-            b.why.push("The computer account is disabled in AD: re-enabling it heals the member with no change on it. Nothing is run on the member.".to_string());
-            b.need("a person to re-enable the computer object in AD (it may have been disabled by a stale-computer cleanup)");
+            b.why.push("The computer account is disabled in AD (a stale-computer cleanup, say): re-enabling it heals the member, whose password the DC still holds; nothing changes on the member but its binding.".to_string());
+            let dc = reset_server(probe, options);
+            let computer = probe
+                .map(|p| p.computer_name.clone())
+                .filter(|n| scripts::is_valid_name(n));
+            match (options.allow_enable, options.dc_access, options.repair_credential_available, dc, computer) {
+                (false, ..) => b.need("--allow-enable (with --ldap), to re-enable the computer object as the repair account; or a person to re-enable it"),
+                (true, false, ..) => b.need("--ldap, to re-enable the computer object over LDAPS"),
+                (true, true, false, ..) => b.need(CREDENTIAL_NEED),
+                (true, true, true, Some(dc), Some(computer)) => {
+                    b.actions.push(Action::EnableAccount { dc: dc.clone(), computer });
+                    if let Some(command) = domain.as_deref().and_then(|d| scripts::sc_reset(d, &dc).ok()) {
+                        b.actions.push(Action::ScReset { domain: domain.clone().unwrap_or_default(), dc, command });
+                    }
+                }
+                _ => b.need("a person to re-enable the computer object in AD (its DC or name is not known)"),
+            }
         }
         Diagnosis::AccountDeleted | Diagnosis::AccountDisabledOrMissing => {
             if finding.diagnosis == Diagnosis::AccountDeleted {

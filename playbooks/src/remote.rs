@@ -157,6 +157,15 @@ pub trait Directory {
         dc: &str,
         computer: &str,
     ) -> impl Future<Output = Result<String, String>> + Send;
+
+    /// Clears ACCOUNTDISABLE on computer account `computer` on `dc`. `Ok` says what was
+    /// enabled; `Err` why not (e.g. the repair account lacks the right to write
+    /// `userAccountControl`), naming the DC.
+    fn enable_computer_account(
+        &mut self,
+        dc: &str,
+        computer: &str,
+    ) -> impl Future<Output = Result<String, String>> + Send;
 }
 
 /// The domain account that may reset machine passwords (the Reset Password right on the

@@ -13,14 +13,22 @@
 //!   whose [`Remote::supports_reconnect`] is false never starts a rejoin.
 //! * DC-side account resets run on a domain controller's remote ([`repair_on_dc`]); they
 //!   leave the member broken until it is rejoined, and the outcome says so.
+//! * Never worse (issue 11): before any change the host is probed and what is true is
+//!   recorded ([`HostBaseline`]: reachable, domain member, live channel status); every
+//!   verification after a step that could change the host is compared with it, and a
+//!   worse state (left the domain for good, a working channel broken, the account gone
+//!   disabled or missing, the host no longer answering) stops the ladder at once as
+//!   [`RepairStatus::MadeWorse`]. A host that verifies healthy on that first probe, or is a
+//!   domain controller, is not touched.
 
+use std::fmt;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
 use crate::diagnose::{diagnose_host, same_dc, Diagnosis, HostObservation, HostState};
 use crate::plan::{Action, HostPlan, Target};
-use crate::probe::{excerpt, parse_nltest, probe_host, Probe};
+use crate::probe::{excerpt, parse_nltest, probe_host, status, Probe};
 use crate::remote::{redact, CommandOutput, Directory, DomainCredential, Remote, StdinPayload};
 
 /// Bounds for waiting on reboots.
@@ -95,6 +103,13 @@ pub enum RepairEvent {
         /// What the probe shows.
         diagnosis: Diagnosis,
     },
+    /// A step left the host worse than before; its ladder stops here.
+    MadeWorse {
+        /// Inventory name.
+        host: String,
+        /// Before, after and why, in words.
+        detail: String,
+    },
 }
 
 /// The state a fresh probe showed.
@@ -128,6 +143,86 @@ pub enum RepairStatus {
     NotAttempted,
     /// The computer account was reset on a DC; the member stays broken until rejoined.
     AccountResetOnDc,
+    /// A step left the host worse than before the repair (see [`HostBaseline::worse`]);
+    /// its ladder was stopped there. A person must look at it now.
+    MadeWorse,
+}
+
+/// What was true on a host just before the repair changed anything, or after a step: the
+/// facts "never worse" compares (issue 11). From a probe ([`HostBaseline::of`]); no probe
+/// means the host did not answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostBaseline {
+    /// The probe ran (WinRM answered and the script completed).
+    pub reachable: bool,
+    /// `Win32_ComputerSystem.PartOfDomain`, when known.
+    pub part_of_domain: Option<bool>,
+    /// The live channel status (`nltest /sc_verify`), when the probe printed one.
+    pub live_status: Option<u32>,
+}
+
+impl HostBaseline {
+    /// The facts of `probe`; `None` is a host that did not answer.
+    pub fn of(probe: Option<&Probe>) -> Self {
+        match probe {
+            Some(p) => HostBaseline {
+                reachable: true,
+                part_of_domain: p.part_of_domain,
+                live_status: p.live_status().map(|s| s.code),
+            },
+            None => HostBaseline {
+                reachable: false,
+                part_of_domain: None,
+                live_status: None,
+            },
+        }
+    }
+
+    /// Why `after` is worse than `self` (the state before), or `None` when it is not:
+    /// reachable before and not now; a domain member before and in a workgroup now; a
+    /// live status 0 before and non-zero now; the DC refusing the password before (5, the
+    /// account was there) and 1787 now (the account disabled or missing: `Remove-Computer`
+    /// disables it, DOMAIN.md "Repairing it", revised).
+    pub fn worse(&self, after: &HostBaseline) -> Option<String> {
+        let mut why = Vec::new();
+        if self.reachable && !after.reachable {
+            why.push("it no longer answers".to_string());
+        }
+        if self.part_of_domain == Some(true) && after.part_of_domain == Some(false) {
+            why.push("it left the domain and did not come back (workgroup)".to_string());
+        }
+        match (self.live_status, after.live_status) {
+            (Some(status::SUCCESS), Some(now)) if now != status::SUCCESS => {
+                why.push(format!(
+                    "its working channel broke (live status 0, now {now})"
+                ));
+            }
+            (Some(status::ACCESS_DENIED), Some(status::NO_TRUST_SAM_ACCOUNT)) => why.push(
+                "its computer account is now disabled or missing (live status 5, now 1787)"
+                    .to_string(),
+            ),
+            _ => {}
+        }
+        (!why.is_empty()).then(|| why.join("; "))
+    }
+}
+
+impl fmt::Display for HostBaseline {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if !self.reachable {
+            return f.write_str("not answering");
+        }
+        f.write_str("reachable, ")?;
+        f.write_str(match self.part_of_domain {
+            Some(true) => "domain member",
+            Some(false) => "workgroup",
+            None => "membership unknown",
+        })?;
+        match self.live_status {
+            Some(s) => write!(f, ", live channel status {s}"),
+            None => f.write_str(", no live channel status"),
+        }
+    }
 }
 
 /// The result of [`repair_host`] / [`repair_on_dc`].
@@ -164,6 +259,8 @@ impl RepairOutcome {
         match (&self.verification, self.status) {
             (Some(v), _) => v.diagnosis.state(),
             (None, RepairStatus::Unverified) => HostState::Unknown,
+            // Made worse without a verification: it stopped answering.
+            (None, RepairStatus::MadeWorse) => HostState::Unreachable,
             (None, _) => plan.diagnosis.state(),
         }
     }
@@ -235,6 +332,8 @@ enum Flow {
     Next,
     /// The host cannot be verified any more: stop.
     Lost(String),
+    /// The host is worse than before the repair (`Run::worse` says how): stop at once.
+    Worse,
 }
 
 /// Outcome of waiting for a reboot.
@@ -253,6 +352,10 @@ struct Run<'a, R> {
     out: RepairOutcome,
     /// Something ran since the last verification.
     dirty: bool,
+    /// What was true before any change.
+    before: HostBaseline,
+    /// Set when a verification showed the host worse than `before`: the detail.
+    worse: Option<String>,
 }
 
 impl<R: Remote> Run<'_, R> {
@@ -291,12 +394,27 @@ impl<R: Remote> Run<'_, R> {
             diagnosis: v.diagnosis.clone(),
         });
         let healthy = v.healthy;
+        let after = HostBaseline::of(Some(&v.probe));
         self.out.verification = Some(v);
+        if let Some(why) = self.before.worse(&after) {
+            return self.made_worse(&after, &why);
+        }
         if healthy {
             Flow::Healthy
         } else {
             Flow::Next
         }
+    }
+
+    /// Records that the host is worse than before (loudly: an event and the detail).
+    fn made_worse(&mut self, after: &HostBaseline, why: &str) -> Flow {
+        let detail = format!("before: {}; after: {after}; {why}", self.before);
+        self.emit(RepairEvent::MadeWorse {
+            host: self.host.to_string(),
+            detail: detail.clone(),
+        });
+        self.worse = Some(detail);
+        Flow::Worse
     }
 
     /// Runs a credential script; `Ok(true)` reported ok, `Ok(false)` reported failure (or
@@ -413,7 +531,9 @@ impl<R: Remote> Run<'_, R> {
                 ..
             } => self.rejoin(action, domain, leave_script, join_script).await,
             // Not run on the member.
-            Action::DcResetAccount { .. } | Action::RebuildRequired { .. } => Flow::Next,
+            Action::DcResetAccount { .. }
+            | Action::EnableAccount { .. }
+            | Action::RebuildRequired { .. } => Flow::Next,
         }
     }
 
@@ -653,48 +773,91 @@ pub async fn repair_host_with<R: Remote>(
         on_event,
         out: RepairOutcome::new(host, RepairStatus::StillBroken, ""),
         dirty: false,
+        before: HostBaseline::of(None),
+        worse: None,
     };
+    // Never worse: record what is true before any change, from a probe of now (the plan's
+    // may be old). A host that heals itself or turns out to be a DC is left alone.
+    let first = match verify(run.remote, host).await {
+        Ok(v) => v,
+        Err(e) => {
+            run.out.status = RepairStatus::NotAttempted;
+            run.out.detail = format!(
+                "not attempted: the probe before any change failed ({}); nothing was changed",
+                redact(&e, cred)
+            );
+            return run.out;
+        }
+    };
+    run.before = HostBaseline::of(Some(&first.probe));
+    if first.probe.is_domain_controller() {
+        run.out.status = RepairStatus::NotAttempted;
+        run.out.detail = format!(
+            "a domain controller (DomainRole {}): never repaired; nothing was changed",
+            first.probe.domain_role.unwrap_or_default()
+        );
+        run.out.verification = Some(first);
+        return run.out;
+    }
+    if first.healthy {
+        // A plan with DC-side actions reaches here only after they ran ([`repair_on_dc`]
+        // first, e.g. a re-enabled account): then it is they that healed the host.
+        let after_dc = plan
+            .actions
+            .iter()
+            .any(|a| matches!(a.target(), Target::DomainController { .. }));
+        (run.out.status, run.out.detail) = if after_dc {
+            (
+                RepairStatus::Repaired,
+                "verified healthy after the DC-side action; nothing was run on the member"
+                    .to_string(),
+            )
+        } else {
+            (
+                RepairStatus::NothingToDo,
+                "verified healthy before any change; nothing was run".to_string(),
+            )
+        };
+        run.out.verification = Some(first);
+        return run.out;
+    }
+    let mut last = "";
     for action in actions {
-        match run.action(action).await {
+        last = action.name();
+        let (flow, lost) = match run.action(action).await {
+            // One more try to see where the host is.
+            Flow::Lost(e) => (run.verify_now().await, Some(e)),
+            flow => (flow, None),
+        };
+        match flow {
             Flow::Healthy => {
-                run.out.status = if run.out.changed {
+                run.out.status = if run.out.changed || lost.is_some() {
                     RepairStatus::Repaired
                 } else {
                     RepairStatus::NothingToDo
                 };
-                run.out.detail = format!("verified healthy after {}", action.name());
+                run.out.detail = format!("verified healthy after {last}");
                 return run.out;
             }
-            Flow::Next => {}
-            Flow::Lost(e) => {
-                // One more try to see where the host is.
-                return match run.verify_now().await {
-                    Flow::Healthy => {
-                        run.out.status = RepairStatus::Repaired;
-                        run.out.detail = format!("verified healthy after {}", action.name());
-                        run.out
-                    }
-                    Flow::Next => {
-                        run.out.status = RepairStatus::StillBroken;
-                        run.out.detail = format!("stopped at {}: {e}", action.name());
-                        run.out
-                    }
-                    Flow::Lost(v) => {
-                        run.out.verification = None;
-                        run.out.status = RepairStatus::Unverified;
-                        run.out.detail = format!("stopped at {}: {e}; {v}", action.name());
-                        run.out
-                    }
-                };
+            Flow::Next => {
+                if let Some(e) = lost {
+                    run.out.status = RepairStatus::StillBroken;
+                    run.out.detail = format!("stopped at {last}: {e}");
+                    return run.out;
+                }
+            }
+            Flow::Worse => return run.finish_worse(last),
+            Flow::Lost(v) => {
+                let e = lost.map(|e| format!("{e}; ")).unwrap_or_default();
+                return run.finish_gone(last, &format!("{e}{v}"));
             }
         }
     }
     if run.dirty || run.out.verification.is_none() {
-        if let Flow::Lost(v) = run.verify_now().await {
-            run.out.verification = None;
-            run.out.status = RepairStatus::Unverified;
-            run.out.detail = v;
-            return run.out;
+        match run.verify_now().await {
+            Flow::Lost(v) => return run.finish_gone(last, &v),
+            Flow::Worse => return run.finish_worse(last),
+            Flow::Healthy | Flow::Next => {}
         }
     }
     match &run.out.verification {
@@ -718,9 +881,41 @@ pub async fn repair_host_with<R: Remote>(
     run.out
 }
 
-/// Runs `plan`'s DC-side actions ([`Action::DcResetAccount`]) through `dir`, the DCs
-/// reached over LDAPS as the repair account. The member is not touched and not verified:
-/// it stays broken until it is rejoined, which the outcome says.
+impl<R> Run<'_, R> {
+    /// Ends the ladder on a verification worse than the baseline.
+    fn finish_worse(mut self, action: &str) -> RepairOutcome {
+        let worse = self.worse.take().unwrap_or_default();
+        self.out.status = RepairStatus::MadeWorse;
+        self.out.changed = true;
+        self.out.detail = format!("MADE WORSE by {action}; the ladder was stopped: {worse}");
+        self.out
+    }
+}
+
+impl<R: Remote> Run<'_, R> {
+    /// Ends the ladder on a host that answered before the repair and no longer does.
+    fn finish_gone(mut self, action: &str, error: &str) -> RepairOutcome {
+        let after = HostBaseline::of(None);
+        self.out.verification = None;
+        match self.before.worse(&after) {
+            Some(why) => {
+                let _ = self.made_worse(&after, &format!("{why} ({error})"));
+                self.finish_worse(action)
+            }
+            None => {
+                self.out.status = RepairStatus::Unverified;
+                self.out.detail = format!("stopped at {action}: {error}");
+                self.out
+            }
+        }
+    }
+}
+
+/// Runs `plan`'s DC-side actions ([`Action::DcResetAccount`], [`Action::EnableAccount`])
+/// through `dir`, the DCs reached over LDAPS as the repair account, stopping at the first
+/// failure. The member is not touched: after a reset it stays broken until it is rejoined,
+/// which the outcome says; after a re-enable the caller runs the plan's member actions
+/// (the pin) and the verify.
 pub async fn repair_on_dc<D: Directory>(
     dir: &mut D,
     plan: &HostPlan,
@@ -733,25 +928,27 @@ pub async fn repair_on_dc<D: Directory>(
         "no DC-side action planned",
     );
     for action in &plan.actions {
-        let Action::DcResetAccount {
-            dc: dc_name,
-            computer,
-        } = action
-        else {
-            continue;
+        let (dc_name, computer, enable) = match action {
+            Action::DcResetAccount { dc, computer } => (dc, computer, false),
+            Action::EnableAccount { dc, computer } => (dc, computer, true),
+            _ => continue,
         };
         on_event(RepairEvent::ActionStarted {
             host: host.to_string(),
             action: action.name().to_string(),
             summary: action.summary(),
         });
-        let (ok, detail) = match dir.reset_computer_account(dc_name, computer).await {
+        let (ok, detail) = match if enable {
+            dir.enable_computer_account(dc_name, computer).await
+        } else {
+            dir.reset_computer_account(dc_name, computer).await
+        } {
             Ok(what) => (true, what),
             Err(e) => (false, e),
         };
         let rec = StepRecord {
             action: action.name().to_string(),
-            step: "ldap_reset".to_string(),
+            step: if enable { "ldap_enable" } else { "ldap_reset" }.to_string(),
             ok,
             detail: excerpt(&detail, 300),
         };
@@ -760,18 +957,30 @@ pub async fn repair_on_dc<D: Directory>(
             step: rec.clone(),
         });
         out.steps.push(rec);
-        if ok {
-            out.changed = true;
-            out.status = RepairStatus::AccountResetOnDc;
-            out.detail = format!(
-                "computer account {computer}$ reset on {dc_name}; the host stays broken until it is rejoined (a reboot does not restore it)"
-            );
-        } else {
-            out.status = RepairStatus::StillBroken;
-            out.detail = format!(
-                "the account reset on {dc_name} failed ({}); the host is unchanged",
-                excerpt(&detail, 200)
-            );
+        match (ok, enable) {
+            (true, false) => {
+                out.changed = true;
+                out.status = RepairStatus::AccountResetOnDc;
+                out.detail = format!(
+                    "computer account {computer}$ reset on {dc_name}; the host stays broken until it is rejoined (a reboot does not restore it)"
+                );
+            }
+            (true, true) => {
+                out.changed = true;
+                // Not verified here: the member's pin and live test follow (the caller
+                // runs the plan's member actions next).
+                out.status = RepairStatus::Unverified;
+                out.detail = format!("computer account {computer}$ re-enabled on {dc_name}; not verified on the member yet");
+            }
+            (false, _) => {
+                out.status = RepairStatus::StillBroken;
+                out.detail = format!(
+                    "the {} on {dc_name} failed ({}); the host is unchanged",
+                    if enable { "re-enable" } else { "account reset" },
+                    excerpt(&detail, 200)
+                );
+                return out;
+            }
         }
     }
     out

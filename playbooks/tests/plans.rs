@@ -24,6 +24,7 @@ fn all_options() -> Vec<PlanOptions> {
         v.push(PlanOptions {
             allow_rejoin: bits & 1 != 0,
             allow_dc_reset: bits & 2 != 0,
+            allow_enable: false,
             repair_credential_available: bits & 4 != 0,
             pdcs: if bits & 8 != 0 {
                 pdcs("pdc.contoso.com")
@@ -292,6 +293,7 @@ fn stale_password_ladder_pinned_to_the_pdc() {
     let opts = PlanOptions {
         allow_rejoin: true,
         allow_dc_reset: false,
+        allow_enable: false,
         repair_credential_available: true,
         pdcs: BTreeMap::new(),
         dc_access: true,
@@ -518,6 +520,7 @@ fn unreachable_and_401_are_never_reset_on_the_dc() {
     let opts = PlanOptions {
         allow_rejoin: true,
         allow_dc_reset: true,
+        allow_enable: false,
         repair_credential_available: true,
         pdcs: pdcs(DC1),
         dc_access: true,
@@ -581,6 +584,7 @@ fn dc_reset_only_for_hosts_an_admin_named_with_permission_and_dc_access() {
     );
     let base = PlanOptions {
         allow_dc_reset: true,
+        allow_enable: false,
         dc_access: true,
         pdcs: pdcs("pdc.contoso.com"),
         ..PlanOptions::default()
@@ -604,6 +608,7 @@ fn dc_reset_only_for_hosts_an_admin_named_with_permission_and_dc_access() {
     for opts in [
         PlanOptions {
             allow_dc_reset: false,
+            allow_enable: false,
             ..named.clone()
         },
         PlanOptions {

@@ -43,6 +43,7 @@ fn plan_for(d: Diagnosis, allow_rejoin: bool) -> HostPlan {
     let opts = PlanOptions {
         allow_rejoin,
         allow_dc_reset: false,
+        allow_enable: false,
         repair_credential_available: true,
         pdcs: Default::default(),
         dc_access: true,
@@ -80,10 +81,17 @@ fn probe_reply(p: &ProbeOut) -> Step {
     Step::Ps("ts.name=", Ok(p.output()))
 }
 
+/// The probe before any change (never worse): the host is broken (live status 5), joined
+/// and reachable, as planned.
+fn baseline() -> Step {
+    probe_reply(&stale_probe())
+}
+
 #[test]
 fn reset_succeeds_and_is_verified() {
     let plan = plan_for(Diagnosis::StalePassword, false);
     let mut fake = FakeRemote::new(vec![
+        baseline(),
         Step::Ps(
             "Reset-ComputerMachinePassword -Server 'dc01.contoso.com'",
             ok("ts.reset=ok\n"),
@@ -109,19 +117,23 @@ fn reset_succeeds_and_is_verified() {
         vec![("run", true), ("pin", true)]
     );
     // The credential went over stdin, and only there.
+    assert!(
+        fake.calls[0].stdin.is_none(),
+        "the baseline probe gets no stdin"
+    );
     assert_eq!(
-        fake.calls[0].stdin.as_deref(),
+        fake.calls[1].stdin.as_deref(),
         Some(format!("{USER}\r\n{PASSWORD}\r\n").as_bytes())
     );
-    assert!(!fake.calls[0].text.contains(PASSWORD));
+    assert!(!fake.calls[1].text.contains(PASSWORD));
     // Decoded as UTF-8 on the host, set before `$input` is read (DOMAIN.md "WinRM details").
-    let script = &fake.calls[0].text;
+    let script = &fake.calls[1].text;
     let enc = script
         .find("[Console]::InputEncoding = New-Object System.Text.UTF8Encoding $false")
         .expect("InputEncoding set");
     assert!(enc < script.find("$input").unwrap());
-    assert!(fake.calls[1].stdin.is_none(), "the pin gets no stdin");
-    assert!(fake.calls[2].stdin.is_none(), "the probe gets no stdin");
+    assert!(fake.calls[2].stdin.is_none(), "the pin gets no stdin");
+    assert!(fake.calls[3].stdin.is_none(), "the probe gets no stdin");
     assert!(
         matches!(events.first(), Some(RepairEvent::ActionStarted { action, .. }) if action == "reset_machine_password")
     );
@@ -135,6 +147,7 @@ fn reset_succeeds_and_is_verified() {
 fn reset_fails_then_repair_fallback_works() {
     let plan = plan_for(Diagnosis::StalePassword, false);
     let mut fake = FakeRemote::new(vec![
+        baseline(),
         Step::Ps(
             "Reset-ComputerMachinePassword",
             ok("ts.reset_error=Access is denied.\n"),
@@ -166,7 +179,7 @@ fn reset_fails_then_repair_fallback_works() {
         ]
     );
     assert_eq!(out.steps[0].detail, "Access is denied.");
-    assert!(fake.calls[1].stdin.is_some());
+    assert!(fake.calls[2].stdin.is_some());
 }
 
 #[test]
@@ -175,6 +188,7 @@ fn reset_works_but_the_bound_dc_lags_so_the_channel_is_pinned() {
     // bound to the lagging DC (or let /sc_verify rediscover any DC).
     let plan = plan_for(Diagnosis::StalePassword, false);
     let mut fake = FakeRemote::new(vec![
+        baseline(),
         Step::Ps("Reset-ComputerMachinePassword", ok("ts.reset=ok\n")),
         Step::Cmd(
             "nltest /sc_reset:contoso.com\\dc01.contoso.com",
@@ -199,6 +213,7 @@ fn reset_works_but_the_bound_dc_lags_so_the_channel_is_pinned() {
 fn every_step_fails_and_the_verified_state_is_reported() {
     let plan = plan_for(Diagnosis::StalePassword, false);
     let mut fake = FakeRemote::new(vec![
+        baseline(),
         Step::Ps(
             "Reset-ComputerMachinePassword",
             ok("ts.reset_error=The server is not operational.\n"),
@@ -227,6 +242,7 @@ fn every_step_fails_and_the_verified_state_is_reported() {
 fn reported_success_that_does_not_verify_is_still_broken() {
     let plan = plan_for(Diagnosis::StalePassword, false);
     let mut fake = FakeRemote::new(vec![
+        baseline(),
         Step::Ps("Reset-ComputerMachinePassword", ok("ts.reset=ok\n")),
         Step::Cmd(
             "nltest /sc_reset:",
@@ -275,6 +291,7 @@ fn stale_dc_is_fixed_by_pinning() {
         false,
     );
     let mut fake = FakeRemote::new(vec![
+        baseline(),
         Step::Cmd(
             "nltest /sc_reset:contoso.com\\dc02.contoso.com",
             ok(&fixture("nltest_sc_reset_ok.txt")),
@@ -284,11 +301,12 @@ fn stale_dc_is_fixed_by_pinning() {
     let (out, _) = run(&mut fake, &plan);
     fake.assert_done();
     assert_eq!(out.status, RepairStatus::Repaired);
-    assert!(fake.calls[0].stdin.is_none());
+    assert!(fake.calls[1].stdin.is_none());
 }
 
 #[test]
-fn connection_lost_and_verification_impossible_is_unverified() {
+fn connection_lost_for_good_is_made_worse() {
+    // Reachable before the reset, not answering after it: worse (never worse, issue 11).
     let plan = plan_for(Diagnosis::StalePassword, false);
     let lost = || {
         Err(RemoteError::new(
@@ -297,20 +315,29 @@ fn connection_lost_and_verification_impossible_is_unverified() {
         ))
     };
     let mut fake = FakeRemote::new(vec![
+        baseline(),
         Step::Ps("Reset-ComputerMachinePassword", lost()),
         Step::Ps("ts.name=", lost()),
     ]);
     let (out, _) = run(&mut fake, &plan);
     fake.assert_done();
-    assert_eq!(out.status, RepairStatus::Unverified);
+    assert_eq!(out.status, RepairStatus::MadeWorse, "{out:#?}");
     assert!(out.verification.is_none());
-    assert_eq!(out.remaining_state(&plan), HostState::Unknown);
+    assert!(
+        out.detail
+            .contains("before: reachable, domain member, live channel status 5")
+            && out.detail.contains("after: not answering"),
+        "{}",
+        out.detail
+    );
+    assert_eq!(out.remaining_state(&plan), HostState::Unreachable);
 }
 
 #[test]
 fn rejoin_waits_for_both_reboots() {
     let plan = plan_for(Diagnosis::StalePassword, true);
     let mut fake = FakeRemote::new(vec![
+        baseline(),
         Step::Ps("Reset-ComputerMachinePassword", ok("ts.reset_error=Access is denied.\n")),
         Step::Ps("Test-ComputerSecureChannel -Repair", ok("ts.reset_error=Access is denied.\n")),
         // Leave: the restart may cut the connection before the answer arrives.
@@ -356,6 +383,7 @@ fn rejoin_waits_for_both_reboots() {
 fn rejoin_is_not_started_without_a_way_back() {
     let plan = plan_for(Diagnosis::StalePassword, true);
     let mut fake = FakeRemote::new(vec![
+        baseline(),
         Step::Ps("Reset-ComputerMachinePassword", ok("ts.reset_error=x\n")),
         Step::Ps(
             "Test-ComputerSecureChannel -Repair",
@@ -379,9 +407,10 @@ fn rejoin_is_not_started_without_a_way_back() {
 }
 
 #[test]
-fn rejoin_host_that_does_not_come_back_is_unverified() {
+fn rejoin_host_that_does_not_come_back_is_made_worse() {
     let plan = plan_for(Diagnosis::StalePassword, true);
     let mut fake = FakeRemote::new(vec![
+        baseline(),
         Step::Ps("Reset-ComputerMachinePassword", ok("ts.reset_error=x\n")),
         Step::Ps(
             "Test-ComputerSecureChannel -Repair",
@@ -400,16 +429,18 @@ fn rejoin_host_that_does_not_come_back_is_unverified() {
     .with_reconnect();
     let (out, _) = run(&mut fake, &plan);
     fake.assert_done();
-    assert_eq!(out.status, RepairStatus::Unverified, "{out:#?}");
+    assert_eq!(out.status, RepairStatus::MadeWorse, "{out:#?}");
     assert!(out.changed);
     assert!(out.detail.contains("did not come back"), "{}", out.detail);
+    assert!(out.detail.contains("no longer answers"), "{}", out.detail);
 }
 
 #[test]
-fn failed_join_leaves_a_verified_workgroup_host() {
+fn failed_join_that_strands_the_host_in_a_workgroup_is_made_worse() {
     let plan = plan_for(Diagnosis::StalePassword, true);
     let wg = ProbeOut::healthy("WS02", 2).workgroup();
     let mut fake = FakeRemote::new(vec![
+        baseline(),
         Step::Ps("Reset-ComputerMachinePassword", ok("ts.reset_error=x\n")),
         Step::Ps("Test-ComputerSecureChannel -Repair", ok("ts.reset_error=y\n")),
         Step::Ps("Remove-Computer", ok("ts.reset=ok\n")),
@@ -419,12 +450,30 @@ fn failed_join_leaves_a_verified_workgroup_host() {
         probe_reply(&wg),
     ])
     .with_reconnect();
-    let (out, _) = run(&mut fake, &plan);
+    let (out, events) = run(&mut fake, &plan);
     fake.assert_done();
-    assert_eq!(out.status, RepairStatus::StillBroken);
+    assert_eq!(out.status, RepairStatus::MadeWorse, "{out:#?}");
+    assert!(
+        out.detail
+            .contains("left the domain and did not come back (workgroup)"),
+        "{}",
+        out.detail
+    );
+    assert!(
+        out.detail.contains("after: reachable, workgroup"),
+        "{}",
+        out.detail
+    );
+    assert!(events
+        .iter()
+        .any(|e| matches!(e, RepairEvent::MadeWorse { .. })));
     assert_eq!(
-        out.verification.unwrap().diagnosis,
+        out.verification.as_ref().unwrap().diagnosis,
         Diagnosis::NotDomainJoined
+    );
+    assert_eq!(
+        serde_json::to_value(out.status).unwrap(),
+        serde_json::json!("made_worse")
     );
 }
 
@@ -513,6 +562,91 @@ impl Directory for FakeDirectory {
         };
         async move { r }
     }
+
+    fn enable_computer_account(
+        &mut self,
+        dc: &str,
+        computer: &str,
+    ) -> impl std::future::Future<Output = Result<String, String>> + Send {
+        self.calls
+            .push((dc.to_string(), format!("enable {computer}")));
+        let r = if self.refuse {
+            Err(format!(
+                "{dc}: insufficient access to write userAccountControl of {computer}$"
+            ))
+        } else {
+            Ok(format!(
+                "CN={computer},OU=Workstations,DC=contoso,DC=com enabled"
+            ))
+        };
+        async move { r }
+    }
+}
+
+#[test]
+fn a_disabled_account_is_re_enabled_on_the_dc_then_pinned_and_verified() {
+    // Issue 11: --allow-enable re-enables over LDAP, then the member is pinned to that DC
+    // (the probe-and-pin half runs through repair_host, see cli's repair_one).
+    let finding = Finding {
+        host: "ws02".into(),
+        diagnosis: Diagnosis::AccountDisabled,
+        evidence: vec![],
+    };
+    let opts = PlanOptions {
+        allow_enable: true,
+        dc_access: true,
+        repair_credential_available: true,
+        pdcs: [("contoso.com".to_string(), "dc01.contoso.com".to_string())].into(),
+        ..PlanOptions::default()
+    };
+    let plan = plan_host(&finding, Some(&stale_probe().probe()), &opts);
+    assert!(
+        matches!(&plan.actions[..], [Action::EnableAccount { dc, computer }, Action::ScReset { command, .. }]
+            if dc == "dc01.contoso.com" && computer == "WS02" && command == "nltest /sc_reset:contoso.com\\dc01.contoso.com"),
+        "{:?}",
+        plan.actions
+    );
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let mut dir = FakeDirectory {
+        calls: vec![],
+        refuse: false,
+    };
+    let mut sink = |_e: RepairEvent| {};
+    let out = rt.block_on(repair_on_dc(&mut dir, &plan, &mut sink));
+    assert_eq!(
+        dir.calls,
+        vec![("dc01.contoso.com".to_string(), "enable WS02".to_string())]
+    );
+    assert_eq!(
+        out.status,
+        RepairStatus::Unverified,
+        "verified on the member afterwards: {out:?}"
+    );
+    assert!(out.changed);
+    let mut refused = FakeDirectory {
+        calls: vec![],
+        refuse: true,
+    };
+    let out = rt.block_on(repair_on_dc(&mut refused, &plan, &mut sink));
+    assert_eq!(out.status, RepairStatus::StillBroken);
+    assert!(out.detail.contains("userAccountControl"), "{}", out.detail);
+    // Without --allow-enable: nothing, and the plan says what would allow it.
+    let plan = plan_host(
+        &finding,
+        Some(&stale_probe().probe()),
+        &PlanOptions {
+            allow_enable: false,
+            ..opts
+        },
+    );
+    assert!(plan.actions.is_empty());
+    assert!(
+        plan.needs.iter().any(|n| n.contains("--allow-enable")),
+        "{:?}",
+        plan.needs
+    );
 }
 
 #[test]
@@ -554,4 +688,234 @@ fn reset_output_markers() {
     })
     .unwrap_err();
     assert!(e.contains("no result marker (exit code 1): ParserError"));
+}
+
+// Never worse (issue 11): what is true before any change is recorded from a fresh probe,
+// each verification after a step that could change the host is compared with it, and a
+// worse state stops the ladder as `made_worse`.
+
+#[test]
+fn a_host_healthy_before_any_change_is_not_touched() {
+    // Planned from an older sweep; the probe before any change finds it healthy.
+    let plan = plan_for(Diagnosis::StalePassword, true);
+    let mut fake = FakeRemote::new(vec![probe_reply(&healthy_probe())]).with_reconnect();
+    let (out, events) = run(&mut fake, &plan);
+    fake.assert_done();
+    assert_eq!(out.status, RepairStatus::NothingToDo, "{out:#?}");
+    assert!(!out.changed);
+    assert!(out.steps.is_empty());
+    assert!(events.is_empty());
+    assert_eq!(fake.calls.len(), 1, "only the probe ran");
+}
+
+#[test]
+fn a_probe_that_fails_before_any_change_changes_nothing() {
+    let plan = plan_for(Diagnosis::StalePassword, true);
+    let mut fake = FakeRemote::new(vec![Step::Ps(
+        "ts.name=",
+        Err(RemoteError::new(RemoteErrorKind::Unreachable, "down")),
+    )]);
+    let (out, _) = run(&mut fake, &plan);
+    fake.assert_done();
+    assert_eq!(out.status, RepairStatus::NotAttempted);
+    assert!(!out.changed);
+    assert!(out.detail.contains("nothing was changed"), "{}", out.detail);
+}
+
+#[test]
+fn a_reset_after_which_the_account_is_disabled_or_missing_stops_the_ladder() {
+    // Before: the DC refused the password (5), so the account was there. After the reset
+    // and the pin: 1787, the account disabled or missing. The -Repair fallback and the
+    // rejoin must not run.
+    let plan = plan_for(Diagnosis::StalePassword, true);
+    let gone = ProbeOut::broken("WS02", 2, "nltest_sc_verify_broken_1787.txt");
+    let mut fake = FakeRemote::new(vec![
+        baseline(),
+        Step::Ps("Reset-ComputerMachinePassword", ok("ts.reset=ok\n")),
+        Step::Cmd(
+            "nltest /sc_reset:contoso.com\\dc01.contoso.com",
+            ok(&fixture("nltest_sc_reset_ok.txt")),
+        ),
+        probe_reply(&gone),
+    ])
+    .with_reconnect();
+    let (out, events) = run(&mut fake, &plan);
+    fake.assert_done();
+    assert_eq!(out.status, RepairStatus::MadeWorse, "{out:#?}");
+    assert!(out.changed);
+    assert!(
+        out.detail.contains("MADE WORSE by reset_machine_password")
+            && out.detail.contains("live status 5, now 1787"),
+        "{}",
+        out.detail
+    );
+    assert!(!fake
+        .calls
+        .iter()
+        .any(|c| c.text.contains("Test-ComputerSecureChannel -Repair")
+            || c.text.contains("Remove-Computer")));
+    assert!(matches!(
+        events.last(),
+        Some(RepairEvent::MadeWorse { host, .. }) if host == "ws02"
+    ));
+    assert_eq!(out.remaining_state(&plan), HostState::Broken);
+}
+
+#[test]
+fn a_leave_that_fails_but_disables_the_account_is_made_worse() {
+    // Remove-Computer disables the object before anything else (NETSETUP_ACCT_DELETE); an
+    // unjoin that then fails leaves a joined host whose account is gone.
+    let plan = plan_for(Diagnosis::StalePassword, true);
+    let gone = ProbeOut::broken("WS02", 2, "nltest_sc_verify_broken_1787.txt");
+    let mut fake = FakeRemote::new(vec![
+        baseline(),
+        Step::Ps("Reset-ComputerMachinePassword", ok("ts.reset_error=x\n")),
+        Step::Ps(
+            "Test-ComputerSecureChannel -Repair",
+            ok("ts.reset_error=y\n"),
+        ),
+        Step::Ps(
+            "Remove-Computer",
+            ok("ts.reset_error=The system cannot find the file specified.\n"),
+        ),
+        probe_reply(&gone),
+    ])
+    .with_reconnect();
+    let (out, _) = run(&mut fake, &plan);
+    fake.assert_done();
+    assert_eq!(out.status, RepairStatus::MadeWorse, "{out:#?}");
+    assert!(
+        out.detail.contains("MADE WORSE by rejoin"),
+        "{}",
+        out.detail
+    );
+}
+
+#[test]
+fn a_rejoin_that_comes_back_joined_and_healthy_is_not_worse() {
+    // Leaving the domain mid-rejoin is expected; only the end state counts.
+    let plan = plan_for(Diagnosis::StalePassword, true);
+    let mut fake = FakeRemote::new(vec![
+        baseline(),
+        Step::Ps("Reset-ComputerMachinePassword", ok("ts.reset_error=x\n")),
+        Step::Ps(
+            "Test-ComputerSecureChannel -Repair",
+            ok("ts.reset_error=y\n"),
+        ),
+        Step::Ps("Remove-Computer", ok("ts.reset=ok\n")),
+        Step::Reconnect(Ok(())),
+        probe_reply(&ProbeOut::healthy("WS02", 2).workgroup()),
+        Step::Ps("Add-Computer", ok("ts.reset=ok\n")),
+        Step::Reconnect(Ok(())),
+        probe_reply(&healthy_probe()),
+    ])
+    .with_reconnect();
+    let (out, events) = run(&mut fake, &plan);
+    fake.assert_done();
+    assert_eq!(out.status, RepairStatus::Repaired, "{out:#?}");
+    assert!(!events
+        .iter()
+        .any(|e| matches!(e, RepairEvent::MadeWorse { .. })));
+}
+
+#[test]
+fn worse_compares_each_fact_with_the_baseline() {
+    let of = |p: &ProbeOut| HostBaseline::of(Some(&p.probe()));
+    let healthy = of(&healthy_probe());
+    let stale = of(&stale_probe());
+    let gone = of(&ProbeOut::broken(
+        "WS02",
+        2,
+        "nltest_sc_verify_broken_1787.txt",
+    ));
+    let workgroup = of(&ProbeOut::healthy("WS02", 2).workgroup());
+    let down = HostBaseline::of(None);
+    assert_eq!(healthy.live_status, Some(0));
+    assert_eq!(stale.live_status, Some(5));
+    assert_eq!(gone.live_status, Some(1787));
+    // Healthy (live status 0) to broken: worse.
+    let why = healthy.worse(&stale).unwrap();
+    assert!(
+        why.contains("working channel broke (live status 0, now 5)"),
+        "{why}"
+    );
+    // Domain member to workgroup: worse.
+    assert!(stale.worse(&workgroup).unwrap().contains("left the domain"));
+    // Reachable to not answering: worse.
+    assert!(stale.worse(&down).unwrap().contains("no longer answers"));
+    // Account present (5) to disabled or missing (1787): worse.
+    assert!(stale.worse(&gone).unwrap().contains("disabled or missing"));
+    // Not worse: healed, the same, or a host that was down and answers.
+    assert_eq!(stale.worse(&healthy), None);
+    assert_eq!(stale.worse(&stale), None);
+    assert_eq!(down.worse(&stale), None);
+    assert_eq!(workgroup.worse(&healthy), None);
+    assert_eq!(
+        healthy.to_string(),
+        "reachable, domain member, live channel status 0"
+    );
+    assert_eq!(down.to_string(), "not answering");
+}
+
+#[test]
+fn name_twins_sid_duplicates_and_dcs_are_never_touched() {
+    // Every permission given: still nothing runs on them, on the member or on a DC.
+    let all = |host: &str| PlanOptions {
+        allow_rejoin: true,
+        allow_dc_reset: true,
+        repair_credential_available: true,
+        dc_access: true,
+        dc_reset_hosts: vec![host.to_string()],
+        rejoin_preflight: [(
+            host.to_string(),
+            playbooks::RejoinPreflight {
+                join_allowed: true,
+                reason: "the object's owner is Domain Admins".into(),
+                ou: None,
+            },
+        )]
+        .into(),
+        ..PlanOptions::default()
+    };
+    for d in [
+        Diagnosis::NameTwin {
+            twins: vec!["ws11".into()],
+        },
+        Diagnosis::SidDuplicate {
+            twins: vec!["ws12".into()],
+        },
+        Diagnosis::DomainController { role: 5 },
+        Diagnosis::DomainController { role: 4 },
+    ] {
+        let finding = Finding {
+            host: "ws02".into(),
+            diagnosis: d.clone(),
+            evidence: vec![],
+        };
+        let probe = match d {
+            Diagnosis::DomainController { role } => healthy_probe().role(role).probe(),
+            Diagnosis::NameTwin { .. } => stale_probe().probe(),
+            _ => healthy_probe().probe(),
+        };
+        let plan = plan_host(&finding, Some(&probe), &all("ws02"));
+        assert!(!plan.changes_anything(), "{d:?}: {:?}", plan.actions);
+        assert_eq!(plan.member_actions().count(), 0, "{d:?}");
+        // And the repair sends nothing to the host.
+        let mut fake = FakeRemote::new(vec![]).with_reconnect();
+        let (out, _) = run(&mut fake, &plan);
+        assert!(fake.calls.is_empty(), "{d:?}: {:?}", fake.calls);
+        assert!(!out.changed, "{d:?}");
+    }
+}
+
+#[test]
+fn a_host_that_turns_out_to_be_a_dc_is_not_touched() {
+    // The plan says member; the probe before any change says DomainRole 5.
+    let plan = plan_for(Diagnosis::StalePassword, true);
+    let mut fake = FakeRemote::new(vec![probe_reply(&stale_probe().role(5))]).with_reconnect();
+    let (out, _) = run(&mut fake, &plan);
+    fake.assert_done();
+    assert_eq!(out.status, RepairStatus::NotAttempted, "{out:#?}");
+    assert!(out.detail.contains("domain controller"), "{}", out.detail);
+    assert!(!out.changed);
 }

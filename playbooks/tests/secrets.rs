@@ -56,6 +56,7 @@ fn the_password_travels_only_over_stdin() {
         PlanOptions {
             allow_rejoin: true,
             allow_dc_reset: true,
+            allow_enable: false,
             repair_credential_available: true,
             pdcs: [(DOMAIN.to_string(), DC1.to_string())].into(),
             dc_access: true,
@@ -82,6 +83,7 @@ fn the_password_travels_only_over_stdin() {
         &PlanOptions {
             allow_rejoin: true,
             allow_dc_reset: false,
+            allow_enable: false,
             repair_credential_available: true,
             pdcs: Default::default(),
             dc_access: true,
@@ -91,6 +93,8 @@ fn the_password_travels_only_over_stdin() {
     );
     let echo = format!("ts.reset_error=The password '{PASSWORD}' does not meet the requirements\n");
     let mut fake = FakeRemote::new(vec![
+        // The probe before any change (never worse): broken, as planned.
+        Step::Ps("ts.name=", Ok(stale.output())),
         Step::Ps("Reset-ComputerMachinePassword", ok(&echo)),
         Step::Ps(
             "Test-ComputerSecureChannel -Repair",

@@ -1,6 +1,6 @@
 //! The recap a person reads at the end of a run on a terminal: counts per state (found and
-//! left), per diagnosis and per action, the hosts that need a person, and the slowest
-//! hosts. Colour only when the caller says so (`NO_COLOR`, `--color` and whether stdout
+//! left), per diagnosis and per action, the hosts a repair made worse, the hosts that need
+//! a person, and the slowest hosts. Colour only when the caller says so (`NO_COLOR`, `--color` and whether stdout
 //! is a terminal are the caller's business); without it, plain aligned text.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -260,6 +260,49 @@ pub fn recap(doc: &Document, color: bool) -> String {
                 &[Align::Left, Align::Right, Align::Right, Align::Right],
                 &rows,
             ));
+        }
+    }
+
+    // Hosts a repair left worse than it found them (never worse, issue 11): counted on
+    // every repair, listed loudly.
+    if doc.remaining.is_some() {
+        let worse: Vec<&HostReport> = hosts
+            .iter()
+            .copied()
+            .filter(|r| {
+                r.repair
+                    .as_ref()
+                    .is_some_and(|o| o.status == RepairStatus::MadeWorse)
+            })
+            .collect();
+        out.push('\n');
+        if worse.is_empty() {
+            let _ = writeln!(out, "  made worse: {}", p.paint(Style::Green, "none"));
+        } else {
+            let _ = writeln!(
+                out,
+                "  {}",
+                p.paint(
+                    Style::Red,
+                    &format!(
+                        "MADE WORSE ({}): ladder stopped; look at these first",
+                        worse.len()
+                    )
+                )
+            );
+            let rows: Vec<Vec<(String, Style)>> = worse
+                .iter()
+                .map(|r| {
+                    vec![
+                        cell(r.host.as_str(), Style::Red),
+                        cell(
+                            one_line(r.repair.as_ref().map_or("", |o| o.detail.as_str())),
+                            Style::Plain,
+                        ),
+                    ]
+                })
+                .collect();
+            out.push_str(&table(&p, "    ", &[], &rows));
         }
     }
 

@@ -75,6 +75,7 @@ pub fn repair_status_name(s: RepairStatus) -> &'static str {
         RepairStatus::ManualActionRequired => "manual_action_required",
         RepairStatus::NotAttempted => "not_attempted",
         RepairStatus::AccountResetOnDc => "account_reset_on_dc",
+        RepairStatus::MadeWorse => "made_worse",
     }
 }
 
@@ -88,6 +89,7 @@ pub fn repair_status_text(s: RepairStatus) -> &'static str {
         RepairStatus::ManualActionRequired => "needs a person",
         RepairStatus::NotAttempted => "not attempted",
         RepairStatus::AccountResetOnDc => "account reset on the DC",
+        RepairStatus::MadeWorse => "MADE WORSE (ladder stopped)",
     }
 }
 
@@ -99,6 +101,7 @@ pub fn final_state(r: &HostReport) -> HostState {
         (Some(o), None) => match (&o.verification, o.status) {
             (Some(v), _) => v.diagnosis.state(),
             (None, RepairStatus::Unverified) => HostState::Unknown,
+            (None, RepairStatus::MadeWorse) => HostState::Unreachable,
             (None, _) => r.state,
         },
         (None, _) => r.state,
