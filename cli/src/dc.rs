@@ -143,29 +143,35 @@ pub struct LdapDirectory {
     pub evidence: Arc<DcEvidence>,
 }
 
+impl LdapDirectory {
+    /// The settings to write on `dc` (by name, else the `--ldap` DC) bound as the repair
+    /// account.
+    fn repair_account_on(&self, dc: &str) -> Result<AdConfig, String> {
+        let url = self
+            .evidence
+            .url_of(dc)
+            .unwrap_or_else(|| self.access.read.url.clone());
+        let cred = self.access.reset_as.as_ref().ok_or_else(|| {
+            "no repair account to bind as (--repair-user or trustsweep_repair_user)".to_string()
+        })?;
+        Ok(AdConfig {
+            bind_user: cred.user.clone(),
+            bind_password: cred.password.clone(),
+            ..self.access.read.for_dc(url)
+        })
+    }
+}
+
 impl playbooks::Directory for LdapDirectory {
     fn reset_computer_account(
         &mut self,
         dc: &str,
         computer: &str,
     ) -> impl std::future::Future<Output = Result<String, String>> + Send {
-        let url = self
-            .evidence
-            .url_of(dc)
-            .unwrap_or_else(|| self.access.read.url.clone());
-        let cfg = self.access.reset_as.as_ref().map(|cred| AdConfig {
-            bind_user: cred.user.clone(),
-            bind_password: cred.password.clone(),
-            ..self.access.read.for_dc(url)
-        });
+        let cfg = self.repair_account_on(dc);
         let computer = computer.to_string();
         async move {
-            let Some(cfg) = cfg else {
-                return Err(
-                    "no repair account to bind as (--repair-user or trustsweep_repair_user)"
-                        .to_string(),
-                );
-            };
+            let cfg = cfg?;
             let dn = ad::reset_computer_account_randomly(&cfg, &computer)
                 .await
                 .map_err(|e| e.to_string())?;
@@ -178,23 +184,10 @@ impl playbooks::Directory for LdapDirectory {
         dc: &str,
         computer: &str,
     ) -> impl std::future::Future<Output = Result<String, String>> + Send {
-        let url = self
-            .evidence
-            .url_of(dc)
-            .unwrap_or_else(|| self.access.read.url.clone());
-        let cfg = self.access.reset_as.as_ref().map(|cred| AdConfig {
-            bind_user: cred.user.clone(),
-            bind_password: cred.password.clone(),
-            ..self.access.read.for_dc(url)
-        });
+        let cfg = self.repair_account_on(dc);
         let computer = computer.to_string();
         async move {
-            let Some(cfg) = cfg else {
-                return Err(
-                    "no repair account to bind as (--repair-user or trustsweep_repair_user)"
-                        .to_string(),
-                );
-            };
+            let cfg = cfg?;
             let Some(account) = ad::read_computer(&cfg, &computer)
                 .await
                 .map_err(|e| e.to_string())?
