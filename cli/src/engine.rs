@@ -48,6 +48,10 @@ pub struct Limits {
     pub host_deadline: Duration,
 }
 
+/// How long a phase waits, after its last host, for the shell deletions of hosts its
+/// deadline cut off (each is bounded by [`winrm::session::CLEANUP_TIMEOUT`]).
+pub const CLEANUP_BUDGET: Duration = Duration::from_secs(15);
+
 /// What became of a job that did not return normally.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Abnormal {
@@ -113,13 +117,15 @@ where
             peak.fetch_max(now, Ordering::SeqCst);
             let t0 = Instant::now();
             // The job runs in its own task so that a panic is caught as a JoinError.
-            let handle = tokio::spawn(fut);
-            let abort = handle.abort_handle();
-            let res = match tokio::time::timeout(deadline, handle).await {
+            let mut handle = tokio::spawn(fut);
+            let res = match tokio::time::timeout(deadline, &mut handle).await {
                 Ok(Ok(r)) => Ok(r),
                 Ok(Err(e)) => Err(Abnormal::Panicked(panic_message(e))),
                 Err(_) => {
-                    abort.abort();
+                    handle.abort();
+                    // Wait until the job's future is dropped: its drop guards (a WinRM
+                    // session deleting its shell) have then started their clean-up.
+                    let _ = handle.await;
                     Err(Abnormal::DeadlineExceeded(deadline))
                 }
             };
@@ -129,6 +135,16 @@ where
     }
     while let Some(done) = set.join_next().await {
         record(done, &items, &mut results, events, &on_abnormal);
+    }
+    // Hosts cut off by their deadline left their shell deletions running on their own:
+    // the phase ends when those are done (bounded), so no shell outlives the sweep.
+    let left = winrm::session::finish_cleanup(CLEANUP_BUDGET).await;
+    if left > 0 {
+        tracing::warn!(
+            phase,
+            left,
+            "shell deletions for hosts cut off by their deadline did not finish"
+        );
     }
     let _ = events.send(Event::PhaseFinished {
         phase,

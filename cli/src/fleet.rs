@@ -370,6 +370,9 @@ fn interrupt_token() -> engine::tokio_util_cancel::Token {
         // A second Ctrl-C stops at once: the journal already holds every finished host.
         if tokio::signal::ctrl_c().await.is_ok() {
             eprintln!("trustsweep: stopped; resume with --resume JOURNAL");
+            // Shells left open would count against MaxShellsPerUser for hours: delete
+            // them (bounded) before leaving.
+            winrm::session::delete_open_shells(std::time::Duration::from_secs(5)).await;
             std::process::exit(exit::INTERRUPTED);
         }
     });

@@ -1,5 +1,9 @@
 //! `trustsweep lab serve` and the in-process lab behind `--lab N`: a simulated Windows
 //! domain whose member hosts each listen for WinRM on their own loopback address.
+//!
+//! `--scheme https` serves WinRM over TLS with certificates from a CA generated at start
+//! (written owner-only next to the inventory as `ansible_winrm_ca_trust_path`), and
+//! `--cbt` sets the listeners' `CbtHardeningLevel` for NTLM channel bindings.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -9,6 +13,9 @@ use lab::faults::FaultKind;
 use lab::model::{Directory, Lab, LabSpec};
 use lab::samba::SambaConfig;
 use lab::wire::{RunningLab, WireOptions};
+use winrm::ntlm::CbtHardening;
+use winrm::server::ServerConfig;
+use winrm::transport::Scheme;
 
 use crate::exit;
 
@@ -46,6 +53,22 @@ pub struct LabArgs {
     /// then named TSL0001...). Sweeps of such a lab read the DCs over LDAPS.
     #[arg(long, value_name = "FACTS")]
     pub lab_samba: Option<PathBuf>,
+    /// Serve WinRM over http (the 5985 listener, NTLM message encryption) or https (the
+    /// 5986 listener, certificates from a CA the lab generates).
+    #[arg(long, value_name = "SCHEME", default_value = "http", value_parser = parse_scheme)]
+    pub scheme: Scheme,
+    /// CbtHardeningLevel of the HTTPS listeners: none ignores NTLM channel bindings,
+    /// relaxed (Windows' default) refuses a wrong one, strict also a missing one.
+    #[arg(long, value_name = "LEVEL", default_value = "relaxed", value_parser = parse_cbt)]
+    pub cbt: CbtHardening,
+}
+
+fn parse_scheme(s: &str) -> Result<Scheme, String> {
+    s.parse()
+}
+
+fn parse_cbt(s: &str) -> Result<CbtHardening, String> {
+    s.parse()
 }
 
 /// `trustsweep lab serve`.
@@ -59,9 +82,10 @@ pub struct ServeArgs {
     /// Write an Ansible-style YAML inventory of the lab (with its lab-only credentials) here.
     #[arg(long, value_name = "PATH")]
     write_inventory: Option<PathBuf>,
-    /// Port every host listens on (falls back to an ephemeral port where it is taken).
-    #[arg(long, default_value_t = 5985)]
-    port: u16,
+    /// Port every host listens on (falls back to an ephemeral port where it is taken);
+    /// default 5985 for http, 5986 for https.
+    #[arg(long)]
+    port: Option<u16>,
 }
 
 /// A parsed `--faults` list (a newtype, so clap sees one value, not many).
@@ -115,6 +139,11 @@ pub async fn start(hosts: usize, args: &LabArgs, port: Option<u16>) -> Result<Ru
     let opts = WireOptions {
         port,
         powershell_startup: Duration::from_millis(args.powershell_ms),
+        server: ServerConfig {
+            cbt_hardening: args.cbt,
+            ..ServerConfig::default()
+        },
+        scheme: args.scheme,
         ..WireOptions::default()
     };
     RunningLab::start(lab, opts)
@@ -124,7 +153,8 @@ pub async fn start(hosts: usize, args: &LabArgs, port: Option<u16>) -> Result<Ru
 
 /// `trustsweep lab serve`: runs in the foreground until interrupted.
 pub async fn serve(args: ServeArgs) -> i32 {
-    let running = match start(args.hosts, &args.lab, Some(args.port)).await {
+    let port = args.port.unwrap_or(args.lab.scheme.default_port());
+    let running = match start(args.hosts, &args.lab, Some(port)).await {
         Ok(r) => r,
         Err(e) => {
             eprintln!("trustsweep lab serve: {e}");
@@ -132,7 +162,18 @@ pub async fn serve(args: ServeArgs) -> i32 {
         }
     };
     if let Some(path) = &args.write_inventory {
-        if let Err(e) = write_private(path, &running.inventory_yaml()) {
+        // An HTTPS lab's CA outlives the lab's temporary copy: next to the inventory.
+        let ca_path = match running.ca_pem() {
+            Some(pem) => match write_ca_next_to(path, pem) {
+                Ok(p) => Some(p),
+                Err(e) => {
+                    eprintln!("trustsweep lab serve: cannot write the lab CA: {e}");
+                    return exit::USAGE;
+                }
+            },
+            None => None,
+        };
+        if let Err(e) = write_private(path, &running.inventory_yaml_with_ca(ca_path.as_deref())) {
             eprintln!(
                 "trustsweep lab serve: cannot write inventory {}: {e}",
                 path.display()
@@ -140,13 +181,20 @@ pub async fn serve(args: ServeArgs) -> i32 {
             return exit::USAGE;
         }
         eprintln!("inventory written to {}", path.display());
+    } else if let Some(ca) = running.ca_file() {
+        eprintln!("lab CA (while the lab runs): {}", ca.display());
     }
     let eps = running.endpoints();
     if let (Some(first), Some(last)) = (eps.first(), eps.last()) {
         eprintln!(
-            "lab {}: {} hosts listening for WinRM from {} to {}; press Ctrl-C to stop",
+            "lab {}: {} hosts listening for WinRM over {} (CbtHardeningLevel {}) from {} to {}; press Ctrl-C to stop",
             running.lab().domain_name(),
             eps.len(),
+            match running.scheme() {
+                Scheme::Http => "http",
+                Scheme::Https => "https",
+            },
+            args.lab.cbt,
             first.addr,
             last.addr
         );
@@ -158,6 +206,22 @@ pub async fn serve(args: ServeArgs) -> i32 {
     let _ = tokio::signal::ctrl_c().await;
     eprintln!("lab stopped");
     exit::OK
+}
+
+/// Writes an HTTPS lab's CA as `<inventory stem>-ca.pem` beside the inventory, owner-only,
+/// and returns its absolute path (what the inventory names).
+fn write_ca_next_to(inventory: &std::path::Path, pem: &str) -> std::io::Result<PathBuf> {
+    let stem = inventory
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "inventory".into());
+    let dir = match inventory.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let path = std::fs::canonicalize(&dir)?.join(format!("{stem}-ca.pem"));
+    write_private(&path, pem)?;
+    Ok(path)
 }
 
 /// Writes a file readable by its owner only (it holds lab passwords).

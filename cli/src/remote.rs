@@ -28,7 +28,31 @@ impl WinrmRemote {
     }
 }
 
-/// Maps a WinRM error onto the playbooks' error kinds.
+/// The library's message plus what to change on *our* command line: `winrm` says what
+/// to check on the host and never names the CLI's flags.
+pub fn error_text(e: &winrm::Error) -> String {
+    let hint = match e {
+        winrm::Error::Tls { .. } => Some(
+            "to trust a private CA pass --ca-file or set ansible_winrm_ca_trust_path for the host",
+        ),
+        winrm::Error::InvalidConfig(m) if m.contains("Basic authentication over plain HTTP") => {
+            Some("set ansible_winrm_scheme: https, or ansible_winrm_transport: ntlm")
+        }
+        winrm::Error::NotWinrm { .. } => {
+            Some("check the host's ansible_port and ansible_winrm_scheme in the inventory")
+        }
+        _ => None,
+    };
+    match hint {
+        Some(h) => format!("{e} ({h})"),
+        None => e.to_string(),
+    }
+}
+
+/// Maps a WinRM error onto the playbooks' error kinds: a 401 during the logon is
+/// `Unauthorized`; an Access Denied fault `AccessDenied`; timeouts `Timeout`; no answer
+/// `Unreachable`; everything else — a 401 after logon (the session was lost), TLS
+/// failures, a service that is not WinRM, faults — `Protocol`.
 pub fn remote_error(e: &winrm::Error) -> RemoteError {
     let kind = if e.is_unauthorized() {
         RemoteErrorKind::Unauthorized
@@ -44,7 +68,7 @@ pub fn remote_error(e: &winrm::Error) -> RemoteError {
     } else {
         RemoteErrorKind::Protocol
     };
-    RemoteError::new(kind, e.to_string())
+    RemoteError::new(kind, error_text(e))
 }
 
 fn output(out: winrm::Output) -> CommandOutput {

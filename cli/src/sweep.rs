@@ -86,10 +86,9 @@ pub async fn observe(target: Target, evidence: Option<Arc<DcEvidence>>) -> Obser
     let mut reachable = false;
     match WinrmRemote::new(session_config(&target, &cred)) {
         Err(e) => {
-            obs.error = Some(e.to_string());
-            obs.access = Access::Unreachable {
-                message: e.to_string(),
-            };
+            let text = crate::remote::error_text(&e);
+            obs.error = Some(text.clone());
+            obs.access = Access::Unreachable { message: text };
         }
         Ok(mut remote) => {
             match probe_host(&mut remote).await {

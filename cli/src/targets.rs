@@ -363,7 +363,11 @@ pub async fn resolve(args: &SourceArgs) -> Result<Resolved, String> {
             endpoint: Endpoint::new(h.address.clone(), h.port, scheme),
             auth,
             tls: TlsOptions {
-                ca_file: args.ca_file.clone(),
+                // The host's own CA (pywinrm's `ca_trust_path`) wins over --ca-file.
+                ca_file: h
+                    .var("ansible_winrm_ca_trust_path")
+                    .map(PathBuf::from)
+                    .or_else(|| args.ca_file.clone()),
                 dangerous_skip_verify: skip_verify,
             },
             connect,

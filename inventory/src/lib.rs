@@ -14,7 +14,8 @@
 //!
 //! Hosts carry the connection variables Ansible's WinRM plugin uses (`ansible_host`,
 //! `ansible_port`, `ansible_user`, `ansible_password`, `ansible_winrm_scheme`,
-//! `ansible_winrm_transport`, `ansible_winrm_server_cert_validation`) plus trustsweep's own
+//! `ansible_winrm_transport`, `ansible_winrm_server_cert_validation`,
+//! `ansible_winrm_ca_trust_path`) plus trustsweep's own
 //! (`trustsweep_repair_user`, `trustsweep_repair_password`). Variables are inherited the
 //! Ansible way: `all` < parent groups < child groups < host; groups at the same depth are
 //! applied by `ansible_group_priority`, then by name. Secrets ([`is_secret_var`]) are kept in

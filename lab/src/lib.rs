@@ -20,4 +20,5 @@ pub mod faults;
 pub mod host;
 pub mod model;
 pub mod samba;
+pub mod tls;
 pub mod wire;

@@ -6,10 +6,19 @@
 //! [`Server`] and one shell table. The latency model adds a round-trip time to every reply
 //! (per host, from the model) and a PowerShell start-up time to every `powershell.exe`
 //! command, so benchmarks can model a real network; both default to zero.
+//!
+//! With [`WireOptions::scheme`] HTTPS the hosts serve WinRM over TLS instead (Windows'
+//! 5986 listener), each with its own certificate from a CA generated at start
+//! ([`crate::tls`]), and check NTLM channel bindings as the listener's
+//! `CbtHardeningLevel` ([`ServerConfig::cbt_hardening`]) says. The CA's PEM is written to
+//! an owner-only temporary file, removed when the lab stops, and named in the inventory as
+//! `ansible_winrm_ca_trust_path`.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -20,9 +29,11 @@ use winrm::ntlm::{ClaimedIdentity, ServerIdentity};
 use winrm::server::{
     Backend, ExecOutput, HostIdentity, Logon as WireLogon, Server, ServerConfig, StdinMode,
 };
+use winrm::transport::Scheme;
 
 use crate::host::HostId;
 use crate::model::{HostInfo, Identity, Lab, Logon};
+use crate::tls::{LabCa, PkiError};
 
 /// Where and how the lab listens.
 #[derive(Clone, Debug)]
@@ -34,8 +45,11 @@ pub struct WireOptions {
     pub port: Option<u16>,
     /// Added to every `powershell.exe` command (PowerShell's start-up cost).
     pub powershell_startup: Duration,
-    /// Listener settings (`MaxEnvelopeSizekb`, `MaxTimeoutms`, shells per user).
+    /// Listener settings (`MaxEnvelopeSizekb`, `MaxTimeoutms`, shells per user,
+    /// `CbtHardeningLevel` for HTTPS).
     pub server: ServerConfig,
+    /// HTTP (the 5985 listener, message encryption) or HTTPS (5986, TLS with a lab CA).
+    pub scheme: Scheme,
 }
 
 impl Default for WireOptions {
@@ -45,6 +59,7 @@ impl Default for WireOptions {
             port: None,
             powershell_startup: Duration::ZERO,
             server: ServerConfig::default(),
+            scheme: Scheme::Http,
         }
     }
 }
@@ -189,12 +204,18 @@ pub struct RunningLab {
     server: Arc<Server<LabBackend>>,
     endpoints: Vec<Endpoint>,
     tasks: Vec<JoinHandle<()>>,
+    scheme: Scheme,
+    /// The CA of an HTTPS lab: its PEM and the temporary file holding it.
+    ca: Option<(String, PathBuf)>,
 }
 
 impl Drop for RunningLab {
     fn drop(&mut self) {
         for t in &self.tasks {
             t.abort();
+        }
+        if let Some((_, path)) = &self.ca {
+            let _ = std::fs::remove_file(path);
         }
     }
 }
@@ -210,6 +231,18 @@ pub enum WireError {
         addr: SocketAddr,
         /// The host's name.
         host: String,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The HTTPS lab's certificates could not be made.
+    #[error(transparent)]
+    Pki(#[from] PkiError),
+    /// The CA file of an HTTPS lab could not be written.
+    #[error("cannot write the lab CA to {path}: {source}")]
+    CaFile {
+        /// Where.
+        path: PathBuf,
         /// The OS error.
         #[source]
         source: std::io::Error,
@@ -282,18 +315,57 @@ impl RunningLab {
             powershell_startup: opts.powershell_startup,
         });
         let server = Server::new(backend, opts.server);
+        let ca = match opts.scheme {
+            Scheme::Http => None,
+            Scheme::Https => Some(LabCa::generate(&lab.domain_name())?),
+        };
         let mut endpoints = Vec::with_capacity(listeners.len());
         let mut tasks = Vec::with_capacity(listeners.len());
         for (info, addr, listener) in listeners {
-            tasks.push(tokio::spawn(server.clone().serve(listener)));
+            let task = match &ca {
+                None => tokio::spawn(server.clone().serve(listener)),
+                Some(ca) => {
+                    let names = [info.dns_name.as_str(), info.address.as_str()];
+                    let tls = ca.listener(&names, addr.ip())?;
+                    tokio::spawn(server.clone().serve_https(listener, tls))
+                }
+            };
+            tasks.push(task);
             endpoints.push(Endpoint { info, addr });
         }
-        Ok(RunningLab {
+        let mut running = RunningLab {
             lab,
             server,
             endpoints,
             tasks,
-        })
+            scheme: opts.scheme,
+            ca: None,
+        };
+        if let Some(ca) = ca {
+            let pem = ca.pem();
+            let path = temp_ca_path();
+            write_owner_only(&path, &pem).map_err(|source| WireError::CaFile {
+                path: path.clone(),
+                source,
+            })?;
+            running.ca = Some((pem, path));
+        }
+        Ok(running)
+    }
+
+    /// HTTP or HTTPS.
+    pub fn scheme(&self) -> Scheme {
+        self.scheme
+    }
+
+    /// The PEM of the CA behind an HTTPS lab's certificates.
+    pub fn ca_pem(&self) -> Option<&str> {
+        self.ca.as_ref().map(|(pem, _)| pem.as_str())
+    }
+
+    /// The owner-only temporary file holding [`RunningLab::ca_pem`] while the lab runs.
+    pub fn ca_file(&self) -> Option<&Path> {
+        self.ca.as_ref().map(|(_, path)| path.as_path())
     }
 
     /// The model behind the listeners (ground truth for tests).
@@ -319,7 +391,14 @@ impl RunningLab {
     /// An inventory in Ansible's YAML shape listing every host with its address, port and
     /// local administrator credentials (lab secrets only), and in `all.vars` the domain
     /// account that may reset machine passwords (`trustsweep_repair_user/_password`).
+    /// An HTTPS lab names its CA as `ansible_winrm_ca_trust_path` ([`RunningLab::ca_file`]).
     pub fn inventory_yaml(&self) -> String {
+        self.inventory_yaml_with_ca(self.ca_file())
+    }
+
+    /// [`RunningLab::inventory_yaml`] naming `ca_path` as the CA file of an HTTPS lab
+    /// (for a copy of [`RunningLab::ca_pem`] that outlives the lab's temporary one).
+    pub fn inventory_yaml_with_ca(&self, ca_path: Option<&Path>) -> String {
         let repair = self.lab.repair_credentials();
         let logon_test = self.lab.helpdesk_credentials();
         let mut y = String::new();
@@ -331,7 +410,22 @@ impl RunningLab {
         let _ = writeln!(y, "  vars:");
         let _ = writeln!(y, "    ansible_connection: winrm");
         let _ = writeln!(y, "    ansible_winrm_transport: ntlm");
-        let _ = writeln!(y, "    ansible_winrm_scheme: http");
+        match self.scheme {
+            Scheme::Http => {
+                let _ = writeln!(y, "    ansible_winrm_scheme: http");
+            }
+            Scheme::Https => {
+                let _ = writeln!(y, "    ansible_winrm_scheme: https");
+                let _ = writeln!(y, "    ansible_winrm_server_cert_validation: validate");
+                if let Some(path) = ca_path {
+                    let _ = writeln!(
+                        y,
+                        "    ansible_winrm_ca_trust_path: {}",
+                        yaml_str(&path.to_string_lossy())
+                    );
+                }
+            }
+        }
         let _ = writeln!(
             y,
             "    trustsweep_domain: {}",
@@ -378,6 +472,26 @@ impl RunningLab {
         }
         y
     }
+}
+
+/// A fresh path in the temporary directory for an HTTPS lab's CA.
+fn temp_ca_path() -> PathBuf {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    std::env::temp_dir().join(format!("trustsweep-lab-ca-{}-{n}.pem", std::process::id()))
+}
+
+/// Writes a file readable by its owner only.
+fn write_owner_only(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    #[cfg(unix)]
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    opts.mode(0o600);
+    let mut f = opts.open(path)?;
+    f.write_all(text.as_bytes())
 }
 
 /// A YAML scalar in single quotes (no escapes needed but doubled quotes).

@@ -173,9 +173,10 @@ async fn untrusted_certificate_is_refused_unless_dangerously_skipped() {
         .await
         .unwrap_err();
     assert!(matches!(e, winrm::Error::Tls { .. }), "{e}");
+    // What to check, in the library's terms: naming CLI flags is the CLI's job.
     assert!(
-        e.to_string().contains("--ca-file"),
-        "the error says what to do: {e}"
+        e.to_string().contains("CA trusted") && !e.to_string().contains("--"),
+        "the error says what to check: {e}"
     );
     let mut c = cfg(addr, "localhost", AuthMethod::Ntlm, PW);
     c.tls.dangerous_skip_verify = true;

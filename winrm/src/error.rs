@@ -20,7 +20,7 @@ pub enum Error {
 
     // --- network and transport
     /// TCP connect failed (refused, unreachable, DNS).
-    #[error("cannot connect to {addr}: {source}")]
+    #[error("cannot connect to {addr}: {source}; check the name resolves, the host is up and the port is open")]
     Connect {
         /// host:port we tried.
         addr: String,
@@ -29,7 +29,7 @@ pub enum Error {
         source: std::io::Error,
     },
     /// TCP connect did not finish in time.
-    #[error("connecting to {addr} timed out after {after:?}")]
+    #[error("connecting to {addr} timed out after {after:?}: the host is down or a firewall drops the port")]
     ConnectTimeout {
         /// host:port we tried.
         addr: String,
@@ -37,7 +37,7 @@ pub enum Error {
         after: Duration,
     },
     /// TLS handshake failed (certificate not trusted, name mismatch, protocol error).
-    #[error("TLS handshake with {addr} failed: {source} (use --ca-file to trust a private CA)")]
+    #[error("TLS handshake with {addr} failed: {source}; check that the host's certificate is issued by a CA trusted here for the name connected to, and that the port is an HTTPS listener")]
     Tls {
         /// host:port.
         addr: String,
@@ -45,7 +45,8 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
-    /// HTTP-level failure on an established connection.
+    /// HTTP-level failure on an established connection (the network or the peer broke
+    /// the exchange).
     #[error("HTTP error talking to {addr}: {source}")]
     Http {
         /// host:port.
@@ -71,14 +72,47 @@ pub enum Error {
     },
 
     // --- the peer refused
-    /// HTTP 401: the server rejected the credentials (or, for a domain account on a host
-    /// with a broken trust, could not verify them).
-    #[error("{addr} rejected the credentials of {user} (HTTP 401)")]
+    /// HTTP 401 before authentication completed: the logon was refused. A wrong password,
+    /// a logon right denied by policy ("Deny access to this computer from the network",
+    /// Protected Users), a UAC-filtered local administrator (KB951016) or, for a domain
+    /// account, a host that cannot verify it (broken trust) all look the same here.
+    #[error("{addr} refused the logon of {user} (HTTP 401 during authentication): check the password, that the account may log on over the network to this host (deny-logon policies, Protected Users), that a local administrator other than the built-in one is not filtered by UAC (LocalAccountTokenFilterPolicy), and, for a domain account, the host's trust")]
     Unauthorized {
         /// host:port.
         addr: String,
         /// The user name that was tried (never the password).
         user: String,
+    },
+    /// HTTP 401 on a connection that had authenticated, again after a fresh handshake:
+    /// the server dropped our security context (service restart, idle timeout) and would
+    /// not take a new one.
+    #[error("{addr} stopped accepting the authenticated session of {user} (HTTP 401 after logon, twice): the WinRM service may be restarting; retry later")]
+    SessionLost {
+        /// host:port.
+        addr: String,
+        /// The user name that was authenticated.
+        user: String,
+    },
+    /// Authenticated, but the server refused access (WS-Management Access Denied fault,
+    /// code 5 / 0x80070005).
+    #[error("{addr} authenticated the account but denied access to WinRM: check that it is in the host's Administrators or Remote Management Users group and allowed by the WinRM root SDDL ({fault})")]
+    AccessDenied {
+        /// host:port.
+        addr: String,
+        /// The fault as sent.
+        fault: Box<WsmanFault>,
+    },
+    /// The peer answered, but not as a WinRM listener does (a 404 or other status WinRM
+    /// never sends, a reply that is not SOAP, a service that is not HTTP, no
+    /// authentication asked for): the wrong port or the wrong service.
+    #[error("{addr} does not answer like a WinRM listener ({detail}): check the port, the scheme (HTTP 5985, HTTPS 5986) and that the WinRM service listens there")]
+    NotWinrm {
+        /// host:port.
+        addr: String,
+        /// The HTTP status, when there was one.
+        status: Option<u16>,
+        /// What was wrong.
+        detail: String,
     },
     /// The server offers none of the authentication schemes we can speak.
     #[error("{addr} offers no authentication scheme we support (offered: {offered}); enable Negotiate/NTLM, or Basic over HTTPS")]
@@ -154,7 +188,7 @@ impl Error {
     /// The WS-Management fault kind, when this error is a fault.
     pub fn fault_kind(&self) -> Option<FaultKind> {
         match self {
-            Error::Fault(f) => Some(f.kind),
+            Error::Fault(f) | Error::AccessDenied { fault: f, .. } => Some(f.kind),
             _ => None,
         }
     }
@@ -174,9 +208,15 @@ impl Error {
         )
     }
 
-    /// True when the server rejected our credentials (401).
+    /// True when the server refused the logon (401 before authentication completed).
+    /// A 401 after authentication ([`Error::SessionLost`]) is not a refused credential.
     pub fn is_unauthorized(&self) -> bool {
         matches!(self, Error::Unauthorized { .. })
+    }
+
+    /// True when the peer is not a WinRM listener (wrong port or service).
+    pub fn is_not_winrm(&self) -> bool {
+        matches!(self, Error::NotWinrm { .. })
     }
 
     /// True when the server authenticated us but denied access (WSManFault code 5 or

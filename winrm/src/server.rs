@@ -9,6 +9,10 @@
 //! `OperationTimeout` fault (MS-WSMV 3.1.4.14). The WinRS shell table (Create, Command,
 //! Send, Receive, Signal, Delete) lives here too; what a command *does* is the
 //! [`Backend`]'s business (the lab's model of a Windows host).
+//!
+//! The HTTPS listener ([`Server::serve_https`]) knows its own certificate, so it checks the
+//! channel binding in NTLM AUTHENTICATE messages as [`ServerConfig::cbt_hardening`] says
+//! (Windows' `CbtHardeningLevel`, Relaxed by default); a refusal is a plain 401.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -29,7 +33,8 @@ use tokio::sync::watch;
 
 use crate::encryption;
 use crate::ntlm::{
-    Acceptor, AwaitingAuthenticate, ClaimedIdentity, ServerIdentity, SessionSecurity,
+    Acceptor, AwaitingAuthenticate, CbtHardening, ChannelBindings, ClaimedIdentity, NtlmError,
+    ServerIdentity, SessionSecurity,
 };
 use crate::secret::Secret;
 use crate::soap::{
@@ -138,6 +143,9 @@ pub struct ServerConfig {
     pub max_shells_per_user: usize,
     /// `Service/Auth/Basic` (default false); honoured on TLS connections only.
     pub allow_basic: bool,
+    /// `Service/Auth/CbtHardeningLevel` (default Relaxed): how NTLM channel bindings are
+    /// checked on HTTPS listeners started with [`Server::serve_https`].
+    pub cbt_hardening: CbtHardening,
 }
 
 impl Default for ServerConfig {
@@ -147,7 +155,74 @@ impl Default for ServerConfig {
             max_timeout_ms: 60_000,
             max_shells_per_user: 30,
             allow_basic: false,
+            cbt_hardening: CbtHardening::Relaxed,
         }
+    }
+}
+
+/// The TLS side of an HTTPS listener: the acceptor, and the channel binding of the
+/// certificate it presents (RFC 5929 `tls-server-end-point`), which NTLM logons on it are
+/// checked against.
+#[derive(Clone)]
+pub struct TlsListener {
+    acceptor: tokio_rustls::TlsAcceptor,
+    bindings: Option<ChannelBindings>,
+}
+
+impl fmt::Debug for TlsListener {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TlsListener")
+            .field("bindings", &self.bindings)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why a [`TlsListener`] could not be set up.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TlsListenerError {
+    /// The certificate chain is empty.
+    #[error("no server certificate given")]
+    NoCertificate,
+    /// rustls refused the certificate or key.
+    #[error("TLS server setup: {0}")]
+    Tls(#[from] rustls::Error),
+    /// The certificate has no `tls-server-end-point` hash or cannot be parsed.
+    #[error("server certificate: {0}")]
+    Certificate(#[from] NtlmError),
+}
+
+impl TlsListener {
+    /// A listener presenting `chain` (leaf first) with its private key.
+    pub fn new(
+        chain: Vec<rustls_pki_types::CertificateDer<'static>>,
+        key: rustls_pki_types::PrivateKeyDer<'static>,
+    ) -> Result<Self, TlsListenerError> {
+        let leaf = chain.first().ok_or(TlsListenerError::NoCertificate)?;
+        let bindings = ChannelBindings::tls_server_end_point(leaf)?;
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()?
+            .with_no_client_auth()
+            .with_single_cert(chain, key)?;
+        Ok(TlsListener {
+            acceptor: tokio_rustls::TlsAcceptor::from(Arc::new(config)),
+            bindings: Some(bindings),
+        })
+    }
+
+    /// A listener around a ready acceptor whose certificate is unknown here: channel
+    /// bindings are not checked on it, whatever the hardening level.
+    pub fn from_acceptor(acceptor: tokio_rustls::TlsAcceptor) -> Self {
+        TlsListener {
+            acceptor,
+            bindings: None,
+        }
+    }
+
+    /// The channel binding of the listener's certificate, when known.
+    pub fn channel_bindings(&self) -> Option<ChannelBindings> {
+        self.bindings
     }
 }
 
@@ -206,6 +281,8 @@ struct Conn<P> {
     principal: Option<P>,
     scheme: &'static str,
     tls: bool,
+    /// The binding of this TLS channel, when the listener knows its certificate.
+    bindings: Option<ChannelBindings>,
 }
 
 impl<B: Backend> Server<B> {
@@ -231,15 +308,20 @@ impl<B: Backend> Server<B> {
 
     /// Accepts HTTPS connections on `listener` (the 5986 listener): TLS protects the body,
     /// so SOAP travels unsealed, and Basic is accepted when [`ServerConfig::allow_basic`].
+    /// The acceptor's certificate is unknown here, so channel bindings are not checked:
+    /// use [`Server::serve_https`] for Extended Protection.
     pub async fn serve_tls(self: Arc<Self>, listener: TcpListener, tls: tokio_rustls::TlsAcceptor) {
+        self.accept_loop(listener, Some(TlsListener::from_acceptor(tls)))
+            .await
+    }
+
+    /// Like [`Server::serve_tls`], checking NTLM channel bindings against the listener's
+    /// certificate as [`ServerConfig::cbt_hardening`] says.
+    pub async fn serve_https(self: Arc<Self>, listener: TcpListener, tls: TlsListener) {
         self.accept_loop(listener, Some(tls)).await
     }
 
-    async fn accept_loop(
-        self: Arc<Self>,
-        listener: TcpListener,
-        tls: Option<tokio_rustls::TlsAcceptor>,
-    ) {
+    async fn accept_loop(self: Arc<Self>, listener: TcpListener, tls: Option<TlsListener>) {
         loop {
             let (stream, _) = match listener.accept().await {
                 Ok(s) => s,
@@ -265,11 +347,15 @@ impl<B: Backend> Server<B> {
                 match tls {
                     None => {
                         server
-                            .serve_connection(TokioIo::new(stream), local, false)
+                            .serve_connection(TokioIo::new(stream), local, None)
                             .await
                     }
-                    Some(acceptor) => match acceptor.accept(stream).await {
-                        Ok(s) => server.serve_connection(TokioIo::new(s), local, true).await,
+                    Some(tls) => match tls.acceptor.accept(stream).await {
+                        Ok(s) => {
+                            server
+                                .serve_connection(TokioIo::new(s), local, Some(tls.bindings))
+                                .await
+                        }
                         Err(e) => tracing::debug!(error = %e, "TLS handshake failed"),
                     },
                 }
@@ -277,15 +363,21 @@ impl<B: Backend> Server<B> {
         }
     }
 
-    async fn serve_connection<I>(self: Arc<Self>, io: TokioIo<I>, local: SocketAddr, tls: bool)
-    where
+    /// `tls`: `None` for plain HTTP, else the channel's binding when known.
+    async fn serve_connection<I>(
+        self: Arc<Self>,
+        io: TokioIo<I>,
+        local: SocketAddr,
+        tls: Option<Option<ChannelBindings>>,
+    ) where
         I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static,
     {
         let conn = Arc::new(tokio::sync::Mutex::new(Conn::<B::Principal> {
             state: ConnState::Fresh,
             principal: None,
             scheme: "Negotiate",
-            tls,
+            tls: tls.is_some(),
+            bindings: tls.flatten(),
         }));
         let service = hyper::service::service_fn(move |req: Request<Incoming>| {
             let server = self.clone();
@@ -491,7 +583,7 @@ impl<B: Backend> Server<B> {
                     Logon::Verify {
                         password,
                         principal,
-                    } => match awaiting.accept(&token, &password) {
+                    } => match self.bound(*awaiting, conn).accept(&token, &password) {
                         Ok(security) => {
                             conn.state = ConnState::Authenticated(Some(Box::new(security)));
                             conn.principal = Some(principal);
@@ -505,6 +597,19 @@ impl<B: Backend> Server<B> {
                 }
             }
             _ => AuthStep::Continue(unauthorized(None, scheme, allow_basic)),
+        }
+    }
+
+    /// The acceptor with the channel-binding check of this connection, if any: TLS with a
+    /// known certificate (Extended Protection); plain HTTP has no channel to bind to.
+    fn bound(
+        &self,
+        awaiting: AwaitingAuthenticate,
+        conn: &Conn<B::Principal>,
+    ) -> AwaitingAuthenticate {
+        match conn.bindings {
+            Some(cb) if conn.tls => awaiting.check_channel_bindings(self.config.cbt_hardening, cb),
+            _ => awaiting,
         }
     }
 

@@ -8,8 +8,22 @@
 //! MS-WSMV 3.1.4.14), then a Signal `terminate` (required after Done by the same section).
 //! The shell is created lazily with `WINRS_CODEPAGE=65001` and `WINRS_NOPROFILE`, and
 //! re-created once if the server says it no longer knows it.
+//!
+//! Every shell created is deleted (leaked shells count against `MaxShellsPerUser`, 30,
+//! for their two-hour idle timeout; MS-WSMV 2.2.4.42, DOMAIN.md "WinRM details"). A caller
+//! that is cut off — its future dropped by a deadline, an interrupt, an error path that
+//! never reaches [`Session::close`] — cannot run more code, so the clean-up does not rely
+//! on it: dropping a [`Session`] with an open shell spawns a bounded best-effort Delete on
+//! a fresh connection ([`CLEANUP_TIMEOUT`]); a Create in flight runs in its own task that
+//! deletes the shell it gets back if nobody is left to use it; and open shells are kept in
+//! a process-wide registry, so that [`finish_cleanup`] can wait for those deletions and
+//! [`delete_open_shells`] can delete every shell before the process exits.
 
+use std::collections::HashMap;
+use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
+
+use tokio::task::JoinHandle;
 
 use crate::error::Error;
 use crate::powershell;
@@ -127,13 +141,169 @@ fn finished(state: Option<&soap::CommandState>) -> Option<Result<i64, ()>> {
     Some(state.exit_code.ok_or(()))
 }
 
+/// How long one best-effort Delete of a shell may take when its session was cut off or
+/// its connection is unusable (connect, handshake and Delete together).
+pub const CLEANUP_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A shell the process has open: what it takes to delete it without its session.
+struct OpenShell {
+    transport: Transport,
+    ctx: RequestContext,
+    shell_id: String,
+}
+
+#[derive(Default)]
+struct Registry {
+    next: u64,
+    open: HashMap<u64, OpenShell>,
+    /// Deletions (and in-flight Creates) running on their own, not yet awaited.
+    pending: Vec<JoinHandle<()>>,
+}
+
+fn registry() -> MutexGuard<'static, Registry> {
+    static REGISTRY: OnceLock<Mutex<Registry>> = OnceLock::new();
+    // A poisoned lock only means a panic elsewhere mid-update; the table stays usable.
+    REGISTRY
+        .get_or_init(Mutex::default)
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+}
+
+fn register(shell: OpenShell) -> u64 {
+    let mut r = registry();
+    r.next = r.next.wrapping_add(1);
+    let id = r.next;
+    r.open.insert(id, shell);
+    id
+}
+
+fn unregister(id: Option<u64>) {
+    if let Some(id) = id {
+        registry().open.remove(&id);
+    }
+}
+
+/// Runs `fut` on its own task (if there is a runtime) and records it for
+/// [`finish_cleanup`].
+fn spawn_tracked(fut: impl std::future::Future<Output = ()> + Send + 'static) {
+    match tokio::runtime::Handle::try_current() {
+        Ok(rt) => {
+            let task = rt.spawn(fut);
+            let mut r = registry();
+            r.pending.retain(|t| !t.is_finished());
+            r.pending.push(task);
+        }
+        Err(_) => tracing::warn!("no async runtime left to delete an abandoned WinRS shell"),
+    }
+}
+
+/// Deletes `shell_id` over `transport` (a fresh connection), within [`CLEANUP_TIMEOUT`].
+/// Best effort: returns whether the server confirmed (or no longer knew the shell).
+async fn delete_shell(mut transport: Transport, ctx: RequestContext, shell_id: String) -> bool {
+    let endpoint = transport.endpoint().clone();
+    let xml = request_xml(
+        &ctx,
+        &Request::Delete {
+            shell_id: shell_id.clone(),
+        },
+    );
+    let res = tokio::time::timeout(CLEANUP_TIMEOUT, transport.send(&xml)).await;
+    let ok = match res {
+        Ok(Ok(reply)) => match soap::parse_response(&reply.body) {
+            Ok(_) => true,
+            Err(soap::SoapError::Fault(f)) if f.kind == FaultKind::InvalidSelectors => true,
+            Err(e) => {
+                tracing::warn!(%endpoint, shell_id, error = %e, "deleting an abandoned shell failed");
+                false
+            }
+        },
+        Ok(Err(e)) => {
+            tracing::warn!(%endpoint, shell_id, error = %e, "deleting an abandoned shell failed");
+            false
+        }
+        Err(_) => {
+            tracing::warn!(%endpoint, shell_id, "deleting an abandoned shell timed out");
+            false
+        }
+    };
+    transport.disconnect();
+    ok
+}
+
+/// Waits, at most `within`, for every shell deletion that dropped sessions started on
+/// their own (and for Creates still in flight for them). Call it before the process or
+/// the runtime ends, e.g. after each fan-out over hosts. Returns how many were still
+/// running when the time ran out (they go on running while the runtime does).
+pub async fn finish_cleanup(within: Duration) -> usize {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        let tasks = std::mem::take(&mut registry().pending);
+        if tasks.is_empty() {
+            return 0;
+        }
+        let mut left = 0usize;
+        for task in tasks {
+            if tokio::time::timeout_at(deadline, task).await.is_err() {
+                left += 1;
+            }
+        }
+        if left > 0 {
+            return left;
+        }
+    }
+}
+
+/// Deletes every shell this process still has open, whatever session holds it, each on a
+/// fresh connection, and waits at most `within`: for an interrupt that ends the process
+/// now. Returns how many deletions did not finish in time.
+pub async fn delete_open_shells(within: Duration) -> usize {
+    let open: Vec<OpenShell> = registry().open.drain().map(|(_, s)| s).collect();
+    for shell in open {
+        spawn_tracked(async move {
+            delete_shell(shell.transport, shell.ctx, shell.shell_id).await;
+        });
+    }
+    finish_cleanup(within).await
+}
+
+/// How many shells this process has open (created and not yet deleted), over all sessions.
+pub fn open_shell_count() -> usize {
+    registry().open.len()
+}
+
+fn request_xml(ctx: &RequestContext, req: &Request) -> String {
+    let message_id = format!("uuid:{}", uuid::Uuid::new_v4().to_string().to_uppercase());
+    soap::build_request(ctx, &message_id, req)
+}
+
 /// A WinRM session with one host.
+///
+/// Dropping a session whose shell is still open deletes the shell in the background
+/// (bounded; see the module documentation); [`Session::close`] does it in line.
 #[derive(Debug)]
 pub struct Session {
     transport: Transport,
     ctx: RequestContext,
     shell_id: Option<String>,
+    /// This session's entry in the registry of open shells.
+    registration: Option<u64>,
     max_envelope_size: u32,
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        let Some(shell_id) = self.shell_id.take() else {
+            return;
+        };
+        unregister(self.registration.take());
+        // The old connection may be mid-request (the future was dropped while awaiting a
+        // reply): delete on a fresh one.
+        let transport = self.transport.blank();
+        let ctx = self.ctx.clone();
+        spawn_tracked(async move {
+            delete_shell(transport, ctx, shell_id).await;
+        });
+    }
 }
 
 impl Session {
@@ -159,6 +329,7 @@ impl Session {
             transport,
             ctx,
             shell_id: None,
+            registration: None,
             max_envelope_size: cfg.max_envelope_size,
         })
     }
@@ -217,6 +388,7 @@ impl Session {
                 // The server forgot our shell (idle timeout, service restart): open a new
                 // one and try once more, as WinRb does.
                 self.shell_id = None;
+                unregister(self.registration.take());
                 let shell_id = self.shell().await?;
                 let id = self
                     .start_command(&shell_id, command, args, stdin.is_some())
@@ -360,41 +532,108 @@ impl Session {
         }
     }
 
+    /// Creates the shell. The Create runs on its own task holding the transport, so that
+    /// if this session is dropped while it is in flight, the task still reads the reply
+    /// and deletes the shell nobody will use; it is never resent once it may have reached
+    /// the server (a second Create would open a second shell).
     async fn shell(&mut self) -> Result<String, Error> {
         if let Some(id) = &self.shell_id {
             return Ok(id.clone());
         }
-        let req = Request::Create(ShellOptions {
-            codepage: Some(65001),
-            no_profile: true,
-            environment: Vec::new(),
-            working_directory: None,
-            idle_timeout: None,
+        let xml = request_xml(
+            &self.ctx,
+            &Request::Create(ShellOptions {
+                codepage: Some(65001),
+                no_profile: true,
+                environment: Vec::new(),
+                working_directory: None,
+                idle_timeout: None,
+            }),
+        );
+        let blank = self.transport.blank();
+        let mut transport = std::mem::replace(&mut self.transport, blank);
+        let ctx = self.ctx.clone();
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        spawn_tracked(async move {
+            let res = transport.send_with(&xml, false).await;
+            if let Err((transport, Ok(reply))) = tx.send((transport, res)) {
+                // Abandoned mid-Create (deadline, interrupt): delete what it created.
+                if let Ok(Response::Created { shell_id }) = soap::parse_response(&reply.body) {
+                    delete_shell(transport, ctx, shell_id).await;
+                }
+            }
         });
-        match self.call(&req).await? {
+        let (transport, res) = rx.await.map_err(|_| Error::ConnectionClosed {
+            addr: self.transport.endpoint().addr(),
+        })?;
+        self.transport = transport;
+        let reply = res?;
+        let response = soap::parse_response(&reply.body)
+            .map_err(|e| crate::transport::soap_error(self.transport.endpoint(), e))?;
+        match response {
             Response::Created { shell_id } => {
                 self.shell_id = Some(shell_id.clone());
+                self.registration = Some(register(OpenShell {
+                    transport: self.transport.blank(),
+                    ctx: self.ctx.clone(),
+                    shell_id: shell_id.clone(),
+                }));
                 Ok(shell_id)
             }
             other => Err(self.unexpected("CreateResponse", &other)),
         }
     }
 
-    /// Deletes the shell (if one is open) and drops the connection.
+    /// Deletes the shell (if one is open) and drops the connection. Bounded by
+    /// [`CLEANUP_TIMEOUT`]; when the session's connection fails, the Delete is tried once
+    /// more on a fresh one. If this future is dropped midway, dropping the session still
+    /// deletes the shell.
     pub async fn close(mut self) -> Result<(), Error> {
-        if let Some(shell_id) = self.shell_id.take() {
-            let res = self.call(&Request::Delete { shell_id }).await;
-            self.transport.disconnect();
-            res?;
-        }
-        Ok(())
+        let Some(shell_id) = self.shell_id.clone() else {
+            return Ok(());
+        };
+        let req = Request::Delete {
+            shell_id: shell_id.clone(),
+        };
+        let res = match tokio::time::timeout(CLEANUP_TIMEOUT, self.call(&req)).await {
+            Ok(r) => r,
+            Err(_) => Err(Error::ReadTimeout {
+                addr: self.transport.endpoint().addr(),
+                after: CLEANUP_TIMEOUT,
+            }),
+        };
+        self.transport.disconnect();
+        let res = match res {
+            Ok(_) => Ok(()),
+            // Already gone (idle timeout, service restart).
+            Err(e) if e.fault_kind() == Some(FaultKind::InvalidSelectors) => Ok(()),
+            Err(e @ (Error::Fault(_) | Error::AccessDenied { .. })) => Err(e),
+            Err(e) => {
+                let fresh = self.transport.blank();
+                if delete_shell(fresh, self.ctx.clone(), shell_id).await {
+                    Ok(())
+                } else {
+                    Err(e)
+                }
+            }
+        };
+        // Deleted, or refused by the server itself: nothing more to try from here.
+        self.shell_id = None;
+        unregister(self.registration.take());
+        res
     }
 
     async fn call(&mut self, req: &Request) -> Result<Response, Error> {
-        let message_id = format!("uuid:{}", uuid::Uuid::new_v4().to_string().to_uppercase());
-        let xml = soap::build_request(&self.ctx, &message_id, req);
-        // Command and Send start or feed a process: never resent after a broken connection.
-        let idempotent = !matches!(req, Request::Command { .. } | Request::Send { .. });
+        let xml = request_xml(&self.ctx, req);
+        // Command and Send start or feed a process, Create opens a shell, Receive hands out
+        // output once: none is resent after a connection broke with it on the wire.
+        let idempotent = !matches!(
+            req,
+            Request::Command { .. }
+                | Request::Send { .. }
+                | Request::Create(_)
+                | Request::Receive { .. }
+        );
         let reply = self.transport.send_with(&xml, idempotent).await?;
         soap::parse_response(&reply.body)
             .map_err(|e| crate::transport::soap_error(self.transport.endpoint(), e))

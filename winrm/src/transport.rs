@@ -28,6 +28,7 @@ use hyper::{Request, StatusCode};
 use hyper_util::rt::TokioIo;
 use secrecy::ExposeSecret;
 use tokio::net::TcpStream;
+use zeroize::Zeroizing;
 
 use crate::encryption;
 use crate::error::Error;
@@ -118,12 +119,12 @@ impl Endpoint {
     }
     /// `http://host:port/wsman`, the URL of the WinRM listener (also the SOAP `a:To`).
     pub fn url(&self) -> String {
-        let host = if self.host.contains(':') {
-            format!("[{}]", self.host)
-        } else {
-            self.host.clone()
-        };
-        format!("{}://{}:{}/wsman", self.scheme.as_str(), host, self.port)
+        format!(
+            "{}://{}:{}/wsman",
+            self.scheme.as_str(),
+            url_host(&self.host),
+            self.port
+        )
     }
     /// `host:port`, used in error messages.
     pub fn addr(&self) -> String {
@@ -172,7 +173,7 @@ impl TransportConfig {
     pub fn validate(&self) -> Result<(), Error> {
         if self.auth == AuthMethod::Basic && self.endpoint.scheme == Scheme::Http {
             return Err(Error::InvalidConfig(format!(
-                "Basic authentication over plain HTTP to {} would send the password in clear text; use --scheme https or --auth ntlm",
+                "Basic authentication over plain HTTP to {} would send the password in clear text; connect over HTTPS or authenticate with NTLM",
                 self.endpoint.addr()
             )));
         }
@@ -191,8 +192,9 @@ struct Connection {
     sender: SendRequest<Full<Bytes>>,
     /// Present for NTLM over HTTP: every body is sealed with it.
     security: Option<SessionSecurity>,
-    /// Basic authorization header value (HTTPS only), sent on every request.
-    basic: Option<HeaderValue>,
+    /// Basic authorization header value (HTTPS only), sent on every request; zeroized on
+    /// drop.
+    basic: Option<Zeroizing<String>>,
 }
 
 /// A WinRM transport to one host: one connection, one authentication context.
@@ -202,6 +204,9 @@ pub struct Transport {
     conn: Option<Connection>,
     /// Number of TCP connections opened (and handshakes run) so far.
     connects: u32,
+    /// Channel-binding hook (issue 12): the DER leaf certificate the server presented on
+    /// the current TLS connection, for NTLM's `tls-server-end-point` binding.
+    tls_peer_certificate: Option<Vec<u8>>,
 }
 
 impl fmt::Debug for Transport {
@@ -237,6 +242,7 @@ impl Transport {
             tls,
             conn: None,
             connects: 0,
+            tls_peer_certificate: None,
         })
     }
 
@@ -301,13 +307,7 @@ impl Transport {
         let user = self.cfg.user.clone();
         let conn = match self.conn.as_mut() {
             Some(c) => c,
-            None => {
-                return Err(SendFailure::Retryable(Error::UnexpectedStatus {
-                    addr,
-                    status: 0,
-                    snippet: "not connected".into(),
-                }))
-            }
+            None => return Err(SendFailure::Retryable(Error::ConnectionClosed { addr })),
         };
         let (content_type, body): (&str, Vec<u8>) = match conn.security.as_mut() {
             Some(sec) => (
@@ -323,17 +323,22 @@ impl Transport {
             .header(CONTENT_LENGTH, size)
             .header("Accept-Encoding", "identity");
         if let Some(basic) = &conn.basic {
-            req = req.header(AUTHORIZATION, basic.clone());
+            // Built per request from the zeroized string: hyper's copy lives only as long
+            // as the request.
+            let mut value = HeaderValue::from_str(basic).map_err(|_| {
+                SendFailure::Fatal(Error::InvalidConfig(
+                    "user name or password contains characters not allowed in an HTTP header"
+                        .into(),
+                ))
+            })?;
+            value.set_sensitive(true);
+            req = req.header(AUTHORIZATION, value);
         }
         let req = req.body(Full::new(Bytes::from(body))).map_err(|e| {
             SendFailure::Fatal(Error::InvalidConfig(format!("cannot build request: {e}")))
         })?;
         if conn.sender.ready().await.is_err() {
-            return Err(SendFailure::Retryable(Error::UnexpectedStatus {
-                addr,
-                status: 0,
-                snippet: "connection closed".into(),
-            }));
+            return Err(SendFailure::Retryable(Error::ConnectionClosed { addr }));
         }
         let fut = async {
             let resp = conn.sender.send_request(req).await?;
@@ -368,7 +373,7 @@ impl Transport {
             Ok(Err(e)) if e.is_closed() || e.is_incomplete_message() => {
                 return Err(SendFailure::MaybeDelivered(Error::Http { addr, source: e }))
             }
-            Ok(Err(e)) => return Err(SendFailure::Fatal(Error::Http { addr, source: e })),
+            Ok(Err(e)) => return Err(SendFailure::Fatal(hyper_error(addr, e))),
             Ok(Ok(r)) => r,
         };
         let bytes = match bytes {
@@ -383,21 +388,20 @@ impl Transport {
         };
         match status {
             StatusCode::OK | StatusCode::INTERNAL_SERVER_ERROR => {}
+            // Basic sends the credentials with every request: a 401 is the logon refused.
+            StatusCode::UNAUTHORIZED if conn.basic.is_some() => {
+                return Err(SendFailure::Fatal(Error::Unauthorized { addr, user }));
+            }
             StatusCode::UNAUTHORIZED => {
-                // The server dropped our context (service restart, idle timeout): retry once
-                // with a fresh handshake; a second 401 means the credentials are bad.
-                return Err(SendFailure::Retryable(Error::Unauthorized { addr, user }));
+                // 401 after authentication: the server dropped our context (service
+                // restart, idle timeout). It did not act on the request: retry once with a
+                // fresh handshake (which reports a refused logon as `Unauthorized`).
+                return Err(SendFailure::Retryable(Error::SessionLost { addr, user }));
             }
             StatusCode::PAYLOAD_TOO_LARGE => {
                 return Err(SendFailure::Fatal(Error::EnvelopeTooLarge { addr, size }))
             }
-            other => {
-                return Err(SendFailure::Fatal(Error::UnexpectedStatus {
-                    addr,
-                    status: other.as_u16(),
-                    snippet: snippet(&bytes),
-                }))
-            }
+            other => return Err(SendFailure::Fatal(status_error(&addr, other, &bytes))),
         }
         let reply_type = headers
             .get(CONTENT_TYPE)
@@ -423,6 +427,16 @@ impl Transport {
                     },
                 }));
             }
+            None if !bytes.is_empty() && !is_soap(reply_type, &bytes) => {
+                return Err(SendFailure::Fatal(Error::NotWinrm {
+                    addr,
+                    status: Some(status.as_u16()),
+                    detail: format!(
+                        "the reply is not SOAP ({reply_type:?}): {}",
+                        snippet(&bytes)
+                    ),
+                }));
+            }
             None => bytes.to_vec(),
         };
         if status == StatusCode::INTERNAL_SERVER_ERROR && plain.is_empty() {
@@ -438,12 +452,27 @@ impl Transport {
         })
     }
 
+    /// `Host`: the host as connected, an IPv6 literal in brackets (RFC 9110 7.2, RFC
+    /// 3986 3.2.2), with the port when it is not the scheme's default.
     fn host_header(&self) -> String {
         let ep = &self.cfg.endpoint;
+        let host = url_host(&ep.host);
         if ep.port == ep.scheme.default_port() {
-            ep.host.clone()
+            host
         } else {
-            format!("{}:{}", ep.host, ep.port)
+            format!("{host}:{}", ep.port)
+        }
+    }
+
+    /// A transport to the same endpoint with the same settings and no connection: for a
+    /// clean-up that must not touch a connection left mid-request.
+    pub(crate) fn blank(&self) -> Transport {
+        Transport {
+            cfg: self.cfg.clone(),
+            tls: self.tls.clone(),
+            conn: None,
+            connects: 0,
+            tls_peer_certificate: None,
         }
     }
 
@@ -452,18 +481,14 @@ impl Transport {
         self.connects = self.connects.saturating_add(1);
         let conn = match self.cfg.auth {
             AuthMethod::Basic => {
-                let token = base64::engine::general_purpose::STANDARD.encode(format!(
-                    "{}:{}",
-                    self.cfg.user,
-                    self.cfg.password.expose_secret()
-                ));
-                let mut value = HeaderValue::from_str(&format!("Basic {token}")).map_err(|_| {
-                    Error::InvalidConfig(
-                        "user name or password contains characters not allowed in an HTTP header"
-                            .into(),
-                    )
-                })?;
-                value.set_sensitive(true);
+                // Every buffer that holds the password is zeroized on drop.
+                let mut plain = Zeroizing::new(Vec::with_capacity(64));
+                plain.extend_from_slice(self.cfg.user.as_bytes());
+                plain.push(b':');
+                plain.extend_from_slice(self.cfg.password.expose_secret().as_bytes());
+                let mut value = Zeroizing::new(String::with_capacity(16 + plain.len() * 4 / 3));
+                value.push_str("Basic ");
+                base64::engine::general_purpose::STANDARD.encode_string(&*plain, &mut value);
                 Connection {
                     sender,
                     security: None,
@@ -481,7 +506,7 @@ impl Transport {
         let addr = ep.addr();
         let tcp = match tokio::time::timeout(
             self.cfg.connect_timeout,
-            TcpStream::connect((ep.host.as_str(), ep.port)),
+            TcpStream::connect((bare_host(&ep.host), ep.port)),
         )
         .await
         {
@@ -498,8 +523,8 @@ impl Transport {
         match &self.tls {
             None => handshake_http(TokioIo::new(tcp), &addr).await,
             Some(cfg) => {
-                let name =
-                    rustls_pki_types::ServerName::try_from(ep.host.clone()).map_err(|_| {
+                let name = rustls_pki_types::ServerName::try_from(bare_host(&ep.host).to_string())
+                    .map_err(|_| {
                         Error::InvalidConfig(format!(
                             "'{}' is not a valid TLS server name",
                             ep.host
@@ -521,6 +546,13 @@ impl Transport {
                     Ok(Err(source)) => return Err(Error::Tls { addr, source }),
                     Ok(Ok(s)) => s,
                 };
+                // Channel-binding hook: keep the leaf certificate for the NTLM handshake.
+                self.tls_peer_certificate = tls
+                    .get_ref()
+                    .1
+                    .peer_certificates()
+                    .and_then(|chain| chain.first())
+                    .map(|c| c.to_vec());
                 handshake_http(TokioIo::new(tls), &addr).await
             }
         }
@@ -530,61 +562,82 @@ impl Transport {
     /// scheme the server offers, send NEGOTIATE, answer the CHALLENGE with AUTHENTICATE,
     /// expect 200.
     async fn ntlm_handshake(
-        &self,
+        &mut self,
         mut sender: SendRequest<Full<Bytes>>,
     ) -> Result<Connection, Error> {
         let addr = self.cfg.endpoint.addr();
-        // Step 0: which schemes are offered?
-        let (status, headers, _) = self.empty_post(&mut sender, None).await?;
-        if status == StatusCode::OK {
-            // No authentication required: nothing to seal with. Refuse over HTTP, since
-            // every request would then travel in clear text.
-            if self.cfg.endpoint.scheme == Scheme::Http {
-                return Err(Error::InvalidConfig(format!(
-                    "{addr} accepted an unauthenticated request; refusing to send commands unencrypted"
-                )));
+        // No anonymous "which schemes?" request first: NEGOTIATE goes out at once under
+        // `Negotiate` (Windows' listener offers it; pypsrp and masterzen do the same). A
+        // server that offers only `NTLM` says so in its 401, and we start again under that
+        // name; a server that closes the connection after a 401 gets one new connection.
+        let mut scheme = "Negotiate";
+        let mut restarted = false;
+        let (challenge, awaiting) = loop {
+            let creds = Credentials::from_user_spec(&self.cfg.user, self.cfg.password.clone());
+            // Channel-binding hook: MsvAvTargetName HTTP/<host>, and over TLS the binding of
+            // the certificate this connection presented (plain HTTP: none).
+            let (negotiate, awaiting) = Initiator::for_winrm(
+                creds,
+                &workstation_name(),
+                &self.cfg.endpoint.host,
+                self.tls_peer_certificate.as_deref(),
+            )
+            .negotiate();
+            let sent = self
+                .empty_post(&mut sender, Some(auth_header(scheme, &negotiate)?))
+                .await;
+            let (status, headers, body) = match sent {
+                Err(Error::ConnectionClosed { .. }) if !restarted => {
+                    restarted = true;
+                    sender = self.open().await?;
+                    continue;
+                }
+                other => other?,
+            };
+            if status == StatusCode::OK {
+                // No authentication required: nothing to seal with. WinRM always asks for
+                // it; over HTTP every request would then travel in clear text.
+                if self.cfg.endpoint.scheme == Scheme::Http {
+                    return Err(Error::NotWinrm {
+                        addr,
+                        status: Some(200),
+                        detail: "it accepted a request without authentication; refusing to send commands unencrypted".into(),
+                    });
+                }
+                return Ok(Connection {
+                    sender,
+                    security: None,
+                    basic: None,
+                });
             }
-            return Ok(Connection {
-                sender,
-                security: None,
-                basic: None,
-            });
-        }
-        if status != StatusCode::UNAUTHORIZED {
-            return Err(Error::UnexpectedStatus {
+            if status != StatusCode::UNAUTHORIZED {
+                return Err(status_error(&addr, status, &body));
+            }
+            if let Some(challenge) = challenge_token(&headers, scheme) {
+                break (challenge, awaiting);
+            }
+            let offered = offered_schemes(&headers);
+            let offers = |name: &str| offered.iter().any(|s| s.eq_ignore_ascii_case(name));
+            if scheme == "Negotiate" && !offers("Negotiate") && offers("NTLM") && !restarted {
+                scheme = "NTLM";
+                restarted = true;
+                if sender.is_closed() || closes(&headers) {
+                    sender = self.open().await?;
+                }
+                continue;
+            }
+            if !offers(scheme) {
+                return Err(Error::AuthSchemeUnsupported {
+                    addr,
+                    offered: offered.join(", "),
+                });
+            }
+            // The scheme is offered but our NEGOTIATE got no CHALLENGE: refused outright.
+            return Err(Error::Unauthorized {
                 addr,
-                status: status.as_u16(),
-                snippet: String::new(),
-            });
-        }
-        let offered = offered_schemes(&headers);
-        let scheme = if offered.iter().any(|s| s.eq_ignore_ascii_case("Negotiate")) {
-            "Negotiate"
-        } else if offered.iter().any(|s| s.eq_ignore_ascii_case("NTLM")) {
-            "NTLM"
-        } else {
-            return Err(Error::AuthSchemeUnsupported {
-                addr,
-                offered: offered.join(", "),
+                user: self.cfg.user.clone(),
             });
         };
-
-        let creds = Credentials::from_user_spec(&self.cfg.user, self.cfg.password.clone());
-        let (negotiate, awaiting) = Initiator::new(creds, &workstation_name()).negotiate();
-        let (status, headers, _) = self
-            .empty_post(&mut sender, Some(auth_header(scheme, &negotiate)?))
-            .await?;
-        if status != StatusCode::UNAUTHORIZED {
-            return Err(Error::UnexpectedStatus {
-                addr,
-                status: status.as_u16(),
-                snippet: "expected an NTLM CHALLENGE".into(),
-            });
-        }
-        let challenge = challenge_token(&headers, scheme).ok_or_else(|| Error::Unauthorized {
-            addr: addr.clone(),
-            user: self.cfg.user.clone(),
-        })?;
         let (authenticate, security) =
             awaiting
                 .authenticate(&challenge)
@@ -597,19 +650,14 @@ impl Transport {
             .await?;
         match status {
             StatusCode::OK => {}
+            // Still within the handshake: the logon itself was refused.
             StatusCode::UNAUTHORIZED => {
                 return Err(Error::Unauthorized {
                     addr,
                     user: self.cfg.user.clone(),
                 })
             }
-            other => {
-                return Err(Error::UnexpectedStatus {
-                    addr,
-                    status: other.as_u16(),
-                    snippet: snippet(&body),
-                })
-            }
+            other => return Err(status_error(&addr, other, &body)),
         }
         let security = match self.cfg.endpoint.scheme {
             Scheme::Http => Some(security),
@@ -668,7 +716,7 @@ impl Transport {
             {
                 Err(Error::ConnectionClosed { addr })
             }
-            Ok(Err(source)) => Err(Error::Http { addr, source }),
+            Ok(Err(source)) => Err(hyper_error(addr, source)),
             Ok(Ok(r)) => Ok(r),
         }
     }
@@ -755,6 +803,82 @@ fn challenge_token(headers: &hyper::HeaderMap, scheme: &str) -> Option<Vec<u8>> 
                 .then(|| base64::engine::general_purpose::STANDARD.decode(token).ok())?
         })
         .next()
+}
+
+/// The host for a URL or `Host` header: an IPv6 literal in brackets (once).
+fn url_host(host: &str) -> String {
+    if host.contains(':') && !host.starts_with('[') {
+        format!("[{host}]")
+    } else {
+        host.to_string()
+    }
+}
+
+/// The host without URL brackets, for connecting and as the TLS server name.
+fn bare_host(host: &str) -> &str {
+    host.strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host)
+}
+
+/// Whether the server announced it closes the connection after this response.
+fn closes(headers: &hyper::HeaderMap) -> bool {
+    headers
+        .get(hyper::header::CONNECTION)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("close"))
+}
+
+/// Whether an unsealed reply looks like a SOAP envelope.
+fn is_soap(content_type: &str, body: &[u8]) -> bool {
+    let ct = content_type.to_ascii_lowercase();
+    if ct.contains("soap") || ct.contains("xml") {
+        return true;
+    }
+    // Some proxies drop the content type: accept what starts like XML.
+    let start = body
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .and_then(|i| body.get(i));
+    ct.is_empty() && start == Some(&b'<')
+}
+
+/// The error for an HTTP status WinRM does not send in this exchange. 404, 405 and the
+/// like mean something other than a WinRM listener answered (wrong port, path, service);
+/// 503 is HTTP.sys with no WinRM service registered (stopping, starting, rebooting).
+fn status_error(addr: &str, status: StatusCode, body: &[u8]) -> Error {
+    match status {
+        StatusCode::NOT_FOUND
+        | StatusCode::METHOD_NOT_ALLOWED
+        | StatusCode::MOVED_PERMANENTLY
+        | StatusCode::FOUND
+        | StatusCode::TEMPORARY_REDIRECT
+        | StatusCode::PERMANENT_REDIRECT
+        | StatusCode::NOT_IMPLEMENTED
+        | StatusCode::UNSUPPORTED_MEDIA_TYPE => Error::NotWinrm {
+            addr: addr.to_string(),
+            status: Some(status.as_u16()),
+            detail: format!("HTTP {status}: {}", snippet(body)),
+        },
+        other => Error::UnexpectedStatus {
+            addr: addr.to_string(),
+            status: other.as_u16(),
+            snippet: snippet(body),
+        },
+    }
+}
+
+/// A hyper error: a reply that is not HTTP means the service on the port is not WinRM.
+fn hyper_error(addr: String, source: hyper::Error) -> Error {
+    if source.is_parse() || source.is_parse_status() {
+        Error::NotWinrm {
+            addr,
+            status: None,
+            detail: format!("the reply is not HTTP: {source}"),
+        }
+    } else {
+        Error::Http { addr, source }
+    }
 }
 
 fn snippet(bytes: &[u8]) -> String {
@@ -881,6 +1005,13 @@ mod danger {
 /// Maps a SOAP parse failure of a reply to the crate error, naming the host.
 pub(crate) fn soap_error(endpoint: &Endpoint, source: SoapError) -> Error {
     match source {
+        // Authenticated, then refused: its own variant, so it is never read as a 401.
+        SoapError::Fault(f) if f.kind == crate::soap::FaultKind::AccessDenied => {
+            Error::AccessDenied {
+                addr: endpoint.addr(),
+                fault: f,
+            }
+        }
         SoapError::Fault(f) => Error::Fault(f),
         other => Error::Soap {
             addr: endpoint.addr(),

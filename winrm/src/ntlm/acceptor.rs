@@ -6,6 +6,9 @@
 //! The acceptor looks up no accounts itself: [`AwaitingAuthenticate::claimed_identity`]
 //! says who the client claims to be, the caller picks that account's password and hands
 //! it to [`AwaitingAuthenticate::accept`].
+//!
+//! Over TLS the listener checks the client's channel binding against its own certificate
+//! ([`AwaitingAuthenticate::check_channel_bindings`], Windows' `CbtHardeningLevel`).
 
 use std::fmt;
 
@@ -13,6 +16,7 @@ use rand::RngCore;
 use secrecy::ExposeSecret;
 use zeroize::Zeroizing;
 
+use super::channel_bindings::{CbtHardening, ChannelBindings};
 use super::crypto;
 use super::messages::{
     av_id, AuthenticateMessage, AvPairs, ChallengeMessage, NegotiateFlags, NegotiateMessage,
@@ -164,6 +168,7 @@ impl Acceptor {
                 challenge,
                 server_challenge: self.server_challenge,
                 flags,
+                bindings: None,
             },
         ))
     }
@@ -175,12 +180,15 @@ pub struct AwaitingAuthenticate {
     challenge: Vec<u8>,
     server_challenge: [u8; 8],
     flags: NegotiateFlags,
+    /// The TLS channel's binding and how strictly to check the client's.
+    bindings: Option<(CbtHardening, ChannelBindings)>,
 }
 
 impl fmt::Debug for AwaitingAuthenticate {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AwaitingAuthenticate")
             .field("flags", &self.flags)
+            .field("bindings", &self.bindings)
             .finish_non_exhaustive()
     }
 }
@@ -196,7 +204,21 @@ impl AwaitingAuthenticate {
             challenge: challenge.to_vec(),
             server_challenge: chal.server_challenge,
             flags: chal.flags,
+            bindings: None,
         })
+    }
+
+    /// Checks the client's MsvAvChannelBindings against `expected`, the binding of the TLS
+    /// channel the handshake runs on (e.g. [`ChannelBindings::tls_server_end_point`] of
+    /// the listener's certificate), as `level` says. Without this call (plain HTTP)
+    /// bindings are not looked at.
+    pub fn check_channel_bindings(
+        mut self,
+        level: CbtHardening,
+        expected: ChannelBindings,
+    ) -> Self {
+        self.bindings = Some((level, expected));
+        self
     }
 
     /// Who the client claims to be, read from the AUTHENTICATE message before any
@@ -227,7 +249,8 @@ impl AwaitingAuthenticate {
     /// Checks, in order: an NTLMv2 response is present; NTProofStr equals
     /// HMAC_MD5(NTOWFv2(user, domain from the message), ServerChallenge ‖ blob); the
     /// ExportedSessionKey is recovered (RC4 of EncryptedRandomSessionKey under KEY_EXCH);
-    /// the MIC matches when MsvAvFlags announces one.
+    /// the MIC matches when MsvAvFlags announces one; the channel binding fits, when
+    /// [`check_channel_bindings`](Self::check_channel_bindings) asked for it.
     pub fn accept_nt_hash(
         self,
         authenticate: &[u8],
@@ -250,6 +273,18 @@ impl AwaitingAuthenticate {
                 reason: "the NTLMv2 response does not match the password (NTProofStr mismatch)"
                     .to_owned(),
             });
+        }
+        // The AV pairs are covered by NTProofStr, so the binding read here is the client's.
+        if let Some((level, expected)) = &self.bindings {
+            let sent = response
+                .client
+                .av_pairs
+                .get(av_id::CHANNEL_BINDINGS)
+                .and_then(|v| <[u8; 16]>::try_from(v).ok())
+                .map(ChannelBindings);
+            level
+                .check(expected, sent.as_ref())
+                .map_err(NtlmError::ChannelBindingRefused)?;
         }
         let key_exchange_key =
             Zeroizing::new(crypto::session_base_key(&ntowf, &response.nt_proof_str));

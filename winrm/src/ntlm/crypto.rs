@@ -3,15 +3,21 @@
 //! 3.3.2), key exchange (3.1.5.1.2, 3.4.5.1), SIGNKEY and SEALKEY (3.4.5.2, 3.4.5.3) and
 //! the MIC (3.1.5.1.2).
 //!
-//! NTOWFv1 (MD4 of the UTF-16LE password) comes from `ntlmclient`; NTOWFv2 is computed
-//! here because `ntlmclient` upper-cases the user with full Unicode case mapping (`ß` →
-//! `SS`), which changes the length and does not match Windows' simple one-to-one
-//! upper-casing.
+//! NTOWFv1 is MD4 (the `md4` crate) over the UTF-16LE password in a buffer that is
+//! zeroized on drop, so the password is never copied into memory left behind. NTOWFv2
+//! upper-cases the user with Windows' simple one-to-one case mapping (`ß` stays `ß`), not
+//! Unicode's full mapping (`ß` → `SS`), which would change the length.
+//!
+//! Key material is zeroized too: the HMAC key block here, the RC4 state (the `rc4` crate's
+//! `zeroize` feature) and, in the callers, every derived key (`Zeroizing`). The `hmac` and
+//! `md-5` 0.10 crates cannot zeroize their inner digest states.
 
 use hmac::digest::KeyInit;
 use hmac::{Hmac, Mac};
+use md4::Md4;
 use md5::{Digest, Md5};
 use rc4::{consts::U16, Rc4, StreamCipher};
+use zeroize::Zeroizing;
 
 use super::messages::{utf16le, NegotiateFlags};
 
@@ -35,11 +41,11 @@ const SERVER_SEAL_MAGIC: &[u8] = b"session key to server-to-client sealing key m
 /// RFC 2104 §2 zero-pads keys shorter than the 64-byte block, so handing HMAC the padded
 /// block directly is the same function and cannot fail.
 pub fn hmac_md5(key: &[u8; 16], parts: &[&[u8]]) -> [u8; 16] {
-    let mut block = [0u8; 64];
+    let mut block = Zeroizing::new([0u8; 64]);
     for (d, s) in block.iter_mut().zip(key.iter()) {
         *d = *s;
     }
-    let mut mac = <Hmac<Md5> as KeyInit>::new(&block.into());
+    let mut mac = <Hmac<Md5> as KeyInit>::new((&*block).into());
     for p in parts {
         mac.update(p);
     }
@@ -57,7 +63,7 @@ pub fn md5(parts: &[&[u8]]) -> [u8; 16] {
 
 /// A fresh RC4 handle keyed with a 16-byte key.
 pub(crate) fn rc4_handle(key: &[u8; 16]) -> Rc4<U16> {
-    <Rc4<U16> as rc4::KeyInit>::new(&(*key).into())
+    <Rc4<U16> as rc4::KeyInit>::new(key.into())
 }
 
 /// RC4K(key, data): one-shot RC4 with a fresh handle (MS-NLMP 6 "RC4K").
@@ -67,9 +73,16 @@ pub fn rc4k(key: &[u8; 16], data: &[u8]) -> Vec<u8> {
     out
 }
 
-/// NTOWFv1 = MD4(UNICODE(password)) (MS-NLMP 3.3.1), via `ntlmclient`.
+/// NTOWFv1 = MD4(UNICODE(password)) (MS-NLMP 3.3.1; NTOWFv2 in 3.3.2 builds on it).
+///
+/// The UTF-16LE copy of the password lives in one buffer, sized up front so it never
+/// reallocates (a UTF-16 code unit per UTF-8 byte at most), and zeroized on drop.
 pub fn ntowfv1(password: &str) -> [u8; 16] {
-    ntlmclient::ntlm_v1_password_func(password)
+    let mut unicode = Zeroizing::new(Vec::with_capacity(password.len().saturating_mul(2)));
+    for unit in password.encode_utf16() {
+        unicode.extend_from_slice(&unit.to_le_bytes());
+    }
+    Md4::digest(unicode.as_slice()).into()
 }
 
 /// Windows-style upper-casing: each character maps to its upper case only when that is a

@@ -5,6 +5,12 @@
 //!
 //! WinRM over plain HTTP needs sealing, so a CHALLENGE that does not agree to UNICODE,
 //! SIGN, SEAL, EXTENDED_SESSIONSECURITY, KEY_EXCH and 128-bit keys is refused.
+//!
+//! What the response authenticates besides the server's TargetInfo (MS-NLMP 3.1.5.1.2):
+//! `MsvAvTargetName` (the SPN we meant, `HTTP/<host>` for WinRM) and, over TLS only,
+//! `MsvAvChannelBindings` from the server's certificate ([`ChannelBindings`]); over plain
+//! HTTP there is no channel and no binding entry. [`Initiator::for_winrm`] sets both the
+//! way pyspnego and Windows clients do.
 
 use std::fmt;
 
@@ -12,6 +18,7 @@ use rand::RngCore;
 use secrecy::ExposeSecret;
 use zeroize::Zeroizing;
 
+use super::channel_bindings::ChannelBindings;
 use super::crypto;
 use super::messages::{
     av_id, AuthenticateMessage, ChallengeMessage, NegotiateFlags, NegotiateMessage, Version,
@@ -38,7 +45,7 @@ pub struct Initiator {
     random_session_key: Zeroizing<[u8; 16]>,
     time: Option<u64>,
     target_spn: Option<String>,
-    channel_bindings: bool,
+    channel_bindings: Option<ChannelBindings>,
 }
 
 impl fmt::Debug for Initiator {
@@ -68,7 +75,7 @@ impl Initiator {
             random_session_key: key,
             time: None,
             target_spn: None,
-            channel_bindings: true,
+            channel_bindings: None,
         }
     }
 
@@ -97,11 +104,42 @@ impl Initiator {
         self
     }
 
-    /// Leaves out the all-zero MsvAvChannelBindings pair that is otherwise sent (plain
-    /// HTTP has no channel binding). Only for reproducing MS-NLMP 4.2.4, whose response
-    /// authenticates the server's TargetInfo unchanged.
+    /// The initiator WinRM uses towards `host` (as connected: name or address):
+    /// MsvAvTargetName `HTTP/<host>`, and over TLS the `tls-server-end-point` channel
+    /// binding of the server's leaf certificate `tls_server_certificate` (DER). Without a
+    /// certificate (plain HTTP) no binding entry is sent. A certificate whose signature
+    /// algorithm has no RFC 5929 hash (Ed25519) gets no binding either, as requests_ntlm
+    /// does; a listener with `CbtHardeningLevel` Strict then refuses the logon.
+    pub fn for_winrm(
+        creds: Credentials,
+        workstation: &str,
+        host: &str,
+        tls_server_certificate: Option<&[u8]>,
+    ) -> Self {
+        let init = Self::new(creds, workstation).with_target_spn(&format!("HTTP/{host}"));
+        match tls_server_certificate.map(ChannelBindings::tls_server_end_point) {
+            Some(Ok(cb)) => init.with_channel_bindings(cb),
+            Some(Err(e)) => {
+                tracing::warn!(host, error = %e, "no channel binding for this TLS certificate");
+                init
+            }
+            None => init,
+        }
+    }
+
+    /// Sends this MsvAvChannelBindings value (MS-NLMP 2.2.2.1), e.g.
+    /// [`ChannelBindings::tls_server_end_point`] of the server's certificate. Tests send
+    /// [`ChannelBindings::ZERO`] to play a client without Extended Protection support.
+    pub fn with_channel_bindings(mut self, bindings: ChannelBindings) -> Self {
+        self.channel_bindings = Some(bindings);
+        self
+    }
+
+    /// Sends no MsvAvChannelBindings pair (the default; plain HTTP has no channel). Kept
+    /// for reproducing MS-NLMP 4.2.4, whose response authenticates the server's TargetInfo
+    /// unchanged.
     pub fn without_channel_bindings(mut self) -> Self {
-        self.channel_bindings = false;
+        self.channel_bindings = None;
         self
     }
 
@@ -170,8 +208,8 @@ impl AwaitingChallenge {
             let f = pairs.flags().unwrap_or(0) | AV_FLAG_MIC_PRESENT;
             pairs.set(av_id::FLAGS, f.to_le_bytes().to_vec());
         }
-        if init.channel_bindings {
-            pairs.set(av_id::CHANNEL_BINDINGS, vec![0u8; 16]);
+        if let Some(cb) = &init.channel_bindings {
+            pairs.set(av_id::CHANNEL_BINDINGS, cb.0.to_vec());
         }
         if let Some(spn) = &init.target_spn {
             pairs.pairs.retain(|p| p.id != av_id::TARGET_NAME);

@@ -16,17 +16,21 @@
 //! * [`Initiator`] → [`AwaitingChallenge`] → [`SessionSecurity`] — the client side.
 //! * [`Acceptor`] → [`AwaitingAuthenticate`] → [`SessionSecurity`] — the server side,
 //!   used by the lab.
+//! * [`channel_bindings`] — `MsvAvChannelBindings` from the server's TLS certificate
+//!   (RFC 5929 `tls-server-end-point`) and the listener's [`CbtHardening`] check.
 //! * [`SessionSecurity`] — GSS_WrapEx / GSS_UnwrapEx with sealing (MS-NLMP 3.4.3, 3.4.4).
 //!
 //! [MS-NLMP]: https://learn.microsoft.com/openspecs/windows_protocols/ms-nlmp/
 
 mod acceptor;
+pub mod channel_bindings;
 pub mod crypto;
 mod initiator;
 pub mod messages;
 mod security;
 
 pub use acceptor::{Acceptor, AwaitingAuthenticate, ClaimedIdentity, ServerIdentity};
+pub use channel_bindings::{BindingProblem, CbtHardening, ChannelBindings};
 pub use initiator::{AwaitingChallenge, Initiator};
 pub use messages::{NegotiateFlags, Version};
 pub use security::{Role, SessionSecurity};
@@ -66,6 +70,10 @@ pub enum NtlmError {
     /// messages was altered in transit (MS-NLMP 3.2.5.1.2).
     #[error("NTLM MIC mismatch: the NEGOTIATE/CHALLENGE/AUTHENTICATE exchange was altered")]
     MicMismatch,
+    /// The AUTHENTICATE message's channel binding does not fit the TLS channel it came
+    /// over, under the listener's [`CbtHardening`] (Extended Protection; MS-NLMP 3.2.5.1.2).
+    #[error("NTLM channel binding refused: {0}")]
+    ChannelBindingRefused(BindingProblem),
     /// The checksum in a message signature does not match the message (MS-NLMP 3.4.4.2).
     #[error("NTLM message signature mismatch (sequence number {seq_num}): the message was altered or keys differ")]
     SignatureMismatch {
