@@ -122,7 +122,14 @@ pub async fn main(args: RunArgs) -> i32 {
             }
         }
         Err(e) => {
-            eprintln!("trustsweep run: {}: {e}", args.host);
+            eprintln!(
+                "trustsweep run: {}: {}",
+                args.host,
+                crate::remote::error_text(&e)
+            );
+            // Delete the shell (bounded), so a failed run leaves none behind.
+            let _ = session.close().await;
+            winrm::session::finish_cleanup(std::time::Duration::from_secs(10)).await;
             exit::INCOMPLETE
         }
     }
