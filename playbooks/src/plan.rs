@@ -527,7 +527,7 @@ pub fn plan_host(finding: &Finding, probe: Option<&Probe>, options: &PlanOptions
                     b.need(CREDENTIAL_NEED);
                 }
             } else {
-                b.need("or --allow-rejoin, to rejoin the host (two reboots)");
+                b.need("or --allow-rejoin with --ldap, to rejoin the host (two reboots) once a preflight shows the join is allowed");
             }
         }
         Diagnosis::NoDcLocator => {
