@@ -605,11 +605,17 @@ impl NetlogonEvent {
 
 /// A FILETIME (100 ns since 1601-01-01 UTC) as `YYYY-MM-DD HH:MM:SS UTC`.
 pub fn filetime_utc(filetime: u64) -> String {
-    let secs = filetime / 10_000_000;
-    let days = i64::try_from(secs / 86_400).unwrap_or(0) - 134_774; // days since 1970-01-01
-    let rem = secs % 86_400;
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468;
+    // 11 644 473 600 s from 1601-01-01 to 1970-01-01.
+    let secs = i64::try_from(filetime / 10_000_000).unwrap_or(i64::MAX);
+    unix_utc(secs.saturating_sub(11_644_473_600))
+}
+
+/// Seconds since 1970-01-01 UTC (negative before) as `YYYY-MM-DD HH:MM:SS UTC`
+/// (Howard Hinnant's civil_from_days).
+pub fn unix_utc(unix: i64) -> String {
+    let days = unix.div_euclid(86_400);
+    let secs = unix.rem_euclid(86_400);
+    let z = days.saturating_add(719_468);
     let era = z.div_euclid(146_097);
     let doe = z.rem_euclid(146_097);
     let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
@@ -617,12 +623,12 @@ pub fn filetime_utc(filetime: u64) -> String {
     let mp = (5 * doy + 2) / 153;
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
+    let y = yoe.saturating_add(era.saturating_mul(400)) + i64::from(m <= 2);
     format!(
         "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} UTC",
-        rem / 3600,
-        (rem % 3600) / 60,
-        rem % 60
+        secs / 3600,
+        (secs % 3600) / 60,
+        secs % 60
     )
 }
 
