@@ -191,7 +191,7 @@ fn recap_matches_its_snapshots_in_plain_and_colour() {
     for needle in [
         "stale_password",
         "reset_machine_password",
-        "needs a person (8)",
+        "needs a person (10)",
         "slowest hosts",
         "ws0008.lab.test",
     ] {

@@ -198,12 +198,20 @@ pub fn planned_actions(r: &HostReport) -> Vec<&'static str> {
         .unwrap_or_default()
 }
 
-/// Why a person must act on this host, or `None` when the run left it healthy or a repair
-/// would still try something. After a repair: every host it left unhealthy. For a plan:
+/// Why a person must act on this host, or `None` when the run left it healthy (and nothing
+/// advisory, like a SID duplicate's rebuild, is planned) or a repair would still try
+/// something. After a repair: every host it left unhealthy. For a plan:
 /// unhealthy hosts with nothing automatic planned. For a check (nothing planned): every
 /// unhealthy host.
 pub fn needs_person(r: &HostReport) -> Option<String> {
-    if final_state(r) == HostState::Healthy {
+    // A healthy channel can still need a person: SID duplicates (sysprep-less clones) are
+    // advisory, planned as a rebuild.
+    let advisory = r.plan.as_ref().is_some_and(|p| {
+        p.actions
+            .iter()
+            .any(|a| matches!(a, playbooks::Action::RebuildRequired { .. }))
+    });
+    if final_state(r) == HostState::Healthy && !advisory {
         return None;
     }
     let needs = r
