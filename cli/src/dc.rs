@@ -6,8 +6,8 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use inventory::ad::{self, AdConfig, DcAccounts};
-use playbooks::{DcAccount, DcAccountState};
+use ad::{AdConfig, DcAccounts};
+use playbooks::{DcAccount, DcAccountState, DirectoryError};
 
 use crate::targets::Credential;
 
@@ -146,13 +146,15 @@ pub struct LdapDirectory {
 impl LdapDirectory {
     /// The settings to write on `dc` (by name, else the `--ldap` DC) bound as the repair
     /// account.
-    fn repair_account_on(&self, dc: &str) -> Result<AdConfig, String> {
+    fn repair_account_on(&self, dc: &str) -> Result<AdConfig, DirectoryError> {
         let url = self
             .evidence
             .url_of(dc)
             .unwrap_or_else(|| self.access.read.url.clone());
         let cred = self.access.reset_as.as_ref().ok_or_else(|| {
-            "no repair account to bind as (--repair-user or trustsweep_repair_user)".to_string()
+            DirectoryError::NotConfigured(
+                "no repair account to bind as (--repair-user or trustsweep_repair_user)".into(),
+            )
         })?;
         Ok(AdConfig {
             bind_user: cred.user.clone(),
@@ -163,18 +165,49 @@ impl LdapDirectory {
 }
 
 impl playbooks::Directory for LdapDirectory {
+    fn restore_computer_account(
+        &mut self,
+        dc: &str,
+        computer: &str,
+    ) -> impl std::future::Future<Output = Result<String, DirectoryError>> + Send {
+        let cfg = self.repair_account_on(dc);
+        let computer = computer.to_string();
+        async move {
+            let cfg = cfg?;
+            let facts = ad::restore_facts(&cfg, &computer)
+                .await
+                .map_err(directory_error)?;
+            // Read again as the repair account just before the write: the plan's preflight
+            // may be minutes old.
+            let verdict = facts.verdict(&computer);
+            let Some(deleted) = facts.deleted.filter(|_| verdict.restorable) else {
+                return Err(DirectoryError::Refused(format!(
+                    "{}: {}",
+                    cfg.url, verdict.reason
+                )));
+            };
+            let to = ad::restore_deleted(&cfg, &deleted)
+                .await
+                .map_err(directory_error)?;
+            Ok(format!(
+                "{} restored to {to} on {} as {}",
+                deleted.dn, cfg.url, cfg.bind_user
+            ))
+        }
+    }
+
     fn reset_computer_account(
         &mut self,
         dc: &str,
         computer: &str,
-    ) -> impl std::future::Future<Output = Result<String, String>> + Send {
+    ) -> impl std::future::Future<Output = Result<String, DirectoryError>> + Send {
         let cfg = self.repair_account_on(dc);
         let computer = computer.to_string();
         async move {
             let cfg = cfg?;
             let dn = ad::reset_computer_account_randomly(&cfg, &computer)
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(directory_error)?;
             Ok(format!("{dn} reset on {} as {}", cfg.url, cfg.bind_user))
         }
     }
@@ -183,21 +216,24 @@ impl playbooks::Directory for LdapDirectory {
         &mut self,
         dc: &str,
         computer: &str,
-    ) -> impl std::future::Future<Output = Result<String, String>> + Send {
+    ) -> impl std::future::Future<Output = Result<String, DirectoryError>> + Send {
         let cfg = self.repair_account_on(dc);
         let computer = computer.to_string();
         async move {
             let cfg = cfg?;
             let Some(account) = ad::read_computer(&cfg, &computer)
                 .await
-                .map_err(|e| e.to_string())?
+                .map_err(directory_error)?
             else {
-                return Err(format!("{} holds no computer account {computer}$", cfg.url));
+                return Err(DirectoryError::Refused(format!(
+                    "{} holds no computer account {computer}$",
+                    cfg.url
+                )));
             };
             let uac = account.user_account_control & !ad::UAC_ACCOUNTDISABLE;
             ad::set_user_account_control(&cfg, &account.dn, uac)
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(directory_error)?;
             Ok(format!(
                 "{} enabled on {} as {}",
                 account.dn, cfg.url, cfg.bind_user
@@ -254,6 +290,55 @@ pub async fn rejoin_preflights(
         );
     }
     out
+}
+
+/// The Recycle Bin preflight (issue 11, DOMAIN.md "Why a trust breaks"): for each host
+/// whose computer account is gone, whether the DC of `--ldap` holds it in the AD Recycle Bin
+/// with its password, read before anything is changed. A host the DC could not tell about
+/// gets no entry, so no restore. `hosts` are (inventory name, computer name).
+pub async fn restore_preflights(
+    access: &DcAccess,
+    evidence: &DcEvidence,
+    hosts: &[(String, String)],
+) -> BTreeMap<String, playbooks::RestorePreflight> {
+    // The restore is done where it was read, and the member is pinned there: the DC's DNS
+    // name as it gives it (the pin needs a name, not a URL).
+    let dc = evidence
+        .dcs
+        .iter()
+        .find(|(_, url, _)| url.eq_ignore_ascii_case(&access.read.url))
+        .map(|(name, _, _)| name.clone())
+        .filter(|name| !name.contains("://"));
+    let mut out = BTreeMap::new();
+    for (host, computer) in hosts {
+        match ad::restore_facts(&access.read, computer).await {
+            Ok(facts) => {
+                let verdict = facts.verdict(computer);
+                out.insert(
+                    host.to_ascii_lowercase(),
+                    playbooks::RestorePreflight {
+                        restorable: verdict.restorable,
+                        reason: verdict.reason,
+                        dc: dc.clone(),
+                    },
+                );
+            }
+            Err(e) => tracing::warn!(host = %host, "Recycle Bin preflight failed: {e}"),
+        }
+    }
+    out
+}
+
+/// An AD client error as the playbooks' [`DirectoryError`]: the DC's refusals apart from
+/// a DC that could not be used.
+fn directory_error(e: ad::AdError) -> DirectoryError {
+    match e {
+        ad::AdError::AccessDenied { .. }
+        | ad::AdError::NotFound { .. }
+        | ad::AdError::PasswordRejected { .. }
+        | ad::AdError::Ldap { .. } => DirectoryError::Refused(e.to_string()),
+        _ => DirectoryError::Unavailable(e.to_string()),
+    }
 }
 
 /// `LAB\user`, `user@lab.test` or `user` → `user`.

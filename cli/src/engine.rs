@@ -66,13 +66,17 @@ pub enum Abnormal {
 /// Runs `job` for every item with bounded concurrency and a per-item deadline; sends
 /// events to `events` and returns one result per item, in input order.
 ///
+/// `events` may carry more than the engine's events (a phase's reporter can also take the
+/// playbooks' events from the jobs on the same channel, in the order they happened): any
+/// `E` an [`Event`] converts into.
+///
 /// `on_abnormal` turns a timeout or panic into the item's result, so every host gets one.
 /// Also returns the peak number of jobs that ran at once.
-pub async fn fan_out<T, R, F, Fut>(
+pub async fn fan_out<T, R, E, F, Fut>(
     phase: &'static str,
     items: Vec<T>,
     limits: Limits,
-    events: &mpsc::UnboundedSender<Event<R>>,
+    events: &mpsc::UnboundedSender<E>,
     job: F,
     on_abnormal: impl Fn(&T, Abnormal) -> R,
     cancel: Option<&tokio_util_cancel::Token>,
@@ -80,12 +84,13 @@ pub async fn fan_out<T, R, F, Fut>(
 where
     T: Clone + Send + 'static,
     R: Clone + Send + 'static,
+    E: From<Event<R>>,
     F: Fn(usize, T) -> Fut,
     Fut: Future<Output = R> + Send + 'static,
 {
     let started = Instant::now();
     let total = items.len();
-    let _ = events.send(Event::PhaseStarted { phase, total });
+    let _ = events.send(Event::PhaseStarted { phase, total }.into());
     let sem = Arc::new(Semaphore::new(limits.concurrency.max(1)));
     let running = Arc::new(AtomicUsize::new(0));
     let peak = Arc::new(AtomicUsize::new(0));
@@ -146,10 +151,13 @@ where
             "shell deletions for hosts cut off by their deadline did not finish"
         );
     }
-    let _ = events.send(Event::PhaseFinished {
-        phase,
-        elapsed: started.elapsed(),
-    });
+    let _ = events.send(
+        Event::PhaseFinished {
+            phase,
+            elapsed: started.elapsed(),
+        }
+        .into(),
+    );
     let out = results
         .into_iter()
         .zip(items.iter())
@@ -158,11 +166,11 @@ where
     (out, peak.load(Ordering::SeqCst))
 }
 
-fn record<T, R: Clone>(
+fn record<T, R: Clone, E: From<Event<R>>>(
     done: Result<(usize, Duration, Result<R, Abnormal>), tokio::task::JoinError>,
     items: &[T],
     results: &mut [Option<R>],
-    events: &mpsc::UnboundedSender<Event<R>>,
+    events: &mpsc::UnboundedSender<E>,
     on_abnormal: &impl Fn(&T, Abnormal) -> R,
 ) {
     // The wrapper task itself cannot panic (it only awaits a JoinHandle); if it was
@@ -178,7 +186,7 @@ fn record<T, R: Clone>(
     if let Some(slot) = results.get_mut(index) {
         *slot = Some(result.clone());
     }
-    let _ = events.send(Event::HostFinished { elapsed, result });
+    let _ = events.send(Event::HostFinished { elapsed, result }.into());
 }
 
 fn panic_message(e: tokio::task::JoinError) -> String {

@@ -4,6 +4,8 @@
 use clap::{Args, ValueEnum};
 
 use crate::exit;
+use crate::heading;
+use crate::reporter::console;
 use crate::targets::{self, SourceArgs};
 
 /// Output format.
@@ -21,7 +23,7 @@ pub struct InventoryArgs {
     #[command(flatten)]
     source: SourceArgs,
     /// Output format.
-    #[arg(long, value_enum, default_value_t = InventoryFormat::Table)]
+    #[arg(long, value_enum, default_value_t = InventoryFormat::Table, help_heading = heading::OUTPUT)]
     format: InventoryFormat,
 }
 
@@ -30,25 +32,17 @@ pub async fn main(args: InventoryArgs) -> i32 {
     let loaded = match targets::load(&args.source).await {
         Ok(l) => l,
         Err(e) => {
-            eprintln!("trustsweep inventory: {e}");
+            console::failed(Some("inventory"), &e);
             return exit::USAGE;
         }
     };
-    match args.format {
-        InventoryFormat::Table => print!("{}", loaded.inventory.to_table()),
-        InventoryFormat::Json => {
-            match serde_json::to_string_pretty(&loaded.inventory.to_display_rows()) {
-                Ok(s) => println!("{s}"),
-                Err(e) => {
-                    eprintln!("trustsweep inventory: {e}");
-                    return exit::USAGE;
-                }
-            }
-        }
+    let table = args.format == InventoryFormat::Table;
+    if console::inventory(&loaded.inventory, table).is_err() {
+        return exit::USAGE;
     }
     for (host, res) in &loaded.laps {
         if let Err(e) = res {
-            eprintln!("warning: {host}: {e}");
+            console::warning(&format_args!("{host}: {e}"));
         }
     }
     exit::OK

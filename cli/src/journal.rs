@@ -42,6 +42,41 @@ pub enum Entry {
     },
 }
 
+/// Why a journal could not be opened or read.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum JournalError {
+    /// It could not be opened for appending.
+    #[error("cannot open journal {}: {source}", path.display())]
+    Open {
+        /// The journal.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// It could not be read.
+    #[error("cannot read journal {}: {source}", path.display())]
+    Read {
+        /// The journal.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A line (not the last: a torn last line is ignored) is not a journal entry.
+    #[error("{}:{line}: not a trustsweep journal line: {source}", path.display())]
+    BadLine {
+        /// The journal.
+        path: PathBuf,
+        /// 1-based line number.
+        line: usize,
+        /// Why.
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
 /// An open journal, appended to by the reporters.
 #[derive(Debug)]
 pub struct Journal {
@@ -51,7 +86,7 @@ pub struct Journal {
 
 impl Journal {
     /// Opens `path` for appending (created owner-only if missing).
-    pub fn open(path: &Path) -> Result<Journal, String> {
+    pub fn open(path: &Path) -> Result<Journal, JournalError> {
         let mut opts = OpenOptions::new();
         opts.create(true).append(true);
         #[cfg(unix)]
@@ -59,9 +94,10 @@ impl Journal {
             use std::os::unix::fs::OpenOptionsExt;
             opts.mode(0o600);
         }
-        let file = opts
-            .open(path)
-            .map_err(|e| format!("cannot open journal {}: {e}", path.display()))?;
+        let file = opts.open(path).map_err(|source| JournalError::Open {
+            path: path.to_path_buf(),
+            source,
+        })?;
         Ok(Journal {
             path: path.to_path_buf(),
             file: Mutex::new(file),
@@ -92,13 +128,16 @@ pub struct Done {
 
 /// Reads a journal. A torn last line (the process died mid-write) is ignored; any other
 /// bad line is an error naming the file and line.
-pub fn load(path: &Path) -> Result<Done, String> {
-    let file =
-        File::open(path).map_err(|e| format!("cannot read journal {}: {e}", path.display()))?;
+pub fn load(path: &Path) -> Result<Done, JournalError> {
+    let read = |source| JournalError::Read {
+        path: path.to_path_buf(),
+        source,
+    };
+    let file = File::open(path).map_err(read)?;
     let lines: Vec<String> = BufReader::new(file)
         .lines()
         .collect::<Result<_, _>>()
-        .map_err(|e| format!("cannot read journal {}: {e}", path.display()))?;
+        .map_err(read)?;
     let mut done = Done::default();
     let last = lines.len();
     for (i, line) in lines.iter().enumerate() {
@@ -116,12 +155,12 @@ pub fn load(path: &Path) -> Result<Done, String> {
             Err(_) if i + 1 == last => {
                 tracing::warn!(journal = %path.display(), line = i + 1, "ignoring a torn last line");
             }
-            Err(e) => {
-                return Err(format!(
-                    "{}:{}: not a trustsweep journal line: {e}",
-                    path.display(),
-                    i + 1
-                ))
+            Err(source) => {
+                return Err(JournalError::BadLine {
+                    path: path.to_path_buf(),
+                    line: i + 1,
+                    source,
+                })
             }
         }
     }

@@ -18,9 +18,12 @@ use winrm::server::ServerConfig;
 use winrm::transport::Scheme;
 
 use crate::exit;
+use crate::heading;
+use crate::reporter::console::{self, LabEvent};
 
 /// How to build a lab (shared by `lab serve` and `--lab`).
 #[derive(Debug, Clone, Args)]
+#[command(next_help_heading = heading::LAB)]
 pub struct LabArgs {
     /// Faults to place, as KIND=COUNT,... (snapshot, clone, stale-dc, dc-reset,
     /// disabled-account, deleted-account, sid-duplicate, dns, no-dc, deny-network-logon,
@@ -73,6 +76,7 @@ fn parse_cbt(s: &str) -> Result<CbtHardening, String> {
 
 /// `trustsweep lab serve`.
 #[derive(Debug, Args)]
+#[command(next_help_heading = heading::LAB)]
 pub struct ServeArgs {
     /// Number of member hosts.
     #[arg(long, default_value_t = 20)]
@@ -92,24 +96,60 @@ pub struct ServeArgs {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FaultList(pub Vec<(FaultKind, usize)>);
 
-fn parse_faults(s: &str) -> Result<FaultList, String> {
+/// A `--faults` entry that is not KIND=COUNT.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum FaultsError {
+    /// No `=`.
+    #[error("'{0}': expected KIND=COUNT, e.g. snapshot=3")]
+    NotKindCount(String),
+    /// An unknown kind (the lab's words).
+    #[error("{0}")]
+    Kind(String),
+    /// A count that is no whole number.
+    #[error("'{0}': COUNT must be a whole number")]
+    Count(String),
+}
+
+fn parse_faults(s: &str) -> Result<FaultList, FaultsError> {
     let mut out = Vec::new();
     for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
         let (kind, count) = part
             .split_once('=')
-            .ok_or_else(|| format!("'{part}': expected KIND=COUNT, e.g. snapshot=3"))?;
-        let kind: FaultKind = kind.trim().parse().map_err(|e| format!("{e}"))?;
+            .ok_or_else(|| FaultsError::NotKindCount(part.to_string()))?;
+        let kind: FaultKind = kind
+            .trim()
+            .parse()
+            .map_err(|e| FaultsError::Kind(format!("{e}")))?;
         let count: usize = count
             .trim()
             .parse()
-            .map_err(|_| format!("'{part}': COUNT must be a whole number"))?;
+            .map_err(|_| FaultsError::Count(part.to_string()))?;
         out.push((kind, count));
     }
     Ok(FaultList(out))
 }
 
+/// Why a lab could not be built or started.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LabError {
+    /// `--lab-samba FACTS` could not be read.
+    #[error("{0}")]
+    SambaFacts(String),
+    /// The model could not be built from the options.
+    #[error("cannot build the lab: {0}")]
+    Build(#[from] lab::model::BuildError),
+    /// The task building it failed.
+    #[error("cannot build the lab: {0}")]
+    BuildTask(#[from] tokio::task::JoinError),
+    /// Its listeners could not start.
+    #[error("cannot start the lab: {0}")]
+    Start(#[from] lab::wire::WireError),
+}
+
 /// Builds the model for `hosts` hosts.
-pub fn build(hosts: usize, args: &LabArgs) -> Result<Lab, String> {
+pub fn build(hosts: usize, args: &LabArgs) -> Result<Lab, LabError> {
     let mut spec = LabSpec::new(hosts, args.seed);
     if let Some(f) = &args.faults {
         spec.faults = f.0.clone();
@@ -119,10 +159,11 @@ pub fn build(hosts: usize, args: &LabArgs) -> Result<Lab, String> {
     spec.dc_accepts_previous = args.dc_accepts_previous;
     spec.slow_latency = Duration::from_millis(args.slow_ms.max(args.latency_ms));
     if let Some(facts) = &args.lab_samba {
-        spec.directory = Directory::Samba(Box::new(SambaConfig::from_facts_file(facts)?));
+        let samba = SambaConfig::from_facts_file(facts).map_err(LabError::SambaFacts)?;
+        spec.directory = Directory::Samba(Box::new(samba));
         spec.name_prefix = SAMBA_NAME_PREFIX.to_string();
     }
-    Lab::build(spec).map_err(|e| format!("cannot build the lab: {e}"))
+    Ok(Lab::build(spec)?)
 }
 
 /// Computer names of a lab whose accounts live in Samba: apart from the WS* accounts the
@@ -130,12 +171,14 @@ pub fn build(hosts: usize, args: &LabArgs) -> Result<Lab, String> {
 pub const SAMBA_NAME_PREFIX: &str = "TSL";
 
 /// Starts the lab's listeners (ephemeral ports unless `port` is given).
-pub async fn start(hosts: usize, args: &LabArgs, port: Option<u16>) -> Result<RunningLab, String> {
+pub async fn start(
+    hosts: usize,
+    args: &LabArgs,
+    port: Option<u16>,
+) -> Result<RunningLab, LabError> {
     // Building a Samba-backed lab talks to the DCs: off the async workers.
     let owned = args.clone();
-    let lab = tokio::task::spawn_blocking(move || build(hosts, &owned))
-        .await
-        .map_err(|e| format!("cannot build the lab: {e}"))??;
+    let lab = tokio::task::spawn_blocking(move || build(hosts, &owned)).await??;
     let opts = WireOptions {
         port,
         powershell_startup: Duration::from_millis(args.powershell_ms),
@@ -146,66 +189,72 @@ pub async fn start(hosts: usize, args: &LabArgs, port: Option<u16>) -> Result<Ru
         scheme: args.scheme,
         ..WireOptions::default()
     };
-    RunningLab::start(lab, opts)
-        .await
-        .map_err(|e| format!("cannot start the lab: {e}"))
+    Ok(RunningLab::start(lab, opts).await?)
 }
 
 /// `trustsweep lab serve`: runs in the foreground until interrupted.
 pub async fn serve(args: ServeArgs) -> i32 {
     let port = args.port.unwrap_or(args.lab.scheme.default_port());
+    const SERVE: Option<&str> = Some("lab serve");
     let running = match start(args.hosts, &args.lab, Some(port)).await {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("trustsweep lab serve: {e}");
+            console::failed(SERVE, &e);
             return exit::USAGE;
         }
     };
     if let Some(path) = &args.write_inventory {
-        // An HTTPS lab's CA outlives the lab's temporary copy: next to the inventory.
-        let ca_path = match running.ca_pem() {
-            Some(pem) => match write_ca_next_to(path, pem) {
-                Ok(p) => Some(p),
-                Err(e) => {
-                    eprintln!("trustsweep lab serve: cannot write the lab CA: {e}");
-                    return exit::USAGE;
-                }
-            },
-            None => None,
-        };
-        if let Err(e) = write_private(path, &running.inventory_yaml_with_ca(ca_path.as_deref())) {
-            eprintln!(
-                "trustsweep lab serve: cannot write inventory {}: {e}",
-                path.display()
-            );
+        if let Err(e) = write_lab_inventory(&running, path) {
+            console::failed(SERVE, &e);
             return exit::USAGE;
         }
-        eprintln!("inventory written to {}", path.display());
-    } else if let Some(ca) = running.ca_file() {
-        eprintln!("lab CA (while the lab runs): {}", ca.display());
+        console::lab(LabEvent::InventoryWritten { path });
+    } else if let Some(path) = running.ca_file() {
+        console::lab(LabEvent::CaFile { path });
     }
-    let eps = running.endpoints();
-    if let (Some(first), Some(last)) = (eps.first(), eps.last()) {
-        eprintln!(
-            "lab {}: {} hosts listening for WinRM over {} (CbtHardeningLevel {}) from {} to {}; press Ctrl-C to stop",
-            running.lab().domain_name(),
-            eps.len(),
-            match running.scheme() {
-                Scheme::Http => "http",
-                Scheme::Https => "https",
-            },
-            args.lab.cbt,
-            first.addr,
-            last.addr
-        );
-    }
-    for ep in eps {
-        let fault = ep.info.fault.map(|f| f.name()).unwrap_or("healthy");
-        println!("{}\t{}\t{}", ep.info.address, ep.addr, fault);
-    }
+    console::lab(LabEvent::Serving {
+        running: &running,
+        cbt: args.lab.cbt,
+    });
     let _ = tokio::signal::ctrl_c().await;
-    eprintln!("lab stopped");
+    console::lab(LabEvent::Stopped);
     exit::OK
+}
+
+/// `lab serve --write-inventory` could not write a file.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum WriteInventoryError {
+    /// The HTTPS lab's CA, next to the inventory.
+    #[error("cannot write the lab CA: {0}")]
+    Ca(#[source] std::io::Error),
+    /// The inventory.
+    #[error("cannot write inventory {}: {source}", path.display())]
+    Inventory {
+        /// Where.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Writes the lab's inventory (with its lab-only credentials) to `path`; an HTTPS lab's CA
+/// outlives the lab's temporary copy: it goes next to the inventory.
+fn write_lab_inventory(
+    running: &RunningLab,
+    path: &std::path::Path,
+) -> Result<(), WriteInventoryError> {
+    let ca_path = match running.ca_pem() {
+        Some(pem) => Some(write_ca_next_to(path, pem).map_err(WriteInventoryError::Ca)?),
+        None => None,
+    };
+    write_private(path, &running.inventory_yaml_with_ca(ca_path.as_deref())).map_err(|source| {
+        WriteInventoryError::Inventory {
+            path: path.to_path_buf(),
+            source,
+        }
+    })
 }
 
 /// Writes an HTTPS lab's CA as `<inventory stem>-ca.pem` beside the inventory, owner-only,

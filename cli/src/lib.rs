@@ -7,12 +7,16 @@ pub mod dc;
 pub mod engine;
 pub mod exit;
 pub mod fleet;
+pub mod heading;
 pub mod inventory_cmd;
 pub mod journal;
 pub mod lab_cmd;
-pub mod progress;
 pub mod remote;
-pub mod report;
+pub mod reporter;
 pub mod run;
+pub mod run_plan;
 pub mod sweep;
 pub mod targets;
+
+/// The report model and its renderers (the `trustsweep-report` crate), as the commands use it.
+pub use report;

@@ -11,6 +11,19 @@ use winrm::session::{Session, SessionConfig};
 pub struct WinrmRemote {
     session: Session,
     config: SessionConfig,
+    laps: Option<LapsRefresh>,
+}
+
+/// Where to re-read the connecting account's LAPS password when the host comes back from
+/// a restart refusing the one we have: Windows LAPS may rotate it around a rejoin (DOMAIN.md
+/// "Repairing it": "a LAPS password rotated around them must be re-read").
+#[derive(Debug, Clone)]
+pub struct LapsRefresh {
+    /// The DC and the account that may read LAPS (`--ldap`, `--ldap-user`).
+    pub ad: ad::AdConfig,
+    /// The computer (its object is found by `sAMAccountName`: after a rejoin it may be a
+    /// new object in another container).
+    pub computer: String,
 }
 
 impl WinrmRemote {
@@ -19,7 +32,45 @@ impl WinrmRemote {
         Ok(WinrmRemote {
             session: Session::new(config.clone())?,
             config,
+            laps: None,
         })
+    }
+
+    /// Re-read the LAPS password from `refresh` when the host refuses the connecting
+    /// credential after a restart.
+    pub fn with_laps_refresh(mut self, refresh: LapsRefresh) -> Self {
+        self.laps = Some(refresh);
+        self
+    }
+
+    /// After a restart refused the connecting credential: reads the LAPS password again
+    /// and takes it when it differs from the one in use. `true` when there is a new one to
+    /// try (once: a credential is never retried in a loop).
+    async fn reread_laps(&mut self) -> bool {
+        use secrecy::ExposeSecret as _;
+        let Some(l) = &self.laps else {
+            return false;
+        };
+        match ad::read_laps_by_name(&l.ad, &l.computer).await {
+            Ok(Some(s)) if s.password.expose_secret() != self.config.password.expose_secret() => {
+                tracing::info!(
+                    host = %self.config.endpoint.addr(),
+                    computer = %l.computer,
+                    "the LAPS password changed around the restart; connecting with the new one"
+                );
+                self.config.user = s.account;
+                self.config.password = s.password;
+                true
+            }
+            Ok(_) => false,
+            Err(e) => {
+                tracing::warn!(
+                    host = %self.config.endpoint.addr(),
+                    "LAPS re-read after the restart failed: {e}"
+                );
+                false
+            }
+        }
     }
 
     /// Closes the shell and the connection.
@@ -118,6 +169,7 @@ impl Remote for WinrmRemote {
         // A restart so quick that no poll saw the host down: after this long, accept a
         // host that answers (the repair re-probes and retries if it was too early).
         let assume_down_after = Instant::now() + timeout / 4;
+        let mut laps_reread = false;
         loop {
             if Instant::now() >= deadline {
                 return Err(RemoteError::new(
@@ -136,6 +188,14 @@ impl Remote for WinrmRemote {
                 }
                 Ok(()) => {}
                 Err(e) if e.is_unauthorized() || e.is_access_denied() => {
+                    let back = seen_down || Instant::now() >= assume_down_after;
+                    // Refused after the restart: LAPS may have rotated the password (once).
+                    if back && e.is_unauthorized() && !laps_reread {
+                        laps_reread = true;
+                        if self.reread_laps().await {
+                            continue;
+                        }
+                    }
                     // Up and answering, but refusing us: report it, do not spin.
                     if seen_down {
                         return Err(remote_error(&e));

@@ -11,123 +11,124 @@ use lab::wire::RunningLab;
 use secrecy::SecretString;
 use winrm::transport::{AuthMethod, Endpoint, Scheme, TlsOptions};
 
+use crate::heading;
 use crate::lab_cmd::{self, LabArgs};
 
 /// Where the hosts come from and how to reach them (shared by check, plan, repair).
 #[derive(Debug, Clone, Args)]
 pub struct SourceArgs {
     /// Inventory file: Ansible YAML or INI, a plain host list, or CSV.
-    #[arg(short = 'i', long = "inventory", value_name = "FILE", conflicts_with_all = ["lab", "ou"])]
+    #[arg(short = 'i', long = "inventory", value_name = "FILE", conflicts_with_all = ["lab", "ou"], help_heading = heading::INVENTORY)]
     pub inventory: Option<PathBuf>,
+    /// Only hosts matching PATTERN, in Ansible's syntax: names, groups, globs (`ws00*`),
+    /// `~regex`, `:` or `,` for union, `:&` intersection, `:!` exclusion.
+    #[arg(long, value_name = "PATTERN", help_heading = heading::INVENTORY)]
+    pub limit: Option<String>,
+    /// Take only a deterministic slice K of N of the hosts (1-based), for CI matrices;
+    /// combine the shards' JSON reports with `trustsweep merge`.
+    #[arg(long, value_name = "K/N", value_parser = report::parse_shard, help_heading = heading::INVENTORY)]
+    pub shard: Option<report::Shard>,
+    /// Credentials file (YAML or GROUP.KEY=VALUE lines, owner-only) giving user/password
+    /// and repair_user/repair_password per inventory group.
+    #[arg(long, value_name = "FILE", help_heading = heading::INVENTORY)]
+    pub credentials: Option<PathBuf>,
     /// A DC to reach over LDAPS (ldaps://dc) or StartTLS (ldap://dc with
     /// --ldap-starttls); never a plain-text bind. With --ou, the hosts are every enabled
     /// computer under that OU. With any inventory, the sweep reads each host's computer
     /// account from every DC (replication lag shows as DCs disagreeing on pwdLastSet)
     /// instead of asking the host to test each DC, and `repair --allow-dc-reset` resets
     /// accounts over it as the repair account.
-    #[arg(long, value_name = "URL")]
+    #[arg(long, value_name = "URL", help_heading = heading::ACTIVE_DIRECTORY)]
     pub ldap: Option<String>,
     /// The DCs to read the computer accounts from (repeatable); default: every DC that
     /// AD lists, reached by its DNS name with the scheme and port of --ldap.
-    #[arg(long = "ldap-dc", value_name = "URL", requires = "ldap")]
+    #[arg(long = "ldap-dc", value_name = "URL", requires = "ldap", help_heading = heading::ACTIVE_DIRECTORY)]
     pub ldap_dcs: Vec<String>,
     /// The OU (or any base DN) to enumerate, e.g. "OU=Workstations,DC=lab,DC=test".
-    #[arg(long, value_name = "DN", requires = "ldap", conflicts_with = "lab")]
+    #[arg(long, value_name = "DN", requires = "ldap", conflicts_with = "lab", help_heading = heading::ACTIVE_DIRECTORY)]
     pub ou: Option<String>,
     /// An extra LDAP filter AND'ed with (objectCategory=computer).
-    #[arg(long, value_name = "FILTER")]
+    #[arg(long, value_name = "FILTER", help_heading = heading::ACTIVE_DIRECTORY)]
     pub ldap_filter: Option<String>,
     /// Search only the OU itself, not its sub-OUs.
-    #[arg(long)]
+    #[arg(long, help_heading = heading::ACTIVE_DIRECTORY)]
     pub ldap_one_level: bool,
     /// Upgrade ldap:// with StartTLS.
-    #[arg(long)]
+    #[arg(long, help_heading = heading::ACTIVE_DIRECTORY)]
     pub ldap_starttls: bool,
     /// Account to bind as for reading (password from TRUSTSWEEP_LDAP_PASSWORD or a
     /// prompt). Without --ou it defaults to the repair account.
-    #[arg(long, value_name = "USER")]
+    #[arg(long, value_name = "USER", help_heading = heading::ACTIVE_DIRECTORY)]
     pub ldap_user: Option<String>,
     /// Include disabled computer accounts.
-    #[arg(long)]
+    #[arg(long, help_heading = heading::ACTIVE_DIRECTORY)]
     pub include_disabled: bool,
     /// Connect to each host as its LAPS-managed local Administrator, reading the password
     /// from AD (msLAPS-Password or ms-Mcs-AdmPwd) with the --ldap-user account, for the
     /// computers of --ou.
-    #[arg(long, requires = "ou")]
+    #[arg(long, requires = "ou", help_heading = heading::ACTIVE_DIRECTORY)]
     pub laps: bool,
-    /// Sweep a built-in simulated domain of N hosts on loopback instead of real hosts.
-    #[arg(long, value_name = "N")]
-    pub lab: Option<usize>,
-    #[command(flatten)]
-    pub lab_opts: LabArgs,
-    /// Only hosts matching PATTERN, in Ansible's syntax: names, groups, globs (`ws00*`),
-    /// `~regex`, `:` or `,` for union, `:&` intersection, `:!` exclusion.
-    #[arg(long, value_name = "PATTERN")]
-    pub limit: Option<String>,
-    /// Credentials file (YAML or GROUP.KEY=VALUE lines, owner-only) giving user/password
-    /// and repair_user/repair_password per inventory group.
-    #[arg(long, value_name = "FILE")]
-    pub credentials: Option<PathBuf>,
     /// Connecting user for hosts whose inventory sets no ansible_user (password from
     /// TRUSTSWEEP_PASSWORD or a prompt).
-    #[arg(long, short = 'u')]
+    #[arg(long, short = 'u', help_heading = heading::CONNECTION)]
     pub user: Option<String>,
-    /// Domain account allowed to reset machine passwords (password from
-    /// TRUSTSWEEP_REPAIR_PASSWORD or a prompt). Overrides trustsweep_repair_user.
-    #[arg(long)]
-    pub repair_user: Option<String>,
     /// A least-privileged domain account whose NTLM logon to each reachable host tests
     /// whether the host accepts domain logons (password from
     /// TRUSTSWEEP_LOGON_TEST_PASSWORD or a prompt). Never the repair account: its logon
     /// would reach every host, where a compromised one could relay it. Overrides
     /// trustsweep_logon_test_user; without either the test is skipped and the report says so.
-    #[arg(long, value_name = "USER")]
+    #[arg(long, value_name = "USER", help_heading = heading::CONNECTION)]
     pub logon_test_user: Option<String>,
     /// Extra CA certificates (PEM) for HTTPS hosts.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", help_heading = heading::CONNECTION)]
     pub ca_file: Option<PathBuf>,
     /// Do not verify HTTPS certificates. Dangerous: anyone on the path can read passwords.
-    #[arg(long)]
+    #[arg(long, help_heading = heading::CONNECTION)]
     pub insecure_skip_tls_verify: bool,
+    /// Hosts worked on at once.
+    #[arg(long, default_value_t = 64, help_heading = heading::CONNECTION)]
+    pub concurrency: usize,
+    /// Seconds one host may take in a phase before it is reported as timed out.
+    #[arg(long, value_name = "SECONDS", default_value_t = 120, help_heading = heading::CONNECTION)]
+    pub host_deadline: u64,
+    /// Seconds to wait for a TCP/TLS connection.
+    #[arg(long, value_name = "SECONDS", default_value_t = 10, help_heading = heading::CONNECTION)]
+    pub connect_timeout: u64,
+    /// WS-Management OperationTimeout in seconds (how long one Receive may wait).
+    #[arg(long, value_name = "SECONDS", default_value_t = 20, help_heading = heading::CONNECTION)]
+    pub operation_timeout: u64,
+    /// Domain account allowed to reset machine passwords (password from
+    /// TRUSTSWEEP_REPAIR_PASSWORD or a prompt). Overrides trustsweep_repair_user.
+    #[arg(long, help_heading = heading::REPAIR)]
+    pub repair_user: Option<String>,
+    /// Write a report file as FORMAT=PATH (json, jsonl, junit, csv, html, markdown);
+    /// repeatable. jsonl is the live journal of finished hosts.
+    #[arg(long = "output", short = 'o', value_name = "FORMAT=PATH", help_heading = heading::OUTPUT)]
+    pub outputs: Vec<String>,
+    /// Write every report format into DIR (trustsweep.json, trustsweep-junit.xml, ...).
+    #[arg(long, value_name = "DIR", help_heading = heading::OUTPUT)]
+    pub report: Option<PathBuf>,
     /// Append every finished host to this JSON Lines journal as it finishes (nothing is
     /// lost if the sweep is interrupted).
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", help_heading = heading::OUTPUT)]
     pub journal: Option<PathBuf>,
     /// Continue the sweep recorded in this journal: hosts it already holds are not probed
     /// or repaired again, and new results are appended to it.
-    #[arg(long, value_name = "FILE", conflicts_with = "journal")]
+    #[arg(long, value_name = "FILE", conflicts_with = "journal", help_heading = heading::OUTPUT)]
     pub resume: Option<PathBuf>,
+    /// Record this run in a SQLite history database (see `trustsweep history`).
+    #[arg(long, value_name = "FILE", help_heading = heading::OUTPUT)]
+    pub history: Option<PathBuf>,
     /// Which findings make the exit code non-zero: `broken` (2), `unreachable` (3: also
     /// access problems and unknown states), `any` (both; the default behaviour). Lets a
     /// scheduled dry run fail only on drift that matters to it.
-    #[arg(long, value_name = "broken|unreachable|any", value_delimiter = ',')]
+    #[arg(long, value_name = "broken|unreachable|any", value_delimiter = ',', help_heading = heading::OUTPUT)]
     pub fail_on: Vec<FailOn>,
-    /// Write a report file as FORMAT=PATH (json, jsonl, junit, csv, html, markdown);
-    /// repeatable. jsonl is the live journal of finished hosts.
-    #[arg(long = "output", short = 'o', value_name = "FORMAT=PATH")]
-    pub outputs: Vec<String>,
-    /// Write every report format into DIR (trustsweep.json, trustsweep-junit.xml, ...).
-    #[arg(long, value_name = "DIR")]
-    pub report: Option<PathBuf>,
-    /// Record this run in a SQLite history database (see `trustsweep history`).
-    #[arg(long, value_name = "FILE")]
-    pub history: Option<PathBuf>,
-    /// Take only a deterministic slice K of N of the hosts (1-based), for CI matrices;
-    /// combine the shards' JSON reports with `trustsweep merge`.
-    #[arg(long, value_name = "K/N", value_parser = crate::report::parse_shard)]
-    pub shard: Option<crate::report::Shard>,
-    /// Hosts worked on at once.
-    #[arg(long, default_value_t = 64)]
-    pub concurrency: usize,
-    /// Seconds one host may take in a phase before it is reported as timed out.
-    #[arg(long, value_name = "SECONDS", default_value_t = 120)]
-    pub host_deadline: u64,
-    /// Seconds to wait for a TCP/TLS connection.
-    #[arg(long, value_name = "SECONDS", default_value_t = 10)]
-    pub connect_timeout: u64,
-    /// WS-Management OperationTimeout in seconds (how long one Receive may wait).
-    #[arg(long, value_name = "SECONDS", default_value_t = 20)]
-    pub operation_timeout: u64,
+    /// Sweep a built-in simulated domain of N hosts on loopback instead of real hosts.
+    #[arg(long, value_name = "N", help_heading = heading::LAB)]
+    pub lab: Option<usize>,
+    #[command(flatten)]
+    pub lab_opts: LabArgs,
 }
 
 /// A condition that `--fail-on` turns into a non-zero exit code.
@@ -139,6 +140,96 @@ pub enum FailOn {
     Unreachable,
     /// Either.
     Any,
+}
+
+/// Why the arguments do not resolve into targets: grouped by who must act. The words are
+/// the ones the command prints after `trustsweep CMD: `.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TargetsError {
+    // The flags.
+    /// No host source given.
+    #[error("no hosts: give an inventory with -i FILE, an OU with --ldap URL --ou DN, or --lab N for the built-in lab")]
+    NoHosts,
+    /// `-i` with `--lab`.
+    #[error("-i and --lab cannot be used together")]
+    InventoryAndLab,
+    /// `--concurrency 0`.
+    #[error("--concurrency must be at least 1")]
+    NoConcurrency,
+    /// `--ldap` as a host source without `--ou`.
+    #[error("--ldap needs --ou DN (the OU to enumerate)")]
+    LdapNeedsOu,
+    /// `--ldap --ou` without `--ldap-user`.
+    #[error("--ldap needs --ldap-user (its password from TRUSTSWEEP_LDAP_PASSWORD or a prompt)")]
+    LdapNeedsUser,
+    /// `--ldap` for DC-side evidence with nobody to bind as.
+    #[error("--ldap {url} needs an account to bind as: --ldap-user (password from TRUSTSWEEP_LDAP_PASSWORD) or a repair account (--repair-user or trustsweep_repair_user)")]
+    LdapNeedsAccount {
+        /// The `--ldap` URL.
+        url: String,
+    },
+    /// `--limit` is no pattern.
+    #[error(transparent)]
+    Limit(#[from] inventory::PatternError),
+
+    // The inventory and credentials files.
+    /// The inventory could not be read or parsed.
+    #[error(transparent)]
+    Inventory(#[from] inventory::InventoryError),
+    /// The credentials file could not be read or parsed.
+    #[error(transparent)]
+    Credentials(#[from] inventory::CredentialsError),
+    /// A host's `ansible_winrm_scheme` is neither http nor https.
+    #[error("host {host}: ansible_winrm_scheme: {reason}")]
+    Scheme {
+        /// Inventory name.
+        host: String,
+        /// Why.
+        reason: String,
+    },
+    /// A host's logon-test account is its repair account (its logon would reach every host).
+    #[error("host {host}: the logon-test account {user} is the repair account; give a least-privileged domain account (--logon-test-user or trustsweep_logon_test_user)")]
+    LogonTestIsRepair {
+        /// Inventory name.
+        host: String,
+        /// The account.
+        user: String,
+    },
+
+    // The environment.
+    /// A password could not be had.
+    #[error(transparent)]
+    Password(#[from] crate::run::PasswordError),
+    /// The built-in lab could not start.
+    #[error(transparent)]
+    Lab(#[from] lab_cmd::LabError),
+    /// The Samba lab's facts could not be read.
+    #[error("{0}")]
+    SambaFacts(String),
+    /// The Samba lab's facts name no DC.
+    #[error("the Samba lab facts name no DC")]
+    SambaNoDc,
+    /// The Samba lab has no repair account to read its DCs as.
+    #[error("the Samba-backed lab needs its repair account to read the DCs")]
+    SambaNoRepairAccount,
+
+    // The directory.
+    /// Enumerating the OU failed.
+    #[error(transparent)]
+    Ad(#[from] ad::AdError),
+}
+
+/// Why a host's LAPS password could not be had (the host is reported, the sweep goes on).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LapsError {
+    /// AD holds none for this computer.
+    #[error("no LAPS password in AD (LAPS does not manage this computer)")]
+    NotManaged,
+    /// Reading it failed.
+    #[error(transparent)]
+    Ad(#[from] ad::AdError),
 }
 
 /// A credential: user and password (the password never printed).
@@ -175,6 +266,9 @@ pub struct Target {
     pub connect_timeout: Duration,
     /// WS-Man operation timeout.
     pub operation_timeout: Duration,
+    /// `--laps`: the connecting local Administrator is LAPS-managed, so a restart that
+    /// refuses its password has its LAPS value read again (it may have been rotated).
+    pub laps: bool,
 }
 
 /// The resolved sweep: targets, plus the lab if one was started (it must outlive the sweep).
@@ -195,15 +289,15 @@ pub struct Loaded {
     /// The hosts.
     pub inventory: inventory::Inventory,
     /// Per-host LAPS credentials (with `--laps`), or why they could not be read.
-    pub laps: std::collections::HashMap<String, Result<Credential, String>>,
+    pub laps: std::collections::HashMap<String, Result<Credential, LapsError>>,
     /// The in-process lab, for `--lab`.
     pub lab: Option<RunningLab>,
     /// The LDAP settings of an AD inventory (`--ldap --ou`).
-    pub ad: Option<inventory::ad::AdConfig>,
+    pub ad: Option<ad::AdConfig>,
 }
 
 /// Loads the hosts without contacting any of them.
-pub async fn load(args: &SourceArgs) -> Result<Loaded, String> {
+pub async fn load(args: &SourceArgs) -> Result<Loaded, TargetsError> {
     let mut ad_cfg = None;
     let (mut inventory, lab) = match (&args.inventory, args.lab) {
         (None, None) if args.ldap.is_some() && args.ou.is_some() => {
@@ -211,31 +305,28 @@ pub async fn load(args: &SourceArgs) -> Result<Loaded, String> {
             ad_cfg = Some(cfg);
             (inv, None)
         }
-        (Some(path), None) => (inventory::load(path).map_err(|e| e.to_string())?, None),
+        (Some(path), None) => (inventory::load(path)?, None),
         (None, Some(n)) => {
             let running = lab_cmd::start(n, &args.lab_opts, None).await?;
             // The lab is swept through the same inventory format a user would write.
-            let inv = inventory::parse_yaml(&running.inventory_yaml(), std::path::Path::new("<lab inventory>"))
-                .map_err(|e| e.to_string())?;
+            let inv = inventory::parse_yaml(
+                &running.inventory_yaml(),
+                std::path::Path::new("<lab inventory>"),
+            )?;
             (inv, Some(running))
         }
-        (None, None) => {
-            return Err(
-                "no hosts: give an inventory with -i FILE, an OU with --ldap URL --ou DN, or --lab N for the built-in lab"
-                    .into(),
-            )
-        }
-        (Some(_), Some(_)) => return Err("-i and --lab cannot be used together".into()),
+        (None, None) => return Err(TargetsError::NoHosts),
+        (Some(_), Some(_)) => return Err(TargetsError::InventoryAndLab),
     };
     if let Some(path) = &args.credentials {
-        let creds = inventory::credentials::Credentials::load(path).map_err(|e| e.to_string())?;
+        let creds = inventory::credentials::Credentials::load(path)?;
         creds.apply(&mut inventory);
     }
     if let Some(shard) = args.shard {
         inventory.hosts.retain(|h| shard.contains(&h.name));
     }
     if let Some(limit) = &args.limit {
-        let pattern = inventory::pattern::Pattern::parse(limit).map_err(|e| e.to_string())?;
+        let pattern = inventory::pattern::Pattern::parse(limit)?;
         inventory = inventory.limit(&pattern);
     }
     // LAPS is read only for the hosts that remain after --shard and --limit.
@@ -252,7 +343,7 @@ pub async fn load(args: &SourceArgs) -> Result<Loaded, String> {
 }
 
 /// Resolves the arguments into targets. Errors name the file and what to do.
-pub async fn resolve(args: &SourceArgs) -> Result<Resolved, String> {
+pub async fn resolve(args: &SourceArgs) -> Result<Resolved, TargetsError> {
     let Loaded {
         inventory,
         mut laps,
@@ -260,125 +351,14 @@ pub async fn resolve(args: &SourceArgs) -> Result<Resolved, String> {
         ad,
     } = load(args).await?;
     if args.concurrency == 0 {
-        return Err("--concurrency must be at least 1".into());
+        return Err(TargetsError::NoConcurrency);
     }
-    let fallback_password = if inventory
+    let accounts = Accounts::from_args(args, &inventory)?;
+    let targets = inventory
         .hosts
         .iter()
-        .any(|h| h.user().is_none() || h.password().is_none())
-    {
-        match &args.user {
-            Some(u) => Some(Credential {
-                user: u.clone(),
-                password: crate::run::crate_password(
-                    "TRUSTSWEEP_PASSWORD",
-                    &format!("Password for {u}: "),
-                )?,
-            }),
-            None => None,
-        }
-    } else {
-        None
-    };
-    let repair_override = match &args.repair_user {
-        Some(u) => Some(Credential {
-            user: u.clone(),
-            password: crate::run::crate_password(
-                "TRUSTSWEEP_REPAIR_PASSWORD",
-                &format!("Password for {u}: "),
-            )?,
-        }),
-        None => None,
-    };
-    let logon_test_override = match &args.logon_test_user {
-        Some(u) => Some(Credential {
-            user: u.clone(),
-            password: crate::run::crate_password(
-                "TRUSTSWEEP_LOGON_TEST_PASSWORD",
-                &format!("Password for {u}: "),
-            )?,
-        }),
-        None => None,
-    };
-    let mut targets = Vec::with_capacity(inventory.hosts.len());
-    for h in &inventory.hosts {
-        // Ansible's winrm plugin: https on 5986 unless the port is 5985.
-        let scheme: Scheme = match h.var("ansible_winrm_scheme") {
-            Some(s) => s
-                .parse()
-                .map_err(|e| format!("host {}: ansible_winrm_scheme: {e}", h.name))?,
-            None if h.port == Some(5985) => Scheme::Http,
-            None => Scheme::Https,
-        };
-        // An unsupported transport (e.g. kerberos) is that host's problem, not the run's.
-        let (auth, transport_error) = match h.var("ansible_winrm_transport") {
-            Some(t) => match t.parse::<AuthMethod>() {
-                Ok(a) => (a, None),
-                Err(e) => (
-                    AuthMethod::Ntlm,
-                    Some(format!("{}: ansible_winrm_transport: {e}", h.name)),
-                ),
-            },
-            None => (AuthMethod::Ntlm, None),
-        };
-        let skip_verify = args.insecure_skip_tls_verify
-            || h.var("ansible_winrm_server_cert_validation")
-                .is_some_and(|v| v.eq_ignore_ascii_case("ignore"));
-        let mut connect_error = transport_error.clone();
-        let connect = match (laps.remove(&h.name), h.user(), h.password()) {
-            _ if transport_error.is_some() => None,
-            (Some(Ok(cred)), _, _) => Some(cred),
-            (Some(Err(e)), _, _) => {
-                connect_error = Some(e);
-                None
-            }
-            (None, Some(user), Some(password)) => Some(Credential {
-                user,
-                password: password.clone(),
-            }),
-            _ => fallback_password.clone(),
-        };
-        let repair = repair_override.clone().or_else(|| {
-            Some(Credential {
-                user: h.var("trustsweep_repair_user")?,
-                password: h.secret("trustsweep_repair_password")?.clone(),
-            })
-        });
-        let logon_test = logon_test_override.clone().or_else(|| {
-            Some(Credential {
-                user: h.var("trustsweep_logon_test_user")?,
-                password: h.secret("trustsweep_logon_test_password")?.clone(),
-            })
-        });
-        if let (Some(t), Some(r)) = (&logon_test, &repair) {
-            if t.user.eq_ignore_ascii_case(&r.user) {
-                return Err(format!(
-                    "host {}: the logon-test account {} is the repair account; give a least-privileged domain account (--logon-test-user or trustsweep_logon_test_user)",
-                    h.name, t.user
-                ));
-            }
-        }
-        targets.push(Target {
-            name: h.name.clone(),
-            endpoint: Endpoint::new(h.address.clone(), h.port, scheme),
-            auth,
-            tls: TlsOptions {
-                // The host's own CA (pywinrm's `ca_trust_path`) wins over --ca-file.
-                ca_file: h
-                    .var("ansible_winrm_ca_trust_path")
-                    .map(PathBuf::from)
-                    .or_else(|| args.ca_file.clone()),
-                dangerous_skip_verify: skip_verify,
-            },
-            connect,
-            repair,
-            logon_test,
-            connect_error,
-            groups: h.groups.clone(),
-            connect_timeout: Duration::from_secs(args.connect_timeout),
-            operation_timeout: Duration::from_secs(args.operation_timeout),
-        });
-    }
+        .map(|h| target(h, args, &accounts, laps.remove(&h.name)))
+        .collect::<Result<Vec<_>, _>>()?;
     let dc_access = match (&args.ldap, &args.lab_opts.lab_samba) {
         (Some(url), _) => Some(dc_access(args, url, ad, &targets)?),
         (None, Some(facts)) if lab.is_some() => Some(samba_lab_access(facts, &targets)?),
@@ -391,24 +371,156 @@ pub async fn resolve(args: &SourceArgs) -> Result<Resolved, String> {
     })
 }
 
+/// The accounts given on the command line (each password from its variable or a prompt,
+/// asked in this order): they stand in for, or override, the inventory's.
+struct Accounts {
+    /// `--user`: for hosts whose inventory sets no user and password (asked only if some
+    /// host lacks them).
+    fallback: Option<Credential>,
+    /// `--repair-user`: overrides `trustsweep_repair_user`.
+    repair: Option<Credential>,
+    /// `--logon-test-user`: overrides `trustsweep_logon_test_user`.
+    logon_test: Option<Credential>,
+}
+
+impl Accounts {
+    fn from_args(
+        args: &SourceArgs,
+        inventory: &inventory::Inventory,
+    ) -> Result<Accounts, TargetsError> {
+        let some_host_lacks_one = inventory
+            .hosts
+            .iter()
+            .any(|h| h.user().is_none() || h.password().is_none());
+        let fallback = match &args.user {
+            Some(u) if some_host_lacks_one => Some(account(u, "TRUSTSWEEP_PASSWORD")?),
+            _ => None,
+        };
+        let repair = match &args.repair_user {
+            Some(u) => Some(account(u, "TRUSTSWEEP_REPAIR_PASSWORD")?),
+            None => None,
+        };
+        let logon_test = match &args.logon_test_user {
+            Some(u) => Some(account(u, "TRUSTSWEEP_LOGON_TEST_PASSWORD")?),
+            None => None,
+        };
+        Ok(Accounts {
+            fallback,
+            repair,
+            logon_test,
+        })
+    }
+}
+
+/// `user` with the password from `var` or a prompt.
+fn account(user: &str, var: &str) -> Result<Credential, crate::run::PasswordError> {
+    Ok(Credential {
+        user: user.to_string(),
+        password: crate::run::crate_password(var, &format!("Password for {user}: "))?,
+    })
+}
+
+/// One inventory host as a target: endpoint, auth and TLS from its Ansible variables, its
+/// three accounts kept apart. `laps` is its LAPS read (`--laps`), if any.
+fn target(
+    h: &inventory::Host,
+    args: &SourceArgs,
+    accounts: &Accounts,
+    laps: Option<Result<Credential, LapsError>>,
+) -> Result<Target, TargetsError> {
+    // Ansible's winrm plugin: https on 5986 unless the port is 5985.
+    let scheme: Scheme = match h.scheme() {
+        Some(s) => s.parse().map_err(|reason| TargetsError::Scheme {
+            host: h.name.clone(),
+            reason,
+        })?,
+        None if h.port == Some(5985) => Scheme::Http,
+        None => Scheme::Https,
+    };
+    // An unsupported transport (e.g. kerberos) is that host's problem, not the run's.
+    let (auth, transport_error) = match h.transport() {
+        Some(t) => match t.parse::<AuthMethod>() {
+            Ok(a) => (a, None),
+            Err(e) => (
+                AuthMethod::Ntlm,
+                Some(format!("{}: ansible_winrm_transport: {e}", h.name)),
+            ),
+        },
+        None => (AuthMethod::Ntlm, None),
+    };
+    let skip_verify = args.insecure_skip_tls_verify || h.cert_validation() == Some(false);
+    let mut connect_error = transport_error.clone();
+    let connect = match (laps, h.user(), h.password()) {
+        _ if transport_error.is_some() => None,
+        (Some(Ok(cred)), _, _) => Some(cred),
+        (Some(Err(e)), _, _) => {
+            connect_error = Some(e.to_string());
+            None
+        }
+        (None, Some(user), Some(password)) => Some(Credential {
+            user,
+            password: password.clone(),
+        }),
+        _ => accounts.fallback.clone(),
+    };
+    let repair = accounts.repair.clone().or_else(|| {
+        Some(Credential {
+            user: h.repair_user()?,
+            password: h.repair_password()?.clone(),
+        })
+    });
+    // No typed accessor in `inventory` for these two yet.
+    let logon_test = accounts.logon_test.clone().or_else(|| {
+        Some(Credential {
+            user: h.var("trustsweep_logon_test_user")?,
+            password: h.secret("trustsweep_logon_test_password")?.clone(),
+        })
+    });
+    if let (Some(t), Some(r)) = (&logon_test, &repair) {
+        if t.user.eq_ignore_ascii_case(&r.user) {
+            return Err(TargetsError::LogonTestIsRepair {
+                host: h.name.clone(),
+                user: t.user.clone(),
+            });
+        }
+    }
+    Ok(Target {
+        name: h.name.clone(),
+        endpoint: Endpoint::new(h.address.clone(), h.port, scheme),
+        auth,
+        tls: TlsOptions {
+            // The host's own CA (pywinrm's `ca_trust_path`) wins over --ca-file.
+            ca_file: h
+                .var("ansible_winrm_ca_trust_path")
+                .map(PathBuf::from)
+                .or_else(|| args.ca_file.clone()),
+            dangerous_skip_verify: skip_verify,
+        },
+        connect,
+        repair,
+        logon_test,
+        connect_error,
+        laps: args.laps,
+        groups: h.groups.clone(),
+        connect_timeout: Duration::from_secs(args.connect_timeout),
+        operation_timeout: Duration::from_secs(args.operation_timeout),
+    })
+}
+
 /// The DC access of a lab whose accounts are in the Samba DCs: both DCs by address, the
 /// lab CA, reads and resets as the lab's repair account (`LAB\tsrepair`).
 fn samba_lab_access(
     facts: &std::path::Path,
     targets: &[Target],
-) -> Result<crate::dc::DcAccess, String> {
-    let cfg = lab::samba::SambaConfig::from_facts_file(facts)?;
+) -> Result<crate::dc::DcAccess, TargetsError> {
+    let cfg = lab::samba::SambaConfig::from_facts_file(facts).map_err(TargetsError::SambaFacts)?;
     let reset_as = targets.iter().find_map(|t| t.repair.clone());
     let Some(read_as) = reset_as.clone() else {
-        return Err("the Samba-backed lab needs its repair account to read the DCs".into());
+        return Err(TargetsError::SambaNoRepairAccount);
     };
     let urls: Vec<String> = cfg.dcs.iter().map(|d| d.url.clone()).collect();
-    let first = urls
-        .first()
-        .cloned()
-        .ok_or("the Samba lab facts name no DC")?;
-    let mut read =
-        inventory::ad::AdConfig::new(first, read_as.user, read_as.password, String::new());
+    let first = urls.first().cloned().ok_or(TargetsError::SambaNoDc)?;
+    let mut read = ad::AdConfig::new(first, read_as.user, read_as.password, String::new());
     read.ca_file = Some(cfg.ca_file.clone());
     Ok(crate::dc::DcAccess {
         read,
@@ -423,9 +535,9 @@ fn samba_lab_access(
 fn dc_access(
     args: &SourceArgs,
     url: &str,
-    ad: Option<inventory::ad::AdConfig>,
+    ad: Option<ad::AdConfig>,
     targets: &[Target],
-) -> Result<crate::dc::DcAccess, String> {
+) -> Result<crate::dc::DcAccess, TargetsError> {
     let reset_as = targets.iter().find_map(|t| t.repair.clone());
     let read = match ad {
         Some(cfg) => cfg,
@@ -433,17 +545,19 @@ fn dc_access(
             let (user, password) = match (&args.ldap_user, &reset_as) {
                 (Some(u), _) => (
                     u.clone(),
-                    crate::run::crate_password("TRUSTSWEEP_LDAP_PASSWORD", &format!("LDAP password for {u}: "))?,
+                    crate::run::crate_password(
+                        "TRUSTSWEEP_LDAP_PASSWORD",
+                        &format!("LDAP password for {u}: "),
+                    )?,
                 ),
                 (None, Some(r)) => (r.user.clone(), r.password.clone()),
                 (None, None) => {
-                    return Err(format!(
-                        "--ldap {url} needs an account to bind as: --ldap-user (password from TRUSTSWEEP_LDAP_PASSWORD) or a repair account (--repair-user or trustsweep_repair_user)"
-                    ))
+                    return Err(TargetsError::LdapNeedsAccount {
+                        url: url.to_string(),
+                    })
                 }
             };
-            let mut cfg =
-                inventory::ad::AdConfig::new(url.to_string(), user, password, String::new());
+            let mut cfg = ad::AdConfig::new(url.to_string(), user, password, String::new());
             cfg.starttls = args.ldap_starttls;
             cfg.ca_file = args.ca_file.clone();
             cfg.connect_timeout = Duration::from_secs(args.connect_timeout);
@@ -458,18 +572,13 @@ fn dc_access(
 }
 
 /// Hosts from Active Directory, and the LDAP settings (for LAPS reads).
-async fn from_ad(
-    args: &SourceArgs,
-) -> Result<(inventory::Inventory, inventory::ad::AdConfig), String> {
-    use inventory::ad::{self, AdConfig, Scope};
+async fn from_ad(args: &SourceArgs) -> Result<(inventory::Inventory, ad::AdConfig), TargetsError> {
+    use ad::{AdConfig, Scope};
     let (Some(url), Some(ou)) = (&args.ldap, &args.ou) else {
-        return Err("--ldap needs --ou DN (the OU to enumerate)".into());
+        return Err(TargetsError::LdapNeedsOu);
     };
     let Some(user) = &args.ldap_user else {
-        return Err(
-            "--ldap needs --ldap-user (its password from TRUSTSWEEP_LDAP_PASSWORD or a prompt)"
-                .into(),
-        );
+        return Err(TargetsError::LdapNeedsUser);
     };
     let password = crate::run::crate_password(
         "TRUSTSWEEP_LDAP_PASSWORD",
@@ -486,18 +595,16 @@ async fn from_ad(
     };
     cfg.include_disabled = args.include_disabled;
     cfg.connect_timeout = Duration::from_secs(args.connect_timeout);
-    let computers = ad::enumerate_computers(&cfg)
-        .await
-        .map_err(|e| e.to_string())?;
-    Ok((ad::to_inventory(&computers), cfg))
+    let computers = ad::enumerate_computers(&cfg).await?;
+    Ok((inventory::ad::to_inventory(&computers), cfg))
 }
 
 /// Each host's LAPS-managed local Administrator, or why it could not be read; at most 16
 /// reads at once.
 async fn read_laps_all(
-    cfg: &inventory::ad::AdConfig,
+    cfg: &ad::AdConfig,
     inv: &inventory::Inventory,
-) -> std::collections::HashMap<String, Result<Credential, String>> {
+) -> std::collections::HashMap<String, Result<Credential, LapsError>> {
     let sem = std::sync::Arc::new(tokio::sync::Semaphore::new(16));
     let mut set = tokio::task::JoinSet::new();
     for h in &inv.hosts {
@@ -505,15 +612,13 @@ async fn read_laps_all(
         let (cfg, name, sem) = (cfg.clone(), h.name.clone(), sem.clone());
         set.spawn(async move {
             let _permit = sem.acquire_owned().await;
-            let res = match inventory::ad::read_laps(&cfg, &dn).await {
+            let res = match ad::read_laps(&cfg, &dn).await {
                 Ok(Some(s)) => Ok(Credential {
                     user: s.account,
                     password: s.password,
                 }),
-                Ok(None) => {
-                    Err("no LAPS password in AD (LAPS does not manage this computer)".to_string())
-                }
-                Err(e) => Err(e.to_string()),
+                Ok(None) => Err(LapsError::NotManaged),
+                Err(e) => Err(LapsError::Ad(e)),
             };
             (name, res)
         });

@@ -20,7 +20,8 @@ use std::time::Duration;
 
 use lab::domain::ReuseVerdict;
 use lab::faults::FaultKind;
-use lab::model::{Lab, LabSpec};
+use lab::model::{Directory, Lab, LabSpec};
+use lab::samba::SambaConfig;
 use lab::wire::{RunningLab, WireOptions};
 use secrecy::ExposeSecret;
 use serde_json::Value;
@@ -147,6 +148,7 @@ enum End {
     Unreachable,
 }
 
+/// The rows with in-memory DCs and no DC access: no preflight, so no rejoin.
 fn row(fault: Option<FaultKind>) -> End {
     match fault {
         Some(FaultKind::Snapshot | FaultKind::DcReset | FaultKind::StaleDc) => End::Repaired,
@@ -176,14 +178,72 @@ fn untouched_by_report(h: &Value) -> bool {
     r.is_null() || (r["changed"] == false && r["steps"].as_array().is_none_or(Vec::is_empty))
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn pywinrm_referee_sees_no_host_made_worse_by_a_repair() {
-    let mut spec = LabSpec::healthy(18, 11);
+/// The rows with the Samba DCs and `--ldap`: the DCs tell a disabled account from a
+/// deleted one; the disabled one is re-enabled (`--allow-enable`), the deleted one rejoined
+/// (the preflight finds no object, so the join creates one; the forest has no Recycle Bin,
+/// so nothing is restored).
+fn samba_row(fault: Option<FaultKind>) -> End {
+    match fault {
+        Some(FaultKind::DisabledAccount | FaultKind::DeletedAccount) => End::Repaired,
+        other => row(other),
+    }
+}
+
+fn every_fault(spec: LabSpec) -> LabSpec {
+    let mut spec = spec;
     for kind in FaultKind::ALL {
         spec = spec.with_fault(kind, 1);
     }
     spec.slow_latency = Duration::from_millis(150);
-    let running = RunningLab::start(Lab::build(spec).unwrap(), WireOptions::default())
+    spec
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pywinrm_referee_sees_no_host_made_worse_by_a_repair() {
+    let spec = every_fault(LabSpec::healthy(18, 11));
+    let lab = Lab::build(spec).unwrap();
+    referee_run(lab, &[], row, 5).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pywinrm_referee_with_the_samba_dcs_and_ldap() {
+    let samba = trustsweep_tests::samba::samba_lab();
+    let mut spec = every_fault(LabSpec::healthy(18, 13));
+    spec.directory = Directory::Samba(Box::new(
+        SambaConfig::from_facts_file(&samba.facts_file()).unwrap(),
+    ));
+    spec.name_prefix = "TSLF".into();
+    // Half the objects owned by a non-admin: their rejoin is refused by the preflight
+    // (their reset ladder still repairs them).
+    spec.deployer_created_one_in = 2;
+    spec.reboot_duration = Duration::from_secs(2);
+    let lab = tokio::task::spawn_blocking(move || Lab::build(spec).unwrap())
+        .await
+        .unwrap();
+    let args: Vec<String> = [
+        "--ldap",
+        "ldaps://127.0.0.10",
+        "--ldap-dc",
+        "ldaps://127.0.0.10",
+        "--ldap-dc",
+        "ldaps://127.0.0.11",
+        "--ca-file",
+        samba.fact("LAB_CA_FILE"),
+        "--allow-enable",
+        "--allow-restore",
+        "--reboot-timeout",
+        "60",
+    ]
+    .map(String::from)
+    .to_vec();
+    referee_run(lab, &args, samba_row, 4).await;
+}
+
+/// Repairs `lab` with `trustsweep repair --yes --allow-rejoin` plus `extra` as tsrepair,
+/// with pywinrm looking before and after; each fault must end in its `row`, and `rows`
+/// different rows must be met.
+async fn referee_run(lab: Lab, extra: &[String], row: fn(Option<FaultKind>) -> End, rows: usize) {
+    let running = RunningLab::start(lab, WireOptions::default())
         .await
         .unwrap();
     let lab = running.lab();
@@ -238,8 +298,10 @@ async fn pywinrm_referee_sees_no_host_made_worse_by_a_repair() {
             "--host-deadline",
             "60",
         ])
+        .args(extra)
         .env_remove("TRUSTSWEEP_PASSWORD")
         .env_remove("TRUSTSWEEP_REPAIR_PASSWORD")
+        .env_remove("TRUSTSWEEP_LDAP_PASSWORD")
         .stdin(std::process::Stdio::null())
         .output()
         .await
@@ -314,7 +376,7 @@ async fn pywinrm_referee_sees_no_host_made_worse_by_a_repair() {
             }
         }
     }
-    assert_eq!(seen_rows.len(), 5, "every row met: {seen_rows:?}");
+    assert_eq!(seen_rows.len(), rows, "every row met: {seen_rows:?}");
 
     // And our own report agrees: nobody made worse, in JSON and in the recap.
     let worse: Vec<&Value> = doc["hosts"]

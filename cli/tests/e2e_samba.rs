@@ -66,14 +66,17 @@ fn commands_sent(running: &RunningLab) -> Vec<String> {
 async fn sweeps_read_the_dcs_and_reset_accounts_over_ldaps() {
     let samba = trustsweep_tests::samba::samba_lab();
     let facts = samba.facts_file();
-    let mut spec = LabSpec::healthy(8, 21)
+    let mut spec = LabSpec::healthy(9, 21)
         .with_fault(FaultKind::Snapshot, 2)
         .with_fault(FaultKind::DcReset, 1)
         .with_fault(FaultKind::StaleDc, 1)
         .with_fault(FaultKind::DisabledAccount, 1)
+        .with_fault(FaultKind::DeletedAccount, 1)
         .with_fault(FaultKind::Clone, 1);
     spec.directory = Directory::Samba(Box::new(SambaConfig::from_facts_file(&facts).unwrap()));
     spec.name_prefix = "TSLE".into();
+    // Half the objects owned by a non-admin: the rejoin preflight must tell them apart.
+    spec.deployer_created_one_in = 2;
     let lab = tokio::task::spawn_blocking(move || Lab::build(spec).unwrap())
         .await
         .unwrap();
@@ -176,6 +179,11 @@ async fn sweeps_read_the_dcs_and_reset_accounts_over_ldaps() {
         host(&doc, &disabled.info.address)["diagnosis"]["kind"],
         "account_disabled"
     );
+    let deleted = with(FaultKind::DeletedAccount)[0].clone();
+    assert_eq!(
+        host(&doc, &deleted.info.address)["diagnosis"]["kind"],
+        "account_deleted"
+    );
     assert!(
         !commands_sent(&running)
             .iter()
@@ -219,6 +227,76 @@ async fn sweeps_read_the_dcs_and_reset_accounts_over_ldaps() {
     let plan = &host(&plan_doc, &locked.info.address)["plan"];
     assert_eq!(plan["actions"][0]["action"], "dc_reset_account", "{plan:#}");
     assert_eq!(plan["actions"][0]["dc"], "dc1.lab.test");
+
+    // --allow-restore: the Recycle Bin preflight reads the deleted object over LDAPS. The
+    // lab's forest has no Recycle Bin, so the object is at best a tombstone without its
+    // password, and tsrepair cannot even list Deleted Objects: no restore is planned, and
+    // the plan says why.
+    let mut args = dc_args("plan");
+    args.push("--allow-restore".into());
+    let out = trustsweep(&args).await;
+    assert_eq!(
+        running.lab().state_digest(),
+        before,
+        "plan must not change any host or DC"
+    );
+    let plan_doc = json(&out);
+    let plan = &host(&plan_doc, &deleted.info.address)["plan"];
+    assert!(plan["actions"].as_array().unwrap().is_empty(), "{plan:#}");
+    assert!(
+        plan["why"]
+            .as_str()
+            .unwrap()
+            .contains("Restore not planned: no deleted object"),
+        "{plan:#}"
+    );
+
+    // --allow-rejoin: the preflight reads each object's owner over LDAPS (as tsrepair)
+    // and plans the rejoin behind the reset ladder only where Add-Computer may reuse the
+    // object (KB5020276): an admin-owned one. A non-admin owns the others (the lab's
+    // stand-in for a quota-created object), so there the plan says why not.
+    let mut args = dc_args("plan");
+    args.push("--allow-rejoin".into());
+    let out = trustsweep(&args).await;
+    let plan_doc = json(&out);
+    let mut admin = ad::AdConfig::new(
+        samba.fact("LAB_DC1_URL"),
+        samba.fact("LAB_ADMIN_USER"),
+        secrecy::SecretString::from(samba.fact("LAB_ADMIN_PASSWORD").to_string()),
+        samba.fact("LAB_LAB_OU"),
+    );
+    admin.ca_file = Some(PathBuf::from(samba.fact("LAB_CA_FILE")));
+    admin.connect_to = samba.fact("LAB_DC1_ADDR").parse().ok();
+    let mut kinds = std::collections::BTreeSet::new();
+    for e in with(FaultKind::DcReset).into_iter().chain([&snapshot]) {
+        let facts = ad::reuse_facts(&admin, &e.info.computer_name)
+            .await
+            .unwrap()
+            .expect("the object exists");
+        let plan = &host(&plan_doc, &e.info.address)["plan"];
+        let rejoin = plan["actions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["action"] == "rejoin");
+        if facts.owner_privileged {
+            assert!(rejoin, "admin-owned {facts:?}: {plan:#}");
+            kinds.insert("rejoin planned");
+        } else {
+            assert!(!rejoin, "non-admin-owned {facts:?}: {plan:#}");
+            assert!(
+                plan["why"].as_str().unwrap().contains("Rejoin not planned"),
+                "{plan:#}"
+            );
+            kinds.insert("rejoin refused");
+        }
+    }
+    assert_eq!(
+        running.lab().state_digest(),
+        before,
+        "plan must not change any host or DC"
+    );
+    assert_eq!(kinds.len(), 2, "both owners met: {kinds:?}");
 
     // repair: the ladder on the members, and the DC-side reset over LDAPS as tsrepair.
     let locked_before = running

@@ -14,10 +14,6 @@
     clippy::indexing_slicing
 )]
 
-#[path = "../src/report/mod.rs"]
-#[allow(dead_code, unused_imports)]
-mod report;
-
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 

@@ -9,10 +9,6 @@
     clippy::indexing_slicing
 )]
 
-#[path = "../src/report/mod.rs"]
-#[allow(dead_code, unused_imports)]
-mod report;
-
 use std::path::PathBuf;
 
 use report::shard::{shard_of, stable_hash};

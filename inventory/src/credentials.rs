@@ -327,10 +327,10 @@ fn unquote(v: &str) -> &str {
 }
 
 fn parse_yaml(text: &str, path: &Path) -> Result<Credentials, CredentialsError> {
-    use serde_yaml::Value;
-    let doc: Value = serde_yaml::from_str(text).map_err(|e| {
+    use serde_norway::Value;
+    let doc: Value = serde_norway::from_str(text).map_err(|e| {
         let line = e.location().map(|l| l.line()).unwrap_or(0);
-        // serde_yaml's messages describe structure, not values.
+        // serde_norway's messages describe structure, not values.
         syntax(path, line, format!("not valid YAML: {e}"))
     })?;
     let line_of = |key: &str, after: usize| -> usize {

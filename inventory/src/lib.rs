@@ -45,6 +45,7 @@ use secrecy::SecretString;
 pub use credentials::{Credentials, CredentialsError, GroupCredentials};
 pub use csv_file::parse_csv;
 pub use display::{DisplayRow, MASK};
+pub use hostpattern::{HostPatternError, RangeProblem};
 pub use ini::parse_ini;
 pub use list::parse_list;
 pub use pattern::{Pattern, PatternError};

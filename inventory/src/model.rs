@@ -55,11 +55,11 @@ impl<'p> Builder<'p> {
         b
     }
 
-    pub(crate) fn err(&self, line: usize, message: impl Into<String>) -> InventoryError {
+    pub(crate) fn err(&self, line: usize, message: impl std::fmt::Display) -> InventoryError {
         InventoryError::Syntax {
             path: self.path.to_path_buf(),
             line,
-            message: message.into(),
+            message: message.to_string(),
         }
     }
 
@@ -413,30 +413,38 @@ fn port_of(v: &Value) -> Option<u16> {
     u16::try_from(n).ok().filter(|p| *p >= 1)
 }
 
+/// A variable trustsweep acts on has a value it cannot use (bad input); the value is shown
+/// as JSON, as written.
+#[derive(Debug, thiserror::Error)]
+enum VarError {
+    #[error("ansible_port must be a number from 1 to 65535, got {0}")]
+    Port(Value),
+    #[error("ansible_winrm_scheme must be http or https, got {0}")]
+    Scheme(Value),
+    #[error("ansible_winrm_server_cert_validation must be validate or ignore, got {0}")]
+    CertValidation(Value),
+    #[error("ansible_host must be a host name or address, got {0}")]
+    Host(Value),
+}
+
 /// Checks the variables trustsweep acts on, so a typo fails at its line, not mid-sweep.
-fn check_var(key: &str, value: &Value) -> Result<(), String> {
+fn check_var(key: &str, value: &Value) -> Result<(), VarError> {
     let text = || value_text(value).trim().to_ascii_lowercase();
     match key {
-        "ansible_port" if port_of(value).is_none() => Err(format!(
-            "ansible_port must be a number from 1 to 65535, got {value}"
-        )),
-        "ansible_winrm_scheme" if !matches!(text().as_str(), "http" | "https") => Err(format!(
-            "ansible_winrm_scheme must be http or https, got {value}"
-        )),
+        "ansible_port" if port_of(value).is_none() => Err(VarError::Port(value.clone())),
+        "ansible_winrm_scheme" if !matches!(text().as_str(), "http" | "https") => {
+            Err(VarError::Scheme(value.clone()))
+        }
         "ansible_winrm_server_cert_validation"
             if !matches!(text().as_str(), "validate" | "ignore") =>
         {
-            Err(format!(
-                "ansible_winrm_server_cert_validation must be validate or ignore, got {value}"
-            ))
+            Err(VarError::CertValidation(value.clone()))
         }
         "ansible_host"
             if matches!(value, Value::Array(_) | Value::Object(_) | Value::Bool(_))
                 || text().is_empty() =>
         {
-            Err(format!(
-                "ansible_host must be a host name or address, got {value}"
-            ))
+            Err(VarError::Host(value.clone()))
         }
         _ => Ok(()),
     }

@@ -53,12 +53,37 @@ pub struct PatternError {
     pub message: String,
 }
 
+/// What is wrong with one pattern (bad input); [`PatternError::message`] is its text.
+#[derive(Debug, thiserror::Error)]
+enum Problem {
+    #[error("'{op}' must be followed by a host or group name (as in {example})")]
+    NoName { op: char, example: &'static str },
+    #[error(
+        "'{0}' has two operators: use ':&name' to intersect or ':!name' to exclude, one per term"
+    )]
+    TwoOperators(String),
+    #[error("'{0}' contains a space: separate names with ',' or ':'")]
+    Space(String),
+    #[error("it names no hosts: give host names, group names or globs (like 'ws00*' or 'webservers:!atlanta')")]
+    NoTerms,
+    #[error("'~' must be followed by a regular expression (as in ~ws0[0-9]+)")]
+    NoRegex,
+    #[error("'{term}' is not a valid regular expression: {detail}")]
+    BadRegex { term: String, detail: String },
+    #[error("'{0}' is not a valid glob: check its [...] class")]
+    BadGlob(String),
+    #[error("unclosed '[' in '{0}': a glob class looks like ws0[1-3]")]
+    UnclosedClass(String),
+    #[error("empty '[]' in '{0}': a glob class looks like ws0[1-3]")]
+    EmptyClass(String),
+}
+
 impl Pattern {
     /// Parses a pattern such as `webservers:&atlanta:!ws0001*`.
     pub fn parse(pattern: &str) -> Result<Pattern, PatternError> {
-        let err = |message: String| PatternError {
+        let err = |problem: Problem| PatternError {
             pattern: pattern.to_string(),
-            message,
+            message: problem.to_string(),
         };
         let mut p = Pattern {
             source: pattern.to_string(),
@@ -86,19 +111,13 @@ impl Pattern {
                 } else {
                     "webservers:!atlanta"
                 };
-                return Err(err(format!(
-                    "'{op}' must be followed by a host or group name (as in {example})"
-                )));
+                return Err(err(Problem::NoName { op, example }));
             }
             if body.starts_with(['&', '!']) {
-                return Err(err(format!(
-                    "'{raw}' has two operators: use ':&name' to intersect or ':!name' to exclude, one per term"
-                )));
+                return Err(err(Problem::TwoOperators(raw.to_string())));
             }
             if body.contains(char::is_whitespace) {
-                return Err(err(format!(
-                    "'{body}' contains a space: separate names with ',' or ':'"
-                )));
+                return Err(err(Problem::Space(body.to_string())));
             }
             let term = Term::parse(body).map_err(err)?;
             match kind {
@@ -108,7 +127,7 @@ impl Pattern {
             }
         }
         if p.include.is_empty() && p.intersect.is_empty() && p.exclude.is_empty() {
-            return Err(err("it names no hosts: give host names, group names or globs (like 'ws00*' or 'webservers:!atlanta')".into()));
+            return Err(err(Problem::NoTerms));
         }
         Ok(p)
     }
@@ -158,7 +177,7 @@ enum Kind {
 }
 
 impl Term {
-    fn parse(body: &str) -> Result<Term, String> {
+    fn parse(body: &str) -> Result<Term, Problem> {
         if body == "all" || body == "*" {
             return Ok(Term {
                 matcher: Matcher::All,
@@ -167,9 +186,7 @@ impl Term {
         }
         if let Some(re) = body.strip_prefix('~') {
             if re.is_empty() {
-                return Err(
-                    "'~' must be followed by a regular expression (as in ~ws0[0-9]+)".into(),
-                );
+                return Err(Problem::NoRegex);
             }
             let compiled = Regex::new(&format!("^(?:{re})")).map_err(|e| {
                 let detail = e.to_string();
@@ -179,10 +196,10 @@ impl Term {
                     .unwrap_or("")
                     .trim()
                     .to_string();
-                format!(
-                    "'{body}' is not a valid regular expression: {}",
-                    last.trim_start_matches("error: ")
-                )
+                Problem::BadRegex {
+                    term: body.to_string(),
+                    detail: last.trim_start_matches("error: ").to_string(),
+                }
             })?;
             return Ok(Term {
                 matcher: Matcher::Regex(compiled),
@@ -191,8 +208,7 @@ impl Term {
         }
         if body.contains(['*', '?', '[']) {
             let re = glob_to_regex(body)?;
-            let compiled = Regex::new(&re)
-                .map_err(|_| format!("'{body}' is not a valid glob: check its [...] class"))?;
+            let compiled = Regex::new(&re).map_err(|_| Problem::BadGlob(body.to_string()))?;
             return Ok(Term {
                 matcher: Matcher::Regex(compiled),
                 special: true,
@@ -228,7 +244,7 @@ impl Term {
 }
 
 /// Splits at `:` and `,` outside `[...]`; an IPv6 address alone is one term.
-fn split_terms(pattern: &str) -> Result<Vec<&str>, String> {
+fn split_terms(pattern: &str) -> Result<Vec<&str>, Problem> {
     let t = pattern.trim();
     if t.parse::<std::net::Ipv6Addr>().is_ok() {
         return Ok(vec![t]);
@@ -249,9 +265,7 @@ fn split_terms(pattern: &str) -> Result<Vec<&str>, String> {
     }
     if let Some(i) = open {
         let from = pattern.get(i..).unwrap_or_default();
-        return Err(format!(
-            "unclosed '[' in '{from}': a glob class looks like ws0[1-3]"
-        ));
+        return Err(Problem::UnclosedClass(from.to_string()));
     }
     out.push(pattern.get(start..).unwrap_or_default());
     Ok(out)
@@ -259,7 +273,7 @@ fn split_terms(pattern: &str) -> Result<Vec<&str>, String> {
 
 /// Translates a shell glob (Python's `fnmatch`: `*`, `?`, `[seq]`, `[!seq]`) into an
 /// anchored, case-insensitive regular expression.
-fn glob_to_regex(glob: &str) -> Result<String, String> {
+fn glob_to_regex(glob: &str) -> Result<String, Problem> {
     let chars: Vec<char> = glob.chars().collect();
     let mut out = String::from("(?i)^");
     let mut i = 0;
@@ -286,15 +300,11 @@ fn glob_to_regex(glob: &str) -> Result<String, String> {
                     j += 1;
                 }
                 if chars.get(j).is_none() {
-                    return Err(format!(
-                        "unclosed '[' in '{glob}': a glob class looks like ws0[1-3]"
-                    ));
+                    return Err(Problem::UnclosedClass(glob.to_string()));
                 }
                 let body: Vec<char> = chars.get(body_start..j).unwrap_or_default().to_vec();
                 if body.is_empty() {
-                    return Err(format!(
-                        "empty '[]' in '{glob}': a glob class looks like ws0[1-3]"
-                    ));
+                    return Err(Problem::EmptyClass(glob.to_string()));
                 }
                 out.push('[');
                 if negate {

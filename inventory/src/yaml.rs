@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use serde_yaml::Value;
+use serde_norway::Value;
 
 use crate::hostpattern::expand_host_pattern;
 use crate::model::Builder;
@@ -19,7 +19,7 @@ pub fn parse_yaml(text: &str, path: &Path) -> Result<Inventory, InventoryError> 
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let lines = KeyLines::new(text);
     let b = Builder::new(path);
-    let doc: Value = serde_yaml::from_str(text).map_err(|e| {
+    let doc: Value = serde_norway::from_str(text).map_err(|e| {
         let line = e.location().map(|l| l.line()).unwrap_or(0);
         b.err(line, format!("not valid YAML: {e}"))
     })?;
@@ -257,8 +257,8 @@ fn scalar_key(v: &Value) -> Option<String> {
     }
 }
 
-fn to_json(v: &Value) -> Result<serde_json::Value, String> {
-    serde_json::to_value(v).map_err(|e| e.to_string())
+fn to_json(v: &Value) -> Result<serde_json::Value, serde_json::Error> {
+    serde_json::to_value(v)
 }
 
 /// Where each key path (`all` / `children` / `web` / `hosts` / `ws1`) first appears, read

@@ -196,6 +196,11 @@ pub struct Host {
     pub fault: Option<FaultKind>,
     /// The other host of a clone pair.
     pub twin: Option<HostId>,
+    /// Windows LAPS manages the built-in Administrator ([`crate::model::LabSpec::laps`]).
+    pub laps: bool,
+    /// The host joined a domain since its last restart: LAPS rotates the managed password
+    /// when it next restarts (see `Restart-Computer` in the lab's cmdlets).
+    pub laps_rotate_at_boot: bool,
 }
 
 impl fmt::Debug for Host {

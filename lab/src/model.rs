@@ -10,8 +10,8 @@ use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use rand::{Rng, SeedableRng};
-use rand_chacha::ChaCha8Rng;
+use rand::rngs::ChaCha8Rng;
+use rand::{RngExt, SeedableRng};
 use secrecy::{ExposeSecret, SecretString};
 pub use winrm::server::StdinMode;
 
@@ -58,6 +58,16 @@ pub struct LabSpec {
     pub clock: Option<Arc<dyn Clock>>,
     /// Where the computer accounts live.
     pub directory: Directory,
+    /// Windows LAPS manages every member's built-in Administrator: with
+    /// [`Directory::Samba`] its password is also on the computer object as the device
+    /// writes it (`msLAPS-Password` JSON and `msLAPS-PasswordExpirationTime`), where a
+    /// reader with the right (`--laps --ldap-user`) finds it. After a join the device
+    /// rotates it at its next restart and writes the new one to the object it is joined
+    /// with (DOMAIN.md "Repairing it": "a LAPS password rotated around them must be
+    /// re-read"). Whether Windows LAPS rotates after a rejoin that *reuses* an object
+    /// whose password has not expired is not documented: the lab always rotates (the
+    /// pessimistic side: the tool must re-read). Default off.
+    pub laps: bool,
     /// Computer names are this prefix and four digits (`WS0001`); at most 11 characters
     /// (NetBIOS names have 15). With [`Directory::Samba`] use another one, such as `TSL`
     /// (`TSL0001`, `tsl0001.lab.test`): the Samba lab's `OU=Workstations` holds `WS0001`…,
@@ -109,6 +119,7 @@ impl Default for LabSpec {
             reuse_allowlist: Vec::new(),
             machine_account_quota: 10,
             deployer_created_one_in: 4,
+            laps: false,
         }
     }
 }
@@ -609,16 +620,16 @@ pub(crate) fn random_password(rng: &mut ChaCha8Rng, len: usize) -> String {
     const CHARS: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789!#%+-=";
     (0..len)
         .map(|_| {
-            let i = rng.gen_range(0..CHARS.len());
+            let i = rng.random_range(0..CHARS.len());
             CHARS.get(i).map(|c| char::from(*c)).unwrap_or('x')
         })
         .collect()
 }
 
 fn random_sid(rng: &mut ChaCha8Rng) -> String {
-    let a: u32 = rng.gen_range(100_000_000..=4_000_000_000);
-    let b: u32 = rng.gen_range(100_000_000..=4_000_000_000);
-    let c: u32 = rng.gen_range(100_000_000..=4_000_000_000);
+    let a: u32 = rng.random_range(100_000_000..=4_000_000_000);
+    let b: u32 = rng.random_range(100_000_000..=4_000_000_000);
+    let c: u32 = rng.random_range(100_000_000..=4_000_000_000);
     format!("S-1-5-21-{a}-{b}-{c}")
 }
 
@@ -661,49 +672,94 @@ pub struct LabSnapshot {
     pub users: Vec<String>,
 }
 
-impl Lab {
-    /// Builds a lab from a spec, deterministically from its seed.
-    pub fn build(spec: LabSpec) -> Result<Lab, BuildError> {
-        if spec.dcs == 0 {
-            return Err(BuildError::NoDcs);
+/// What a build's steps share: the spec, the computer-name prefix and the two random
+/// streams. The steps draw in a fixed order (users, domain SID, fault placement, hosts,
+/// pairs, faults), so the same seed and spec give the same lab.
+struct LabBuilder {
+    spec: LabSpec,
+    /// [`LabSpec::name_prefix`] in upper case.
+    prefix: String,
+    /// Passwords, SIDs and fault placement.
+    rng: ChaCha8Rng,
+    /// What the reuse hardening needs (owners, creators, the `deployer` user) draws from
+    /// its own stream, so that adding it changed no password, SID or fault placement.
+    owner_rng: ChaCha8Rng,
+}
+
+/// Where the faults go.
+struct Placement {
+    /// The fault of each host slot.
+    faults: Vec<Option<FaultKind>>,
+    /// Two-host faults: kind, lower slot (the original), higher slot (the copy).
+    pairs: Vec<(FaultKind, usize, usize)>,
+}
+
+impl Placement {
+    /// Is slot `i` the copy of a name twin (so shares its original's account)?
+    fn is_twin_copy(&self, i: usize) -> bool {
+        self.pairs
+            .iter()
+            .any(|(k, _, b)| *k == FaultKind::Clone && *b == i)
+    }
+}
+
+/// Refuses a spec that cannot be built; returns the computer-name prefix in upper case.
+fn validate(spec: &LabSpec) -> Result<String, BuildError> {
+    if spec.dcs == 0 {
+        return Err(BuildError::NoDcs);
+    }
+    if spec.hosts > 9999 {
+        return Err(BuildError::TooManyHosts);
+    }
+    let prefix = spec.name_prefix.to_ascii_uppercase();
+    if prefix.is_empty()
+        || prefix.len() > 11
+        || !prefix.chars().all(|c| c.is_ascii_alphanumeric())
+        || !prefix.starts_with(|c: char| c.is_ascii_alphabetic())
+    {
+        return Err(BuildError::BadNamePrefix);
+    }
+    if let Directory::Samba(cfg) = &spec.directory {
+        if cfg.dcs.len() != spec.dcs {
+            return Err(BuildError::Directory(format!(
+                "the lab has {} DCs but the Samba lab {}",
+                spec.dcs,
+                cfg.dcs.len()
+            )));
         }
-        if spec.hosts > 9999 {
-            return Err(BuildError::TooManyHosts);
-        }
-        let prefix = spec.name_prefix.to_ascii_uppercase();
-        if prefix.is_empty()
-            || prefix.len() > 11
-            || !prefix.chars().all(|c| c.is_ascii_alphanumeric())
-            || !prefix.starts_with(|c: char| c.is_ascii_alphabetic())
-        {
-            return Err(BuildError::BadNamePrefix);
-        }
-        if let Directory::Samba(cfg) = &spec.directory {
-            if cfg.dcs.len() != spec.dcs {
-                return Err(BuildError::Directory(format!(
-                    "the lab has {} DCs but the Samba lab {}",
-                    spec.dcs,
-                    cfg.dcs.len()
-                )));
-            }
-        }
-        let needed = faults::slots_needed(&spec.faults);
-        if needed > spec.hosts {
-            return Err(BuildError::TooManyFaults {
-                needed,
-                hosts: spec.hosts,
-            });
-        }
-        if spec.dcs < 2
-            && spec
-                .faults
-                .iter()
-                .any(|(k, n)| *k == FaultKind::StaleDc && *n > 0)
-        {
-            return Err(BuildError::ReplicationNeedsTwoDcs);
-        }
-        let mut rng = ChaCha8Rng::seed_from_u64(spec.seed);
-        let dcs = (1..=spec.dcs)
+    }
+    let needed = faults::slots_needed(&spec.faults);
+    if needed > spec.hosts {
+        return Err(BuildError::TooManyFaults {
+            needed,
+            hosts: spec.hosts,
+        });
+    }
+    if spec.dcs < 2
+        && spec
+            .faults
+            .iter()
+            .any(|(k, n)| *k == FaultKind::StaleDc && *n > 0)
+    {
+        return Err(BuildError::ReplicationNeedsTwoDcs);
+    }
+    Ok(prefix)
+}
+
+impl LabBuilder {
+    fn new(spec: LabSpec) -> Result<Self, BuildError> {
+        let prefix = validate(&spec)?;
+        Ok(LabBuilder {
+            prefix,
+            rng: ChaCha8Rng::seed_from_u64(spec.seed),
+            owner_rng: ChaCha8Rng::seed_from_u64(spec.seed ^ 0x6f77_6e65_7273_6964),
+            spec,
+        })
+    }
+
+    /// The domain with its DCs, users and policies, and no computer yet.
+    fn domain(&mut self) -> Domain {
+        let dcs = (1..=self.spec.dcs)
             .map(|i| DomainController {
                 name: format!("dc{i}"),
                 fqdn: format!("dc{i}.lab.test"),
@@ -711,59 +767,23 @@ impl Lab {
                 site: "Default-First-Site-Name".to_string(),
             })
             .collect();
-        let mut users = vec![
-            DomainUser {
-                sam: "Administrator".into(),
-                password: SecretString::from(random_password(&mut rng, 20)),
-                rid: 500,
-                domain_admin: true,
-                reset_computer_password: true,
-                member_local_admin: true,
-            },
-            DomainUser {
-                sam: "tsrepair".into(),
-                password: SecretString::from(random_password(&mut rng, 20)),
-                rid: 1105,
-                domain_admin: false,
-                reset_computer_password: true,
-                member_local_admin: true,
-            },
-            DomainUser {
-                sam: "helpdesk".into(),
-                password: SecretString::from(random_password(&mut rng, 20)),
-                rid: 1106,
-                domain_admin: false,
-                reset_computer_password: false,
-                member_local_admin: false,
-            },
-        ];
-        // What the reuse hardening needs (owners, creators, the `deployer` user) draws from
-        // its own stream, so that adding it changed no password, SID or fault placement.
-        let mut owner_rng = ChaCha8Rng::seed_from_u64(spec.seed ^ 0x6f77_6e65_7273_6964);
-        users.push(DomainUser {
-            // A delegated non-admin that pre-staged some objects through the quota.
-            sam: "deployer".into(),
-            password: SecretString::from(random_password(&mut owner_rng, 20)),
-            rid: 1107,
-            domain_admin: false,
-            reset_computer_password: false,
-            member_local_admin: false,
-        });
+        let users = self.users();
         let mut domain = Domain {
             dns_name: "lab.test".into(),
             netbios: "LAB".into(),
-            sid: random_sid(&mut rng),
+            sid: random_sid(&mut self.rng),
             dcs,
             computers: BTreeMap::new(),
             users,
-            replication_delay: spec.replication_delay,
+            replication_delay: self.spec.replication_delay,
             next_rid: 1108,
             directory: None,
-            accept_previous: spec.dc_accepts_previous,
+            accept_previous: self.spec.dc_accepts_previous,
             reuse_allowlist: Vec::new(),
-            machine_account_quota: spec.machine_account_quota,
+            machine_account_quota: self.spec.machine_account_quota,
         };
-        domain.reuse_allowlist = spec
+        domain.reuse_allowlist = self
+            .spec
             .reuse_allowlist
             .iter()
             .map(|e| match domain.user(e) {
@@ -771,252 +791,295 @@ impl Lab {
                 _ => e.clone(),
             })
             .collect();
+        domain
+    }
 
-        // Place faults on shuffled slots.
-        let mut order: Vec<usize> = (0..spec.hosts).collect();
+    /// The domain's users: the administrator, the repair account, a helpdesk user and
+    /// (from the owner stream) `deployer`.
+    fn users(&mut self) -> Vec<DomainUser> {
+        let mut users = vec![
+            DomainUser {
+                sam: "Administrator".into(),
+                password: SecretString::from(random_password(&mut self.rng, 20)),
+                rid: 500,
+                domain_admin: true,
+                reset_computer_password: true,
+                member_local_admin: true,
+            },
+            DomainUser {
+                sam: "tsrepair".into(),
+                password: SecretString::from(random_password(&mut self.rng, 20)),
+                rid: 1105,
+                domain_admin: false,
+                reset_computer_password: true,
+                member_local_admin: true,
+            },
+            DomainUser {
+                sam: "helpdesk".into(),
+                password: SecretString::from(random_password(&mut self.rng, 20)),
+                rid: 1106,
+                domain_admin: false,
+                reset_computer_password: false,
+                member_local_admin: false,
+            },
+        ];
+        users.push(DomainUser {
+            // A delegated non-admin that pre-staged some objects through the quota.
+            sam: "deployer".into(),
+            password: SecretString::from(random_password(&mut self.owner_rng, 20)),
+            rid: 1107,
+            domain_admin: false,
+            reset_computer_password: false,
+            member_local_admin: false,
+        });
+        users
+    }
+
+    /// Places the faults on shuffled slots.
+    fn place_faults(&mut self) -> Placement {
+        let mut order: Vec<usize> = (0..self.spec.hosts).collect();
         for i in (1..order.len()).rev() {
-            let j = rng.gen_range(0..=i);
+            let j = self.rng.random_range(0..=i);
             order.swap(i, j);
         }
-        let mut assignment: Vec<Option<FaultKind>> = vec![None; spec.hosts];
+        let mut faults: Vec<Option<FaultKind>> = vec![None; self.spec.hosts];
         let mut pairs: Vec<(FaultKind, usize, usize)> = Vec::new();
         let mut next = order.into_iter();
-        for (kind, count) in &spec.faults {
+        for (kind, count) in &self.spec.faults {
             for _ in 0..*count {
                 let (Some(a), b) = (next.next(), if kind.is_pair() { next.next() } else { None })
                 else {
                     break;
                 };
-                if let Some(slot) = assignment.get_mut(a) {
+                if let Some(slot) = faults.get_mut(a) {
                     *slot = Some(*kind);
                 }
                 if let Some(b) = b {
-                    if let Some(slot) = assignment.get_mut(b) {
+                    if let Some(slot) = faults.get_mut(b) {
                         *slot = Some(*kind);
                     }
                     pairs.push((*kind, a.min(b), a.max(b)));
                 }
             }
         }
+        Placement { faults, pairs }
+    }
 
-        // Hosts, healthy first. Each account has a history of passwords (oldest first);
-        // the member holds the last two as its (current, previous) LSA secret.
-        let history_len = spec.snapshot_rotations.saturating_add(2).max(3);
-        let mut hosts = Vec::with_capacity(spec.hosts);
-        for i in 0..spec.hosts {
-            let n = i + 1;
-            let name = format!("{prefix}{n:04}");
-            let history: Vec<SecretString> = (0..history_len)
-                .map(|_| SecretString::from(random_password(&mut rng, 32)))
-                .collect();
-            let is_twin_copy = pairs
-                .iter()
-                .any(|(k, _, b)| *k == FaultKind::Clone && *b == i);
-            let os = if n % 3 == 0 {
-                HostOs::Server2022
-            } else {
-                HostOs::Windows11
-            };
-            if !is_twin_copy {
-                let ownership = prestaged_ownership(&domain, &name, os, &spec, &mut owner_rng);
-                domain.create_computer(&name, &history, ownership);
-            }
-            let secret = history.last().cloned();
-            let old_secret = history
-                .len()
-                .checked_sub(2)
-                .and_then(|j| history.get(j))
-                .cloned();
-            hosts.push(Host {
-                id: HostId(i),
-                address: format!("{}{n:04}.lab.test", prefix.to_ascii_lowercase()),
-                computer_name: name,
-                machine_sid: random_sid(&mut rng),
-                membership: Membership::Domain,
-                secret,
-                old_secret,
-                bound_dc: i % spec.dcs,
-                site_dc: i % spec.dcs,
-                stored: StoredChannel::used(0, Some(i % spec.dcs), Duration::ZERO),
-                dns_ok: true,
-                domain_controller: false,
-                deny_network_logon: false,
-                events: Vec::new(),
-                reachable_dcs: vec![true; spec.dcs],
-                local_accounts: vec![
-                    LocalAccount {
-                        name: "Administrator".into(),
-                        rid: 500,
-                        password: SecretString::from(random_password(&mut rng, 16)),
-                        enabled: true,
-                        admin: true,
-                    },
-                    LocalAccount {
-                        name: "opsadmin".into(),
-                        rid: 1001,
-                        password: SecretString::from(random_password(&mut rng, 16)),
-                        enabled: true,
-                        admin: true,
-                    },
-                ],
-                latfp: None,
-                power: PowerState::Online,
-                latency: spec.latency,
-                os,
-                last_boot: Duration::ZERO,
-                fault: assignment.get(i).copied().flatten(),
-                twin: None,
-            });
+    /// Hosts, healthy first. Each account has a history of passwords (oldest first);
+    /// the member holds the last two as its (current, previous) LSA secret.
+    fn hosts(&mut self, placement: &Placement, domain: &mut Domain) -> Vec<Host> {
+        let history_len = self.spec.snapshot_rotations.saturating_add(2).max(3);
+        let mut hosts = Vec::with_capacity(self.spec.hosts);
+        for i in 0..self.spec.hosts {
+            hosts.push(self.host(i, placement, history_len, domain));
         }
+        hosts
+    }
 
-        // Pairs: name twins share the first host's account; SID duplicates only its machine
-        // SID (each keeps its own name and account, DOMAIN.md revised).
-        for (kind, a, b) in &pairs {
-            let (a, b) = (*a, *b);
+    /// Slot `i`'s member with its account in `domain` (a name twin's copy has none of its
+    /// own: it shares its original's, see [`LabBuilder::name_twins`]).
+    fn host(
+        &mut self,
+        i: usize,
+        placement: &Placement,
+        history_len: usize,
+        domain: &mut Domain,
+    ) -> Host {
+        let n = i + 1;
+        let name = format!("{}{n:04}", self.prefix);
+        let history: Vec<SecretString> = (0..history_len)
+            .map(|_| SecretString::from(random_password(&mut self.rng, 32)))
+            .collect();
+        let os = if n.is_multiple_of(3) {
+            HostOs::Server2022
+        } else {
+            HostOs::Windows11
+        };
+        if !placement.is_twin_copy(i) {
+            let ownership = prestaged_ownership(domain, &name, os, &self.spec, &mut self.owner_rng);
+            domain.create_computer(&name, &history, ownership);
+        }
+        let secret = history.last().cloned();
+        let old_secret = history
+            .len()
+            .checked_sub(2)
+            .and_then(|j| history.get(j))
+            .cloned();
+        let dcs = self.spec.dcs;
+        Host {
+            id: HostId(i),
+            address: format!("{}{n:04}.lab.test", self.prefix.to_ascii_lowercase()),
+            computer_name: name,
+            machine_sid: random_sid(&mut self.rng),
+            membership: Membership::Domain,
+            secret,
+            old_secret,
+            bound_dc: i % dcs,
+            site_dc: i % dcs,
+            stored: StoredChannel::used(0, Some(i % dcs), Duration::ZERO),
+            dns_ok: true,
+            domain_controller: false,
+            deny_network_logon: false,
+            events: Vec::new(),
+            reachable_dcs: vec![true; dcs],
+            local_accounts: self.local_accounts(),
+            latfp: None,
+            power: PowerState::Online,
+            latency: self.spec.latency,
+            os,
+            last_boot: Duration::ZERO,
+            fault: placement.faults.get(i).copied().flatten(),
+            twin: None,
+            laps: self.spec.laps,
+            laps_rotate_at_boot: false,
+        }
+    }
+
+    /// A member's local SAM: the built-in Administrator and a second administrator.
+    fn local_accounts(&mut self) -> Vec<LocalAccount> {
+        vec![
+            LocalAccount {
+                name: "Administrator".into(),
+                rid: 500,
+                password: SecretString::from(random_password(&mut self.rng, 16)),
+                enabled: true,
+                admin: true,
+            },
+            LocalAccount {
+                name: "opsadmin".into(),
+                rid: 1001,
+                password: SecretString::from(random_password(&mut self.rng, 16)),
+                enabled: true,
+                admin: true,
+            },
+        ]
+    }
+
+    /// Pairs: name twins share the first host's account; SID duplicates only its machine
+    /// SID (each keeps its own name and account, DOMAIN.md revised).
+    fn make_pairs(
+        &mut self,
+        hosts: &mut [Host],
+        pairs: &[(FaultKind, usize, usize)],
+        domain: &Domain,
+    ) {
+        for &(kind, a, b) in pairs {
             let Some(orig) = hosts.get(a).cloned() else {
                 continue;
             };
-            if *kind == FaultKind::SidDuplicate {
-                if let Some(copy) = hosts.get_mut(b) {
-                    copy.machine_sid = orig.machine_sid.clone();
-                    copy.local_accounts = orig.local_accounts.clone();
-                    copy.twin = Some(HostId(a));
-                }
-                if let Some(o) = hosts.get_mut(a) {
-                    o.twin = Some(HostId(b));
-                }
-                continue;
-            }
-            let acct_passwords = domain
-                .computers
-                .get(&orig.computer_name)
-                .and_then(|acc| acc.writes.last())
-                .map(|w| w.state.clone());
-            let stale = SecretString::from(random_password(&mut rng, 32));
-            let stale_old = SecretString::from(random_password(&mut rng, 32));
-            let original_wins = rng.gen_bool(0.5);
-            // The twin that rotated last holds the account's (current, previous); the other
-            // holds a pair the DCs no longer know.
-            let winner = (
-                acct_passwords.as_ref().map(|s| s.current.clone()),
-                acct_passwords.as_ref().and_then(|s| s.previous.clone()),
-            );
-            let loser = (Some(stale), Some(stale_old));
-            if let Some(copy) = hosts.get_mut(b) {
-                copy.computer_name = orig.computer_name.clone();
-                copy.machine_sid = orig.machine_sid.clone();
-                copy.local_accounts = orig.local_accounts.clone();
-                copy.bound_dc = orig.bound_dc;
-                copy.site_dc = orig.site_dc;
-                copy.os = orig.os;
-                copy.twin = Some(HostId(a));
-                (copy.secret, copy.old_secret) = if original_wins {
-                    loser.clone()
-                } else {
-                    winner.clone()
-                };
-            }
-            if let Some(o) = hosts.get_mut(a) {
-                o.twin = Some(HostId(b));
-                (o.secret, o.old_secret) = if original_wins { winner } else { loser };
+            if kind == FaultKind::SidDuplicate {
+                share_machine_sid(hosts, &orig, a, b);
+            } else {
+                self.name_twins(hosts, &orig, a, b, domain);
             }
         }
-        for host in hosts.iter_mut() {
-            match host.fault {
-                Some(FaultKind::Snapshot) => {
-                    // The (current, previous) pair it held `snapshot_rotations` rotations ago.
-                    if let Some(acct) = domain.computers.get(&host.computer_name) {
-                        let held = acct.writes.len().checked_sub(1 + spec.snapshot_rotations);
-                        host.secret = held
-                            .and_then(|j| acct.writes.get(j))
-                            .map(|w| w.state.current.clone());
-                        host.old_secret = held
-                            .and_then(|j| acct.writes.get(j))
-                            .and_then(|w| w.state.previous.clone());
-                    }
-                }
-                Some(FaultKind::StaleDc) => {
-                    // Two rotations made on dc1 that never reached the host's DC (dc2): the
-                    // member holds (newest, newer) and dc2 still has the one before both.
-                    let newer = SecretString::from(random_password(&mut rng, 32));
-                    let newest = SecretString::from(random_password(&mut rng, 32));
-                    domain.write_password(
-                        &host.computer_name,
-                        0,
-                        Duration::ZERO,
-                        newer.clone(),
-                        false,
-                    );
-                    domain.write_password(
-                        &host.computer_name,
-                        0,
-                        Duration::ZERO,
-                        newest.clone(),
-                        false,
-                    );
-                    if let Some(acct) = domain.computers.get_mut(&host.computer_name) {
-                        acct.stuck = Some(Stuck {
-                            since: Duration::ZERO,
-                            until: spec.lag_stuck_for,
-                        });
-                    }
-                    host.secret = Some(newest);
-                    host.old_secret = Some(newer);
-                    host.bound_dc = 1;
-                    host.site_dc = 1;
-                }
-                Some(FaultKind::DcReset) => {
-                    let new = SecretString::from(random_password(&mut rng, 32));
-                    if let Some(acct) = domain.computers.get_mut(&host.computer_name) {
-                        let pwd_last_set = crate::domain::LAB_EPOCH_FILETIME
-                            .saturating_sub(crate::domain::FILETIME_DAY);
-                        acct.writes.push(AccountWrite {
-                            origin: None,
-                            at: Duration::ZERO,
-                            state: AccountState {
-                                exists: true,
-                                enabled: true,
-                                current: new,
-                                previous: None,
-                                pwd_last_set,
-                            },
-                        });
-                    }
-                }
-                Some(kind @ (FaultKind::DisabledAccount | FaultKind::DeletedAccount)) => {
-                    if let Some(acct) = domain.computers.get_mut(&host.computer_name) {
-                        if let Some(last) = acct.writes.last().cloned() {
-                            let mut state = last.state;
-                            if kind == FaultKind::DisabledAccount {
-                                state.enabled = false;
-                            } else {
-                                state.exists = false;
-                            }
-                            acct.writes.push(AccountWrite {
-                                origin: None,
-                                at: Duration::ZERO,
-                                state,
-                            });
-                        }
-                    }
-                }
-                Some(FaultKind::Dns) => host.dns_ok = false,
-                Some(FaultKind::NoDc) => host.reachable_dcs.iter_mut().for_each(|r| *r = false),
-                Some(FaultKind::DenyNetworkLogon) => host.deny_network_logon = true,
-                Some(FaultKind::DomainController) => host.domain_controller = true,
-                Some(FaultKind::Offline) => host.power = PowerState::Offline,
-                Some(FaultKind::Slow) => host.latency = spec.slow_latency,
-                Some(FaultKind::FilteredAdmin) => {
-                    host.latfp = Some(0);
-                    if let Some(a) = host.local_accounts.iter_mut().find(|a| a.rid == 500) {
-                        a.enabled = false;
-                    }
-                }
-                Some(FaultKind::Clone | FaultKind::SidDuplicate) | None => {}
-            }
-        }
+    }
 
-        if let Directory::Samba(cfg) = &spec.directory {
+    /// Makes slot `b` a copy of `orig` (slot `a`) under its name, sharing its account.
+    fn name_twins(&mut self, hosts: &mut [Host], orig: &Host, a: usize, b: usize, domain: &Domain) {
+        let acct_passwords = domain
+            .computers
+            .get(&orig.computer_name)
+            .and_then(|acc| acc.writes.last())
+            .map(|w| w.state.clone());
+        let stale = SecretString::from(random_password(&mut self.rng, 32));
+        let stale_old = SecretString::from(random_password(&mut self.rng, 32));
+        let original_wins = self.rng.random_bool(0.5);
+        // The twin that rotated last holds the account's (current, previous); the other
+        // holds a pair the DCs no longer know.
+        let winner = (
+            acct_passwords.as_ref().map(|s| s.current.clone()),
+            acct_passwords.as_ref().and_then(|s| s.previous.clone()),
+        );
+        let loser = (Some(stale), Some(stale_old));
+        if let Some(copy) = hosts.get_mut(b) {
+            copy.computer_name = orig.computer_name.clone();
+            copy.machine_sid = orig.machine_sid.clone();
+            copy.local_accounts = orig.local_accounts.clone();
+            copy.bound_dc = orig.bound_dc;
+            copy.site_dc = orig.site_dc;
+            copy.os = orig.os;
+            copy.twin = Some(HostId(a));
+            (copy.secret, copy.old_secret) = if original_wins {
+                loser.clone()
+            } else {
+                winner.clone()
+            };
+        }
+        if let Some(o) = hosts.get_mut(a) {
+            o.twin = Some(HostId(b));
+            (o.secret, o.old_secret) = if original_wins { winner } else { loser };
+        }
+    }
+
+    /// Makes `host` what its build-time fault says (pairs are made by
+    /// [`LabBuilder::make_pairs`]).
+    fn apply_fault(&mut self, host: &mut Host, domain: &mut Domain) {
+        match host.fault {
+            Some(FaultKind::Snapshot) => {
+                restore_snapshot(host, domain, self.spec.snapshot_rotations);
+            }
+            Some(FaultKind::StaleDc) => self.miss_replication(host, domain),
+            Some(FaultKind::DcReset) => self.reset_on_dc(host, domain),
+            Some(kind @ (FaultKind::DisabledAccount | FaultKind::DeletedAccount)) => {
+                disable_or_delete_account(host, domain, kind);
+            }
+            Some(FaultKind::Dns) => host.dns_ok = false,
+            Some(FaultKind::NoDc) => host.reachable_dcs.iter_mut().for_each(|r| *r = false),
+            Some(FaultKind::DenyNetworkLogon) => host.deny_network_logon = true,
+            Some(FaultKind::DomainController) => host.domain_controller = true,
+            Some(FaultKind::Offline) => host.power = PowerState::Offline,
+            Some(FaultKind::Slow) => host.latency = self.spec.slow_latency,
+            Some(FaultKind::FilteredAdmin) => filter_admin(host),
+            Some(FaultKind::Clone | FaultKind::SidDuplicate) | None => {}
+        }
+    }
+
+    /// `stale-dc`: two rotations made on dc1 that never reached the host's DC (dc2): the
+    /// member holds (newest, newer) and dc2 still has the one before both.
+    fn miss_replication(&mut self, host: &mut Host, domain: &mut Domain) {
+        let newer = SecretString::from(random_password(&mut self.rng, 32));
+        let newest = SecretString::from(random_password(&mut self.rng, 32));
+        let name = &host.computer_name;
+        domain.write_password(name, 0, Duration::ZERO, newer.clone(), false);
+        domain.write_password(name, 0, Duration::ZERO, newest.clone(), false);
+        if let Some(acct) = domain.computers.get_mut(&host.computer_name) {
+            acct.stuck = Some(Stuck {
+                since: Duration::ZERO,
+                until: self.spec.lag_stuck_for,
+            });
+        }
+        host.secret = Some(newest);
+        host.old_secret = Some(newer);
+        host.bound_dc = 1;
+        host.site_dc = 1;
+    }
+
+    /// `dc-reset`: the account gets a new password (and no previous one) that the member
+    /// never learns, written a day before the lab started.
+    fn reset_on_dc(&mut self, host: &Host, domain: &mut Domain) {
+        let new = SecretString::from(random_password(&mut self.rng, 32));
+        if let Some(acct) = domain.computers.get_mut(&host.computer_name) {
+            let pwd_last_set =
+                crate::domain::LAB_EPOCH_FILETIME.saturating_sub(crate::domain::FILETIME_DAY);
+            acct.writes.push(AccountWrite {
+                origin: None,
+                at: Duration::ZERO,
+                state: AccountState {
+                    exists: true,
+                    enabled: true,
+                    current: new,
+                    previous: None,
+                    pwd_last_set,
+                },
+            });
+        }
+    }
+
+    /// With [`Directory::Samba`], moves the accounts into the real DCs (see
+    /// [`export_to_samba`]).
+    fn export(&self, domain: &mut Domain, hosts: &[Host]) -> Result<(), BuildError> {
+        if let Directory::Samba(cfg) = &self.spec.directory {
             // The lab's domain users with the DCs' passwords (those the facts name), so
             // that what a command does as them the DCs accept or refuse for real.
             for u in domain.users.iter_mut() {
@@ -1024,10 +1087,24 @@ impl Lab {
                     u.password = pw;
                 }
             }
-            export_to_samba(&mut domain, (**cfg).clone(), &prefix)
+            // What LAPS last wrote for each managed member: its built-in Administrator.
+            let laps: Vec<(String, SecretString)> = hosts
+                .iter()
+                .filter(|h| h.laps)
+                .filter_map(|h| {
+                    let admin = h.local_account_by_rid(500)?;
+                    Some((h.computer_name.clone(), admin.password.clone()))
+                })
+                .collect();
+            export_to_samba(domain, (**cfg).clone(), &self.prefix, &laps)
                 .map_err(|e| BuildError::Directory(e.to_string()))?;
         }
+        Ok(())
+    }
 
+    /// The lab around the built domain and hosts; the main stream goes on in its state.
+    fn finish(self, domain: Domain, hosts: Vec<Host>) -> Lab {
+        let LabBuilder { spec, rng, .. } = self;
         let clock: Arc<dyn Clock> = spec.clock.clone().unwrap_or_else(|| Arc::new(SystemClock));
         let epoch = clock.now();
         let mut state = State {
@@ -1040,14 +1117,84 @@ impl Lab {
         for i in 0..state.hosts.len() {
             state.use_channel(HostId(i), None, Duration::ZERO);
         }
-        Ok(Lab {
+        Lab {
             inner: Arc::new(Inner {
                 state: Mutex::new(state),
                 clock,
                 epoch,
                 spec,
             }),
-        })
+        }
+    }
+}
+
+/// `sid-duplicate`: slot `b` gets `orig`'s (slot `a`'s) machine SID and local accounts,
+/// and keeps its own name and account.
+fn share_machine_sid(hosts: &mut [Host], orig: &Host, a: usize, b: usize) {
+    if let Some(copy) = hosts.get_mut(b) {
+        copy.machine_sid = orig.machine_sid.clone();
+        copy.local_accounts = orig.local_accounts.clone();
+        copy.twin = Some(HostId(a));
+    }
+    if let Some(o) = hosts.get_mut(a) {
+        o.twin = Some(HostId(b));
+    }
+}
+
+/// `snapshot`: the (current, previous) pair it held `rotations` rotations ago.
+fn restore_snapshot(host: &mut Host, domain: &Domain, rotations: usize) {
+    if let Some(acct) = domain.computers.get(&host.computer_name) {
+        let held = acct.writes.len().checked_sub(1 + rotations);
+        host.secret = held
+            .and_then(|j| acct.writes.get(j))
+            .map(|w| w.state.current.clone());
+        host.old_secret = held
+            .and_then(|j| acct.writes.get(j))
+            .and_then(|w| w.state.previous.clone());
+    }
+}
+
+/// `disabled-account` and `deleted-account`: the account's last state, disabled or gone.
+fn disable_or_delete_account(host: &Host, domain: &mut Domain, kind: FaultKind) {
+    if let Some(acct) = domain.computers.get_mut(&host.computer_name) {
+        if let Some(last) = acct.writes.last().cloned() {
+            let mut state = last.state;
+            if kind == FaultKind::DisabledAccount {
+                state.enabled = false;
+            } else {
+                state.exists = false;
+            }
+            acct.writes.push(AccountWrite {
+                origin: None,
+                at: Duration::ZERO,
+                state,
+            });
+        }
+    }
+}
+
+/// `filtered-admin`: the built-in Administrator disabled and
+/// `LocalAccountTokenFilterPolicy=0`, so only `opsadmin`'s filtered token is left.
+fn filter_admin(host: &mut Host) {
+    host.latfp = Some(0);
+    if let Some(a) = host.local_accounts.iter_mut().find(|a| a.rid == 500) {
+        a.enabled = false;
+    }
+}
+
+impl Lab {
+    /// Builds a lab from a spec, deterministically from its seed.
+    pub fn build(spec: LabSpec) -> Result<Lab, BuildError> {
+        let mut b = LabBuilder::new(spec)?;
+        let mut domain = b.domain();
+        let placement = b.place_faults();
+        let mut hosts = b.hosts(&placement, &mut domain);
+        b.make_pairs(&mut hosts, &placement.pairs, &domain);
+        for host in hosts.iter_mut() {
+            b.apply_fault(host, &mut domain);
+        }
+        b.export(&mut domain, &hosts)?;
+        Ok(b.finish(domain, hosts))
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -1558,7 +1705,9 @@ impl Lab {
 ///    member's own change (bound as the computer) when the old one stayed the previous
 ///    password, an administrative reset (as the administrator) when not; so `dc-reset` is
 ///    a real reset on dc1.
-/// 3. dc1 is replicated to every other DC: both DCs hold everything.
+/// 3. The objects a non-admin created (in the model) get a non-admin owner on dc1, so the
+///    account-reuse rules (KB5020276) refuse their reuse there too; then dc1 is
+///    replicated to every other DC: both DCs hold everything.
 /// 4. The build's writes made on one DC (`stale-dc`: the member's two changes on dc1) on
 ///    that DC only, never replicated.
 ///
@@ -1568,6 +1717,7 @@ fn export_to_samba(
     domain: &mut Domain,
     cfg: crate::samba::SambaConfig,
     prefix: &str,
+    laps: &[(String, SecretString)],
 ) -> Result<(), crate::samba::SambaError> {
     let dir = crate::samba::SambaDirectory::connect(cfg)?;
     let names: Vec<String> = domain.computers.keys().cloned().collect();
@@ -1577,6 +1727,29 @@ fn export_to_samba(
         for w in acct.writes.iter().filter(|w| w.origin.is_none()) {
             replay(&dir, name, 0, prior, &w.state, true)?;
             prior = Some(&w.state);
+        }
+    }
+    // KB5020276 needs the owners too: an object the model says a non-admin created
+    // through the machine-account quota gets a non-admin owner on the DCs. The Samba lab
+    // has no `deployer`; its ordinary user `helpdesk` stands in (the reuse rules ask only
+    // whether the owner is privileged, the creator or allow-listed). `mS-DS-CreatorSID` is
+    // system-only over LDAP, so such objects have an owner but no creator SID: the
+    // preflight and the lab's `Add-Computer` both refuse their reuse, as Windows would for
+    // an object a non-admin owns and did not create through the quota.
+    // LAPS: each managed member's password on its object, as the device wrote it at the
+    // lab's epoch (expiring 30 days later, Windows LAPS' default PasswordAgeDays).
+    for (name, password) in laps {
+        let at = crate::domain::LAB_EPOCH_FILETIME;
+        let expires = at.saturating_add(30 * crate::domain::FILETIME_DAY);
+        dir.write_laps(name, 0, "Administrator", password, at, expires)?;
+    }
+    if let Some(rid) = dir.user_rid("helpdesk")? {
+        let non_admin = format!("{}-{rid}", dir.domain_sid()?);
+        for (name, acct) in &domain.computers {
+            let exists = acct.writes.last().is_some_and(|w| w.state.exists);
+            if exists && acct.ownership.creator_sid.is_some() {
+                dir.set_owner(name, 0, &non_admin)?;
+            }
         }
     }
     for dest in 1..domain.dcs.len() {
@@ -1706,8 +1879,8 @@ fn prestaged_ownership(
     };
     let dn = format!("CN={name},{ou},{}", domain.base_dn());
     let by_deployer =
-        spec.deployer_created_one_in > 0 && rng.gen_ratio(1, spec.deployer_created_one_in);
-    let admin_owner = rng.gen_ratio(1, 5);
+        spec.deployer_created_one_in > 0 && rng.random_ratio(1, spec.deployer_created_one_in);
+    let admin_owner = rng.random_ratio(1, 5);
     if by_deployer {
         let sid = domain
             .user("deployer")

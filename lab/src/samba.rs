@@ -2,7 +2,7 @@
 //! `scripts/samba-dc.sh start` runs with `LAB_WITH_DC2=1` (dc1 `ldaps://127.0.0.10`, dc2
 //! `ldaps://127.0.0.11`, realm `LAB.TEST`). With [`crate::model::Directory::Samba`] the lab
 //! still simulates the member hosts, but every read and write of a computer account is an
-//! LDAPS operation on those DCs, through `inventory::ad`:
+//! LDAPS operation on those DCs, through `ad`:
 //!
 //! - a secure channel works when the DC the member uses accepts a simple bind as
 //!   `LAB\NAME$` with the member's secret; when it refuses, the object is read to tell
@@ -16,7 +16,7 @@
 //!   the credential's rights against its own user table first, as it does in memory);
 //! - `pwdLastSet`, objectSids and replication state are Samba's own.
 //!
-//! Differences from the in-memory model, all Samba's (see `inventory::ad`'s admin docs for
+//! Differences from the in-memory model, all Samba's (see `ad`'s admin docs for
 //! what was observed):
 //! - Replication between the DCs happens only when forced ([`SambaDirectory::replicate`],
 //!   `samba-dc.sh replicate DEST SRC`, which replicates the whole domain partition); the
@@ -56,7 +56,7 @@ use std::process::Stdio;
 use std::sync::mpsc;
 use std::time::Duration;
 
-use inventory::ad::{self, AdConfig, AdError, DirectoryAccount};
+use ad::{AdConfig, AdError, DirectoryAccount};
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::domain::{AccountView, ChannelCheck, DcIndex, WriteRefused};
@@ -461,7 +461,7 @@ impl SambaDirectory {
     /// Would a patched Windows DC let `joiner_sid` reuse `computer`'s object (KB5020276)?
     /// Samba 4.17 does not enforce the block itself, so the lab decides as Windows would from
     /// what the real DC holds: the owner in `nTSecurityDescriptor` and `mS-DS-CreatorSID`,
-    /// read by the same preflight code trustsweep uses (`inventory::ad::reuse_facts`).
+    /// read by the same preflight code trustsweep uses (`ad::reuse_facts`).
     /// `Ok(false)` when no object is found (the caller has seen one: refuse, pessimistically).
     pub fn reuse_allowed(
         &self,
@@ -545,7 +545,7 @@ impl SambaDirectory {
                 object_sid: a.object_sid.unwrap_or_default(),
                 version: 0,
                 dn: Some(a.dn),
-                // `inventory::ad` reads neither the owner nor `mS-DS-CreatorSID`; the
+                // `ad` reads neither the owner nor `mS-DS-CreatorSID`; the
                 // lab's join refuses reuse on real DCs instead (see `Add-Computer`).
                 owner_sid: None,
                 creator_sid: None,
@@ -687,6 +687,44 @@ impl SambaDirectory {
         };
         self.ldap("userAccountControl write", async move {
             ad::set_user_account_control(&admin, &a.dn, uac).await
+        })?;
+        Ok(true)
+    }
+
+    /// Makes `owner` (a SID) the owner of `computer`'s object on `dc` (as the
+    /// administrator). `Ok(false)` when `dc` holds no such account.
+    pub fn set_owner(&self, computer: &str, dc: DcIndex, owner: &str) -> Result<bool, SambaError> {
+        let Some(a) = self.account(computer, dc)? else {
+            return Ok(false);
+        };
+        let admin = self.admin(dc)?;
+        let owner = owner.to_string();
+        self.ldap("owner write", async move {
+            ad::set_owner(&admin, &a.dn, &owner).await
+        })?;
+        Ok(true)
+    }
+
+    /// Writes what Windows LAPS on `computer` writes after a rotation (`msLAPS-Password`
+    /// JSON naming `account`, and the expiration time) on its object on `dc`, as the
+    /// administrator standing in for the device's own write. `Ok(false)` when `dc` holds
+    /// no such account.
+    pub fn write_laps(
+        &self,
+        computer: &str,
+        dc: DcIndex,
+        account: &str,
+        password: &SecretString,
+        updated: u64,
+        expires: u64,
+    ) -> Result<bool, SambaError> {
+        let Some(a) = self.account(computer, dc)? else {
+            return Ok(false);
+        };
+        let admin = self.admin(dc)?;
+        let (account, password) = (account.to_string(), password.clone());
+        self.ldap("LAPS write", async move {
+            ad::write_laps(&admin, &a.dn, &account, &password, updated, expires).await
         })?;
         Ok(true)
     }

@@ -16,6 +16,7 @@ use common::*;
 use lab::domain::{ManualClock, ReuseVerdict};
 use lab::host::HostId;
 use lab::model::{Credential, Lab, LabSpec};
+use secrecy::ExposeSecret as _;
 use std::sync::Arc;
 
 fn lab_with(spec: LabSpec) -> Lab {
@@ -391,4 +392,44 @@ fn a_join_without_an_object_creates_one_in_computers_within_the_quota() {
         Some(ReuseVerdict::Creator)
     );
     let _ = name_c;
+}
+
+#[test]
+fn laps_rotates_the_builtin_administrator_at_the_restart_after_a_join() {
+    // DOMAIN.md "Repairing it": "a LAPS password rotated around them must be re-read".
+    // Windows LAPS writes a new password after a join; the lab rotates at the restart
+    // that completes the join (LabSpec::laps), never at one without a join.
+    let mut spec = LabSpec::healthy(6, 23);
+    spec.laps = true;
+    let lab = lab_with(spec);
+    let (_, id) = deployer_and_admin_hosts(&lab);
+    let password = |lab: &Lab| {
+        lab.host(id)
+            .unwrap()
+            .builtin_admin
+            .password
+            .expose_secret()
+            .to_string()
+    };
+    let first = password(&lab);
+    let restart = |lab: &Lab| {
+        let who = local_admin(lab, id);
+        let out = run(lab, id, &who, "Restart-Computer -Force\n", b"");
+        assert_eq!(out.exit_code, 0, "{}", error_text(&out.stderr));
+    };
+
+    unjoin_with_repair_account(&lab, id);
+    restart(&lab);
+    assert_eq!(password(&lab), first, "no join, no rotation");
+
+    let out = rejoin_as(&lab, id, &lab.domain_admin_credentials(), "");
+    assert_eq!(out.exit_code, 0, "{}", error_text(&out.stderr));
+    assert_eq!(password(&lab), first, "not before the restart");
+    restart(&lab);
+    let rotated = password(&lab);
+    assert_ne!(rotated, first, "rotated at the restart after the join");
+    // The host is healthy in the domain.
+    assert!(lab.channel_status(id).unwrap().is_ok());
+    restart(&lab);
+    assert_eq!(password(&lab), rotated, "once per join");
 }

@@ -416,6 +416,28 @@ pub enum HostState {
     Unknown,
 }
 
+impl HostState {
+    /// Every state, in the order reports list them.
+    pub const ALL: [HostState; 5] = [
+        HostState::Healthy,
+        HostState::Broken,
+        HostState::Unreachable,
+        HostState::AccessProblem,
+        HostState::Unknown,
+    ];
+
+    /// The snake_case name, as in JSON (`access_problem`).
+    pub fn name(&self) -> &'static str {
+        match self {
+            HostState::Healthy => "healthy",
+            HostState::Broken => "broken",
+            HostState::Unreachable => "unreachable",
+            HostState::AccessProblem => "access_problem",
+            HostState::Unknown => "unknown",
+        }
+    }
+}
+
 impl fmt::Display for HostState {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
@@ -447,6 +469,28 @@ impl Summary {
     /// All hosts counted.
     pub fn total(&self) -> usize {
         self.healthy + self.broken + self.unreachable + self.access_problem + self.unknown
+    }
+
+    /// The count of hosts in `state`.
+    pub fn count(&self, state: HostState) -> usize {
+        match state {
+            HostState::Healthy => self.healthy,
+            HostState::Broken => self.broken,
+            HostState::Unreachable => self.unreachable,
+            HostState::AccessProblem => self.access_problem,
+            HostState::Unknown => self.unknown,
+        }
+    }
+
+    /// Counts one more host in `state`.
+    pub fn add(&mut self, state: HostState) {
+        match state {
+            HostState::Healthy => self.healthy += 1,
+            HostState::Broken => self.broken += 1,
+            HostState::Unreachable => self.unreachable += 1,
+            HostState::AccessProblem => self.access_problem += 1,
+            HostState::Unknown => self.unknown += 1,
+        }
     }
 }
 

@@ -51,18 +51,20 @@ pub use diagnose::{
     diagnose_fleet, diagnose_host, fleet_pdcs, looks_local, summarize, Access, DcAccount,
     DcAccountState, Diagnosis, DomainLogon, Finding, HostObservation, HostState, Summary,
 };
-pub use plan::{plan_fleet, plan_host, Action, HostPlan, PlanOptions, RejoinPreflight, Target};
+pub use plan::{
+    plan_fleet, plan_host, Action, HostPlan, PlanOptions, RejoinPreflight, RestorePreflight, Target,
+};
 pub use probe::{
     parse_dclist, parse_dsgetdc, parse_nltest, parse_probe, parse_tcsc_output, probe_host, DcEntry,
     DcList, DcLocator, NetlogonEvent, NltestFailure, NltestOutput, NltestStatus, Probe, ProbeError,
     ProbeRunError,
 };
 pub use remote::{
-    CommandOutput, CredentialError, Directory, DomainCredential, Remote, RemoteError,
-    RemoteErrorKind, Secret, StdinPayload,
+    CommandOutput, CredentialError, Directory, DirectoryError, DomainCredential, Remote,
+    RemoteError, RemoteErrorKind, Secret, StdinPayload,
 };
 pub use repair::{
     parse_reset_output, repair_host, repair_host_with, repair_on_dc, verify, HostBaseline,
-    RepairEvent, RepairOptions, RepairOutcome, RepairStatus, StepRecord, Verification,
+    RepairEvent, RepairOptions, RepairOutcome, RepairStatus, ResetFailed, StepRecord, Verification,
 };
 pub use scripts::ScriptError;

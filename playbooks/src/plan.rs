@@ -59,6 +59,28 @@ pub struct PlanOptions {
     /// reuse block after `Remove-Computer` has already disabled the object.
     #[serde(default)]
     pub rejoin_preflight: BTreeMap<String, RejoinPreflight>,
+    /// `--allow-restore`: restore deleted computer objects from the AD Recycle Bin over
+    /// LDAPS as the repair account.
+    #[serde(default)]
+    pub allow_restore: bool,
+    /// What the restore preflight found over LDAP, by inventory name (lower case): is the
+    /// deleted object in the Recycle Bin with its password? A host without an entry gets
+    /// no restore.
+    #[serde(default)]
+    pub restore_preflight: BTreeMap<String, RestorePreflight>,
+}
+
+/// Whether restoring a deleted computer object brings the member's channel back: only an
+/// object in the AD Recycle Bin (feature enabled, not yet recycled) keeps its password; a
+/// tombstone does not (DOMAIN.md "Why a trust breaks"; MS-ADTS 3.1.1.5.5).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RestorePreflight {
+    /// A restore heals the member.
+    pub restorable: bool,
+    /// Why, in words, for the plan.
+    pub reason: String,
+    /// The DC that was read (the restore is done there, then the member is pinned to it).
+    pub dc: Option<String>,
 }
 
 /// Whether `Add-Computer` will be allowed to take over a host's computer object
@@ -160,6 +182,16 @@ pub enum Action {
         /// The computer (sAMAccountName without `$`).
         computer: String,
     },
+    /// Restore a deleted computer object from the AD Recycle Bin on a DC over LDAPS as the
+    /// repair account (MS-ADTS 3.1.1.5.3.7.3: remove `isDeleted`, restore its DN): its SID,
+    /// groups and password come back, so the member needs no change. Followed by a pin
+    /// ([`Action::ScReset`]) to that DC and a live verify.
+    RestoreAccount {
+        /// The DC to write on.
+        dc: String,
+        /// The computer (sAMAccountName without `$`).
+        computer: String,
+    },
     /// A name twin or SID duplicate: a person rebuilds (or renames) one machine. Never a
     /// reset (for a name twin it breaks the other machine).
     RebuildRequired {
@@ -178,6 +210,7 @@ impl Action {
             Action::Rejoin { .. } => "rejoin",
             Action::DcResetAccount { .. } => "dc_reset_account",
             Action::EnableAccount { .. } => "enable_account",
+            Action::RestoreAccount { .. } => "restore_account",
             Action::RebuildRequired { .. } => "rebuild_required",
         }
     }
@@ -185,9 +218,9 @@ impl Action {
     /// Where it runs.
     pub fn target(&self) -> Target {
         match self {
-            Action::DcResetAccount { dc, .. } | Action::EnableAccount { dc, .. } => {
-                Target::DomainController { dc: dc.clone() }
-            }
+            Action::DcResetAccount { dc, .. }
+            | Action::EnableAccount { dc, .. }
+            | Action::RestoreAccount { dc, .. } => Target::DomainController { dc: dc.clone() },
             Action::RebuildRequired { .. } => Target::Manual,
             _ => Target::Member,
         }
@@ -234,6 +267,9 @@ impl Action {
             ),
             Action::EnableAccount { dc, computer } => format!(
                 "on {dc}, over LDAPS as the repair account: re-enable computer account {computer}$"
+            ),
+            Action::RestoreAccount { dc, computer } => format!(
+                "on {dc}, over LDAPS as the repair account: restore computer account {computer}$ from the AD Recycle Bin"
             ),
             Action::RebuildRequired { twins } => {
                 format!("rebuild required (twins: {})", twins.join(", "))
@@ -356,6 +392,62 @@ impl Builder {
         self.rejoin(server, domain, options);
     }
 
+    /// The Recycle Bin restore (`--allow-restore`, DC access, the repair account, and a
+    /// preflight that found the object restorable with its password), then a pin to the DC
+    /// written. Returns whether it was planned; says what is missing when not.
+    fn restore(
+        &mut self,
+        probe: Option<&Probe>,
+        domain: Option<&str>,
+        options: &PlanOptions,
+    ) -> bool {
+        if !options.allow_restore {
+            self.need("--allow-restore (with --ldap), to restore the computer object from the AD Recycle Bin as the repair account");
+            return false;
+        }
+        if !options.dc_access {
+            self.need("--ldap, to restore the computer object over LDAPS");
+            return false;
+        }
+        if !options.repair_credential_available {
+            self.need(CREDENTIAL_NEED);
+            return false;
+        }
+        let Some(pre) = options
+            .restore_preflight
+            .get(&self.host.to_ascii_lowercase())
+        else {
+            self.why.push("Restore not planned: the DCs could not tell whether the object is in the AD Recycle Bin.".to_string());
+            return false;
+        };
+        if !pre.restorable {
+            self.why
+                .push(format!("Restore not planned: {}.", pre.reason));
+            return false;
+        }
+        let computer = probe
+            .map(|p| p.computer_name.clone())
+            .filter(|n| scripts::is_valid_name(n));
+        let (Some(dc), Some(computer)) = (pre.dc.clone(), computer) else {
+            self.why
+                .push("Restore not planned: the DC or the computer name is not known.".to_string());
+            return false;
+        };
+        self.actions.push(Action::RestoreAccount {
+            dc: dc.clone(),
+            computer,
+        });
+        if let Some(command) = domain.and_then(|d| scripts::sc_reset(d, &dc).ok()) {
+            self.actions.push(Action::ScReset {
+                domain: domain.unwrap_or_default().to_string(),
+                dc,
+                command,
+            });
+        }
+        self.why.push(format!("Preflight: {}.", pre.reason));
+        true
+    }
+
     /// The rejoin, planned only when it cannot strand the host: `--allow-rejoin`; the
     /// connection is a local account that has just logged on over WinRM (not inferred from
     /// its name: CIS policies, FilterAdministratorToken or LAPS can refuse it), so the host
@@ -410,6 +502,168 @@ impl Builder {
     }
 }
 
+/// The per-diagnosis parts of [`plan_host`].
+impl Builder {
+    /// A name twin or a SID duplicate: a person rebuilds one machine; nothing is reset.
+    fn rebuild(&mut self, twins: &[String], sid_duplicate: bool) {
+        self.actions.push(Action::RebuildRequired {
+            twins: twins.to_vec(),
+        });
+        if sid_duplicate {
+            self.why.push(format!(
+                "Advisory: shares its machine SID with {} (a clone made without sysprep). The channel works; nothing is reset. Windows 11 24H2/Server 2025 refuse NTLM/Kerberos between them (event 6167, KB5068222).",
+                twins.join(", ")
+            ));
+            self.need("a person to rebuild one of the machines with sysprep");
+        } else {
+            self.why.push(format!(
+                "Answers with the same computer name as {} in the same domain: one computer account, two machines. Each password change by one breaks the other, so no reset is applied to either.",
+                twins.join(", ")
+            ));
+            self.need(
+                "a person to rebuild or rename one of the twins (and join it under its own name)",
+            );
+        }
+    }
+
+    /// The sweep could not get in (or not far enough): nothing is known of the trust.
+    fn no_way_in(&mut self, diagnosis: &Diagnosis) {
+        match diagnosis {
+            Diagnosis::LocalAccountRefused { user } => {
+                self.why.push(format!(
+                    "{user} is a local account other than the built-in Administrator and was refused: a wrong password, UAC remote restrictions (LocalAccountTokenFilterPolicy), or not an administrator. This is not a broken trust."
+                ));
+                self.need("the built-in Administrator (RID 500), e.g. its LAPS password");
+            }
+            Diagnosis::Unauthorized { user } => {
+                self.why.push(format!(
+                    "{user} was refused with HTTP 401; a 401 alone is not evidence of a broken trust, so nothing is planned (no DC-side reset either)."
+                ));
+                self.need("a credential that logs on: the built-in Administrator (RID 500) or its LAPS password");
+            }
+            Diagnosis::AccessDenied { user } => {
+                self.why.push(format!(
+                    "{user} cannot run the checks on this host; nothing is known about its trust."
+                ));
+                self.need("a credential that is a local administrator of the host (elevated)");
+            }
+            _ => {}
+        }
+    }
+
+    fn stale_dc(
+        &mut self,
+        newest: &[String],
+        bound: &str,
+        domain: Option<String>,
+        options: &PlanOptions,
+    ) {
+        let good_dc = newest.first().cloned().unwrap_or_default();
+        self.why.push(format!(
+            "The member is bound to {bound}, which holds an older password than {}: pin the channel to {good_dc} with nltest /sc_reset (no reboot, no credential).",
+            newest.join(", ")
+        ));
+        match domain.as_deref().map(|d| scripts::sc_reset(d, &good_dc)) {
+            Some(Ok(command)) => self.actions.push(Action::ScReset {
+                domain: domain.clone().unwrap_or_default(),
+                dc: good_dc.clone(),
+                command,
+            }),
+            Some(Err(e)) => self.why.push(format!("nltest /sc_reset not planned: {e}.")),
+            None => self.need("the host's domain name, for nltest /sc_reset"),
+        }
+        if options.repair_credential_available {
+            if let Ok(script) = scripts::reset_machine_password(Some(&good_dc)) {
+                let pin_command = domain
+                    .as_deref()
+                    .and_then(|d| scripts::sc_reset(d, &good_dc).ok());
+                self.actions.push(Action::ResetMachinePassword {
+                    server: Some(good_dc.clone()),
+                    script,
+                    pin_command,
+                });
+            }
+            self.rejoin(Some(good_dc.clone()), domain.as_deref(), options);
+        }
+        self.need(format!(
+            "AD replication from {good_dc} to {bound} to catch up (repadmin /showrepl, /syncall)"
+        ));
+        self.why.push(CREDMAN_NOTE.to_string());
+    }
+
+    fn account_disabled(
+        &mut self,
+        probe: Option<&Probe>,
+        domain: Option<String>,
+        options: &PlanOptions,
+    ) {
+        self.why.push("The computer account is disabled in AD (a stale-computer cleanup, say): re-enabling it heals the member, whose password the DC still holds; nothing changes on the member but its binding.".to_string());
+        let dc = reset_server(probe, options);
+        let computer = probe
+            .map(|p| p.computer_name.clone())
+            .filter(|n| scripts::is_valid_name(n));
+        match (options.allow_enable, options.dc_access, options.repair_credential_available, dc, computer) {
+            (false, ..) => self.need("--allow-enable (with --ldap), to re-enable the computer object as the repair account; or a person to re-enable it"),
+            (true, false, ..) => self.need("--ldap, to re-enable the computer object over LDAPS"),
+            (true, true, false, ..) => self.need(CREDENTIAL_NEED),
+            (true, true, true, Some(dc), Some(computer)) => {
+                self.actions.push(Action::EnableAccount { dc: dc.clone(), computer });
+                if let Some(command) = domain.as_deref().and_then(|d| scripts::sc_reset(d, &dc).ok()) {
+                    self.actions.push(Action::ScReset { domain: domain.clone().unwrap_or_default(), dc, command });
+                }
+            }
+            _ => self.need("a person to re-enable the computer object in AD (its DC or name is not known)"),
+        }
+    }
+
+    fn account_gone(
+        &mut self,
+        finding: &Finding,
+        probe: Option<&Probe>,
+        domain: Option<String>,
+        options: &PlanOptions,
+    ) {
+        let mut restored = false;
+        if finding.diagnosis == Diagnosis::AccountDeleted {
+            self.why.push("The computer account is gone from AD. Restoring it from the AD Recycle Bin brings back its SID, groups and password and heals the member; otherwise the member must rejoin (a new object: group memberships, BitLocker and LAPS attributes of the old one are lost).".to_string());
+            restored = self.restore(probe, domain.as_deref(), options);
+            if restored {
+                // No rejoin behind a restore: its preflight read a domain without the
+                // object, and the restored object's reuse rules were never checked.
+                self.need("a person, if the restored account does not verify (a rejoin would meet the restored object's reuse rules)");
+            } else {
+                self.need("a person to restore the computer object from the AD Recycle Bin, or --allow-rejoin");
+            }
+        } else {
+            self.why.push("The DC answers 1787: the computer account is disabled or missing; only LDAP (--ldap) tells which. Re-enable it or restore it from the AD Recycle Bin; a rejoin is the last resort.".to_string());
+            self.need("a person to re-enable the computer object or restore it from the AD Recycle Bin (--ldap tells which)");
+        }
+        if restored {
+            // The restore's pin and verify are the ladder.
+        } else if options.allow_rejoin {
+            if options.repair_credential_available {
+                self.rejoin(reset_server(probe, options), domain.as_deref(), options);
+            } else {
+                self.need(CREDENTIAL_NEED);
+            }
+        } else {
+            self.need("or --allow-rejoin with --ldap, to rejoin the host (two reboots) once a preflight shows the join is allowed");
+        }
+    }
+
+    fn unreachable(&mut self, options: &PlanOptions) {
+        self.why
+            .push("No answer over WinRM; nothing can be checked or repaired remotely.".to_string());
+        if options.allow_dc_reset {
+            self.why.push(
+                "No DC-side reset either: nothing shows this host's trust is broken, and resetting the account of a host that is merely offline would break it."
+                    .to_string(),
+            );
+        }
+        self.need("network reachability and WinRM (5985/5986) on the host");
+    }
+}
+
 /// Plans the repair of one host. `probe` is the host's probe, when there is one.
 pub fn plan_host(finding: &Finding, probe: Option<&Probe>, options: &PlanOptions) -> HostPlan {
     let mut b = Builder {
@@ -429,61 +683,9 @@ pub fn plan_host(finding: &Finding, probe: Option<&Probe>, options: &PlanOptions
                 "A domain controller (DomainRole {role}), not a member: skipped, never repaired."
             ));
         }
-        Diagnosis::NameTwin { twins } => {
-            b.actions.push(Action::RebuildRequired {
-                twins: twins.clone(),
-            });
-            b.why.push(format!(
-                "Answers with the same computer name as {} in the same domain: one computer account, two machines. Each password change by one breaks the other, so no reset is applied to either.",
-                twins.join(", ")
-            ));
-            b.need(
-                "a person to rebuild or rename one of the twins (and join it under its own name)",
-            );
-        }
-        Diagnosis::SidDuplicate { twins } => {
-            b.actions.push(Action::RebuildRequired {
-                twins: twins.clone(),
-            });
-            b.why.push(format!(
-                "Advisory: shares its machine SID with {} (a clone made without sysprep). The channel works; nothing is reset. Windows 11 24H2/Server 2025 refuse NTLM/Kerberos between them (event 6167, KB5068222).",
-                twins.join(", ")
-            ));
-            b.need("a person to rebuild one of the machines with sysprep");
-        }
-        Diagnosis::StaleDc { newest, bound } => {
-            let good_dc = newest.first().cloned().unwrap_or_default();
-            b.why.push(format!(
-                "The member is bound to {bound}, which holds an older password than {}: pin the channel to {good_dc} with nltest /sc_reset (no reboot, no credential).",
-                newest.join(", ")
-            ));
-            match domain.as_deref().map(|d| scripts::sc_reset(d, &good_dc)) {
-                Some(Ok(command)) => b.actions.push(Action::ScReset {
-                    domain: domain.clone().unwrap_or_default(),
-                    dc: good_dc.clone(),
-                    command,
-                }),
-                Some(Err(e)) => b.why.push(format!("nltest /sc_reset not planned: {e}.")),
-                None => b.need("the host's domain name, for nltest /sc_reset"),
-            }
-            if options.repair_credential_available {
-                if let Ok(script) = scripts::reset_machine_password(Some(&good_dc)) {
-                    let pin_command = domain
-                        .as_deref()
-                        .and_then(|d| scripts::sc_reset(d, &good_dc).ok());
-                    b.actions.push(Action::ResetMachinePassword {
-                        server: Some(good_dc.clone()),
-                        script,
-                        pin_command,
-                    });
-                }
-                b.rejoin(Some(good_dc.clone()), domain.as_deref(), options);
-            }
-            b.need(format!(
-                "AD replication from {good_dc} to {bound} to catch up (repadmin /showrepl, /syncall)"
-            ));
-            b.why.push(CREDMAN_NOTE.to_string());
-        }
+        Diagnosis::NameTwin { twins } => b.rebuild(twins, false),
+        Diagnosis::SidDuplicate { twins } => b.rebuild(twins, true),
+        Diagnosis::StaleDc { newest, bound } => b.stale_dc(newest, bound, domain, options),
         Diagnosis::StalePassword | Diagnosis::TrustBroken { .. } => {
             let server = reset_server(probe, options);
             b.why.push(match &finding.diagnosis {
@@ -493,42 +695,9 @@ pub fn plan_host(finding: &Finding, probe: Option<&Probe>, options: &PlanOptions
             b.reset_ladder(server, domain.as_deref(), options);
             b.why.push(CREDMAN_NOTE.to_string());
         }
-        Diagnosis::AccountDisabled => {
-            b.why.push("The computer account is disabled in AD (a stale-computer cleanup, say): re-enabling it heals the member, whose password the DC still holds; nothing changes on the member but its binding.".to_string());
-            let dc = reset_server(probe, options);
-            let computer = probe
-                .map(|p| p.computer_name.clone())
-                .filter(|n| scripts::is_valid_name(n));
-            match (options.allow_enable, options.dc_access, options.repair_credential_available, dc, computer) {
-                (false, ..) => b.need("--allow-enable (with --ldap), to re-enable the computer object as the repair account; or a person to re-enable it"),
-                (true, false, ..) => b.need("--ldap, to re-enable the computer object over LDAPS"),
-                (true, true, false, ..) => b.need(CREDENTIAL_NEED),
-                (true, true, true, Some(dc), Some(computer)) => {
-                    b.actions.push(Action::EnableAccount { dc: dc.clone(), computer });
-                    if let Some(command) = domain.as_deref().and_then(|d| scripts::sc_reset(d, &dc).ok()) {
-                        b.actions.push(Action::ScReset { domain: domain.clone().unwrap_or_default(), dc, command });
-                    }
-                }
-                _ => b.need("a person to re-enable the computer object in AD (its DC or name is not known)"),
-            }
-        }
+        Diagnosis::AccountDisabled => b.account_disabled(probe, domain, options),
         Diagnosis::AccountDeleted | Diagnosis::AccountDisabledOrMissing => {
-            if finding.diagnosis == Diagnosis::AccountDeleted {
-                b.why.push("The computer account is gone from AD. Restoring it from the AD Recycle Bin brings back its SID, groups and password and heals the member; otherwise the member must rejoin (a new object: group memberships, BitLocker and LAPS attributes of the old one are lost).".to_string());
-                b.need("a person to restore the computer object from the AD Recycle Bin, or --allow-rejoin");
-            } else {
-                b.why.push("The DC answers 1787: the computer account is disabled or missing; only LDAP (--ldap) tells which. Re-enable it or restore it from the AD Recycle Bin; a rejoin is the last resort.".to_string());
-                b.need("a person to re-enable the computer object or restore it from the AD Recycle Bin (--ldap tells which)");
-            }
-            if options.allow_rejoin {
-                if options.repair_credential_available {
-                    b.rejoin(reset_server(probe, options), domain.as_deref(), options);
-                } else {
-                    b.need(CREDENTIAL_NEED);
-                }
-            } else {
-                b.need("or --allow-rejoin with --ldap, to rejoin the host (two reboots) once a preflight shows the join is allowed");
-            }
+            b.account_gone(finding, probe, domain, options)
         }
         Diagnosis::NoDcLocator => {
             b.why.push("The DC locator on the host finds no domain controller; usually its DNS points at a server that is not a DC. No member change is made.".to_string());
@@ -543,36 +712,10 @@ pub fn plan_host(finding: &Finding, probe: Option<&Probe>, options: &PlanOptions
             b.need("a person to open the path from the member to the DCs (Kerberos 88, LDAP 389, SMB 445, RPC 135 and dynamic ports)");
             b.why.push(CREDMAN_NOTE.to_string());
         }
-        Diagnosis::LocalAccountRefused { user } => {
-            b.why.push(format!(
-                "{user} is a local account other than the built-in Administrator and was refused: a wrong password, UAC remote restrictions (LocalAccountTokenFilterPolicy), or not an administrator. This is not a broken trust."
-            ));
-            b.need("the built-in Administrator (RID 500), e.g. its LAPS password");
-        }
-        Diagnosis::Unauthorized { user } => {
-            b.why.push(format!(
-                "{user} was refused with HTTP 401; a 401 alone is not evidence of a broken trust, so nothing is planned (no DC-side reset either)."
-            ));
-            b.need("a credential that logs on: the built-in Administrator (RID 500) or its LAPS password");
-        }
-        Diagnosis::AccessDenied { user } => {
-            b.why.push(format!(
-                "{user} cannot run the checks on this host; nothing is known about its trust."
-            ));
-            b.need("a credential that is a local administrator of the host (elevated)");
-        }
-        Diagnosis::Unreachable => {
-            b.why.push(
-                "No answer over WinRM; nothing can be checked or repaired remotely.".to_string(),
-            );
-            if options.allow_dc_reset {
-                b.why.push(
-                    "No DC-side reset either: nothing shows this host's trust is broken, and resetting the account of a host that is merely offline would break it."
-                        .to_string(),
-                );
-            }
-            b.need("network reachability and WinRM (5985/5986) on the host");
-        }
+        Diagnosis::LocalAccountRefused { .. }
+        | Diagnosis::Unauthorized { .. }
+        | Diagnosis::AccessDenied { .. } => b.no_way_in(&finding.diagnosis),
+        Diagnosis::Unreachable => b.unreachable(options),
         Diagnosis::NotDomainJoined => {
             b.why.push("The host is in a workgroup: there is no trust to repair. Join it (Add-Computer) if it belongs in the domain.".to_string());
             b.need("a decision whether the host belongs in the domain");

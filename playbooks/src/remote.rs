@@ -156,7 +156,7 @@ pub trait Directory {
         &mut self,
         dc: &str,
         computer: &str,
-    ) -> impl Future<Output = Result<String, String>> + Send;
+    ) -> impl Future<Output = Result<String, DirectoryError>> + Send;
 
     /// Clears ACCOUNTDISABLE on computer account `computer` on `dc`. `Ok` says what was
     /// enabled; `Err` why not (e.g. the repair account lacks the right to write
@@ -165,7 +165,33 @@ pub trait Directory {
         &mut self,
         dc: &str,
         computer: &str,
-    ) -> impl Future<Output = Result<String, String>> + Send;
+    ) -> impl Future<Output = Result<String, DirectoryError>> + Send;
+
+    /// Restores the deleted computer object `computer` on `dc` from the AD Recycle Bin
+    /// (MS-ADTS 3.1.1.5.3.7.3). `Ok` says what was restored and where to; `Err` why not
+    /// (the DC's refusal, a missing right such as Reanimate-Tombstones), naming the DC.
+    fn restore_computer_account(
+        &mut self,
+        dc: &str,
+        computer: &str,
+    ) -> impl Future<Output = Result<String, DirectoryError>> + Send;
+}
+
+/// A DC-side action ([`Directory`]) that did not happen, by who is at fault. The message
+/// names the DC.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DirectoryError {
+    /// The DC answered and refused: missing rights (the repair account lacks Reset
+    /// Password, write access to `userAccountControl`, Reanimate-Tombstones), or the
+    /// object is not in a state that allows it.
+    #[error("{0}")]
+    Refused(String),
+    /// The DC could not be reached, bound or read in time.
+    #[error("{0}")]
+    Unavailable(String),
+    /// Our side lacks what the action needs (no repair account to bind as, say).
+    #[error("{0}")]
+    NotConfigured(String),
 }
 
 /// The domain account that may reset machine passwords (the Reset Password right on the

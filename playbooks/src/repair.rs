@@ -148,6 +148,38 @@ pub enum RepairStatus {
     MadeWorse,
 }
 
+impl RepairStatus {
+    /// The snake_case name, as in JSON (`still_broken`).
+    pub fn name(&self) -> &'static str {
+        match self {
+            RepairStatus::NothingToDo => "nothing_to_do",
+            RepairStatus::Repaired => "repaired",
+            RepairStatus::StillBroken => "still_broken",
+            RepairStatus::Unverified => "unverified",
+            RepairStatus::ManualActionRequired => "manual_action_required",
+            RepairStatus::NotAttempted => "not_attempted",
+            RepairStatus::AccountResetOnDc => "account_reset_on_dc",
+            RepairStatus::MadeWorse => "made_worse",
+        }
+    }
+}
+
+/// For people (`repaired (verified)`).
+impl fmt::Display for RepairStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            RepairStatus::NothingToDo => "nothing to do",
+            RepairStatus::Repaired => "repaired (verified)",
+            RepairStatus::StillBroken => "still broken",
+            RepairStatus::Unverified => "unverified",
+            RepairStatus::ManualActionRequired => "needs a person",
+            RepairStatus::NotAttempted => "not attempted",
+            RepairStatus::AccountResetOnDc => "account reset on the DC",
+            RepairStatus::MadeWorse => "MADE WORSE (ladder stopped)",
+        })
+    }
+}
+
 /// What was true on a host just before the repair changed anything, or after a step: the
 /// facts "never worse" compares (issue 11). From a probe ([`HostBaseline::of`]); no probe
 /// means the host did not answer.
@@ -269,8 +301,11 @@ impl RepairOutcome {
 /// Runs the probe ([`probe_host`]) and diagnoses it alone. Healthy means the *live* test
 /// (`nltest /sc_verify`) succeeded, never only the stored status. `Err` when the probe
 /// could not run or parse.
-pub async fn verify<R: Remote>(remote: &mut R, host: &str) -> Result<Verification, String> {
-    let probe = probe_host(remote).await.map_err(|e| e.to_string())?;
+pub async fn verify<R: Remote>(
+    remote: &mut R,
+    host: &str,
+) -> Result<Verification, crate::probe::ProbeRunError> {
+    let probe = probe_host(remote).await?;
     Ok(verification_of(host, probe))
 }
 
@@ -290,8 +325,30 @@ fn verification_of(host: &str, probe: Probe) -> Verification {
     }
 }
 
+/// A credential script (reset, `-Repair`, leave, join) that ran but did not succeed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ResetFailed {
+    /// The host said why (`ts.reset_error=…`: the cmdlet's own message).
+    #[error("{0}")]
+    Reported(String),
+    /// It reported an error without a message.
+    #[error("failed without a message")]
+    NoMessage,
+    /// `Test-ComputerSecureChannel -Repair` printed False.
+    #[error("Test-ComputerSecureChannel -Repair returned False")]
+    RepairReturnedFalse,
+    /// Neither marker came back (the script did not run to its end).
+    #[error("no result marker (exit code {exit_code}){}", if stderr.is_empty() { String::new() } else { format!(": {stderr}") })]
+    NoMarker {
+        /// The command's exit code.
+        exit_code: i64,
+        /// The start of its stderr.
+        stderr: String,
+    },
+}
+
 /// Reads `ts.reset=ok` / `ts.reset_error=…` from a credential script's output.
-pub fn parse_reset_output(out: &CommandOutput) -> Result<(), String> {
+pub fn parse_reset_output(out: &CommandOutput) -> Result<(), ResetFailed> {
     let mut ok = false;
     let mut saw_false = false;
     for line in out.stdout.lines() {
@@ -299,9 +356,9 @@ pub fn parse_reset_output(out: &CommandOutput) -> Result<(), String> {
         if let Some(msg) = line.strip_prefix("ts.reset_error=") {
             let msg = msg.trim();
             return Err(if msg.is_empty() {
-                "failed without a message".to_string()
+                ResetFailed::NoMessage
             } else {
-                msg.to_string()
+                ResetFailed::Reported(msg.to_string())
             });
         }
         if line == "ts.reset=ok" {
@@ -312,15 +369,11 @@ pub fn parse_reset_output(out: &CommandOutput) -> Result<(), String> {
     }
     match (ok, saw_false) {
         (true, false) => Ok(()),
-        (true, true) => Err("Test-ComputerSecureChannel -Repair returned False".to_string()),
-        (false, _) => {
-            let stderr = excerpt(&out.stderr, 300);
-            Err(if stderr.is_empty() {
-                format!("no result marker (exit code {})", out.exit_code)
-            } else {
-                format!("no result marker (exit code {}): {stderr}", out.exit_code)
-            })
-        }
+        (true, true) => Err(ResetFailed::RepairReturnedFalse),
+        (false, _) => Err(ResetFailed::NoMarker {
+            exit_code: out.exit_code,
+            stderr: excerpt(&out.stderr, 300),
+        }),
     }
 }
 
@@ -382,7 +435,10 @@ impl<R: Remote> Run<'_, R> {
         self.dirty = false;
         match verify(self.remote, self.host).await {
             Ok(v) => self.verified(v),
-            Err(e) => Flow::Lost(format!("verification failed: {}", redact(&e, self.cred))),
+            Err(e) => Flow::Lost(format!(
+                "verification failed: {}",
+                redact(&e.to_string(), self.cred)
+            )),
         }
     }
 
@@ -444,7 +500,7 @@ impl<R: Remote> Run<'_, R> {
                     Ok(true)
                 }
                 Err(msg) => {
-                    self.record(action, step, false, &msg);
+                    self.record(action, step, false, &msg.to_string());
                     Ok(false)
                 }
             },
@@ -533,6 +589,7 @@ impl<R: Remote> Run<'_, R> {
             // Not run on the member.
             Action::DcResetAccount { .. }
             | Action::EnableAccount { .. }
+            | Action::RestoreAccount { .. }
             | Action::RebuildRequired { .. } => Flow::Next,
         }
     }
@@ -653,7 +710,7 @@ impl<R: Remote> Run<'_, R> {
                     Some(true)
                 }
                 Err(msg) => {
-                    self.record(action, step, false, &msg);
+                    self.record(action, step, false, &msg.to_string());
                     Some(false)
                 }
             },
@@ -784,7 +841,7 @@ pub async fn repair_host_with<R: Remote>(
             run.out.status = RepairStatus::NotAttempted;
             run.out.detail = format!(
                 "not attempted: the probe before any change failed ({}); nothing was changed",
-                redact(&e, cred)
+                redact(&e.to_string(), cred)
             );
             return run.out;
         }
@@ -911,7 +968,8 @@ impl<R: Remote> Run<'_, R> {
     }
 }
 
-/// Runs `plan`'s DC-side actions ([`Action::DcResetAccount`], [`Action::EnableAccount`])
+/// Runs `plan`'s DC-side actions ([`Action::DcResetAccount`], [`Action::EnableAccount`],
+/// [`Action::RestoreAccount`])
 /// through `dir`, the DCs reached over LDAPS as the repair account, stopping at the first
 /// failure. The member is not touched: after a reset it stays broken until it is rejoined,
 /// which the outcome says; after a re-enable the caller runs the plan's member actions
@@ -928,9 +986,10 @@ pub async fn repair_on_dc<D: Directory>(
         "no DC-side action planned",
     );
     for action in &plan.actions {
-        let (dc_name, computer, enable) = match action {
-            Action::DcResetAccount { dc, computer } => (dc, computer, false),
-            Action::EnableAccount { dc, computer } => (dc, computer, true),
+        let (dc_name, computer, kind) = match action {
+            Action::DcResetAccount { dc, computer } => (dc, computer, DcStep::Reset),
+            Action::EnableAccount { dc, computer } => (dc, computer, DcStep::Enable),
+            Action::RestoreAccount { dc, computer } => (dc, computer, DcStep::Restore),
             _ => continue,
         };
         on_event(RepairEvent::ActionStarted {
@@ -938,17 +997,17 @@ pub async fn repair_on_dc<D: Directory>(
             action: action.name().to_string(),
             summary: action.summary(),
         });
-        let (ok, detail) = match if enable {
-            dir.enable_computer_account(dc_name, computer).await
-        } else {
-            dir.reset_computer_account(dc_name, computer).await
+        let (ok, detail) = match match kind {
+            DcStep::Enable => dir.enable_computer_account(dc_name, computer).await,
+            DcStep::Restore => dir.restore_computer_account(dc_name, computer).await,
+            DcStep::Reset => dir.reset_computer_account(dc_name, computer).await,
         } {
             Ok(what) => (true, what),
-            Err(e) => (false, e),
+            Err(e) => (false, e.to_string()),
         };
         let rec = StepRecord {
             action: action.name().to_string(),
-            step: if enable { "ldap_enable" } else { "ldap_reset" }.to_string(),
+            step: kind.step().to_string(),
             ok,
             detail: excerpt(&detail, 300),
         };
@@ -957,26 +1016,29 @@ pub async fn repair_on_dc<D: Directory>(
             step: rec.clone(),
         });
         out.steps.push(rec);
-        match (ok, enable) {
-            (true, false) => {
+        match (ok, kind) {
+            (true, DcStep::Reset) => {
                 out.changed = true;
                 out.status = RepairStatus::AccountResetOnDc;
                 out.detail = format!(
                     "computer account {computer}$ reset on {dc_name}; the host stays broken until it is rejoined (a reboot does not restore it)"
                 );
             }
-            (true, true) => {
+            (true, DcStep::Enable | DcStep::Restore) => {
                 out.changed = true;
                 // Not verified here: the member's pin and live test follow (the caller
                 // runs the plan's member actions next).
                 out.status = RepairStatus::Unverified;
-                out.detail = format!("computer account {computer}$ re-enabled on {dc_name}; not verified on the member yet");
+                out.detail = format!(
+                    "computer account {computer}$ {} on {dc_name}; not verified on the member yet",
+                    kind.done()
+                );
             }
             (false, _) => {
                 out.status = RepairStatus::StillBroken;
                 out.detail = format!(
                     "the {} on {dc_name} failed ({}); the host is unchanged",
-                    if enable { "re-enable" } else { "account reset" },
+                    kind.what(),
                     excerpt(&detail, 200)
                 );
                 return out;
@@ -984,4 +1046,41 @@ pub async fn repair_on_dc<D: Directory>(
         }
     }
     out
+}
+
+/// The DC-side steps [`repair_on_dc`] runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum DcStep {
+    Reset,
+    Enable,
+    Restore,
+}
+
+impl DcStep {
+    /// The step name in the outcome's records.
+    fn step(self) -> &'static str {
+        match self {
+            DcStep::Reset => "ldap_reset",
+            DcStep::Enable => "ldap_enable",
+            DcStep::Restore => "ldap_restore",
+        }
+    }
+
+    /// In a failure message: "the … on DC failed".
+    fn what(self) -> &'static str {
+        match self {
+            DcStep::Reset => "account reset",
+            DcStep::Enable => "re-enable",
+            DcStep::Restore => "restore from the AD Recycle Bin",
+        }
+    }
+
+    /// In a success message: "computer account X$ … on DC".
+    fn done(self) -> &'static str {
+        match self {
+            DcStep::Reset => "reset",
+            DcStep::Enable => "re-enabled",
+            DcStep::Restore => "restored from the AD Recycle Bin",
+        }
+    }
 }

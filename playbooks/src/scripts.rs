@@ -4,6 +4,11 @@
 //! (so nothing can be injected into a `cmd` line) and single-quoted in PowerShell. Secrets
 //! never appear here: credential scripts read `user` and `password` from stdin
 //! ([`crate::StdinPayload`]).
+//!
+//! The PowerShell text lives in `playbooks/scripts/*.ps1`, one file a script, loaded with
+//! `include_str!` (the lab's tests run the same files). A template's parameters are
+//! placeholders in the text, filled here after validation: `{{server}}` is `-Server '<dc>' `
+//! or nothing, `{{domain}}` a quoted domain name, `{{ou}}` `-OUPath '<dn>' ` or nothing.
 
 /// A name given to a script builder is not a plain DNS/NetBIOS host or domain name.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -23,55 +28,14 @@ pub struct ScriptError {
 /// of the channel's last use), then the live test (`nltest /sc_verify`, which may
 /// rediscover and rebind a DC), then the DC locator (`/dsgetdc /force`) and its PDC
 /// (`/dsgetdc /pdc`). Parsed by [`crate::probe::parse_probe`].
-pub const PROBE: &str = r#"$ProgressPreference = 'SilentlyContinue'
-$cs = Get-CimInstance -ClassName Win32_ComputerSystem
-$domain = $cs.Domain
-Write-Output "ts.name=$($cs.Name)"
-Write-Output "ts.domain=$domain"
-Write-Output "ts.part_of_domain=$($cs.PartOfDomain)"
-Write-Output "ts.domain_role=$($cs.DomainRole)"
-Write-Output "ts.user=$(whoami.exe)"
-$admin = Get-CimInstance -ClassName Win32_UserAccount -Filter "LocalAccount=True AND SID LIKE 'S-1-5-21-%-500'"
-Write-Output "ts.admin_sid=$($admin.SID)"
-if ($cs.PartOfDomain -and $cs.DomainRole -lt 4) {
-    $tcsc = Test-ComputerSecureChannel -ErrorAction SilentlyContinue -ErrorVariable tcscErr
-    Write-Output "ts.tcsc=$tcsc"
-    Write-Output "ts.tcsc_error=$tcscErr"
-    $out = nltest.exe "/sc_query:$domain" 2>&1
-    Write-Output "ts.sc_query_exit=$LASTEXITCODE"
-    Write-Output '--- sc_query'
-    $out
-    Write-Output '--- end'
-    $out = nltest.exe "/sc_verify:$domain" 2>&1
-    Write-Output "ts.sc_verify_exit=$LASTEXITCODE"
-    Write-Output '--- sc_verify'
-    $out
-    Write-Output '--- end'
-    $out = nltest.exe "/dsgetdc:$domain" /force 2>&1
-    Write-Output '--- dsgetdc'
-    $out
-    Write-Output '--- end'
-    $out = nltest.exe "/dsgetdc:$domain" /pdc 2>&1
-    Write-Output '--- dsgetdc_pdc'
-    $out
-    Write-Output '--- end'
-    $ev = Get-WinEvent -FilterHashtable @{ LogName = 'System'; ProviderName = 'NETLOGON'; Id = 3210, 5719 } -MaxEvents 10 -ErrorAction SilentlyContinue
-    foreach ($e in $ev) {
-        Write-Output "ts.event=$($e.Id)|$($e.TimeCreated.ToFileTimeUtc())|$($e.Properties[0].Value)|$($e.Properties[1].Value)"
-    }
-}
-"#;
+pub const PROBE: &str = include_str!("../scripts/probe.ps1");
 
 /// The first lines of every credential script: the credential comes from stdin (line 1
 /// user, line 2 password), so it is never on the command line. Stdin is decoded as UTF-8
 /// without BOM, set before `$input` is read as Ansible's bootstrap does; PowerShell would
 /// otherwise decode it with the OEM code page and garble a non-ASCII password (DOMAIN.md
 /// "WinRM details"). The client sends such scripts with `WINRS_CONSOLEMODE_STDIN=FALSE`.
-const CREDENTIAL_PREAMBLE: &str = "$ProgressPreference = 'SilentlyContinue'
-[Console]::InputEncoding = New-Object System.Text.UTF8Encoding $false
-$lines = @($input)
-$cred = New-Object System.Management.Automation.PSCredential($lines[0], (ConvertTo-SecureString $lines[1] -AsPlainText -Force))
-";
+const CREDENTIAL_PREAMBLE: &str = include_str!("../scripts/credential_preamble.ps1");
 
 /// Is `s` a plain host/domain name: letters, digits, `-`, `.`, `_`, not starting with `-`
 /// or `.`, at most 255 characters?
@@ -109,22 +73,57 @@ pub fn ps_quote(value: &str) -> String {
     out
 }
 
-fn credential_script(statement: &str) -> String {
-    format!(
-        "{CREDENTIAL_PREAMBLE}try {{ {statement} }} catch {{ Write-Output \"ts.reset_error=$($_.Exception.Message)\" }}\n"
-    )
+/// The credential preamble, then `template` with each `{{name}}` placeholder replaced by
+/// its (already validated and quoted) value. Every credential script wraps its statement
+/// in `try { .. } catch { Write-Output "ts.reset_error=.." }`.
+fn credential_script(template: &str, params: &[(&str, &str)]) -> String {
+    format!("{CREDENTIAL_PREAMBLE}{}", fill(template, params))
+}
+
+/// `template` with each `{{name}}` replaced by its value, in one pass (a value is never
+/// scanned for placeholders). A `{{` that names no parameter is kept as it is.
+fn fill(template: &str, params: &[(&str, &str)]) -> String {
+    let mut out = String::with_capacity(template.len() + 64);
+    let mut rest = template;
+    while let Some(start) = rest.find("{{") {
+        let (before, from) = rest.split_at(start);
+        out.push_str(before);
+        let value = from.get(2..).and_then(|after| {
+            let end = after.find("}}")?;
+            let name = after.get(..end)?;
+            let (_, value) = params.iter().find(|(n, _)| *n == name)?;
+            Some((*value, end + 4))
+        });
+        match value {
+            Some((value, len)) => {
+                out.push_str(value);
+                rest = from.get(len..).unwrap_or_default();
+            }
+            None => {
+                out.push_str("{{");
+                rest = from.get(2..).unwrap_or_default();
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// `-Server '<dc>' ` for a validated DC name, nothing without one.
+fn server_param(server: Option<&str>) -> Result<String, ScriptError> {
+    Ok(match server {
+        Some(dc) => format!("-Server {} ", ps_quote(checked("DC name", dc)?)),
+        None => String::new(),
+    })
 }
 
 /// `Reset-ComputerMachinePassword [-Server <dc>] -Credential $cred` (credential on stdin).
 /// Prints `ts.reset=ok` or `ts.reset_error=<message>`.
 pub fn reset_machine_password(server: Option<&str>) -> Result<String, ScriptError> {
-    let server = match server {
-        Some(dc) => format!("-Server {} ", ps_quote(checked("DC name", dc)?)),
-        None => String::new(),
-    };
-    Ok(credential_script(&format!(
-        "Reset-ComputerMachinePassword {server}-Credential $cred -ErrorAction Stop; Write-Output 'ts.reset=ok'"
-    )))
+    Ok(credential_script(
+        include_str!("../scripts/reset_machine_password.ps1"),
+        &[("server", &server_param(server)?)],
+    ))
 }
 
 /// `Test-ComputerSecureChannel -Repair [-Server <dc>] -Credential $cred` (credential on
@@ -133,21 +132,16 @@ pub fn reset_machine_password(server: Option<&str>) -> Result<String, ScriptErro
 /// (DOMAIN.md "Repairing it", revised), so the caller binds and verifies live. On success
 /// it also prints the cmdlet's own `True`/`False` before `ts.reset=ok`.
 pub fn repair_secure_channel(server: Option<&str>) -> Result<String, ScriptError> {
-    let server = match server {
-        Some(dc) => format!("-Server {} ", ps_quote(checked("DC name", dc)?)),
-        None => String::new(),
-    };
-    Ok(credential_script(&format!(
-        "Test-ComputerSecureChannel -Repair {server}-Credential $cred -ErrorAction Stop; Write-Output 'ts.reset=ok'"
-    )))
+    Ok(credential_script(
+        include_str!("../scripts/repair_secure_channel.ps1"),
+        &[("server", &server_param(server)?)],
+    ))
 }
 
 /// Rejoin, first half: leave to the workgroup `WORKGROUP`, then restart. `ts.reset=ok` is
 /// printed before the restart so it reaches us before the connection drops.
 pub fn rejoin_leave() -> String {
-    credential_script(
-        "Remove-Computer -UnjoinDomainCredential $cred -WorkgroupName 'WORKGROUP' -Force -ErrorAction Stop; Write-Output 'ts.reset=ok'; Restart-Computer -Force",
-    )
+    credential_script(include_str!("../scripts/rejoin_leave.ps1"), &[])
 }
 
 /// Rejoin, second half: join `domain` through `server`, into `ou` when given (the
@@ -158,10 +152,7 @@ pub fn rejoin_join(
     ou: Option<&str>,
 ) -> Result<String, ScriptError> {
     let domain = ps_quote(checked("domain", domain)?);
-    let server = match server {
-        Some(dc) => format!("-Server {} ", ps_quote(checked("DC name", dc)?)),
-        None => String::new(),
-    };
+    let server = server_param(server)?;
     let ou = match ou {
         Some(dn) if is_valid_dn(dn) => format!("-OUPath {} ", ps_quote(dn)),
         Some(dn) => {
@@ -172,9 +163,10 @@ pub fn rejoin_join(
         }
         None => String::new(),
     };
-    Ok(credential_script(&format!(
-        "Add-Computer -DomainName {domain} -Credential $cred {server}{ou}-Force -ErrorAction Stop; Write-Output 'ts.reset=ok'; Restart-Computer -Force"
-    )))
+    Ok(credential_script(
+        include_str!("../scripts/rejoin_join.ps1"),
+        &[("domain", &domain), ("server", &server), ("ou", &ou)],
+    ))
 }
 
 /// A distinguished name fit for a single-quoted argument: `OU=…,DC=…` components, no
@@ -216,5 +208,29 @@ mod tests {
         assert!(!is_valid_name("dc1 & calc"));
         assert!(!is_valid_name("-x"));
         assert!(sc_reset("lab.test", "dc1|x").is_err());
+    }
+
+    #[test]
+    fn placeholders_fill_in_one_pass() {
+        let params = [("a", "{{b}}"), ("b", "x")];
+        assert_eq!(fill("{{a}}-{{b}}-{{c}}-{{", &params), "{{b}}-x-{{c}}-{{");
+        assert_eq!(fill("", &params), "");
+    }
+
+    #[test]
+    fn every_placeholder_is_filled() {
+        let scripts = [
+            reset_machine_password(None).unwrap(),
+            reset_machine_password(Some("dc1")).unwrap(),
+            repair_secure_channel(Some("dc1")).unwrap(),
+            rejoin_leave(),
+            rejoin_join("lab.test", Some("dc1"), Some("OU=W,DC=lab,DC=test")).unwrap(),
+            rejoin_join("lab.test", None, None).unwrap(),
+        ];
+        for s in scripts {
+            assert!(!s.contains("{{"), "{s}");
+            assert!(s.starts_with(CREDENTIAL_PREAMBLE), "{s}");
+            assert!(s.ends_with("}\n"), "{s}");
+        }
     }
 }

@@ -34,6 +34,8 @@ fn all_options() -> Vec<PlanOptions> {
             dc_access: bits & 16 != 0,
             dc_reset_hosts: Vec::new(),
             rejoin_preflight: BTreeMap::new(),
+            allow_restore: false,
+            restore_preflight: BTreeMap::new(),
         });
     }
     v
@@ -299,6 +301,8 @@ fn stale_password_ladder_pinned_to_the_pdc() {
         dc_access: true,
         dc_reset_hosts: Vec::new(),
         rejoin_preflight: BTreeMap::new(),
+        allow_restore: false,
+        restore_preflight: BTreeMap::new(),
     };
     // Another domain's PDC (a fleet spanning two domains) is not this host's: its own
     // locator's PDC is.
@@ -526,6 +530,8 @@ fn unreachable_and_401_are_never_reset_on_the_dc() {
         dc_access: true,
         dc_reset_hosts: Vec::new(),
         rejoin_preflight: BTreeMap::new(),
+        allow_restore: false,
+        restore_preflight: BTreeMap::new(),
     };
     let plan = plan_host(&f("ws80", Diagnosis::Unreachable), None, &opts);
     assert!(plan.actions.is_empty());

@@ -58,6 +58,8 @@ fn plan_for(d: Diagnosis, allow_rejoin: bool) -> HostPlan {
             },
         )]
         .into(),
+        allow_restore: false,
+        restore_preflight: std::collections::BTreeMap::new(),
     };
     plan_host(&finding, Some(&stale_probe().probe()), &opts)
 }
@@ -553,10 +555,12 @@ impl Directory for FakeDirectory {
         &mut self,
         dc: &str,
         computer: &str,
-    ) -> impl std::future::Future<Output = Result<String, String>> + Send {
+    ) -> impl std::future::Future<Output = Result<String, playbooks::DirectoryError>> + Send {
         self.calls.push((dc.to_string(), computer.to_string()));
         let r = if self.refuse {
-            Err(format!("{dc}: insufficient access to reset {computer}$"))
+            Err(playbooks::DirectoryError::Refused(format!(
+                "{dc}: insufficient access to reset {computer}$"
+            )))
         } else {
             Ok(format!("CN={computer},CN=Computers,DC=contoso,DC=com"))
         };
@@ -567,13 +571,13 @@ impl Directory for FakeDirectory {
         &mut self,
         dc: &str,
         computer: &str,
-    ) -> impl std::future::Future<Output = Result<String, String>> + Send {
+    ) -> impl std::future::Future<Output = Result<String, playbooks::DirectoryError>> + Send {
         self.calls
             .push((dc.to_string(), format!("enable {computer}")));
         let r = if self.refuse {
-            Err(format!(
+            Err(playbooks::DirectoryError::Refused(format!(
                 "{dc}: insufficient access to write userAccountControl of {computer}$"
-            ))
+            )))
         } else {
             Ok(format!(
                 "CN={computer},OU=Workstations,DC=contoso,DC=com enabled"
@@ -581,6 +585,124 @@ impl Directory for FakeDirectory {
         };
         async move { r }
     }
+
+    fn restore_computer_account(
+        &mut self,
+        dc: &str,
+        computer: &str,
+    ) -> impl std::future::Future<Output = Result<String, playbooks::DirectoryError>> + Send {
+        self.calls
+            .push((dc.to_string(), format!("restore {computer}")));
+        let r = if self.refuse {
+            Err(playbooks::DirectoryError::Refused(format!(
+                "{dc}: attribute 'isRecycled': no such attribute for delete on CN={computer}\\0ADEL:..."
+            )))
+        } else {
+            Ok(format!(
+                "CN={computer},OU=Workstations,DC=contoso,DC=com restored"
+            ))
+        };
+        async move { r }
+    }
+}
+
+#[test]
+fn a_deleted_account_in_the_recycle_bin_is_restored_then_pinned_and_never_rejoined() {
+    // Issue 11: --allow-restore with a preflight that found the object in the AD Recycle
+    // Bin: restore on the DC that was read, pin the member to it; no rejoin behind it.
+    let finding = Finding {
+        host: "ws02".into(),
+        diagnosis: Diagnosis::AccountDeleted,
+        evidence: vec![],
+    };
+    let restorable = playbooks::RestorePreflight {
+        restorable: true,
+        reason: "WS02$ is in the AD Recycle Bin".into(),
+        dc: Some("dc02.contoso.com".into()),
+    };
+    let opts = PlanOptions {
+        allow_restore: true,
+        allow_rejoin: true,
+        dc_access: true,
+        repair_credential_available: true,
+        restore_preflight: [("ws02".to_string(), restorable.clone())].into(),
+        ..PlanOptions::default()
+    };
+    let plan = plan_host(&finding, Some(&stale_probe().probe()), &opts);
+    assert!(
+        matches!(&plan.actions[..], [Action::RestoreAccount { dc, computer }, Action::ScReset { command, .. }]
+            if dc == "dc02.contoso.com" && computer == "WS02" && command == "nltest /sc_reset:contoso.com\\dc02.contoso.com"),
+        "{:?}",
+        plan.actions
+    );
+    assert!(!plan.needs_reboot, "{plan:?}");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let mut sink = |_e: RepairEvent| {};
+    let mut dir = FakeDirectory {
+        calls: vec![],
+        refuse: false,
+    };
+    let out = rt.block_on(repair_on_dc(&mut dir, &plan, &mut sink));
+    assert_eq!(
+        dir.calls,
+        vec![("dc02.contoso.com".to_string(), "restore WS02".to_string())]
+    );
+    assert_eq!(out.status, RepairStatus::Unverified, "{out:?}");
+    assert!(
+        out.changed && out.steps[0].step == "ldap_restore",
+        "{out:?}"
+    );
+    // A DC that refuses (Samba 4.17 does, see inventory::ad::restore): the host is
+    // unchanged and the answer is in the outcome.
+    let mut refused = FakeDirectory {
+        calls: vec![],
+        refuse: true,
+    };
+    let out = rt.block_on(repair_on_dc(&mut refused, &plan, &mut sink));
+    assert_eq!(out.status, RepairStatus::StillBroken);
+    assert!(!out.changed);
+    assert!(out.detail.contains("isRecycled"), "{}", out.detail);
+
+    // Not restorable (a tombstone): no restore; the guarded rejoin decides as before.
+    let tombstone = playbooks::RestorePreflight {
+        restorable: false,
+        reason: "the AD Recycle Bin is not enabled, so WS02$ is a tombstone without its password"
+            .into(),
+        dc: Some("dc02.contoso.com".into()),
+    };
+    let plan = plan_host(
+        &finding,
+        Some(&stale_probe().probe()),
+        &PlanOptions {
+            restore_preflight: [("ws02".to_string(), tombstone)].into(),
+            ..opts.clone()
+        },
+    );
+    assert!(
+        !plan
+            .actions
+            .iter()
+            .any(|a| matches!(a, Action::RestoreAccount { .. })),
+        "{plan:?}"
+    );
+    assert!(plan.why.contains("tombstone"), "{}", plan.why);
+    // Without --allow-restore: nothing on the DC, and the plan says what would allow it.
+    let plan = plan_host(
+        &finding,
+        Some(&stale_probe().probe()),
+        &PlanOptions {
+            allow_restore: false,
+            ..opts
+        },
+    );
+    assert!(plan.actions.is_empty(), "{plan:?}");
+    assert!(
+        plan.needs.iter().any(|n| n.contains("--allow-restore")),
+        "{:?}",
+        plan.needs
+    );
 }
 
 #[test]
@@ -679,7 +801,7 @@ fn reset_output_markers() {
     );
     assert_eq!(
         parse_reset_output(&CommandOutput::ok("ts.reset_error=\r\n")),
-        Err("failed without a message".into())
+        Err(playbooks::ResetFailed::NoMessage)
     );
     let e = parse_reset_output(&CommandOutput {
         stdout: String::new(),
@@ -687,7 +809,9 @@ fn reset_output_markers() {
         exit_code: 1,
     })
     .unwrap_err();
-    assert!(e.contains("no result marker (exit code 1): ParserError"));
+    assert!(e
+        .to_string()
+        .contains("no result marker (exit code 1): ParserError"));
 }
 
 // Never worse (issue 11): what is true before any change is recorded from a fresh probe,

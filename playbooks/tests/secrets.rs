@@ -62,6 +62,8 @@ fn the_password_travels_only_over_stdin() {
             dc_access: true,
             dc_reset_hosts: Vec::new(),
             rejoin_preflight: Default::default(),
+            allow_restore: false,
+            restore_preflight: Default::default(),
         },
         PlanOptions::default(),
     ] {
@@ -89,6 +91,8 @@ fn the_password_travels_only_over_stdin() {
             dc_access: true,
             dc_reset_hosts: Vec::new(),
             rejoin_preflight: Default::default(),
+            allow_restore: false,
+            restore_preflight: Default::default(),
         },
     );
     let echo = format!("ts.reset_error=The password '{PASSWORD}' does not meet the requirements\n");

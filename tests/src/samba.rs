@@ -17,6 +17,48 @@ use crate::workspace_root;
 /// Every test binary asks for the same shape, or the script would re-provision.
 pub const COMPUTERS: usize = 1100;
 
+/// Why the Samba lab could not be started: the environment is at fault (a file under the
+/// target directory, bash, or the script itself).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SambaStartError {
+    /// A file or directory under the target directory could not be created, locked or read.
+    #[error("{action} {}: {source}", path.display())]
+    File {
+        /// What was being done (`create`, `lock`, `read`).
+        action: &'static str,
+        /// The file or directory.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// bash could not be run.
+    #[error("cannot run {}: {source}", script.display())]
+    Spawn {
+        /// `scripts/samba-dc.sh`.
+        script: PathBuf,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The script ran and failed; its output says why.
+    #[error(
+        "could not start the Samba AD DC for the AD tests ({} start exited {code:?}):\n{stdout}\n{stderr}",
+        script.display()
+    )]
+    Script {
+        /// `scripts/samba-dc.sh`.
+        script: PathBuf,
+        /// Its exit code (`None` when a signal ended it).
+        code: Option<i32>,
+        /// Its standard output.
+        stdout: String,
+        /// Its standard error.
+        stderr: String,
+    },
+}
+
 /// A running Samba lab and its facts (`facts.env`).
 #[derive(Debug)]
 pub struct SambaLab {
@@ -47,23 +89,31 @@ impl SambaLab {
 /// The Samba lab, started on first use.
 #[allow(clippy::panic)]
 pub fn samba_lab() -> &'static SambaLab {
-    static LAB: OnceLock<Result<SambaLab, String>> = OnceLock::new();
+    static LAB: OnceLock<Result<SambaLab, SambaStartError>> = OnceLock::new();
     match LAB.get_or_init(start) {
         Ok(lab) => lab,
         Err(why) => panic!("{why}"),
     }
 }
 
-fn start() -> Result<SambaLab, String> {
+fn start() -> Result<SambaLab, SambaStartError> {
     let root = workspace_root();
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| root.join("target"));
     let dir = target.join("samba-lab");
-    fs::create_dir_all(&target).map_err(|e| format!("create {}: {e}", target.display()))?;
-    let lock =
-        File::create(target.join("samba-lab.lock")).map_err(|e| format!("lock file: {e}"))?;
-    lock.lock().map_err(|e| format!("lock: {e}"))?;
+    let file_err = |action, path: &std::path::Path| {
+        let path = path.to_path_buf();
+        move |source| SambaStartError::File {
+            action,
+            path,
+            source,
+        }
+    };
+    fs::create_dir_all(&target).map_err(file_err("create", &target))?;
+    let lock_path = target.join("samba-lab.lock");
+    let lock = File::create(&lock_path).map_err(file_err("create", &lock_path))?;
+    lock.lock().map_err(file_err("lock", &lock_path))?;
     let script = root.join("scripts").join("samba-dc.sh");
     let t0 = Instant::now();
     let out = Command::new("bash")
@@ -80,23 +130,27 @@ fn start() -> Result<SambaLab, String> {
         .env("LAB_COMPUTERS", COMPUTERS.to_string())
         .stdin(Stdio::null())
         .output()
-        .map_err(|e| format!("cannot run {}: {e}", script.display()))?;
+        .map_err(|source| SambaStartError::Spawn {
+            script: script.clone(),
+            source,
+        })?;
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     if !out.status.success() {
-        return Err(format!(
-            "could not start the Samba AD DC for the AD tests ({} start exited {:?}):\n{stdout}\n{stderr}",
-            script.display(),
-            out.status.code()
-        ));
+        return Err(SambaStartError::Script {
+            script,
+            code: out.status.code(),
+            stdout: stdout.into_owned(),
+            stderr: stderr.into_owned(),
+        });
     }
     eprintln!(
         "{stderr}{stdout}samba lab ready in {:.1} s",
         t0.elapsed().as_secs_f64()
     );
     drop(lock);
-    let text = fs::read_to_string(dir.join("facts.env"))
-        .map_err(|e| format!("read {}/facts.env: {e}", dir.display()))?;
+    let facts_path = dir.join("facts.env");
+    let text = fs::read_to_string(&facts_path).map_err(file_err("read", &facts_path))?;
     let facts = text
         .lines()
         .filter_map(|l| l.split_once('='))

@@ -315,6 +315,17 @@ async fn samba_backed_lab_over_the_wire() {
         out.stdout_text(),
         out.stderr_text()
     );
+    // The cmdlet does not rebind Netlogon (DOMAIN.md "Repairing it", revised): a member
+    // bound to dc2 stays broken there until it is pinned to the DC written, which is what
+    // the playbooks do next.
+    if snapshot.info.bound_dc != "dc1.lab.test" {
+        assert_eq!(
+            lab.channel_status(snapshot.info.id).unwrap(),
+            ChannelStatus::WrongPassword { dc: 1 }
+        );
+    }
+    let out = nltest(&mut snap_admin, "/sc_reset:LAB\\dc1.lab.test").await;
+    assert_eq!(out.exit_code, 0, "{}", out.stdout_text());
     assert_eq!(
         lab.channel_status(snapshot.info.id).unwrap(),
         ChannelStatus::Ok { dc: 0 }

@@ -12,8 +12,9 @@ use std::time::Duration;
 use winrm::session::{Session, SessionConfig};
 use winrm::transport::{AuthMethod, Endpoint, Scheme};
 
-#[tokio::test]
-async fn hostname_and_probe_on_a_lab_host() {
+/// A lab of 20 hosts (seed 7) on loopback, one healthy host and a session on it as its
+/// local admin.
+async fn healthy_host() -> (lab::wire::RunningLab, lab::wire::Endpoint, Session) {
     let lab = lab::model::Lab::build(lab::model::LabSpec::new(20, 7)).unwrap();
     let running = lab::wire::RunningLab::start(lab, lab::wire::WireOptions::default())
         .await
@@ -32,7 +33,13 @@ async fn hostname_and_probe_on_a_lab_host() {
     );
     cfg.operation_timeout = Duration::from_secs(5);
     cfg.read_timeout = Duration::from_secs(15);
-    let mut s = Session::new(cfg).unwrap();
+    let session = Session::new(cfg).unwrap();
+    (running, ep, session)
+}
+
+#[tokio::test]
+async fn hostname_and_probe_on_a_lab_host() {
+    let (_running, ep, mut s) = healthy_host().await;
     let out = s.run("hostname", &[], None).await.unwrap();
     assert_eq!(out.stdout_text().trim(), ep.info.computer_name);
     let out = s
@@ -55,13 +62,28 @@ async fn hostname_and_probe_on_a_lab_host() {
     println!("{}", String::from_utf8_lossy(&out.stderr));
 }
 
-/// The lab's own tests run a copy of the probe (the lab may not depend on playbooks):
-/// it must be the script trustsweep sends.
-#[test]
-fn the_lab_tests_probe_the_way_trustsweep_does() {
-    let common = include_str!("../../lab/tests/common/mod.rs");
-    let marker = "pub const PROBE: &str = r#\"";
-    let start = common.find(marker).expect("PROBE in lab/tests/common") + marker.len();
-    let len = common[start..].find("\"#;").expect("end of PROBE");
-    assert_eq!(&common[start..start + len], playbooks::scripts::PROBE);
+/// The probe trustsweep sends (`playbooks/scripts/probe.ps1`, the file the lab's own tests
+/// run too) answered by a lab host over WinRM: every line the parser reads is there.
+#[tokio::test]
+async fn the_lab_answers_the_probe_trustsweep_sends() {
+    let (_running, ep, mut s) = healthy_host().await;
+    let out = s
+        .run_powershell(playbooks::scripts::PROBE, None)
+        .await
+        .unwrap();
+    let text = out.stdout_text();
+    assert_eq!(out.exit_code, 0, "{text}\n{}", out.stderr_text());
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(
+        lines.contains(&format!("ts.name={}", ep.info.computer_name).as_str()),
+        "{text}"
+    );
+    for line in [
+        "ts.part_of_domain=True",
+        "ts.tcsc=True",
+        "--- sc_verify",
+        "--- dsgetdc_pdc",
+    ] {
+        assert!(lines.contains(&line), "{line} missing from:\n{text}");
+    }
 }

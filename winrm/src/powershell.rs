@@ -235,12 +235,46 @@ fn escape_at(s: &str) -> Option<u16> {
 /// ending in `_x000D__x000A_`. Characters XML cannot carry, and `_x` sequences that would be
 /// misread as escapes, are escaped the CLIXML way.
 pub fn encode_clixml_errors(lines: &[&str]) -> String {
+    let records: Vec<(ClixmlStream, &str)> =
+        lines.iter().map(|l| (ClixmlStream::Error, *l)).collect();
+    encode_clixml_streams(&records)
+}
+
+/// The stream a string record of a CLIXML stderr document belongs to: the `S` attribute
+/// of its `<S>` element. `powershell.exe` writes `Error` capitalised and the others in
+/// lower case. Only `Error` records are read back by [`decode_clixml`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClixmlStream {
+    /// `<S S="Error">`: a line of an error record.
+    Error,
+    /// `<S S="warning">`: a `Write-Warning` message.
+    Warning,
+    /// `<S S="verbose">`: a `Write-Verbose` message.
+    Verbose,
+}
+
+impl ClixmlStream {
+    fn attribute(self) -> &'static str {
+        match self {
+            ClixmlStream::Error => "Error",
+            ClixmlStream::Warning => "warning",
+            ClixmlStream::Verbose => "verbose",
+        }
+    }
+}
+
+/// [`encode_clixml_errors`] for records of several streams, in order: one `<S>` record
+/// per line, escaped the same way, each ending in `_x000D__x000A_` (the lab writes its
+/// warning and verbose lines with it).
+pub fn encode_clixml_streams(records: &[(ClixmlStream, &str)]) -> String {
     let mut out = String::from(CLIXML_HEADER);
     out.push_str(
         "\r\n<Objs Version=\"1.1.0.1\" xmlns=\"http://schemas.microsoft.com/powershell/2004/04\">",
     );
-    for line in lines {
-        out.push_str("<S S=\"Error\">");
+    for (stream, line) in records {
+        out.push_str("<S S=\"");
+        out.push_str(stream.attribute());
+        out.push_str("\">");
         out.push_str(&escape_clixml(line));
         out.push_str("_x000D__x000A_</S>");
     }
@@ -283,6 +317,19 @@ mod tests {
         ] {
             assert_eq!(decode_clixml(&encode_clixml_errors(&[s])), s);
         }
+    }
+
+    #[test]
+    fn streams_keep_their_attribute_and_only_errors_decode() {
+        let doc = encode_clixml_streams(&[
+            (ClixmlStream::Warning, "careful"),
+            (ClixmlStream::Error, "a_x0041_b"),
+            (ClixmlStream::Verbose, "said"),
+        ]);
+        assert!(doc.contains("<S S=\"warning\">careful_x000D__x000A_</S>"));
+        assert!(doc.contains("<S S=\"Error\">a_x005F_x0041_b_x000D__x000A_</S>"));
+        assert!(doc.contains("<S S=\"verbose\">said_x000D__x000A_</S>"));
+        assert_eq!(decode_clixml(&doc), "a_x0041_b");
     }
 
     #[test]

@@ -11,6 +11,7 @@ mod cmdlets;
 mod codepage;
 mod native;
 pub mod ps;
+mod wildcard;
 
 pub use clixml::encode_command;
 
@@ -134,7 +135,8 @@ pub fn starts_powershell(command_line: &str) -> bool {
 }
 
 /// Does this command line read stdin to its end before finishing? True for PowerShell
-/// scripts that use `$input` (and for `powershell` reading its script from stdin).
+/// scripts that read `$input` (found in the parsed script, not its text: `'$input'` or a
+/// comment does not count) and for `powershell` reading its script from stdin.
 pub fn reads_stdin(command_line: &str) -> bool {
     let args = split_args(command_line);
     let Some(first) = args.first() else {
@@ -158,7 +160,7 @@ pub fn reads_stdin(command_line: &str) -> bool {
     }
     match ps::parse_cli(rest) {
         Ok(cli) => match cli.script {
-            ps::CliScript::Text(s) => s.to_ascii_lowercase().contains("$input"),
+            ps::CliScript::Text(s) => ps::script_reads_input(&s),
             ps::CliScript::Stdin => true,
         },
         Err(_) => false,

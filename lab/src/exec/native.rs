@@ -45,6 +45,14 @@ impl NativeOut {
     }
 }
 
+/// The native programs the lab has, by (lower-case, `.exe`-less) name.
+const PROGRAMS: &[&str] = &["hostname", "whoami", "nltest"];
+
+/// Does the native program exist (lower-case, `.exe`-less name)?
+pub(crate) fn exists(prog: &str) -> bool {
+    PROGRAMS.contains(&prog)
+}
+
 /// Runs a native program by (lower-case, `.exe`-less) name; `None` when it does not exist.
 pub(crate) fn run(env: &mut Env<'_>, prog: &str, args: &[String]) -> Option<NativeOut> {
     match prog {
@@ -120,6 +128,15 @@ fn strip_prefix_ci<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
 }
 
 fn nltest(env: &mut Env<'_>, args: &[String]) -> NativeOut {
+    match nltest_op(env, args) {
+        Ok((op, pdc)) => nltest_run(env, op, pdc),
+        Err(out) => out,
+    }
+}
+
+/// The one operation of an nltest command line (and `/pdc`); Err: the usage text, or the
+/// failure of naming another machine with `/server:`.
+fn nltest_op(env: &Env<'_>, args: &[String]) -> Result<(Op, bool), NativeOut> {
     let mut op = None;
     let mut pdc = false;
     for a in args {
@@ -153,20 +170,25 @@ fn nltest(env: &mut Env<'_>, args: &[String]) -> NativeOut {
             let label = s.split('.').next().unwrap_or(s);
             if !label.eq_ignore_ascii_case(&own) && !label.eq_ignore_ascii_case("localhost") {
                 // Querying another machine's Netlogon is not modelled.
-                return control_failed(1722);
+                return Err(control_failed(1722));
             }
             continue;
         } else {
-            return NativeOut::fail(USAGE.to_string());
+            return Err(NativeOut::fail(USAGE.to_string()));
         };
         if op.is_some() {
-            return NativeOut::fail(USAGE.to_string());
+            return Err(NativeOut::fail(USAGE.to_string()));
         }
         op = Some(next);
     }
-    let Some(op) = op else {
-        return NativeOut::fail(USAGE.to_string());
-    };
+    match op {
+        Some(op) => Ok((op, pdc)),
+        None => Err(NativeOut::fail(USAGE.to_string())),
+    }
+}
+
+/// Runs one nltest operation.
+fn nltest_run(env: &mut Env<'_>, op: Op, pdc: bool) -> NativeOut {
     if let Op::DcList(d) = &op {
         return dclist(env, d);
     }

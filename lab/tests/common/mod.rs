@@ -5,46 +5,9 @@ use lab::host::HostId;
 use lab::model::{Credential, ExecResult, Identity, Lab, Logon};
 use secrecy::ExposeSecret;
 
-/// The probe trustsweep sends (`playbooks::scripts::PROBE`; the lab may not depend on
-/// playbooks, so the text is repeated here and checked against it by `tests/`).
-pub const PROBE: &str = r#"$ProgressPreference = 'SilentlyContinue'
-$cs = Get-CimInstance -ClassName Win32_ComputerSystem
-$domain = $cs.Domain
-Write-Output "ts.name=$($cs.Name)"
-Write-Output "ts.domain=$domain"
-Write-Output "ts.part_of_domain=$($cs.PartOfDomain)"
-Write-Output "ts.domain_role=$($cs.DomainRole)"
-Write-Output "ts.user=$(whoami.exe)"
-$admin = Get-CimInstance -ClassName Win32_UserAccount -Filter "LocalAccount=True AND SID LIKE 'S-1-5-21-%-500'"
-Write-Output "ts.admin_sid=$($admin.SID)"
-if ($cs.PartOfDomain -and $cs.DomainRole -lt 4) {
-    $tcsc = Test-ComputerSecureChannel -ErrorAction SilentlyContinue -ErrorVariable tcscErr
-    Write-Output "ts.tcsc=$tcsc"
-    Write-Output "ts.tcsc_error=$tcscErr"
-    $out = nltest.exe "/sc_query:$domain" 2>&1
-    Write-Output "ts.sc_query_exit=$LASTEXITCODE"
-    Write-Output '--- sc_query'
-    $out
-    Write-Output '--- end'
-    $out = nltest.exe "/sc_verify:$domain" 2>&1
-    Write-Output "ts.sc_verify_exit=$LASTEXITCODE"
-    Write-Output '--- sc_verify'
-    $out
-    Write-Output '--- end'
-    $out = nltest.exe "/dsgetdc:$domain" /force 2>&1
-    Write-Output '--- dsgetdc'
-    $out
-    Write-Output '--- end'
-    $out = nltest.exe "/dsgetdc:$domain" /pdc 2>&1
-    Write-Output '--- dsgetdc_pdc'
-    $out
-    Write-Output '--- end'
-    $ev = Get-WinEvent -FilterHashtable @{ LogName = 'System'; ProviderName = 'NETLOGON'; Id = 3210, 5719 } -MaxEvents 10 -ErrorAction SilentlyContinue
-    foreach ($e in $ev) {
-        Write-Output "ts.event=$($e.Id)|$($e.TimeCreated.ToFileTimeUtc())|$($e.Properties[0].Value)|$($e.Properties[1].Value)"
-    }
-}
-"#;
+/// The probe trustsweep sends (`playbooks::scripts::PROBE`): the same file, included here
+/// because the lab may not depend on playbooks, not even in its tests.
+pub const PROBE: &str = include_str!("../../../playbooks/scripts/probe.ps1");
 
 /// `Test-ComputerSecureChannel -Server <dc>` alone, as the old per-DC test sent it.
 pub fn test_dc(dc: &str) -> String {
@@ -53,11 +16,28 @@ pub fn test_dc(dc: &str) -> String {
     )
 }
 
+/// A short credential preamble (user and password from stdin, no stdin encoding line) for
+/// the hand-written variants these tests run; some assert line numbers that count on its
+/// three lines. What trustsweep sends is [`credential_script`]'s.
 pub const CRED_PREAMBLE: &str = "$ProgressPreference = 'SilentlyContinue'\n$lines = @($input)\n$cred = New-Object System.Management.Automation.PSCredential($lines[0], (ConvertTo-SecureString $lines[1] -AsPlainText -Force))\n";
 
+/// A credential script as trustsweep sends it: its preamble
+/// (`playbooks/scripts/credential_preamble.ps1`), then `template` (a file of
+/// `playbooks/scripts/`) with its `{{name}}` placeholders filled.
+fn credential_script(template: &str, params: &[(&str, &str)]) -> String {
+    let mut body = template.to_string();
+    for (name, value) in params {
+        body = body.replace(&format!("{{{{{name}}}}}"), value);
+    }
+    let preamble = include_str!("../../../playbooks/scripts/credential_preamble.ps1");
+    format!("{preamble}{body}")
+}
+
+/// `playbooks::scripts::reset_machine_password(Some(dc))`.
 pub fn repair_reset(dc: &str) -> String {
-    format!(
-        "{CRED_PREAMBLE}try {{ Reset-ComputerMachinePassword -Server '{dc}' -Credential $cred -ErrorAction Stop; Write-Output 'ts.reset=ok' }} catch {{ Write-Output \"ts.reset_error=$($_.Exception.Message)\" }}\n"
+    credential_script(
+        include_str!("../../../playbooks/scripts/reset_machine_password.ps1"),
+        &[("server", &format!("-Server '{dc}' "))],
     )
 }
 
@@ -67,12 +47,24 @@ pub fn repair_tcsc() -> String {
     )
 }
 
+/// `playbooks::scripts::rejoin_leave()`.
 pub fn unjoin() -> String {
-    format!("{CRED_PREAMBLE}Remove-Computer -UnjoinDomainCredential $cred -WorkgroupName WORKGROUP -Force; Restart-Computer -Force\n")
+    credential_script(
+        include_str!("../../../playbooks/scripts/rejoin_leave.ps1"),
+        &[],
+    )
 }
 
+/// `playbooks::scripts::rejoin_join("lab.test", Some(dc), None)`.
 pub fn rejoin(dc: &str) -> String {
-    format!("{CRED_PREAMBLE}Add-Computer -DomainName 'lab.test' -Credential $cred -Server '{dc}' -Force; Restart-Computer -Force\n")
+    credential_script(
+        include_str!("../../../playbooks/scripts/rejoin_join.ps1"),
+        &[
+            ("domain", "'lab.test'"),
+            ("server", &format!("-Server '{dc}' ")),
+            ("ou", ""),
+        ],
+    )
 }
 
 pub fn ps_line(script: &str) -> String {

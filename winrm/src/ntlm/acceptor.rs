@@ -12,7 +12,7 @@
 
 use std::fmt;
 
-use rand::RngCore;
+use rand::Rng;
 use secrecy::ExposeSecret;
 use zeroize::Zeroizing;
 
@@ -79,7 +79,7 @@ impl Acceptor {
     /// when the CHALLENGE is built.
     pub fn new(identity: ServerIdentity) -> Self {
         let mut server_challenge = [0u8; 8];
-        rand::thread_rng().fill_bytes(&mut server_challenge);
+        rand::rng().fill_bytes(&mut server_challenge);
         Self {
             identity,
             server_challenge,

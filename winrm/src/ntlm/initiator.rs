@@ -14,7 +14,7 @@
 
 use std::fmt;
 
-use rand::RngCore;
+use rand::Rng;
 use secrecy::ExposeSecret;
 use zeroize::Zeroizing;
 
@@ -63,7 +63,7 @@ impl Initiator {
     /// A client authenticating as `creds` from `workstation` (the NetBIOS name sent in
     /// AUTHENTICATE; may be empty). The client challenge and session key are random.
     pub fn new(creds: Credentials, workstation: &str) -> Self {
-        let mut rng = rand::thread_rng();
+        let mut rng = rand::rng();
         let mut client_challenge = [0u8; 8];
         rng.fill_bytes(&mut client_challenge);
         let mut key = Zeroizing::new([0u8; 16]);

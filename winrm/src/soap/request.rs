@@ -494,141 +494,17 @@ pub fn parse_request(xml_bytes: &[u8]) -> Result<ParsedRequest, SoapError> {
     Ok(parsed)
 }
 
+/// The operation `a:Action` names, parsed from `body`: a WinRS shell operation (MS-WSMV
+/// 3.1.4.x) or a WS-Transfer Get of the config resource.
 fn parse_operation(p: &ParsedRequest, body: &Element) -> Result<Request, SoapError> {
-    let shell_id = || -> Result<String, SoapError> {
-        p.selector("ShellId")
-            .filter(|s| !s.is_empty())
-            .map(str::to_string)
-            .ok_or(SoapError::MissingSelector {
-                name: "ShellId".into(),
-            })
-    };
-    let malformed = |what: &str| SoapError::Malformed {
-        what: what.to_string(),
-    };
-    let option_bool = |name: &str| -> Result<Option<bool>, SoapError> {
-        match p.option(name) {
-            None => Ok(None),
-            Some(v) => parse_bool(v).map(Some).ok_or_else(|| SoapError::Malformed {
-                what: format!("option {name}={v}"),
-            }),
-        }
-    };
     match p.action.as_str() {
-        action::CREATE => {
-            let shell = body
-                .child(ns::SHELL, "Shell")
-                .ok_or_else(|| malformed("Create without rsp:Shell"))?;
-            let codepage = match p.option("WINRS_CODEPAGE") {
-                Some(v) => Some(
-                    v.trim()
-                        .parse::<u32>()
-                        .map_err(|_| malformed(&format!("WINRS_CODEPAGE={v}")))?,
-                ),
-                None => None,
-            };
-            let environment = shell
-                .children_named(ns::SHELL, "Environment")
-                .flat_map(|e| e.children_named(ns::SHELL, "Variable"))
-                .map(|v| (v.attr("Name").unwrap_or("").to_string(), v.text.clone()))
-                .collect();
-            let idle_timeout = match shell.child(ns::SHELL, "IdleTimeOut") {
-                Some(e) => {
-                    Some(parse_duration(e.trimmed()).ok_or_else(|| malformed("rsp:IdleTimeOut"))?)
-                }
-                None => None,
-            };
-            Ok(Request::Create(ShellOptions {
-                codepage,
-                no_profile: option_bool("WINRS_NOPROFILE")?.unwrap_or(false),
-                environment,
-                working_directory: shell
-                    .child(ns::SHELL, "WorkingDirectory")
-                    .map(|e| e.text.clone()),
-                idle_timeout,
-            }))
-        }
-        action::COMMAND => {
-            let shell_id = shell_id()?;
-            let line = body
-                .child(ns::SHELL, "CommandLine")
-                .ok_or_else(|| malformed("Command without rsp:CommandLine"))?;
-            let command = line
-                .child(ns::SHELL, "Command")
-                .map(|c| c.text.clone())
-                .ok_or_else(|| malformed("CommandLine without rsp:Command"))?;
-            Ok(Request::Command {
-                shell_id,
-                command,
-                arguments: line
-                    .children_named(ns::SHELL, "Arguments")
-                    .map(|a| a.text.clone())
-                    .collect(),
-                skip_cmd_shell: option_bool("WINRS_SKIP_CMD_SHELL")?.unwrap_or(false),
-                console_mode_stdin: option_bool("WINRS_CONSOLEMODE_STDIN")?.unwrap_or(true),
-            })
-        }
-        action::SEND => {
-            let shell_id = shell_id()?;
-            let stream = body
-                .child(ns::SHELL, "Send")
-                .and_then(|s| s.child(ns::SHELL, "Stream"))
-                .ok_or_else(|| malformed("Send without rsp:Stream"))?;
-            let command_id = stream
-                .attr("CommandId")
-                .map(|s| s.trim().to_string())
-                .ok_or_else(|| malformed("rsp:Stream without CommandId"))?;
-            let end = match stream.attr("End") {
-                Some(v) => parse_bool(v).ok_or_else(|| malformed(&format!("End=\"{v}\"")))?,
-                None => false,
-            };
-            Ok(Request::Send {
-                shell_id,
-                command_id,
-                stream: stream.attr("Name").unwrap_or("stdin").trim().to_string(),
-                data: super::decode_base64(&stream.text)
-                    .ok_or_else(|| malformed("stdin is not base64"))?,
-                end,
-            })
-        }
-        action::RECEIVE => {
-            let shell_id = shell_id()?;
-            let desired = body
-                .child(ns::SHELL, "Receive")
-                .and_then(|r| r.child(ns::SHELL, "DesiredStream"))
-                .ok_or_else(|| malformed("Receive without rsp:DesiredStream"))?;
-            Ok(Request::Receive {
-                shell_id,
-                command_id: desired
-                    .attr("CommandId")
-                    .map(|s| s.trim().to_string())
-                    .filter(|s| !s.is_empty()),
-                streams: desired
-                    .text
-                    .split_whitespace()
-                    .map(str::to_string)
-                    .collect(),
-            })
-        }
-        action::SIGNAL => {
-            let shell_id = shell_id()?;
-            let signal = body
-                .child(ns::SHELL, "Signal")
-                .ok_or_else(|| malformed("Signal without rsp:Signal"))?;
-            Ok(Request::Signal {
-                shell_id,
-                command_id: signal
-                    .attr("CommandId")
-                    .map(|s| s.trim().to_string())
-                    .ok_or_else(|| malformed("rsp:Signal without CommandId"))?,
-                code: signal
-                    .child(ns::SHELL, "Code")
-                    .map(|c| c.trimmed().to_string())
-                    .ok_or_else(|| malformed("rsp:Signal without rsp:Code"))?,
-            })
-        }
+        action::CREATE => parse_create(p, body),
+        action::COMMAND => parse_command(p, body),
+        action::SEND => parse_send(p, body),
+        action::RECEIVE => parse_receive(p, body),
+        action::SIGNAL => parse_signal(p, body),
         action::DELETE => Ok(Request::Delete {
-            shell_id: shell_id()?,
+            shell_id: shell_selector(p)?,
         }),
         action::GET if p.resource_uri == RESOURCE_CONFIG => Ok(Request::GetConfig),
         _ => Err(SoapError::Unsupported {
@@ -636,4 +512,155 @@ fn parse_operation(p: &ParsedRequest, body: &Element) -> Result<Request, SoapErr
             resource_uri: p.resource_uri.clone(),
         }),
     }
+}
+
+/// The `ShellId` selector every operation after Create names its shell with.
+fn shell_selector(p: &ParsedRequest) -> Result<String, SoapError> {
+    p.selector("ShellId")
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .ok_or(SoapError::MissingSelector {
+            name: "ShellId".into(),
+        })
+}
+
+fn malformed(what: &str) -> SoapError {
+    SoapError::Malformed {
+        what: what.to_string(),
+    }
+}
+
+/// A boolean WinRS option (`TRUE`/`FALSE`, `1`/`0`); `None` when absent.
+fn option_bool(p: &ParsedRequest, name: &str) -> Result<Option<bool>, SoapError> {
+    match p.option(name) {
+        None => Ok(None),
+        Some(v) => parse_bool(v).map(Some).ok_or_else(|| SoapError::Malformed {
+            what: format!("option {name}={v}"),
+        }),
+    }
+}
+
+/// WS-Transfer Create of a cmd shell: `rsp:Shell` with its environment, working
+/// directory and idle timeout; `WINRS_CODEPAGE` and `WINRS_NOPROFILE` (MS-WSMV 4.7.1).
+fn parse_create(p: &ParsedRequest, body: &Element) -> Result<Request, SoapError> {
+    let shell = body
+        .child(ns::SHELL, "Shell")
+        .ok_or_else(|| malformed("Create without rsp:Shell"))?;
+    let codepage = match p.option("WINRS_CODEPAGE") {
+        Some(v) => Some(
+            v.trim()
+                .parse::<u32>()
+                .map_err(|_| malformed(&format!("WINRS_CODEPAGE={v}")))?,
+        ),
+        None => None,
+    };
+    let environment = shell
+        .children_named(ns::SHELL, "Environment")
+        .flat_map(|e| e.children_named(ns::SHELL, "Variable"))
+        .map(|v| (v.attr("Name").unwrap_or("").to_string(), v.text.clone()))
+        .collect();
+    let idle_timeout = match shell.child(ns::SHELL, "IdleTimeOut") {
+        Some(e) => Some(parse_duration(e.trimmed()).ok_or_else(|| malformed("rsp:IdleTimeOut"))?),
+        None => None,
+    };
+    Ok(Request::Create(ShellOptions {
+        codepage,
+        no_profile: option_bool(p, "WINRS_NOPROFILE")?.unwrap_or(false),
+        environment,
+        working_directory: shell
+            .child(ns::SHELL, "WorkingDirectory")
+            .map(|e| e.text.clone()),
+        idle_timeout,
+    }))
+}
+
+/// WinRS Command (MS-WSMV 3.1.4.11): `rsp:CommandLine` with `rsp:Command` and its
+/// `rsp:Arguments`; `WINRS_SKIP_CMD_SHELL` (absent: false) and `WINRS_CONSOLEMODE_STDIN`
+/// (absent: true, see [`Request::Command`]).
+fn parse_command(p: &ParsedRequest, body: &Element) -> Result<Request, SoapError> {
+    let shell_id = shell_selector(p)?;
+    let line = body
+        .child(ns::SHELL, "CommandLine")
+        .ok_or_else(|| malformed("Command without rsp:CommandLine"))?;
+    let command = line
+        .child(ns::SHELL, "Command")
+        .map(|c| c.text.clone())
+        .ok_or_else(|| malformed("CommandLine without rsp:Command"))?;
+    Ok(Request::Command {
+        shell_id,
+        command,
+        arguments: line
+            .children_named(ns::SHELL, "Arguments")
+            .map(|a| a.text.clone())
+            .collect(),
+        skip_cmd_shell: option_bool(p, "WINRS_SKIP_CMD_SHELL")?.unwrap_or(false),
+        console_mode_stdin: option_bool(p, "WINRS_CONSOLEMODE_STDIN")?.unwrap_or(true),
+    })
+}
+
+/// WinRS Send (MS-WSMV 3.1.4.13): one base64 `rsp:Stream` for a command, `End="true"` on
+/// the last chunk.
+fn parse_send(p: &ParsedRequest, body: &Element) -> Result<Request, SoapError> {
+    let shell_id = shell_selector(p)?;
+    let stream = body
+        .child(ns::SHELL, "Send")
+        .and_then(|s| s.child(ns::SHELL, "Stream"))
+        .ok_or_else(|| malformed("Send without rsp:Stream"))?;
+    let command_id = stream
+        .attr("CommandId")
+        .map(|s| s.trim().to_string())
+        .ok_or_else(|| malformed("rsp:Stream without CommandId"))?;
+    let end = match stream.attr("End") {
+        Some(v) => parse_bool(v).ok_or_else(|| malformed(&format!("End=\"{v}\"")))?,
+        None => false,
+    };
+    Ok(Request::Send {
+        shell_id,
+        command_id,
+        stream: stream.attr("Name").unwrap_or("stdin").trim().to_string(),
+        data: super::decode_base64(&stream.text).ok_or_else(|| malformed("stdin is not base64"))?,
+        end,
+    })
+}
+
+/// WinRS Receive (MS-WSMV 3.1.4.14): `rsp:DesiredStream`, the stream names it lists and
+/// the command it names (none for a shell-level Receive).
+fn parse_receive(p: &ParsedRequest, body: &Element) -> Result<Request, SoapError> {
+    let shell_id = shell_selector(p)?;
+    let desired = body
+        .child(ns::SHELL, "Receive")
+        .and_then(|r| r.child(ns::SHELL, "DesiredStream"))
+        .ok_or_else(|| malformed("Receive without rsp:DesiredStream"))?;
+    Ok(Request::Receive {
+        shell_id,
+        command_id: desired
+            .attr("CommandId")
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty()),
+        streams: desired
+            .text
+            .split_whitespace()
+            .map(str::to_string)
+            .collect(),
+    })
+}
+
+/// WinRS Signal (MS-WSMV 3.1.4.12): `rsp:Signal` naming a command, with its `rsp:Code`
+/// (MS-WSMV 2.2.5.6).
+fn parse_signal(p: &ParsedRequest, body: &Element) -> Result<Request, SoapError> {
+    let shell_id = shell_selector(p)?;
+    let signal = body
+        .child(ns::SHELL, "Signal")
+        .ok_or_else(|| malformed("Signal without rsp:Signal"))?;
+    Ok(Request::Signal {
+        shell_id,
+        command_id: signal
+            .attr("CommandId")
+            .map(|s| s.trim().to_string())
+            .ok_or_else(|| malformed("rsp:Signal without CommandId"))?,
+        code: signal
+            .child(ns::SHELL, "Code")
+            .map(|c| c.trimmed().to_string())
+            .ok_or_else(|| malformed("rsp:Signal without rsp:Code"))?,
+    })
 }

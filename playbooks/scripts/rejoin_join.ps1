@@ -1,0 +1,1 @@
+try { Add-Computer -DomainName {{domain}} -Credential $cred {{server}}{{ou}}-Force -ErrorAction Stop; Write-Output 'ts.reset=ok'; Restart-Computer -Force } catch { Write-Output "ts.reset_error=$($_.Exception.Message)" }

@@ -1,0 +1,1 @@
+try { Remove-Computer -UnjoinDomainCredential $cred -WorkgroupName 'WORKGROUP' -Force -ErrorAction Stop; Write-Output 'ts.reset=ok'; Restart-Computer -Force } catch { Write-Output "ts.reset_error=$($_.Exception.Message)" }
