@@ -157,6 +157,24 @@ pub struct AccountWrite {
     pub state: AccountState,
 }
 
+/// Why a `replicateSingleObject` ([`Domain::replicate_single_object`]) was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum ReplicateRefused {
+    /// The account lacks DS-Replication-Synchronize on the domain NC (LDAP
+    /// insufficientAccessRights).
+    #[error("insufficient access rights: replicateSingleObject needs the Replication Synchronization right on the domain naming context")]
+    AccessDenied,
+    /// The bind failed.
+    #[error("the user name or password is incorrect")]
+    BadCredentials,
+    /// The source DC holds no such object.
+    #[error("no such object on the source DC")]
+    NoSuchObject,
+    /// The accounts live in Samba, whose rootDSE does not implement the operation.
+    #[error("the DC is unwilling to perform replicateSingleObject (Samba's rootDSE does not implement it)")]
+    Unsupported,
+}
+
 /// A window during which an account's replication is stuck: writes made at or after
 /// `since` do not reach other DCs before `until`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -645,6 +663,53 @@ impl Domain {
         } else {
             Err(WriteRefused::Unavailable)
         }
+    }
+
+    /// The rootDSE `replicateSingleObject` operation (MS-ADTS 3.1.1.3.3.18), sent to
+    /// `dest` as `user`: `dest` pulls `computer`'s object from `source` at once, instead of
+    /// waiting for replication (DOMAIN.md "Repairing it", revised: a member bound to a DC
+    /// that lacks the new password stays broken until replication, `nltest /sc_reset`, or
+    /// this). It needs the Replication Synchronization control access right
+    /// (DS-Replication-Synchronize) on the domain NC, which AD grants by default to the
+    /// built-in Administrators (so Domain Admins) and the DCs: a delegated repair account
+    /// such as tsrepair usually lacks it. Samba's rootDSE refuses the operation, so a lab
+    /// whose accounts live in Samba says it is not offered.
+    pub fn replicate_single_object(
+        &mut self,
+        computer: &str,
+        source: DcIndex,
+        dest: DcIndex,
+        now: LabTime,
+        user: &str,
+        password: &SecretString,
+    ) -> Result<(), ReplicateRefused> {
+        if self.directory.is_some() {
+            return Err(ReplicateRefused::Unsupported);
+        }
+        let u = self
+            .check_credential(user, password)
+            .map_err(|_| ReplicateRefused::BadCredentials)?;
+        if !u.domain_admin {
+            return Err(ReplicateRefused::AccessDenied);
+        }
+        if source >= self.dcs.len() || dest >= self.dcs.len() {
+            return Err(ReplicateRefused::NoSuchObject);
+        }
+        let delay = self.replication_delay;
+        let acct = self
+            .computers
+            .get_mut(&computer.to_ascii_uppercase())
+            .ok_or(ReplicateRefused::NoSuchObject)?;
+        let (_, w) = acct
+            .on_dc(source, now, delay)
+            .ok_or(ReplicateRefused::NoSuchObject)?;
+        let state = w.state.clone();
+        acct.writes.push(AccountWrite {
+            origin: Some(dest),
+            at: now,
+            state,
+        });
+        Ok(())
     }
 
     /// Sets the enabled flag of `computer` on `dc` (a write that replicates). Returns false

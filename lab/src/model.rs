@@ -1552,6 +1552,22 @@ impl Lab {
         st.domain.write_password(computer, dc, now, pw, true)
     }
 
+    /// rootDSE `replicateSingleObject` of `computer` from `source` to `dest`, bound as
+    /// domain user `user` (see [`crate::domain::Domain::replicate_single_object`]).
+    pub fn replicate_single_object(
+        &self,
+        computer: &str,
+        source: DcIndex,
+        dest: DcIndex,
+        user: &str,
+        password: &SecretString,
+    ) -> Result<(), crate::domain::ReplicateRefused> {
+        let now = self.now();
+        self.lock()
+            .domain
+            .replicate_single_object(computer, source, dest, now, user, password)
+    }
+
     /// Deletes the computer object of `computer` on `dc` (the deletion replicates).
     /// Returns false when the account or DC is unknown.
     pub fn delete_account(&self, computer: &str, dc: DcIndex) -> bool {

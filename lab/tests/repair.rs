@@ -497,3 +497,44 @@ fn tcsc_repair_rediscovers_any_dc_and_its_true_proves_nothing() {
     clock.advance(lab.spec().replication_delay + Duration::from_secs(1));
     assert!(lab.channel_status(id).unwrap().is_ok());
 }
+
+#[test]
+fn replicate_single_object_needs_the_replication_right() {
+    // DOMAIN.md "Repairing it" (revised): a member bound to a DC without the new password
+    // stays broken until replication, nltest /sc_reset, or rootDSE replicateSingleObject,
+    // which needs DS-Replication-Synchronize on the domain NC: Domain Admins have it (via
+    // the built-in Administrators); the delegated tsrepair does not.
+    let (lab, _clock, id) = snapshot_on_dc2();
+    let who = local_admin(&lab, id);
+    let out = run(
+        &lab,
+        id,
+        &who,
+        &repair_reset("dc1.lab.test"),
+        &stdin_for(&lab.repair_credentials()),
+    );
+    assert_eq!(field(&out, "reset").unwrap(), "ok");
+    assert!(!lab.channel_status(id).unwrap().is_ok());
+    let name = lab.host(id).unwrap().computer_name;
+    let repair = lab.repair_credentials();
+    assert_eq!(
+        lab.replicate_single_object(&name, 0, 1, &repair.user, &repair.password),
+        Err(lab::domain::ReplicateRefused::AccessDenied)
+    );
+    assert!(
+        !lab.channel_status(id).unwrap().is_ok(),
+        "refused: nothing moved"
+    );
+    let admin = lab.domain_admin_credentials();
+    assert_eq!(
+        lab.replicate_single_object(&name, 0, 1, &admin.user, &"wrong".to_string().into()),
+        Err(lab::domain::ReplicateRefused::BadCredentials)
+    );
+    lab.replicate_single_object(&name, 0, 1, &admin.user, &admin.password)
+        .unwrap();
+    assert!(
+        lab.channel_status(id).unwrap().is_ok(),
+        "dc2 holds the new password at once"
+    );
+    assert_eq!(lab.host(id).unwrap().bound_dc, "dc2.lab.test");
+}
