@@ -43,7 +43,7 @@ use std::collections::HashSet;
 use ldap3::{Mod, Scope as LdapScope, SearchEntry};
 use secrecy::{ExposeSecret as _, SecretString};
 
-use super::codec::{decode_sid, encode_unicode_pwd};
+use super::codec::{computer_sam, decode_sid, encode_unicode_pwd};
 use super::conn::{connect, first, first_bytes, first_u64, result_message, Session};
 use super::{timed, AdConfig, AdError, UAC_ACCOUNTDISABLE};
 
@@ -157,7 +157,7 @@ pub async fn read_account(cfg: &AdConfig, sam: &str) -> Result<Option<DirectoryA
     let mut s = connect(cfg).await?;
     let (dc, after) = (s.dc.clone(), s.op_timeout);
     let out = timed(dc, after, "account read", async {
-        let base = search_base(&mut s, cfg).await?;
+        let base = s.search_base(cfg).await?;
         let filter = format!("(sAMAccountName={})", ldap3::ldap_escape(sam));
         let Some(entries) = s
             .search_small(&base, LdapScope::Subtree, &filter, ACCOUNT_ATTRS)
@@ -189,14 +189,7 @@ pub async fn read_computer(
     cfg: &AdConfig,
     name: &str,
 ) -> Result<Option<DirectoryAccount>, AdError> {
-    read_account(
-        cfg,
-        &format!(
-            "{}$",
-            name.trim().trim_end_matches('$').to_ascii_uppercase()
-        ),
-    )
-    .await
+    read_account(cfg, &computer_sam(name)).await
 }
 
 /// The domain SID (`S-1-5-21-a-b-c`): the objectSid of `cfg.base_dn`, which must then be
@@ -206,7 +199,7 @@ pub async fn domain_sid(cfg: &AdConfig) -> Result<String, AdError> {
     let mut s = connect(cfg).await?;
     let (dc, after) = (s.dc.clone(), s.op_timeout);
     let out = timed(dc, after, "domain SID read", async {
-        let base = search_base(&mut s, cfg).await?;
+        let base = s.search_base(cfg).await?;
         let entries = s
             .search_small(&base, LdapScope::Base, "(objectClass=*)", &["objectSid"])
             .await?;
@@ -230,14 +223,6 @@ pub async fn domain_sid(cfg: &AdConfig) -> Result<String, AdError> {
     .await;
     s.close().await;
     out
-}
-
-async fn search_base(s: &mut Session, cfg: &AdConfig) -> Result<String, AdError> {
-    if cfg.base_dn.trim().is_empty() {
-        s.root_dse("defaultNamingContext").await
-    } else {
-        Ok(cfg.base_dn.clone())
-    }
 }
 
 /// Creates the OU `dn` unless it exists.

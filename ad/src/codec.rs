@@ -56,34 +56,30 @@ pub fn filetime_display(filetime: u64) -> String {
     let Some(since_unix) = filetime.checked_sub(FILETIME_UNIX_OFFSET) else {
         return filetime.to_string();
     };
-    let secs = since_unix / 10_000_000;
-    let days = i64::try_from(secs / 86_400).unwrap_or(i64::MAX);
-    let rem = secs % 86_400;
-    let (y, m, d) = civil_from_days(days);
+    let secs = i64::try_from(since_unix / 10_000_000).unwrap_or(i64::MAX);
+    match time::OffsetDateTime::from_unix_timestamp(secs) {
+        Ok(t) => {
+            let ((y, m, d), (hh, mm, ss)) = (t.to_calendar_date(), t.to_hms());
+            let m = u8::from(m);
+            format!("{y:04}-{m:02}-{d:02}T{hh:02}:{mm:02}:{ss:02}Z")
+        }
+        Err(_) => filetime.to_string(),
+    }
+}
+
+/// The `sAMAccountName` of computer `name` (`ws01`, `WS01$`): `WS01$`.
+pub(crate) fn computer_sam(name: &str) -> String {
     format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        (rem % 3600) / 60,
-        rem % 60
+        "{}$",
+        name.trim().trim_end_matches('$').to_ascii_uppercase()
     )
 }
 
-/// Days since 1970-01-01 to (year, month, day) in the proleptic Gregorian calendar
-/// (Howard Hinnant's `civil_from_days`).
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days.saturating_add(719_468);
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (
-        y,
-        u32::try_from(m).unwrap_or(1),
-        u32::try_from(d).unwrap_or(1),
+/// The filter for the computer object whose `sAMAccountName` is `sam` (`WS01$`).
+pub(crate) fn computer_by_sam(sam: &str) -> String {
+    format!(
+        "(&(objectCategory=computer)(sAMAccountName={}))",
+        ldap3::ldap_escape(sam)
     )
 }
 

@@ -5,6 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use ldap3::controls::RawControl;
 use ldap3::{
     Ldap, LdapConnAsync, LdapConnSettings, LdapError, LdapResult, Scope as LdapScope, SearchEntry,
     StdStream,
@@ -13,7 +14,7 @@ use rustls_pki_types::pem::PemObject as _;
 use rustls_pki_types::CertificateDer;
 use secrecy::ExposeSecret as _;
 
-use super::codec::bind_failure_reason;
+use super::codec::{bind_failure_reason, computer_by_sam};
 use super::{AdConfig, AdError};
 
 /// Where a URL points.
@@ -117,6 +118,20 @@ fn tls_config(cfg: &AdConfig) -> Result<Arc<rustls::ClientConfig>, AdError> {
     Ok(Arc::new(
         builder.with_root_certificates(roots).with_no_client_auth(),
     ))
+}
+
+/// Connects to the DC of `cfg` ([`connect`]), runs `op` on the session within its
+/// operation timeout (`what` names the operation when that runs out), then says goodbye
+/// whatever `op` answered.
+pub(crate) async fn on_dc<T>(
+    cfg: &AdConfig,
+    what: &'static str,
+    op: impl AsyncFnOnce(&mut Session) -> Result<T, AdError>,
+) -> Result<T, AdError> {
+    let mut s = connect(cfg).await?;
+    let out = super::timed(s.dc.clone(), s.op_timeout, what, op(&mut s)).await;
+    s.close().await;
+    out
 }
 
 /// Opens a TLS session to the DC of `cfg.url` and binds as `cfg.bind_user`.
@@ -354,6 +369,62 @@ impl Session {
                 .map(SearchEntry::construct)
                 .collect(),
         ))
+    }
+
+    /// One subtree search sent with `control` (SD flags, Show Deleted), expected to return
+    /// few entries; none when `base` does not exist. `operation` names it when the DC
+    /// answers with an error.
+    pub(crate) async fn search_with(
+        &mut self,
+        control: RawControl,
+        operation: &'static str,
+        base: &str,
+        filter: &str,
+        attrs: &[&str],
+    ) -> Result<Vec<SearchEntry>, AdError> {
+        let res = self
+            .ldap
+            .with_controls(control)
+            .search(base, LdapScope::Subtree, filter, attrs.to_vec())
+            .await
+            .map_err(|e| self.op_error("search", e))?;
+        let ldap3::SearchResult(entries, result) = res;
+        if result.rc != 0 && result.rc != 32 {
+            return Err(AdError::Ldap {
+                dc: self.dc.clone(),
+                operation,
+                message: format!("rc {}", result.rc),
+            });
+        }
+        Ok(entries
+            .into_iter()
+            .filter(|e| !e.is_ref() && !e.is_intermediate())
+            .map(SearchEntry::construct)
+            .collect())
+    }
+
+    /// The computer objects whose `sAMAccountName` is `sam` (`WS0001$`) under `base`
+    /// (subtree), with `attrs`; none when `base` does not exist.
+    pub(crate) async fn computers_named(
+        &mut self,
+        base: &str,
+        sam: &str,
+        attrs: &[&str],
+    ) -> Result<Vec<SearchEntry>, AdError> {
+        Ok(self
+            .search_small(base, LdapScope::Subtree, &computer_by_sam(sam), attrs)
+            .await?
+            .unwrap_or_default())
+    }
+
+    /// Where accounts are searched: `cfg.base_dn`, else the DC's whole domain
+    /// (`defaultNamingContext`).
+    pub(crate) async fn search_base(&mut self, cfg: &AdConfig) -> Result<String, AdError> {
+        if cfg.base_dn.trim().is_empty() {
+            self.root_dse("defaultNamingContext").await
+        } else {
+            Ok(cfg.base_dn.clone())
+        }
     }
 
     /// A value of the rootDSE (`defaultNamingContext`, `schemaNamingContext`, …).

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use ldap3::Scope as LdapScope;
 
-use super::codec::decode_sid;
+use super::codec::{computer_sam, decode_sid};
 use super::conn::{connect, first, first_bytes, first_u64, Session, Target};
 use super::{timed, AdConfig, AdError, UAC_ACCOUNTDISABLE};
 
@@ -269,10 +269,7 @@ pub async fn reset_computer_account_randomly(
     let Some(found) = find_computer(cfg, name).await? else {
         return Err(AdError::NotFound {
             dc: cfg.url.clone(),
-            what: format!(
-                "computer account {}$",
-                name.trim().trim_end_matches('$').to_ascii_uppercase()
-            ),
+            what: format!("computer account {}", computer_sam(name)),
         });
     };
     let password = random_password(RESET_PASSWORD_LEN);

@@ -25,7 +25,8 @@ use secrecy::SecretString;
 use serde::Deserialize;
 use zeroize::Zeroizing;
 
-use super::conn::{connect, first, first_u64, take_first, Session};
+use super::codec::computer_sam;
+use super::conn::{connect, first, first_u64, on_dc, take_first, Session};
 use super::{AdConfig, AdError};
 
 const LEGACY_PASSWORD: &str = "ms-Mcs-AdmPwd";
@@ -96,48 +97,28 @@ pub(crate) fn parse_windows_laps(
 /// Reads the LAPS password of the computer object `computer_dn` with the configured
 /// account. See the module documentation for how "not set" and "not allowed" differ.
 pub async fn read_laps(cfg: &AdConfig, computer_dn: &str) -> Result<Option<LapsSecret>, AdError> {
-    let mut s = connect(cfg).await?;
-    let (dc, after) = (s.dc.clone(), s.op_timeout);
-    let out = super::timed(dc, after, "LAPS read", read_with(&mut s, computer_dn)).await;
-    s.close().await;
-    out
+    on_dc(cfg, "LAPS read", async |s| read_with(s, computer_dn).await).await
 }
 
 /// [`read_laps`] of computer `name` (`WS01`, `ws01$`): its object is found by
 /// `sAMAccountName` under the configured base (the domain when it is empty), which after a
 /// rejoin may be a new object in another container. `Err(NotFound)` when there is none.
 pub async fn read_laps_by_name(cfg: &AdConfig, name: &str) -> Result<Option<LapsSecret>, AdError> {
-    let sam = format!(
-        "{}$",
-        name.trim().trim_end_matches('$').to_ascii_uppercase()
-    );
-    let mut s = connect(cfg).await?;
-    let (dc, after) = (s.dc.clone(), s.op_timeout);
-    let out = super::timed(dc, after, "LAPS read", async {
-        let base = if cfg.base_dn.trim().is_empty() {
-            s.root_dse("defaultNamingContext").await?
-        } else {
-            cfg.base_dn.clone()
-        };
-        let filter = format!(
-            "(&(objectCategory=computer)(sAMAccountName={}))",
-            ldap3::ldap_escape(&sam)
-        );
+    let sam = computer_sam(name);
+    on_dc(cfg, "LAPS read", async |s| {
+        let base = s.search_base(cfg).await?;
         let found = s
-            .search_small(&base, LdapScope::Subtree, &filter, &["distinguishedName"])
-            .await?
-            .unwrap_or_default();
+            .computers_named(&base, &sam, &["distinguishedName"])
+            .await?;
         let Some(dn) = found.first().map(|e| e.dn.clone()) else {
             return Err(AdError::NotFound {
                 dc: s.dc.clone(),
                 what: format!("computer {sam} under {base}"),
             });
         };
-        read_with(&mut s, &dn).await
+        read_with(s, &dn).await
     })
-    .await;
-    s.close().await;
-    out
+    .await
 }
 
 /// Writes a Windows LAPS clear-text password on the computer object `dn` as

@@ -63,7 +63,7 @@ pub use reuse::{owner_sid, reuse_facts, set_owner, ReuseFacts, ReuseVerdict};
 
 use codec::{computer_filter, encode_unicode_pwd};
 pub use codec::{group_name, ou_path, parent_dn};
-use conn::{connect, first, first_bytes, first_u64, result_message, Session};
+use conn::{connect, first, first_bytes, first_u64, on_dc, result_message, Session};
 
 /// AD's default `MaxPageSize`: a page larger than this is cut to it by the DC.
 pub const MAX_PAGE_SIZE: u32 = 1000;
@@ -440,26 +440,15 @@ pub fn pwd_last_set_differs(readings: &[DcPwdLastSet]) -> bool {
 }
 
 async fn pwd_last_set_on(cfg: &AdConfig, sam: &str) -> Result<Option<u64>, AdError> {
-    let mut s = connect(cfg).await?;
-    let (dc, after) = (s.dc.clone(), s.op_timeout);
-    let out = timed(dc, after, "pwdLastSet read", async {
+    on_dc(cfg, "pwdLastSet read", async |s| {
         let domain = s.root_dse("defaultNamingContext").await?;
-        let filter = format!(
-            "(&(objectCategory=computer)(sAMAccountName={}))",
-            ldap3::ldap_escape(sam)
-        );
-        let found = s
-            .search_small(&domain, LdapScope::Subtree, &filter, &["pwdLastSet"])
-            .await?
-            .unwrap_or_default();
+        let found = s.computers_named(&domain, sam, &["pwdLastSet"]).await?;
         // A computer without pwdLastSet has never had a password: 0, as AD shows it.
         Ok(found
             .first()
             .map(|e| first_u64(e, "pwdLastSet").unwrap_or(0)))
     })
-    .await;
-    s.close().await;
-    out
+    .await
 }
 
 /// The DC-side "Reset Account" (ADUC, `dsmod computer -reset`): replaces the computer

@@ -31,8 +31,8 @@ use ldap3::controls::RawControl;
 use ldap3::{Mod, Scope as LdapScope};
 
 use super::admin::{finish, ldap};
-use super::codec::decode_sid;
-use super::conn::{connect, first, first_bytes};
+use super::codec::{computer_sam, decode_sid};
+use super::conn::{connect, first, first_bytes, on_dc};
 use super::{timed, AdConfig, AdError};
 
 /// LDAP_SERVER_SHOW_DELETED_OID ([MS-ADTS] 3.1.1.3.4.1.14): return (and act on) deleted
@@ -187,13 +187,8 @@ pub async fn recycle_bin_enabled(cfg: &AdConfig) -> Result<bool, AdError> {
 /// and whether a live object of that name exists.
 pub async fn restore_facts(cfg: &AdConfig, name: &str) -> Result<RestoreFacts, AdError> {
     let recycle_bin = recycle_bin_enabled(cfg).await?;
-    let sam = format!(
-        "{}$",
-        name.trim().trim_end_matches('$').to_ascii_uppercase()
-    );
-    let mut s = connect(cfg).await?;
-    let (dc, after) = (s.dc.clone(), s.op_timeout);
-    let out = timed(dc, after, "Recycle Bin read", async {
+    let sam = computer_sam(name);
+    on_dc(cfg, "Recycle Bin read", async |s| {
         // Deleted Objects is a container of the domain NC, whatever base the
         // configuration names for computers.
         let base = s.root_dse("defaultNamingContext").await?;
@@ -207,18 +202,18 @@ pub async fn restore_facts(cfg: &AdConfig, name: &str) -> Result<RestoreFacts, A
             "(&(isDeleted=TRUE)(objectClass=computer)(sAMAccountName={}))",
             ldap3::ldap_escape(&sam)
         );
-        let res = s
-            .ldap
-            .with_controls(RawControl {
-                ctype: SHOW_DELETED_OID.to_string(),
-                crit: true,
-                val: None,
-            })
-            .search(
+        let show_deleted = RawControl {
+            ctype: SHOW_DELETED_OID.to_string(),
+            crit: true,
+            val: None,
+        };
+        let entries = s
+            .search_with(
+                show_deleted,
+                "search of Deleted Objects",
                 &base,
-                LdapScope::Subtree,
                 &filter,
-                vec![
+                &[
                     "distinguishedName",
                     "isRecycled",
                     "lastKnownParent",
@@ -227,20 +222,9 @@ pub async fn restore_facts(cfg: &AdConfig, name: &str) -> Result<RestoreFacts, A
                     "whenChanged",
                 ],
             )
-            .await
-            .map_err(|e| s.op_error("search", e))?;
-        let ldap3::SearchResult(entries, result) = res;
-        if result.rc != 0 && result.rc != 32 {
-            return Err(AdError::Ldap {
-                dc: s.dc.clone(),
-                operation: "search of Deleted Objects",
-                message: format!("rc {}", result.rc),
-            });
-        }
+            .await?;
         let deleted = entries
             .into_iter()
-            .filter(|e| !e.is_ref() && !e.is_intermediate())
-            .map(ldap3::SearchEntry::construct)
             .map(|e| DeletedComputer {
                 dn: e.dn.clone(),
                 last_known_rdn: first(&e, "msDS-LastKnownRDN"),
@@ -257,9 +241,7 @@ pub async fn restore_facts(cfg: &AdConfig, name: &str) -> Result<RestoreFacts, A
             live,
         })
     })
-    .await;
-    s.close().await;
-    out
+    .await
 }
 
 /// Restores `deleted` to [`DeletedComputer::restore_dn`] as `cfg.bind_user` (MS-ADTS

@@ -11,14 +11,25 @@
 use ldap3::controls::RawControl;
 use ldap3::{Scope as LdapScope, SearchEntry};
 
-use super::codec::decode_sid;
-use super::conn::{connect, first_bytes};
+use super::codec::{computer_by_sam, computer_sam, decode_sid};
+use super::conn::{connect, first_bytes, on_dc};
 use super::{timed, AdConfig, AdError};
 
 /// LDAP_SERVER_SD_FLAGS_OID ([MS-ADTS] 3.1.1.3.4.1.11): which parts of
 /// `nTSecurityDescriptor` to return; OWNER_SECURITY_INFORMATION only, which a reader
 /// without READ_CONTROL on the whole descriptor may still get.
 const SD_FLAGS_OID: &str = "1.2.840.113556.1.4.801";
+
+/// The SD flags control at OWNER_SECURITY_INFORMATION: reads and writes of
+/// `nTSecurityDescriptor` touch its owner only.
+fn owner_only() -> RawControl {
+    RawControl {
+        ctype: SD_FLAGS_OID.to_string(),
+        crit: true,
+        // SEQUENCE { INTEGER 1 (OWNER_SECURITY_INFORMATION) }
+        val: Some(vec![0x30, 0x03, 0x02, 0x01, 0x01]),
+    }
+}
 
 /// What the preflight read of one computer object.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -99,56 +110,22 @@ impl ReuseFacts {
 /// Reads what the reuse rules need of computer `name` (with or without `$`), as
 /// `cfg.bind_user`. `Ok(None)` when the DC holds no such object.
 pub async fn reuse_facts(cfg: &AdConfig, name: &str) -> Result<Option<ReuseFacts>, AdError> {
-    let sam = format!(
-        "{}$",
-        name.trim().trim_end_matches('$').to_ascii_uppercase()
-    );
-    let mut s = connect(cfg).await?;
-    let (dc, after) = (s.dc.clone(), s.op_timeout);
-    let out = timed(dc, after, "rejoin preflight read", async {
-        let base = if cfg.base_dn.trim().is_empty() {
-            s.root_dse("defaultNamingContext").await?
-        } else {
-            cfg.base_dn.clone()
-        };
-        let filter = format!(
-            "(&(objectCategory=computer)(sAMAccountName={}))",
-            ldap3::ldap_escape(&sam)
-        );
-        // SEQUENCE { INTEGER 1 (OWNER_SECURITY_INFORMATION) }
-        let sd_flags = RawControl {
-            ctype: SD_FLAGS_OID.to_string(),
-            crit: true,
-            val: Some(vec![0x30, 0x03, 0x02, 0x01, 0x01]),
-        };
-        let res = s
-            .ldap
-            .with_controls(sd_flags)
-            .search(
+    let sam = computer_sam(name);
+    on_dc(cfg, "rejoin preflight read", async |s| {
+        let base = s.search_base(cfg).await?;
+        let found = s
+            .search_with(
+                owner_only(),
+                "search",
                 &base,
-                LdapScope::Subtree,
-                &filter,
-                vec![
+                &computer_by_sam(&sam),
+                &[
                     "distinguishedName",
                     "mS-DS-CreatorSID",
                     "nTSecurityDescriptor",
                 ],
             )
-            .await
-            .map_err(|e| s.op_error("search", e))?;
-        let ldap3::SearchResult(entries, result) = res;
-        if result.rc != 0 && result.rc != 32 {
-            return Err(AdError::Ldap {
-                dc: s.dc.clone(),
-                operation: "search",
-                message: format!("rc {}", result.rc),
-            });
-        }
-        let found: Vec<SearchEntry> = entries
-            .into_iter()
-            .filter(|e| !e.is_ref() && !e.is_intermediate())
-            .map(SearchEntry::construct)
-            .collect();
+            .await?;
         let Some(e) = found.first() else {
             return Ok(None);
         };
@@ -202,9 +179,7 @@ pub async fn reuse_facts(cfg: &AdConfig, name: &str) -> Result<Option<ReuseFacts
             creator,
         }))
     })
-    .await;
-    s.close().await;
-    out
+    .await
 }
 
 /// Every value of a binary attribute, wherever ldap3 filed it (values that happen to be
@@ -292,16 +267,11 @@ pub async fn set_owner(cfg: &AdConfig, dn: &str, owner: &str) -> Result<(), AdEr
         std::collections::HashSet::from([sd]),
     )];
     let mut s = connect(cfg).await?;
-    let sd_flags = RawControl {
-        ctype: SD_FLAGS_OID.to_string(),
-        crit: true,
-        val: Some(vec![0x30, 0x03, 0x02, 0x01, 0x01]),
-    };
     let res = timed(
         s.dc.clone(),
         s.op_timeout,
         "owner change",
-        super::admin::ldap(s.ldap.with_controls(sd_flags).modify(dn, mods)),
+        super::admin::ldap(s.ldap.with_controls(owner_only()).modify(dn, mods)),
     )
     .await;
     super::admin::finish(s, res, &[0], "set the owner of", dn).await

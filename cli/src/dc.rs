@@ -4,12 +4,11 @@
 //! `repair --allow-dc-reset`, done by the repair account.
 
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::sync::Arc;
 
 use ad::{AdConfig, DcAccounts};
 use playbooks::{DcAccount, DcAccountState, DirectoryError};
-
-use crate::targets::Credential;
 
 /// How the sweep reaches the DCs.
 #[derive(Debug, Clone)]
@@ -20,7 +19,7 @@ pub struct DcAccess {
     /// The DCs to read (`--ldap-dc`); empty: discover them from AD.
     pub dcs: Vec<String>,
     /// The account DC-side resets bind as: the repair account.
-    pub reset_as: Option<Credential>,
+    pub reset_as: Option<playbooks::DomainCredential>,
 }
 
 /// One DC's reading: its name (rootDSE `dnsHostName`, else the URL), its URL, and the
@@ -162,6 +161,29 @@ impl LdapDirectory {
             ..self.access.read.for_dc(url)
         })
     }
+
+    /// A DC write as the repair account: `act` reads and writes `computer` on `dc` (see
+    /// [`Self::repair_account_on`]) and says what it did; the answer adds on which DC and
+    /// as whom (`… on ldaps://dc as repair`).
+    fn as_repair_account<F, Fut>(
+        &self,
+        dc: &str,
+        computer: &str,
+        act: F,
+    ) -> impl Future<Output = Result<String, DirectoryError>> + Send
+    where
+        F: FnOnce(AdConfig, String) -> Fut + Send,
+        Fut: Future<Output = Result<String, DirectoryError>> + Send,
+    {
+        let cfg = self.repair_account_on(dc);
+        let computer = computer.to_string();
+        async move {
+            let cfg = cfg?;
+            let by = format!("on {} as {}", cfg.url, cfg.bind_user);
+            let done = act(cfg, computer).await?;
+            Ok(format!("{done} {by}"))
+        }
+    }
 }
 
 impl playbooks::Directory for LdapDirectory {
@@ -169,11 +191,8 @@ impl playbooks::Directory for LdapDirectory {
         &mut self,
         dc: &str,
         computer: &str,
-    ) -> impl std::future::Future<Output = Result<String, DirectoryError>> + Send {
-        let cfg = self.repair_account_on(dc);
-        let computer = computer.to_string();
-        async move {
-            let cfg = cfg?;
+    ) -> impl Future<Output = Result<String, DirectoryError>> + Send {
+        self.as_repair_account(dc, computer, |cfg, computer| async move {
             let facts = ad::restore_facts(&cfg, &computer)
                 .await
                 .map_err(directory_error)?;
@@ -189,38 +208,29 @@ impl playbooks::Directory for LdapDirectory {
             let to = ad::restore_deleted(&cfg, &deleted)
                 .await
                 .map_err(directory_error)?;
-            Ok(format!(
-                "{} restored to {to} on {} as {}",
-                deleted.dn, cfg.url, cfg.bind_user
-            ))
-        }
+            Ok(format!("{} restored to {to}", deleted.dn))
+        })
     }
 
     fn reset_computer_account(
         &mut self,
         dc: &str,
         computer: &str,
-    ) -> impl std::future::Future<Output = Result<String, DirectoryError>> + Send {
-        let cfg = self.repair_account_on(dc);
-        let computer = computer.to_string();
-        async move {
-            let cfg = cfg?;
+    ) -> impl Future<Output = Result<String, DirectoryError>> + Send {
+        self.as_repair_account(dc, computer, |cfg, computer| async move {
             let dn = ad::reset_computer_account_randomly(&cfg, &computer)
                 .await
                 .map_err(directory_error)?;
-            Ok(format!("{dn} reset on {} as {}", cfg.url, cfg.bind_user))
-        }
+            Ok(format!("{dn} reset"))
+        })
     }
 
     fn enable_computer_account(
         &mut self,
         dc: &str,
         computer: &str,
-    ) -> impl std::future::Future<Output = Result<String, DirectoryError>> + Send {
-        let cfg = self.repair_account_on(dc);
-        let computer = computer.to_string();
-        async move {
-            let cfg = cfg?;
+    ) -> impl Future<Output = Result<String, DirectoryError>> + Send {
+        self.as_repair_account(dc, computer, |cfg, computer| async move {
             let Some(account) = ad::read_computer(&cfg, &computer)
                 .await
                 .map_err(directory_error)?
@@ -234,11 +244,8 @@ impl playbooks::Directory for LdapDirectory {
             ad::set_user_account_control(&cfg, &account.dn, uac)
                 .await
                 .map_err(directory_error)?;
-            Ok(format!(
-                "{} enabled on {} as {}",
-                account.dn, cfg.url, cfg.bind_user
-            ))
-        }
+            Ok(format!("{} enabled", account.dn))
+        })
     }
 }
 

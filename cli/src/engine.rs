@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::sync::{mpsc, Semaphore};
+use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 
 /// Something the engine tells the reporters.
@@ -92,65 +92,30 @@ where
     let total = items.len();
     let _ = events.send(Event::PhaseStarted { phase, total }.into());
     let sem = Arc::new(Semaphore::new(limits.concurrency.max(1)));
-    let running = Arc::new(AtomicUsize::new(0));
-    let peak = Arc::new(AtomicUsize::new(0));
+    let gauge = Gauge::default();
     let mut set: JoinSet<(usize, Duration, Result<R, Abnormal>)> = JoinSet::new();
     let mut results: Vec<Option<R>> = (0..total).map(|_| None).collect();
     for (index, item) in items.iter().cloned().enumerate() {
-        if cancel.is_some_and(|c| c.is_cancelled()) {
+        let Some(permit) = next_slot(&sem, cancel).await else {
             break;
-        }
-        let permit = match sem.clone().acquire_owned().await {
-            Ok(p) => p,
-            Err(_) => break,
         };
-        // Waiting for a slot can take long: do not start a host after an interrupt.
-        if cancel.is_some_and(|c| c.is_cancelled()) {
-            break;
-        }
         // Collect what already finished so events flow while we wait for permits.
         while let Some(done) = set.try_join_next() {
             record(done, &items, &mut results, events, &on_abnormal);
         }
         let fut = job(index, item);
-        let running = running.clone();
-        let peak = peak.clone();
-        let deadline = limits.host_deadline;
-        set.spawn(async move {
-            let _permit = permit;
-            let now = running.fetch_add(1, Ordering::SeqCst) + 1;
-            peak.fetch_max(now, Ordering::SeqCst);
-            let t0 = Instant::now();
-            // The job runs in its own task so that a panic is caught as a JoinError.
-            let mut handle = tokio::spawn(fut);
-            let res = match tokio::time::timeout(deadline, &mut handle).await {
-                Ok(Ok(r)) => Ok(r),
-                Ok(Err(e)) => Err(Abnormal::Panicked(panic_message(e))),
-                Err(_) => {
-                    handle.abort();
-                    // Wait until the job's future is dropped: its drop guards (a WinRM
-                    // session deleting its shell) have then started their clean-up.
-                    let _ = handle.await;
-                    Err(Abnormal::DeadlineExceeded(deadline))
-                }
-            };
-            running.fetch_sub(1, Ordering::SeqCst);
-            (index, t0.elapsed(), res)
-        });
+        set.spawn(supervise(
+            index,
+            fut,
+            limits.host_deadline,
+            permit,
+            gauge.clone(),
+        ));
     }
     while let Some(done) = set.join_next().await {
         record(done, &items, &mut results, events, &on_abnormal);
     }
-    // Hosts cut off by their deadline left their shell deletions running on their own:
-    // the phase ends when those are done (bounded), so no shell outlives the sweep.
-    let left = winrm::session::finish_cleanup(CLEANUP_BUDGET).await;
-    if left > 0 {
-        tracing::warn!(
-            phase,
-            left,
-            "shell deletions for hosts cut off by their deadline did not finish"
-        );
-    }
+    finish_cleanup(phase).await;
     let _ = events.send(
         Event::PhaseFinished {
             phase,
@@ -163,7 +128,93 @@ where
         .zip(items.iter())
         .map(|(r, item)| r.unwrap_or_else(|| on_abnormal(item, Abnormal::NotStarted)))
         .collect();
-    (out, peak.load(Ordering::SeqCst))
+    (out, gauge.peak())
+}
+
+/// A slot for the next host, or `None` when the sweep was interrupted (before or while
+/// waiting for one).
+async fn next_slot(
+    sem: &Arc<Semaphore>,
+    cancel: Option<&tokio_util_cancel::Token>,
+) -> Option<OwnedSemaphorePermit> {
+    let cancelled = || cancel.is_some_and(|c| c.is_cancelled());
+    if cancelled() {
+        return None;
+    }
+    let permit = sem.clone().acquire_owned().await.ok()?;
+    // Waiting for a slot can take long: do not start a host after an interrupt.
+    if cancelled() {
+        return None;
+    }
+    Some(permit)
+}
+
+/// How many jobs run now, and the most that ever ran at once.
+#[derive(Clone, Debug, Default)]
+struct Gauge {
+    running: Arc<AtomicUsize>,
+    peak: Arc<AtomicUsize>,
+}
+
+impl Gauge {
+    fn start(&self) {
+        let now = self.running.fetch_add(1, Ordering::SeqCst) + 1;
+        self.peak.fetch_max(now, Ordering::SeqCst);
+    }
+
+    fn end(&self) {
+        self.running.fetch_sub(1, Ordering::SeqCst);
+    }
+
+    fn peak(&self) -> usize {
+        self.peak.load(Ordering::SeqCst)
+    }
+}
+
+/// Runs one item's job, holding its slot (`permit`), under the host `deadline`: its result,
+/// or how it ended otherwise, with its index and wall time.
+async fn supervise<R, Fut>(
+    index: usize,
+    fut: Fut,
+    deadline: Duration,
+    permit: OwnedSemaphorePermit,
+    gauge: Gauge,
+) -> (usize, Duration, Result<R, Abnormal>)
+where
+    R: Send + 'static,
+    Fut: Future<Output = R> + Send + 'static,
+{
+    let _permit = permit;
+    gauge.start();
+    let t0 = Instant::now();
+    // The job runs in its own task so that a panic is caught as a JoinError.
+    let mut handle = tokio::spawn(fut);
+    let res = match tokio::time::timeout(deadline, &mut handle).await {
+        Ok(Ok(r)) => Ok(r),
+        Ok(Err(e)) => Err(Abnormal::Panicked(panic_message(e))),
+        Err(_) => {
+            handle.abort();
+            // Wait until the job's future is dropped: its drop guards (a WinRM
+            // session deleting its shell) have then started their clean-up.
+            let _ = handle.await;
+            Err(Abnormal::DeadlineExceeded(deadline))
+        }
+    };
+    gauge.end();
+    (index, t0.elapsed(), res)
+}
+
+/// Hosts cut off by their deadline left their shell deletions running on their own: the
+/// phase ends when those are done (bounded), so no shell outlives the sweep.
+async fn finish_cleanup(phase: &'static str) {
+    let left = winrm::session::finish_cleanup(CLEANUP_BUDGET).await;
+    if left > 0 {
+        tracing::warn!(
+            phase,
+            left,
+            "shell deletions for hosts cut off by their deadline did not finish"
+        );
+    }
 }
 
 fn record<T, R: Clone, E: From<Event<R>>>(

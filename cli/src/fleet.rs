@@ -30,7 +30,7 @@ use crate::heading;
 use crate::reporter::{self, console, Reporter, SweepEvent};
 pub use crate::run_plan::Format;
 use crate::run_plan::OutputPlan;
-use crate::targets::SourceArgs;
+use crate::targets::{FailOn, SourceArgs, Target};
 
 pub use self::finish::WriteReportsError;
 pub use self::repair_phase::Refusal as RepairRefusal;
@@ -129,6 +129,50 @@ fn interrupt_token() -> engine::tokio_util_cancel::Token {
     token
 }
 
+/// One run of `check`, `plan` or `repair`: its validated outputs, the reporter that
+/// presents it, and the token a Ctrl-C cancels.
+struct Run {
+    outputs: OutputPlan,
+    reporter: Reporter,
+    cancel: engine::tokio_util_cancel::Token,
+}
+
+impl Run {
+    /// Validates the outputs of `command` and starts listening for Ctrl-C; `Err` is the
+    /// exit code after saying why the outputs are not valid.
+    fn start(command: &str, source: &SourceArgs, format: Format) -> Result<Run, i32> {
+        let outputs = output_plan(command, source, format)?;
+        let reporter = Reporter::new(outputs.format);
+        Ok(Run {
+            outputs,
+            reporter,
+            cancel: interrupt_token(),
+        })
+    }
+
+    /// Phase 1 ([`sweep`]); `Err` is the exit code after saying why it could not start.
+    async fn sweep(&self, command: &str, source: &SourceArgs) -> Result<Swept, i32> {
+        sweep(command, source, &self.outputs, &self.cancel)
+            .await
+            .map_err(|e| {
+                reporter::failed(Some(command), &e);
+                exit::USAGE
+            })
+    }
+
+    /// Writes the outputs of `doc` and picks the exit code ([`finish`]).
+    fn finish(&self, doc: &Document, fail_on: &[FailOn], targets: &[Target]) -> i32 {
+        finish(
+            &self.reporter,
+            doc,
+            &self.cancel,
+            &self.outputs,
+            fail_on,
+            targets,
+        )
+    }
+}
+
 /// The validated outputs of `command`, or the exit code after saying why not.
 fn output_plan(command: &str, source: &SourceArgs, format: Format) -> Result<OutputPlan, i32> {
     OutputPlan::new(source, format).map_err(|e| {
@@ -140,21 +184,17 @@ fn output_plan(command: &str, source: &SourceArgs, format: Format) -> Result<Out
 /// `trustsweep check`.
 pub async fn check(args: CheckArgs) -> i32 {
     let t0 = Instant::now();
-    let outputs = match output_plan("check", &args.source, args.format) {
-        Ok(o) => o,
+    let run = match Run::start("check", &args.source, args.format) {
+        Ok(r) => r,
         Err(code) => return code,
     };
-    let reporter = Reporter::new(outputs.format);
-    let cancel = interrupt_token();
-    let swept = match sweep("check", &args.source, &outputs, &cancel).await {
+    let swept = match run.sweep("check", &args.source).await {
         Ok(s) => s,
-        Err(e) => {
-            reporter::failed(Some("check"), &e);
-            return exit::USAGE;
-        }
+        Err(code) => return code,
     };
     let summary = summarize(&swept.findings);
     let reports = reports(&swept);
+    let reporter = &run.reporter;
     let _ = reporter.report(SweepEvent::Diagnosed { reports: &reports });
     let _ = reporter.report(SweepEvent::Counted {
         command: "check",
@@ -162,14 +202,7 @@ pub async fn check(args: CheckArgs) -> i32 {
         elapsed: t0.elapsed(),
     });
     let doc = document("check", summary, None, t0, swept.peak, reports);
-    finish(
-        &reporter,
-        &doc,
-        &cancel,
-        &outputs,
-        &args.source.fail_on,
-        &swept.targets,
-    )
+    run.finish(&doc, &args.source.fail_on, &swept.targets)
 }
 
 /// `trustsweep history`.
@@ -277,18 +310,24 @@ enum ReadReportError {
     Json(#[from] serde_json::Error),
 }
 
+/// The sweep's DC access (and what it read of the DCs) when it has one and `allowed`, the
+/// flag a preflight needs, is set.
+fn dc_allowed(
+    swept: &Swept,
+    allowed: bool,
+) -> Option<&(crate::dc::DcAccess, std::sync::Arc<crate::dc::DcEvidence>)> {
+    swept.dc.as_ref().filter(|_| allowed)
+}
+
 /// With `--allow-rejoin` and DC access, the rejoin preflight of every host whose plan could
 /// end in a rejoin; none without DC access (so no rejoin is planned).
 async fn rejoin_preflights(
     swept: &Swept,
     flags: &PlanFlags,
 ) -> BTreeMap<String, playbooks::RejoinPreflight> {
-    let Some((access, _)) = &swept.dc else {
+    let Some((access, _)) = dc_allowed(swept, flags.allow_rejoin) else {
         return BTreeMap::new();
     };
-    if !flags.allow_rejoin {
-        return BTreeMap::new();
-    }
     let mut hosts = Vec::new();
     for ((f, o), t) in swept
         .findings
@@ -324,12 +363,9 @@ async fn restore_preflights(
     swept: &Swept,
     flags: &PlanFlags,
 ) -> BTreeMap<String, playbooks::RestorePreflight> {
-    let Some((access, evidence)) = &swept.dc else {
+    let Some((access, evidence)) = dc_allowed(swept, flags.allow_restore) else {
         return BTreeMap::new();
     };
-    if !flags.allow_restore {
-        return BTreeMap::new();
-    }
     let hosts: Vec<(String, String)> = swept
         .findings
         .iter()
@@ -392,19 +428,26 @@ fn fleet_pdcs_with_dcs(
     pdcs
 }
 
-/// Phases 1 to 3, shared by `plan` and `repair`: sweep, diagnose, plan, and (as text)
-/// show the findings and the plans. `Err` is the exit code of a run that could not start.
+/// What `plan` and `repair` share up to their plans.
+struct Planned {
+    run: Run,
+    swept: Swept,
+    plans: Vec<HostPlan>,
+    summary: Summary,
+    reports: Vec<HostReport>,
+}
+
+/// Phases 1 to 3, shared by `plan` and `repair`: validate the outputs, sweep, diagnose,
+/// plan, and (as text) show the findings and the plans. `Err` is the exit code of a run
+/// that could not start.
 async fn sweep_and_plan(
     command: &str,
     source: &SourceArgs,
     flags: &PlanFlags,
-    (outputs, reporter): (&OutputPlan, &Reporter),
-    cancel: &engine::tokio_util_cancel::Token,
-) -> Result<(Swept, Vec<HostPlan>, Summary, Vec<HostReport>), i32> {
-    let swept = sweep(command, source, outputs, cancel).await.map_err(|e| {
-        reporter::failed(Some(command), &e);
-        exit::USAGE
-    })?;
+    format: Format,
+) -> Result<Planned, i32> {
+    let run = Run::start(command, source, format)?;
+    let swept = run.sweep(command, source).await?;
     if let Some(unknown) = flags
         .dc_reset_host
         .iter()
@@ -424,9 +467,17 @@ async fn sweep_and_plan(
     for (r, p) in reports.iter_mut().zip(&plans) {
         r.plan = Some(p.clone());
     }
-    let _ = reporter.report(SweepEvent::Diagnosed { reports: &reports });
-    let _ = reporter.report(SweepEvent::Planned { plans: &plans });
-    Ok((swept, plans, summary, reports))
+    let _ = run
+        .reporter
+        .report(SweepEvent::Diagnosed { reports: &reports });
+    let _ = run.reporter.report(SweepEvent::Planned { plans: &plans });
+    Ok(Planned {
+        run,
+        swept,
+        plans,
+        summary,
+        reports,
+    })
 }
 
 /// Why `plan` or `repair` stopped before planning.
@@ -441,18 +492,17 @@ pub enum PlanRefusal {
 /// `trustsweep plan`: a dry run; changes nothing anywhere.
 pub async fn plan(args: PlanArgs) -> i32 {
     let t0 = Instant::now();
-    let outputs = match output_plan("plan", &args.source, args.format) {
-        Ok(o) => o,
+    let Planned {
+        run,
+        swept,
+        plans,
+        summary,
+        reports,
+    } = match sweep_and_plan("plan", &args.source, &args.flags, args.format).await {
+        Ok(p) => p,
         Err(code) => return code,
     };
-    let reporter = Reporter::new(outputs.format);
-    let cancel = interrupt_token();
-    let run = (&outputs, &reporter);
-    let (swept, plans, summary, reports) =
-        match sweep_and_plan("plan", &args.source, &args.flags, run, &cancel).await {
-            Ok(r) => r,
-            Err(code) => return code,
-        };
+    let reporter = &run.reporter;
     let _ = reporter.report(SweepEvent::Counted {
         command: "plan",
         summary: &summary,
@@ -462,31 +512,23 @@ pub async fn plan(args: PlanArgs) -> i32 {
         would_change: plans.iter().filter(|p| p.changes_anything()).count(),
     });
     let doc = document("plan", summary, None, t0, swept.peak, reports);
-    finish(
-        &reporter,
-        &doc,
-        &cancel,
-        &outputs,
-        &args.source.fail_on,
-        &swept.targets,
-    )
+    run.finish(&doc, &args.source.fail_on, &swept.targets)
 }
 
 /// `trustsweep repair`.
 pub async fn repair(args: RepairArgs) -> i32 {
     let t0 = Instant::now();
-    let outputs = match output_plan("repair", &args.source, args.format) {
-        Ok(o) => o,
+    let Planned {
+        run,
+        swept,
+        plans,
+        summary,
+        mut reports,
+    } = match sweep_and_plan("repair", &args.source, &args.flags, args.format).await {
+        Ok(p) => p,
         Err(code) => return code,
     };
-    let reporter = Reporter::new(outputs.format);
-    let cancel = interrupt_token();
-    let run = (&outputs, &reporter);
-    let (swept, plans, summary, mut reports) =
-        match sweep_and_plan("repair", &args.source, &args.flags, run, &cancel).await {
-            Ok(r) => r,
-            Err(code) => return code,
-        };
+    let reporter = &run.reporter;
     let to_change = repair_phase::to_change(&plans);
     // The confirmation guards real hosts; a built-in lab is simulated and needs none.
     let ask = !args.yes && args.source.lab.is_none();
@@ -503,7 +545,7 @@ pub async fn repair(args: RepairArgs) -> i32 {
         concurrency: args.source.concurrency,
         host_deadline: args.source.host_deadline,
         reboot_timeout: args.reboot_timeout,
-        format: outputs.format,
+        format: run.outputs.format,
     };
     // Hosts a resumed journal says were repaired keep that outcome.
     let pending = to_change
@@ -516,7 +558,7 @@ pub async fn repair(args: RepairArgs) -> i32 {
         })
         .count();
     let _ = reporter.report(SweepEvent::RepairStarting { hosts: pending });
-    let by_host = repair_phase::run(&swept, &plans, &to_change, &settings, &cancel).await;
+    let by_host = repair_phase::run(&swept, &plans, &to_change, &settings, &run.cancel).await;
     let remaining = repair_phase::record_outcomes(&mut reports, &plans, &by_host);
     let _ = reporter.report(SweepEvent::Repaired {
         before: &summary,
@@ -525,12 +567,5 @@ pub async fn repair(args: RepairArgs) -> i32 {
         reports: &reports,
     });
     let doc = document("repair", summary, Some(remaining), t0, swept.peak, reports);
-    finish(
-        &reporter,
-        &doc,
-        &cancel,
-        &outputs,
-        &args.source.fail_on,
-        &swept.targets,
-    )
+    run.finish(&doc, &args.source.fail_on, &swept.targets)
 }

@@ -66,12 +66,24 @@ pub struct LabArgs {
     pub cbt: CbtHardening,
 }
 
-fn parse_scheme(s: &str) -> Result<Scheme, String> {
-    s.parse()
+/// A `--scheme` or `--cbt` value the lab does not know (the `winrm` crate's words).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum LabOptionError {
+    /// `--scheme` is neither http nor https.
+    #[error("{0}")]
+    Scheme(String),
+    /// `--cbt` is not none, relaxed or strict.
+    #[error("{0}")]
+    Cbt(String),
 }
 
-fn parse_cbt(s: &str) -> Result<CbtHardening, String> {
-    s.parse()
+fn parse_scheme(s: &str) -> Result<Scheme, LabOptionError> {
+    s.parse().map_err(LabOptionError::Scheme)
+}
+
+fn parse_cbt(s: &str) -> Result<CbtHardening, LabOptionError> {
+    s.parse().map_err(LabOptionError::Cbt)
 }
 
 /// `trustsweep lab serve`.
@@ -284,4 +296,24 @@ pub fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> 
     opts.mode(0o600);
     let mut f = opts.open(path)?;
     f.write_all(text.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn scheme_and_cbt_errors_keep_the_winrm_words() {
+        assert_eq!(parse_scheme("https").unwrap(), Scheme::Https);
+        assert_eq!(parse_cbt("Strict").unwrap(), CbtHardening::Strict);
+        assert_eq!(
+            parse_scheme("ftp").unwrap_err().to_string(),
+            "unknown scheme 'ftp' (expected http or https)"
+        );
+        assert_eq!(
+            parse_cbt("loose").unwrap_err().to_string(),
+            "unknown CbtHardeningLevel 'loose' (expected none, relaxed or strict)"
+        );
+    }
 }

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use playbooks::{CommandOutput, Remote, RemoteError, RemoteErrorKind};
+use playbooks::{CloseRemote, CommandOutput, LogonAttempt, Remote, RemoteError, RemoteErrorKind};
 use winrm::session::{Session, SessionConfig};
 
 /// A [`Remote`] over a WinRM session (one connection, one shell, reused).
@@ -76,6 +76,35 @@ impl WinrmRemote {
     /// Closes the shell and the connection.
     pub async fn close(self) {
         let _ = self.session.close().await;
+    }
+}
+
+impl CloseRemote for WinrmRemote {
+    fn close(self) -> impl std::future::Future<Output = ()> + Send {
+        WinrmRemote::close(self)
+    }
+}
+
+/// The domain-logon test's logon over WinRM: a new session with the logon-test account
+/// that authenticates its connection and runs nothing.
+#[derive(Debug)]
+pub struct WinrmLogon {
+    config: SessionConfig,
+}
+
+impl WinrmLogon {
+    /// A logon with `config` (nothing is sent until [`LogonAttempt::log_on`]).
+    pub fn new(config: SessionConfig) -> Self {
+        WinrmLogon { config }
+    }
+}
+
+impl LogonAttempt for WinrmLogon {
+    async fn log_on(self) -> Result<(), RemoteError> {
+        // A session that cannot even be set up is a test not made, never a refusal.
+        let mut session = Session::new(self.config)
+            .map_err(|e| RemoteError::new(RemoteErrorKind::Protocol, error_text(&e)))?;
+        session.connect().await.map_err(|e| remote_error(&e))
     }
 }
 

@@ -1,18 +1,19 @@
-//! Phase 1 of every sweep: observe each host (one WinRM session and one PowerShell start
-//! for `playbooks::probe_host`; a separate NTLM logon with the least-privileged logon-test
-//! account, never the repair account), then the pure fleet analysis of the playbooks.
+//! Phase 1 of every sweep: observe each host with `playbooks::observe_host` over the WinRM
+//! sessions built here (one session and one PowerShell start for the probe; a separate NTLM
+//! logon with the least-privileged logon-test account, never the repair account), then the
+//! pure fleet analysis of the playbooks.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use playbooks::{probe_host, Access, DomainLogon, HostObservation, ProbeRunError};
+use playbooks::{Access, DomainLogon, HostObservation, LogonTest, RemoteSetupError};
 use serde::Serialize;
 use tokio::sync::mpsc;
-use winrm::session::{Session, SessionConfig};
+use winrm::session::SessionConfig;
 
 use crate::dc::DcEvidence;
 use crate::engine::{self, Abnormal, Event, Limits};
-use crate::remote::WinrmRemote;
+use crate::remote::{WinrmLogon, WinrmRemote};
 use crate::targets::{Credential, Target};
 
 /// What phase 1 learned of one host.
@@ -52,82 +53,35 @@ pub fn guessed_computer_name(target: &Target) -> String {
         .to_ascii_uppercase()
 }
 
-/// Observes one host. Never fails: every problem becomes part of the observation. With
-/// DC-side `evidence` (`--ldap`), the host's account as each DC holds it is attached.
+/// Observes one host through `playbooks::observe_host` over WinRM sessions built here.
+/// Never fails: every problem becomes part of the observation. With DC-side `evidence`
+/// (`--ldap`), the host's account as each DC holds it is attached, looked up by the name
+/// its probe gave (else the name guessed from the inventory).
 pub async fn observe(target: Target, evidence: Option<Arc<DcEvidence>>) -> Observed {
     let t0 = Instant::now();
     let address = target.endpoint.addr();
-    let mut obs = HostObservation::new(
-        target.name.clone(),
-        address.clone(),
-        Access::Unreachable {
-            message: String::new(),
-        },
-    );
-    if let Some(ev) = &evidence {
-        obs.dc_accounts = ev.for_computer(&guessed_computer_name(&target));
-    }
-    let Some(cred) = target.connect.clone() else {
-        obs.access = Access::Unauthorized {
-            user: String::new(),
-        };
-        obs.error = Some(target.connect_error.clone().unwrap_or_else(|| {
-            format!(
-                "no connecting credential for {}: set ansible_user/ansible_password in the inventory, pass --user, or use --laps",
-                target.name
+    let mut obs = match &target.connect {
+        None => without_credential(&target),
+        Some(cred) => {
+            let remote = WinrmRemote::new(session_config(&target, cred))
+                .map_err(|e| RemoteSetupError::new(crate::remote::error_text(&e)));
+            playbooks::observe_host(
+                &target.name,
+                &address,
+                &cred.user,
+                remote,
+                logon_test(&target),
             )
-        }));
-        return Observed {
-            address,
-            observation: obs,
-            elapsed_ms: ms(t0),
-        };
+            .await
+        }
     };
-    let mut reachable = false;
-    match WinrmRemote::new(session_config(&target, &cred)) {
-        Err(e) => {
-            let text = crate::remote::error_text(&e);
-            obs.error = Some(text.clone());
-            obs.access = Access::Unreachable { message: text };
-        }
-        Ok(mut remote) => {
-            match probe_host(&mut remote).await {
-                Ok(probe) => {
-                    reachable = true;
-                    obs.access = Access::Connected {
-                        user: cred.user.clone(),
-                        local: playbooks::looks_local(&cred.user, &target.name),
-                    };
-                    if let Some(ev) = &evidence {
-                        if !probe.computer_name.is_empty() {
-                            obs.dc_accounts = ev.for_computer(&probe.computer_name);
-                        }
-                    }
-                    obs.probe = Some(probe);
-                }
-                Err(ProbeRunError::Remote(e)) => {
-                    reachable = matches!(
-                        e.kind,
-                        playbooks::RemoteErrorKind::Unauthorized
-                            | playbooks::RemoteErrorKind::AccessDenied
-                    );
-                    obs.access = Access::from_remote_error(&e, &cred.user);
-                    obs.error = Some(e.to_string());
-                }
-                Err(e) => {
-                    // The probe ran but its output could not be read.
-                    reachable = true;
-                    obs.access = Access::Connected {
-                        user: cred.user.clone(),
-                        local: playbooks::looks_local(&cred.user, &target.name),
-                    };
-                    obs.error = Some(format!("probe output not understood: {e}"));
-                }
-            }
-            remote.close().await;
-        }
+    if let Some(ev) = &evidence {
+        let probed = obs.probe.as_ref().map(|p| p.computer_name.as_str());
+        obs.dc_accounts = match probed.filter(|n| !n.is_empty()) {
+            Some(name) => ev.for_computer(name),
+            None => ev.for_computer(&guessed_computer_name(&target)),
+        };
     }
-    obs.domain_logon = logon_test(&target, reachable).await;
     Observed {
         address,
         observation: obs,
@@ -135,29 +89,38 @@ pub async fn observe(target: Target, evidence: Option<Arc<DcEvidence>>) -> Obser
     }
 }
 
-/// The domain-logon test: an NTLM logon with the least-privileged logon-test account
-/// (`--logon-test-user`), never the repair account, whose NTLM response reaching every
-/// host could be relayed by a compromised one (DOMAIN.md "Reaching a broken machine").
-/// Never over Basic (it would hand the password to the host; WinRM Basic takes local
-/// accounts only anyway) or with certificate checks off. A refusal is evidence, not a
-/// verdict: deny-logon policies refuse healthy hosts too.
-async fn logon_test(target: &Target, reachable: bool) -> DomainLogon {
+/// The observation of a host we have no connecting account for (nothing is sent).
+fn without_credential(target: &Target) -> HostObservation {
+    let mut obs = HostObservation::new(
+        target.name.clone(),
+        target.endpoint.addr(),
+        Access::Unauthorized {
+            user: String::new(),
+        },
+    );
+    obs.error = Some(target.connect_error.clone().unwrap_or_else(|| {
+        format!(
+            "no connecting credential for {}: set ansible_user/ansible_password in the inventory, pass --user, or use --laps",
+            target.name
+        )
+    }));
+    obs
+}
+
+/// The domain-logon test of `target`: an NTLM logon with the least-privileged logon-test
+/// account (`--logon-test-user`), never the repair account (DOMAIN.md "Reaching a broken
+/// machine"). Never over Basic (it would hand the password to the host) or with
+/// certificate checks off.
+fn logon_test(target: &Target) -> LogonTest<WinrmLogon> {
     let Some(test) = &target.logon_test else {
-        return DomainLogon::Skipped;
+        return LogonTest::Skipped;
     };
     let safe =
         target.auth == winrm::transport::AuthMethod::Ntlm && !target.tls.dangerous_skip_verify;
-    if !reachable || !safe {
-        return DomainLogon::NotTried;
+    if !safe {
+        return LogonTest::Unsafe;
     }
-    let Ok(mut s) = Session::new(session_config(target, test)) else {
-        return DomainLogon::NotTried;
-    };
-    match s.connect().await {
-        Ok(()) => DomainLogon::Accepted,
-        Err(e) if e.is_unauthorized() => DomainLogon::Refused,
-        Err(_) => DomainLogon::NotTried,
-    }
+    LogonTest::Ready(WinrmLogon::new(session_config(target, test)))
 }
 
 fn ms(t0: Instant) -> u64 {

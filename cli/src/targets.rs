@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use clap::Args;
 use lab::wire::RunningLab;
+use playbooks::DomainCredential;
 use secrecy::SecretString;
 use winrm::transport::{AuthMethod, Endpoint, Scheme, TlsOptions};
 
@@ -17,9 +18,13 @@ use crate::lab_cmd::{self, LabArgs};
 /// Where the hosts come from and how to reach them (shared by check, plan, repair).
 #[derive(Debug, Clone, Args)]
 pub struct SourceArgs {
-    /// Inventory file: Ansible YAML or INI, a plain host list, or CSV.
-    #[arg(short = 'i', long = "inventory", value_name = "FILE", conflicts_with_all = ["lab", "ou"], help_heading = heading::INVENTORY)]
-    pub inventory: Option<PathBuf>,
+    /// Inventory: an Ansible YAML or INI file (with the group_vars/ and host_vars/ beside
+    /// it), an inventory directory, a plain host list, CSV, or the JSON of
+    /// `ansible-inventory --list`; `-` reads it from standard input. Repeatable: the
+    /// sources merge as Ansible merges them. Default: ANSIBLE_INVENTORY, else the
+    /// `inventory =` of the ansible.cfg Ansible would read.
+    #[arg(short = 'i', long = "inventory", value_name = "FILE|DIR|-", conflicts_with_all = ["lab", "ou"], help_heading = heading::INVENTORY)]
+    pub inventory: Vec<PathBuf>,
     /// Only hosts matching PATTERN, in Ansible's syntax: names, groups, globs (`ws00*`),
     /// `~regex`, `:` or `,` for union, `:&` intersection, `:!` exclusion.
     #[arg(long, value_name = "PATTERN", help_heading = heading::INVENTORY)]
@@ -32,6 +37,17 @@ pub struct SourceArgs {
     /// and repair_user/repair_password per inventory group.
     #[arg(long, value_name = "FILE", help_heading = heading::INVENTORY)]
     pub credentials: Option<PathBuf>,
+    /// Ansible Vault password file for `!vault` values and vault-encrypted files (vault
+    /// ID `default`); an executable file is run and its output is the password.
+    #[arg(long, value_name = "FILE", env = "ANSIBLE_VAULT_PASSWORD_FILE", help_heading = heading::INVENTORY)]
+    pub vault_password_file: Vec<PathBuf>,
+    /// A vault secret as LABEL@FILE or LABEL@prompt (repeatable); a 1.2 vault text is
+    /// tried with the secret of its label first.
+    #[arg(long = "vault-id", value_name = "LABEL@SOURCE", help_heading = heading::INVENTORY)]
+    pub vault_ids: Vec<inventory::VaultIdSpec>,
+    /// Ask for the vault password on the terminal.
+    #[arg(long, help_heading = heading::INVENTORY)]
+    pub ask_vault_pass: bool,
     /// A DC to reach over LDAPS (ldaps://dc) or StartTLS (ldap://dc with
     /// --ldap-starttls); never a plain-text bind. With --ou, the hosts are every enabled
     /// computer under that OU. With any inventory, the sweep reads each host's computer
@@ -149,8 +165,17 @@ pub enum FailOn {
 pub enum TargetsError {
     // The flags.
     /// No host source given.
-    #[error("no hosts: give an inventory with -i FILE, an OU with --ldap URL --ou DN, or --lab N for the built-in lab")]
+    #[error("no hosts: give an inventory with -i FILE (or set one in ansible.cfg's [defaults] inventory =), an OU with --ldap URL --ou DN, or --lab N for the built-in lab")]
     NoHosts,
+    /// `-i -` given more than once.
+    #[error("-i - (standard input) can be given only once")]
+    StdinTwice,
+    /// `-i -` with standard input a terminal.
+    #[error("-i - reads the inventory from standard input, which is a terminal: pipe it in (ansible-inventory -i INVENTORY --list | trustsweep ... -i -)")]
+    StdinIsTerminal,
+    /// Standard input could not be read.
+    #[error("cannot read the inventory from standard input: {0}")]
+    Stdin(#[source] std::io::Error),
     /// `-i` with `--lab`.
     #[error("-i and --lab cannot be used together")]
     InventoryAndLab,
@@ -180,6 +205,31 @@ pub enum TargetsError {
     /// The credentials file could not be read or parsed.
     #[error(transparent)]
     Credentials(#[from] inventory::CredentialsError),
+    /// A vault password could not be read.
+    #[error(transparent)]
+    VaultSecret(#[from] inventory::VaultSecretError),
+    /// A vault password prompt failed (no terminal, or end of input).
+    #[error("cannot ask for the vault password of vault ID '{id}': {source}; give it with --vault-password-file FILE or --vault-id {id}@FILE")]
+    VaultPrompt {
+        /// The vault ID.
+        id: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A variable a host's connection needs is a template trustsweep does not evaluate.
+    #[error(transparent)]
+    Template(#[from] inventory::TemplateError),
+    /// A host's read timeout is not longer than its operation timeout.
+    #[error("host {host}: the read timeout ({read:?}, ansible_winrm_read_timeout_sec) must be longer than the operation timeout ({operation:?}, ansible_winrm_operation_timeout_sec or --operation-timeout), as pywinrm requires")]
+    Timeouts {
+        /// Inventory name.
+        host: String,
+        /// The HTTP read timeout.
+        read: Duration,
+        /// The WS-Management operation timeout.
+        operation: Duration,
+    },
     /// A host's `ansible_winrm_scheme` is neither http nor https.
     #[error("host {host}: ansible_winrm_scheme: {reason}")]
     Scheme {
@@ -254,8 +304,9 @@ pub struct Target {
     pub tls: TlsOptions,
     /// The connecting credential (local Administrator for broken hosts).
     pub connect: Option<Credential>,
-    /// The domain account that may reset machine passwords.
-    pub repair: Option<Credential>,
+    /// The domain account that may reset machine passwords (the playbooks' type: it goes
+    /// to them as it is).
+    pub repair: Option<DomainCredential>,
     /// The least-privileged domain account of the domain-logon test.
     pub logon_test: Option<Credential>,
     /// Why there is no connecting credential (e.g. LAPS not readable), for the report.
@@ -264,8 +315,13 @@ pub struct Target {
     pub groups: Vec<String>,
     /// Timeouts.
     pub connect_timeout: Duration,
-    /// WS-Man operation timeout.
+    /// WS-Man operation timeout (`ansible_winrm_operation_timeout_sec` or
+    /// `ansible_winrm_connection_timeout`, else `--operation-timeout`).
     pub operation_timeout: Duration,
+    /// HTTP read timeout (`ansible_winrm_read_timeout_sec`, or
+    /// `ansible_winrm_connection_timeout` + 10 s, else the operation timeout + 10 s);
+    /// always longer than the operation timeout.
+    pub read_timeout: Duration,
     /// `--laps`: the connecting local Administrator is LAPS-managed, so a restart that
     /// refuses its password has its LAPS value read again (it may have been rotated).
     pub laps: bool,
@@ -299,14 +355,18 @@ pub struct Loaded {
 /// Loads the hosts without contacting any of them.
 pub async fn load(args: &SourceArgs) -> Result<Loaded, TargetsError> {
     let mut ad_cfg = None;
-    let (mut inventory, lab) = match (&args.inventory, args.lab) {
-        (None, None) if args.ldap.is_some() && args.ou.is_some() => {
+    let sources = inventory_sources(args)?;
+    let (mut inventory, lab) = match (sources.is_empty(), args.lab) {
+        (true, None) if args.ldap.is_some() && args.ou.is_some() => {
             let (inv, cfg) = from_ad(args).await?;
             ad_cfg = Some(cfg);
             (inv, None)
         }
-        (Some(path), None) => (inventory::load(path)?, None),
-        (None, Some(n)) => {
+        (false, None) => (
+            inventory::load_sources(&sources, &vault_secrets(args)?)?,
+            None,
+        ),
+        (true, Some(n)) => {
             let running = lab_cmd::start(n, &args.lab_opts, None).await?;
             // The lab is swept through the same inventory format a user would write.
             let inv = inventory::parse_yaml(
@@ -315,8 +375,8 @@ pub async fn load(args: &SourceArgs) -> Result<Loaded, TargetsError> {
             )?;
             (inv, Some(running))
         }
-        (None, None) => return Err(TargetsError::NoHosts),
-        (Some(_), Some(_)) => return Err(TargetsError::InventoryAndLab),
+        (true, None) => return Err(TargetsError::NoHosts),
+        (false, Some(_)) => return Err(TargetsError::InventoryAndLab),
     };
     if let Some(path) = &args.credentials {
         let creds = inventory::credentials::Credentials::load(path)?;
@@ -327,7 +387,7 @@ pub async fn load(args: &SourceArgs) -> Result<Loaded, TargetsError> {
     }
     if let Some(limit) = &args.limit {
         let pattern = inventory::pattern::Pattern::parse(limit)?;
-        inventory = inventory.limit(&pattern);
+        inventory = inventory.try_limit(&pattern)?;
     }
     // LAPS is read only for the hosts that remain after --shard and --limit.
     let laps = match (&ad_cfg, args.laps) {
@@ -340,6 +400,93 @@ pub async fn load(args: &SourceArgs) -> Result<Loaded, TargetsError> {
         lab,
         ad: ad_cfg,
     })
+}
+
+/// The inventory sources of `-i` (each a file or directory, `-` standard input); without
+/// `-i` (and no lab or OU), the default Ansible would use: `ANSIBLE_INVENTORY`, else the
+/// `inventory =` of the ansible.cfg it would read.
+fn inventory_sources(args: &SourceArgs) -> Result<Vec<inventory::Source>, TargetsError> {
+    use std::io::{IsTerminal, Read};
+    if args.inventory.is_empty() {
+        if args.lab.is_some() || (args.ldap.is_some() && args.ou.is_some()) {
+            return Ok(Vec::new());
+        }
+        let Some(default) = inventory::ansible_cfg::default_inventory()? else {
+            return Ok(Vec::new());
+        };
+        tracing::info!(
+            "inventory from {}: {}",
+            default.from,
+            default
+                .sources
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        return Ok(default
+            .sources
+            .into_iter()
+            .map(inventory::Source::Path)
+            .collect());
+    }
+    let mut out = Vec::with_capacity(args.inventory.len());
+    let mut stdin_used = false;
+    for p in &args.inventory {
+        if p.as_os_str() == "-" {
+            if stdin_used {
+                return Err(TargetsError::StdinTwice);
+            }
+            stdin_used = true;
+            let stdin = std::io::stdin();
+            if stdin.is_terminal() {
+                return Err(TargetsError::StdinIsTerminal);
+            }
+            let mut text = String::new();
+            stdin
+                .lock()
+                .read_to_string(&mut text)
+                .map_err(TargetsError::Stdin)?;
+            out.push(inventory::Source::Text {
+                name: PathBuf::from("<stdin>"),
+                text,
+            });
+        } else {
+            out.push(inventory::Source::Path(p.clone()));
+        }
+    }
+    Ok(out)
+}
+
+/// The vault secrets of the arguments, in Ansible's order: `--vault-id`s, then
+/// `--vault-password-file`s (`ANSIBLE_VAULT_PASSWORD_FILE`), then `--ask-vault-pass`;
+/// prompts are asked here, before any host is contacted.
+fn vault_secrets(args: &SourceArgs) -> Result<inventory::VaultSecrets, TargetsError> {
+    use inventory::vault::{VaultIdSource, DEFAULT_VAULT_ID};
+    use inventory::VaultSecret;
+    let prompt = |id: &str, text: &str| {
+        rpassword::prompt_password(text)
+            .map(SecretString::from)
+            .map_err(|source| TargetsError::VaultPrompt {
+                id: id.to_string(),
+                source,
+            })
+            .and_then(|typed| Ok(VaultSecret::from_prompt(id, &typed)?))
+    };
+    let mut secrets = inventory::VaultSecrets::none();
+    for spec in &args.vault_ids {
+        secrets.push(match &spec.source {
+            VaultIdSource::File(path) => VaultSecret::from_file(&spec.id, path)?,
+            _ => prompt(&spec.id, &format!("Vault password ({}): ", spec.id))?,
+        });
+    }
+    for path in &args.vault_password_file {
+        secrets.push(VaultSecret::from_file(DEFAULT_VAULT_ID, path)?);
+    }
+    if args.ask_vault_pass {
+        secrets.push(prompt(DEFAULT_VAULT_ID, "Vault password: ")?);
+    }
+    Ok(secrets)
 }
 
 /// Resolves the arguments into targets. Errors name the file and what to do.
@@ -378,7 +525,7 @@ struct Accounts {
     /// host lacks them).
     fallback: Option<Credential>,
     /// `--repair-user`: overrides `trustsweep_repair_user`.
-    repair: Option<Credential>,
+    repair: Option<DomainCredential>,
     /// `--logon-test-user`: overrides `trustsweep_logon_test_user`.
     logon_test: Option<Credential>,
 }
@@ -397,7 +544,10 @@ impl Accounts {
             _ => None,
         };
         let repair = match &args.repair_user {
-            Some(u) => Some(account(u, "TRUSTSWEEP_REPAIR_PASSWORD")?),
+            Some(u) => Some(DomainCredential {
+                user: u.clone(),
+                password: account(u, "TRUSTSWEEP_REPAIR_PASSWORD")?.password,
+            }),
             None => None,
         };
         let logon_test = match &args.logon_test_user {
@@ -428,15 +578,66 @@ fn target(
     accounts: &Accounts,
     laps: Option<Result<Credential, LapsError>>,
 ) -> Result<Target, TargetsError> {
+    // A template trustsweep cannot evaluate is never used as a value: the address, port,
+    // scheme, TLS and timeouts have no stand-in, so such a host stops the run here.
+    if let Some(e) = h.connection_unresolved() {
+        return Err(e.clone().into());
+    }
     // Ansible's winrm plugin: https on 5986 unless the port is 5985.
     let scheme: Scheme = match h.scheme() {
         Some(s) => s.parse().map_err(|reason| TargetsError::Scheme {
             host: h.name.clone(),
             reason,
         })?,
-        None if h.port == Some(5985) => Scheme::Http,
-        None => Scheme::Https,
+        None => match h.winrm_scheme() {
+            Some(inventory::WinrmScheme::Http) => Scheme::Http,
+            _ => Scheme::Https,
+        },
     };
+    let operation_timeout = h
+        .operation_timeout()
+        .unwrap_or(Duration::from_secs(args.operation_timeout));
+    let read_timeout = h
+        .read_timeout()
+        .unwrap_or(operation_timeout + Duration::from_secs(10));
+    if read_timeout <= operation_timeout {
+        return Err(TargetsError::Timeouts {
+            host: h.name.clone(),
+            read: read_timeout,
+            operation: operation_timeout,
+        });
+    }
+    // The credentials: an unresolved template is an error unless another source (LAPS,
+    // --user, --repair-user, --logon-test-user) stands in for it.
+    let stands_in = laps.is_some() || accounts.fallback.is_some();
+    for names in [
+        inventory::connection::USER_VARS,
+        inventory::connection::PASSWORD_VARS,
+    ] {
+        if let (false, Some(e)) = (stands_in, h.unresolved_for(names)) {
+            return Err(e.clone().into());
+        }
+    }
+    if accounts.repair.is_none() {
+        for names in [
+            &["trustsweep_repair_user"][..],
+            &["trustsweep_repair_password"],
+        ] {
+            if let Some(e) = h.unresolved_for(names) {
+                return Err(e.clone().into());
+            }
+        }
+    }
+    if accounts.logon_test.is_none() {
+        for names in [
+            &["trustsweep_logon_test_user"][..],
+            &["trustsweep_logon_test_password"],
+        ] {
+            if let Some(e) = h.unresolved_for(names) {
+                return Err(e.clone().into());
+            }
+        }
+    }
     // An unsupported transport (e.g. kerberos) is that host's problem, not the run's.
     let (auth, transport_error) = match h.transport() {
         Some(t) => match t.parse::<AuthMethod>() {
@@ -464,16 +665,15 @@ fn target(
         _ => accounts.fallback.clone(),
     };
     let repair = accounts.repair.clone().or_else(|| {
-        Some(Credential {
+        Some(DomainCredential {
             user: h.repair_user()?,
             password: h.repair_password()?.clone(),
         })
     });
-    // No typed accessor in `inventory` for these two yet.
     let logon_test = accounts.logon_test.clone().or_else(|| {
         Some(Credential {
-            user: h.var("trustsweep_logon_test_user")?,
-            password: h.secret("trustsweep_logon_test_password")?.clone(),
+            user: h.logon_test_user()?,
+            password: h.logon_test_password()?.clone(),
         })
     });
     if let (Some(t), Some(r)) = (&logon_test, &repair) {
@@ -486,14 +686,13 @@ fn target(
     }
     Ok(Target {
         name: h.name.clone(),
+        // The address and port by the winrm connection's precedence
+        // (ansible_winrm_host > ansible_host, ansible_winrm_port > ansible_port).
         endpoint: Endpoint::new(h.address.clone(), h.port, scheme),
         auth,
         tls: TlsOptions {
             // The host's own CA (pywinrm's `ca_trust_path`) wins over --ca-file.
-            ca_file: h
-                .var("ansible_winrm_ca_trust_path")
-                .map(PathBuf::from)
-                .or_else(|| args.ca_file.clone()),
+            ca_file: h.ca_trust_path().or_else(|| args.ca_file.clone()),
             dangerous_skip_verify: skip_verify,
         },
         connect,
@@ -503,7 +702,8 @@ fn target(
         laps: args.laps,
         groups: h.groups.clone(),
         connect_timeout: Duration::from_secs(args.connect_timeout),
-        operation_timeout: Duration::from_secs(args.operation_timeout),
+        operation_timeout,
+        read_timeout,
     })
 }
 

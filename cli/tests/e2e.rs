@@ -11,6 +11,8 @@
     clippy::indexing_slicing
 )]
 
+mod common;
+
 use std::path::PathBuf;
 use std::process::Output;
 use std::time::Duration;
@@ -45,15 +47,7 @@ fn write_inventory(running: &RunningLab, name: &str) -> PathBuf {
 }
 
 async fn trustsweep(args: &[&str]) -> Output {
-    tokio::process::Command::new(env!("CARGO_BIN_EXE_trustsweep"))
-        .args(args)
-        .env("RUST_LOG", "debug")
-        .env_remove("TRUSTSWEEP_PASSWORD")
-        .env_remove("TRUSTSWEEP_REPAIR_PASSWORD")
-        .stdin(std::process::Stdio::null())
-        .output()
-        .await
-        .unwrap()
+    common::run_trustsweep(args, &[("RUST_LOG", "debug")]).await
 }
 
 fn json(out: &Output) -> Value {
@@ -100,12 +94,7 @@ fn decoded_commands(running: &RunningLab) -> Vec<String> {
 }
 
 fn host_entry<'a>(doc: &'a Value, name: &str) -> &'a Value {
-    doc["hosts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|h| h["host"] == name)
-        .unwrap_or_else(|| panic!("{name} missing from report"))
+    trustsweep_tests::report_host(doc, name)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -440,15 +429,7 @@ async fn run_streams_output_and_passes_the_exit_code_through() {
     let pw = ep.info.local_admin.password.expose_secret().to_string();
     let run = |args: Vec<String>| {
         let pw = pw.clone();
-        async move {
-            tokio::process::Command::new(env!("CARGO_BIN_EXE_trustsweep"))
-                .args(&args)
-                .env("TRUSTSWEEP_PASSWORD", pw)
-                .stdin(std::process::Stdio::null())
-                .output()
-                .await
-                .unwrap()
-        }
+        async move { common::run_trustsweep(&args, &[("TRUSTSWEEP_PASSWORD", &pw)]).await }
     };
     let base = |rest: &[&str]| {
         let mut v: Vec<String> = [
@@ -479,58 +460,17 @@ async fn run_streams_output_and_passes_the_exit_code_through() {
         "CLIXML is decoded: {err}"
     );
     // No password: a usage error, not a hang on a prompt.
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_trustsweep"))
-        .args(base(&["--", "hostname"]))
-        .env_remove("TRUSTSWEEP_PASSWORD")
-        .stdin(std::process::Stdio::null())
-        .output()
-        .await
-        .unwrap();
+    let out = common::run_trustsweep(base(&["--", "hostname"]), &[]).await;
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("TRUSTSWEEP_PASSWORD"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lab_serve_writes_an_inventory_that_check_can_sweep() {
-    use tokio::io::AsyncBufReadExt;
     let inv = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
         .join(format!("served-{}.yml", std::process::id()));
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_trustsweep"))
-        .args([
-            "lab",
-            "serve",
-            "--hosts",
-            "4",
-            "--faults",
-            "snapshot=1",
-            "--port",
-            "0",
-            "--seed",
-            "3",
-            "--write-inventory",
-        ])
-        .arg(&inv)
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    // Wait for the line the lab prints once every listener is bound (bounded: 4 hosts, a
-    // handful of lines).
-    let mut lines = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
-    let mut ready = false;
-    for _ in 0..10 {
-        match tokio::time::timeout(Duration::from_secs(30), lines.next_line()).await {
-            Ok(Ok(Some(line))) if line.contains("listening for WinRM") => {
-                ready = true;
-                break;
-            }
-            Ok(Ok(Some(_))) => continue,
-            other => panic!("lab serve did not start: {other:?}"),
-        }
-    }
-    assert!(ready);
+    // Returns once every listener is bound.
+    let (mut child, _) = common::serve_lab(&[], &inv).await;
     let mode = std::fs::metadata(&inv).unwrap();
     #[cfg(unix)]
     {
@@ -551,12 +491,7 @@ async fn lab_serve_writes_an_inventory_that_check_can_sweep() {
     let doc = json(&out);
     assert_eq!(doc["summary"]["broken"], 1);
     assert_eq!(doc["summary"]["healthy"], 3);
-    let pid = child.id().unwrap().to_string();
-    let status = std::process::Command::new("kill")
-        .args(["-INT", &pid])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    common::ctrl_c(&child);
     let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
         .await
         .unwrap()
@@ -678,12 +613,7 @@ async fn an_interrupted_sweep_resumes_from_its_journal_with_every_host_once() {
             break;
         }
     }
-    let pid = child.id().unwrap().to_string();
-    assert!(std::process::Command::new("kill")
-        .args(["-INT", &pid])
-        .status()
-        .unwrap()
-        .success());
+    common::ctrl_c(&child);
     while let Ok(Some(_)) = lines.next_line().await {}
     let status = tokio::time::timeout(Duration::from_secs(60), child.wait())
         .await

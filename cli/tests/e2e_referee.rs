@@ -14,6 +14,8 @@
     clippy::indexing_slicing
 )]
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -164,12 +166,7 @@ fn row(fault: Option<FaultKind>) -> End {
 }
 
 fn host_entry<'a>(doc: &'a Value, name: &str) -> &'a Value {
-    doc["hosts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|h| h["host"] == name)
-        .unwrap_or_else(|| panic!("{name} missing from report"))
+    trustsweep_tests::report_host(doc, name)
 }
 
 /// Nothing was run on the host: no repair, or one that ran no step and changed nothing.
@@ -286,26 +283,19 @@ async fn referee_run(lab: Lab, extra: &[String], row: fn(Option<FaultKind>) -> E
     let inv = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
         .join(format!("e2e-referee-{}.yml", std::process::id()));
     std::fs::write(&inv, running.inventory_yaml()).unwrap();
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_trustsweep"))
-        .args([
-            "repair",
-            "-i",
-            inv.to_str().unwrap(),
-            "--format",
-            "json",
-            "--yes",
-            "--allow-rejoin",
-            "--host-deadline",
-            "60",
-        ])
-        .args(extra)
-        .env_remove("TRUSTSWEEP_PASSWORD")
-        .env_remove("TRUSTSWEEP_REPAIR_PASSWORD")
-        .env_remove("TRUSTSWEEP_LDAP_PASSWORD")
-        .stdin(std::process::Stdio::null())
-        .output()
-        .await
-        .unwrap();
+    let args = [
+        "repair",
+        "-i",
+        inv.to_str().unwrap(),
+        "--format",
+        "json",
+        "--yes",
+        "--allow-rejoin",
+        "--host-deadline",
+        "60",
+    ]
+    .map(String::from);
+    let out = common::run_trustsweep(args.iter().chain(extra), &[]).await;
     let doc = trustsweep_tests::json_stdout(&out);
 
     let after = referee(&running).await;

@@ -10,6 +10,8 @@
     clippy::indexing_slicing
 )]
 
+mod common;
+
 use std::path::PathBuf;
 use std::process::Output;
 
@@ -21,15 +23,7 @@ use secrecy::ExposeSecret;
 use serde_json::Value;
 
 async fn trustsweep(args: &[String]) -> Output {
-    tokio::process::Command::new(env!("CARGO_BIN_EXE_trustsweep"))
-        .args(args)
-        .env_remove("TRUSTSWEEP_PASSWORD")
-        .env_remove("TRUSTSWEEP_REPAIR_PASSWORD")
-        .env_remove("TRUSTSWEEP_LDAP_PASSWORD")
-        .stdin(std::process::Stdio::null())
-        .output()
-        .await
-        .unwrap()
+    common::run_trustsweep(args, &[]).await
 }
 
 fn json(out: &Output) -> Value {
@@ -37,12 +31,7 @@ fn json(out: &Output) -> Value {
 }
 
 fn host<'a>(doc: &'a Value, name: &str) -> &'a Value {
-    doc["hosts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|h| h["host"] == name)
-        .unwrap_or_else(|| panic!("{name} missing"))
+    trustsweep_tests::report_host(doc, name)
 }
 
 /// Every PowerShell script and command line the hosts received.

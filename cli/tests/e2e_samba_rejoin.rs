@@ -12,6 +12,8 @@
     clippy::indexing_slicing
 )]
 
+mod common;
+
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -77,22 +79,13 @@ async fn a_deleted_account_is_rejoined_and_the_rotated_laps_password_is_read_aga
     ]
     .map(String::from)
     .to_vec();
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_trustsweep"))
-        .args(&args)
-        .env_remove("TRUSTSWEEP_PASSWORD")
-        .env_remove("TRUSTSWEEP_REPAIR_PASSWORD")
-        .env("TRUSTSWEEP_LDAP_PASSWORD", samba.fact("LAB_ADMIN_PASSWORD"))
-        .stdin(std::process::Stdio::null())
-        .output()
-        .await
-        .unwrap();
+    let out = common::run_trustsweep(
+        &args,
+        &[("TRUSTSWEEP_LDAP_PASSWORD", samba.fact("LAB_ADMIN_PASSWORD"))],
+    )
+    .await;
     let doc = trustsweep_tests::json_stdout(&out);
-    let entry = doc["hosts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|h| h["host"] == deleted.info.address.as_str())
-        .unwrap();
+    let entry = trustsweep_tests::report_host(&doc, &deleted.info.address);
     let ctx = format!(
         "{entry:#}\nstderr: {}",
         String::from_utf8_lossy(&out.stderr)

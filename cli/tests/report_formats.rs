@@ -1,11 +1,21 @@
 //! The report files and the terminal recap, rendered from a real report (the JSON of a
-//! `repair` over the built-in lab, `cli/testdata/repair-lab60-seed4.json`): snapshots of
-//! every format (set `TRUSTSWEEP_UPDATE_SNAPSHOTS=1` to rewrite them after a deliberate
-//! change), the JUnit XML read back by an independent parser (quick-xml) and checked
-//! against the structure of the JUnit schema CI tools accept, the CSV read back by the
-//! `csv` reader, the HTML checked for its table, script and charts and for any external
-//! reference, and, when Debian's `chromium` is installed, the HTML opened and sorted in
-//! headless Chromium.
+//! `repair` over the built-in lab, `cli/testdata/repair-lab60-seed4.json`): `insta`
+//! snapshots of every format, the JUnit XML read back by an independent parser (quick-xml)
+//! and checked against the structure of the JUnit schema CI tools accept, the CSV read back
+//! by the `csv` reader, the HTML checked for its table, script and charts and for any
+//! external reference, and, when Debian's `chromium` is installed, the HTML opened and
+//! sorted in headless Chromium.
+//!
+//! Snapshots live in `cli/tests/snapshots/report_formats__<name>.snap` (insta's header,
+//! then the rendered text). After a deliberate change to a renderer:
+//! - `INSTA_UPDATE=always cargo test -p trustsweep --test report_formats` rewrites them in
+//!   place; read the change with `git diff cli/tests/snapshots/` before committing.
+//! - Or run the tests as usual: a mismatch fails and leaves a `.snap.new` beside the
+//!   snapshot; `cargo insta review` (from `cargo install cargo-insta`, not installed on
+//!   the project's machines) accepts or rejects each, or delete the `.snap.new` files.
+//!
+//! With `CI` set (`.ci/run`), insta writes nothing: a mismatch or a missing snapshot only
+//! fails the test.
 
 #![allow(
     clippy::unwrap_used,
@@ -54,33 +64,23 @@ fn options(doc: &Document) -> RenderOptions {
     }
 }
 
-/// Compares `actual` with the snapshot `name`, or rewrites it when asked.
-fn snapshot(name: &str, actual: &str) {
-    let path = manifest().join("tests/snapshots").join(name);
-    if std::env::var_os("TRUSTSWEEP_UPDATE_SNAPSHOTS").is_some() {
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(&path, actual).unwrap();
-        return;
-    }
-    let expected = std::fs::read_to_string(&path).unwrap_or_else(|e| {
-        panic!(
-            "snapshot {} missing ({e}); run with TRUSTSWEEP_UPDATE_SNAPSHOTS=1",
-            path.display()
-        )
-    });
-    if expected != actual {
-        let line = expected
-            .lines()
-            .zip(actual.lines())
-            .position(|(a, b)| a != b)
-            .unwrap_or_else(|| expected.lines().count().min(actual.lines().count()));
-        panic!(
-            "snapshot {name} differs from line {}:\nexpected: {:?}\nactual:   {:?}\n(TRUSTSWEEP_UPDATE_SNAPSHOTS=1 rewrites it)",
-            line + 1,
-            expected.lines().nth(line),
-            actual.lines().nth(line)
-        );
-    }
+/// Compares `actual` with the insta snapshot `name`. insta compares text with trailing
+/// whitespace trimmed and CRLF read as LF, so the line ends (`eol`) are checked here: the
+/// output stays pinned byte for byte.
+fn snapshot(name: &str, actual: &str, eol: &str) {
+    insta::assert_snapshot!(name, actual);
+    let lines = actual.matches('\n').count();
+    let crlf = actual.matches("\r\n").count();
+    assert_eq!(
+        crlf,
+        if eol == "\r\n" { lines } else { 0 },
+        "{name}: line ends"
+    );
+    assert_eq!(
+        &actual[actual.trim_end().len()..],
+        eol,
+        "{name}: end of file"
+    );
 }
 
 /// The state a host was left in, worked out here from the JSON's meaning (not with the
@@ -139,14 +139,15 @@ fn fixture_is_a_repair_of_the_lab_with_every_kind_of_host() {
 fn every_format_matches_its_snapshot_and_ignores_host_order() {
     let doc = fixture();
     let opts = options(&doc);
-    for (format, name) in [
-        (FileFormat::Junit, "report-junit.xml"),
-        (FileFormat::Csv, "report.csv"),
-        (FileFormat::Html, "report.html"),
-        (FileFormat::Markdown, "report.md"),
+    for (format, name, eol) in [
+        (FileFormat::Junit, "report-junit.xml", "\n"),
+        // RFC 4180 line ends.
+        (FileFormat::Csv, "report.csv", "\r\n"),
+        (FileFormat::Html, "report.html", "\n"),
+        (FileFormat::Markdown, "report.md", "\n"),
     ] {
         let out = render_with(format, &doc, &opts);
-        snapshot(name, &out);
+        snapshot(name, &out, eol);
         assert_eq!(
             out,
             render_with(format, &shuffled(&doc), &opts),
@@ -169,6 +170,7 @@ fn every_format_matches_its_snapshot_and_ignores_host_order() {
     snapshot(
         "report-nogroups-junit.xml",
         &render(FileFormat::Junit, &doc),
+        "\n",
     );
 }
 
@@ -176,10 +178,10 @@ fn every_format_matches_its_snapshot_and_ignores_host_order() {
 fn recap_matches_its_snapshots_in_plain_and_colour() {
     let doc = fixture();
     let plain = report::recap(&doc, false);
-    snapshot("recap.txt", &plain);
+    snapshot("recap.txt", &plain, "\n");
     assert!(!plain.contains('\x1b'), "colour without asking");
     let colour = report::recap(&doc, true);
-    snapshot("recap-color.txt", &colour);
+    snapshot("recap-color.txt", &colour, "\n");
     assert!(colour.contains("\x1b[31m"), "no red in the coloured recap");
     // The colour codes are the only difference.
     let stripped = regex_lite_strip(&colour);
@@ -259,7 +261,7 @@ fn recap_of_check_and_plan_documents() {
     let text = report::recap(&check, false);
     assert!(text.contains("not healthy"), "{text}");
     assert!(!text.contains("after check"), "{text}");
-    snapshot("recap-check.txt", &text);
+    snapshot("recap-check.txt", &text, "\n");
 }
 
 #[test]

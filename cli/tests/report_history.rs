@@ -3,6 +3,17 @@
 //! are idempotent and a newer schema is refused. Host records are taken from the lab
 //! fixture (`cli/testdata/repair-lab60-seed4.json`) and renamed, so every state is a real
 //! report's.
+//!
+//! The rendered history is an `insta` snapshot,
+//! `cli/tests/snapshots/report_history__history.txt.snap`. After a deliberate change:
+//! - `INSTA_UPDATE=always cargo test -p trustsweep --test report_history` rewrites it in
+//!   place; read the change with `git diff cli/tests/snapshots/` before committing.
+//! - Or run the tests as usual: a mismatch fails and leaves a `.snap.new` beside the
+//!   snapshot; `cargo insta review` (from `cargo install cargo-insta`, not installed on
+//!   the project's machines) accepts or rejects it, or delete the `.snap.new` file.
+//!
+//! With `CI` set (`.ci/run`), insta writes nothing: a mismatch or a missing snapshot only
+//! fails the test.
 
 #![allow(
     clippy::unwrap_used,
@@ -173,7 +184,14 @@ fn three_runs_give_newly_broken_repaired_chronic_and_flapping() {
     );
 
     let text = report::render_history(&view);
-    snapshot("history.txt", &text);
+    insta::assert_snapshot!("history.txt", text);
+    // insta compares with trailing whitespace trimmed and CRLF read as LF: pin those bytes.
+    assert!(!text.contains('\r'), "LF line ends");
+    assert_eq!(
+        &text[text.trim_end().len()..],
+        "\n",
+        "one newline at the end"
+    );
     for needle in [
         "newly broken since the last run (2)",
         "repaired, broken then healthy (3)",
@@ -299,19 +317,4 @@ fn utc_formats_unix_seconds() {
         "2023-11-14 22:13:20 UTC"
     );
     assert_eq!(report::history::utc(-1), "1969-12-31 23:59:59 UTC");
-}
-
-fn snapshot(name: &str, actual: &str) {
-    let path = manifest().join("tests/snapshots").join(name);
-    if std::env::var_os("TRUSTSWEEP_UPDATE_SNAPSHOTS").is_some() {
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(&path, actual).unwrap();
-        return;
-    }
-    let expected = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("snapshot {} missing ({e})", path.display()));
-    assert_eq!(
-        expected, actual,
-        "snapshot {name} (TRUSTSWEEP_UPDATE_SNAPSHOTS=1 rewrites it)"
-    );
 }

@@ -52,12 +52,14 @@ pub fn to_inventory(computers: &[AdComputer]) -> crate::Inventory {
                 groups: groups.into_iter().collect(),
                 vars,
                 secrets: BTreeMap::new(),
+                origins: BTreeMap::new(),
+                unresolved: BTreeMap::new(),
             }
         })
         .collect();
     crate::Inventory {
         hosts,
-        source: None,
+        ..crate::Inventory::default()
     }
 }
 

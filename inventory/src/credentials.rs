@@ -235,26 +235,39 @@ impl Credentials {
     /// Gives each host of `inventory` the credentials of its groups, each only where the
     /// inventory sets none (the inventory wins: a host or group variable there is kept).
     pub fn apply(&self, inventory: &mut Inventory) {
+        let file: Option<std::sync::Arc<Path>> = self.source.as_deref().map(std::sync::Arc::from);
         for host in &mut inventory.hosts {
             let c = self.for_host(host);
-            if let Some(u) = c.user {
+            let origin = crate::Origin {
+                level: crate::Level::Credentials,
+                scope: host.name.clone(),
+                file: file.clone(),
+                line: 0,
+            };
+            let fill_var = |host: &mut Host, name: &str, value: Option<String>| {
+                let Some(v) = value else { return };
+                if host.vars.contains_key(name) || host.secrets.contains_key(name) {
+                    return;
+                }
                 host.vars
-                    .entry("ansible_user".into())
-                    .or_insert(serde_json::Value::String(u));
-            }
-            if let Some(p) = c.password {
-                host.secrets.entry("ansible_password".into()).or_insert(p);
-            }
-            if let Some(u) = c.repair_user {
-                host.vars
-                    .entry("trustsweep_repair_user".into())
-                    .or_insert(serde_json::Value::String(u));
-            }
-            if let Some(p) = c.repair_password {
-                host.secrets
-                    .entry("trustsweep_repair_password".into())
-                    .or_insert(p);
-            }
+                    .insert(name.to_string(), serde_json::Value::String(v));
+                host.origins.insert(name.to_string(), origin.clone());
+                // The file gives what the inventory's template could not.
+                host.unresolved.remove(name);
+            };
+            fill_var(host, "ansible_user", c.user);
+            fill_var(host, "trustsweep_repair_user", c.repair_user);
+            let fill_secret = |host: &mut Host, name: &str, value: Option<SecretString>| {
+                let Some(v) = value else { return };
+                if host.secrets.contains_key(name) {
+                    return;
+                }
+                host.secrets.insert(name.to_string(), v);
+                host.origins.insert(name.to_string(), origin.clone());
+                host.unresolved.remove(name);
+            };
+            fill_secret(host, "ansible_password", c.password);
+            fill_secret(host, "trustsweep_repair_password", c.repair_password);
         }
     }
 }

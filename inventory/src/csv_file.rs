@@ -65,13 +65,16 @@ struct Row {
 
 /// Parses CSV inventory text; `path` is used in error messages only.
 pub fn parse_csv(text: &str, path: &Path) -> Result<Inventory, InventoryError> {
-    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut b = Builder::new(path);
+    read_into(&mut b, text)?;
+    b.finish_inventory()
+}
+
+/// Reads CSV inventory text into `b`.
+pub(crate) fn read_into(b: &mut Builder<'_>, text: &str) -> Result<(), InventoryError> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let Some(header_line) = header_line(text) else {
-        return Ok(Inventory {
-            hosts: Vec::new(),
-            source: Some(path.to_path_buf()),
-        });
+        return Ok(());
     };
     let mut rdr = csv::ReaderBuilder::new()
         .has_headers(true)
@@ -79,19 +82,16 @@ pub fn parse_csv(text: &str, path: &Path) -> Result<Inventory, InventoryError> {
         .trim(csv::Trim::All)
         .comment(Some(b'#'))
         .from_reader(text.as_bytes());
-    let headers = rdr.headers().map_err(|e| csv_error(&b, e))?.clone();
-    let columns = columns(&b, &headers, header_line)?;
+    let headers = rdr.headers().map_err(|e| csv_error(b, e))?.clone();
+    let columns = columns(b, &headers, header_line)?;
     let ungrouped = b.group("ungrouped", 0);
     for rec in rdr.records() {
-        let rec = rec.map_err(|e| csv_error(&b, e))?;
-        if let Some(row) = Row::parse(&b, &columns, &rec)? {
-            row.add_to(&mut b, ungrouped)?;
+        let rec = rec.map_err(|e| csv_error(b, e))?;
+        if let Some(row) = Row::parse(b, &columns, &rec)? {
+            row.add_to(b, ungrouped)?;
         }
     }
-    Ok(Inventory {
-        hosts: b.finish()?,
-        source: Some(path.to_path_buf()),
-    })
+    Ok(())
 }
 
 /// The line number of the header row: the first line neither blank nor a comment; `None`

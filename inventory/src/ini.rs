@@ -31,8 +31,16 @@ enum State {
 
 /// Parses INI inventory text; `path` is used in error messages only.
 pub fn parse_ini(text: &str, path: &Path) -> Result<Inventory, InventoryError> {
-    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut b = Builder::new(path);
+    read_into(&mut b, text)?;
+    b.finish_inventory()
+}
+
+/// Reads INI inventory text into `b` (one file of several, maybe: a `[group:vars]` may
+/// name a group an earlier file defined, as in Ansible).
+pub(crate) fn read_into(b: &mut Builder<'_>, text: &str) -> Result<(), InventoryError> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let earlier: HashSet<String> = b.group_names().into_iter().collect();
     let mut group = b.group("ungrouped", 0);
     let mut section: Option<String> = None;
     let mut state = State::Hosts;
@@ -81,7 +89,7 @@ pub fn parse_ini(text: &str, path: &Path) -> Result<Inventory, InventoryError> {
             ));
         }
         match state {
-            State::Hosts => host_line(&mut b, group, section.as_deref(), line, line_no)?,
+            State::Hosts => host_line(b, group, section.as_deref(), line, line_no)?,
             State::Vars => {
                 let sect = section.clone().unwrap_or_default();
                 let Some((k, v)) = line.split_once('=') else {
@@ -120,7 +128,7 @@ pub fn parse_ini(text: &str, path: &Path) -> Result<Inventory, InventoryError> {
         }
     }
     for (name, line) in &vars_sections {
-        if !declared.contains(name) && !child_refs.contains_key(name) {
+        if !declared.contains(name) && !child_refs.contains_key(name) && !earlier.contains(name) {
             return Err(b.err(
                 *line,
                 format!(
@@ -136,15 +144,15 @@ pub fn parse_ini(text: &str, path: &Path) -> Result<Inventory, InventoryError> {
         .collect();
     undeclared.sort_by_key(|(_, (_, l))| *l);
     for (child, (parent, line)) in undeclared {
+        if earlier.contains(child.as_str()) {
+            continue;
+        }
         tracing::warn!(
             "{}:{line}: [{parent}:children] names group '{child}', which has no [{child}] section: it is an empty group",
-            path.display()
+            b.current_path().display()
         );
     }
-    Ok(Inventory {
-        hosts: b.finish()?,
-        source: Some(path.to_path_buf()),
-    })
+    Ok(())
 }
 
 /// `[name]` or `[name:tag]`, maybe followed by a `#` comment: `(name, tag)`.

@@ -10,30 +10,49 @@
 //!   `groups` (`;`-separated); any other column is a host variable.
 //!
 //! YAML and INI (and plain lists) take Ansible's host ranges: `ws[001:120].lab.test`,
-//! `db-[a:f].example.com`, `www[01:50:2].example.com`.
+//! `db-[a:f].example.com`, `www[01:50:2].example.com`. Also read: the JSON
+//! `ansible-inventory --list` prints (so any inventory plugin Ansible runs can feed
+//! trustsweep through a pipe: [`Source::Text`]), inventory directories and
+//! several sources merged ([`load_sources`]), `group_vars/` and `host_vars/` beside them,
+//! and `ansible.cfg`'s default inventory ([`ansible_cfg`]).
 //!
-//! Hosts carry the connection variables Ansible's WinRM plugin uses (`ansible_host`,
-//! `ansible_port`, `ansible_user`, `ansible_password`, `ansible_winrm_scheme`,
-//! `ansible_winrm_transport`, `ansible_winrm_server_cert_validation`,
-//! `ansible_winrm_ca_trust_path`) plus trustsweep's own
-//! (`trustsweep_repair_user`, `trustsweep_repair_password`). Variables are inherited the
-//! Ansible way: `all` < parent groups < child groups < host; groups at the same depth are
-//! applied by `ansible_group_priority`, then by name. Secrets ([`is_secret_var`]) are kept in
+//! Hosts carry the connection variables Ansible's winrm connection plugin uses, with its
+//! precedence ([`Host::user`], [`Host::password`], [`Host::winrm_port`], …:
+//! `ansible_winrm_host` over `ansible_host`, `ansible_winrm_port` over `ansible_port`,
+//! `ansible_winrm_user` over `ansible_user`, `ansible_winrm_password`/`_pass` over
+//! `ansible_password`, `ansible_winrm_scheme`, `ansible_winrm_transport`,
+//! `ansible_winrm_server_cert_validation`, `ansible_winrm_ca_trust_path` and the
+//! timeouts) plus trustsweep's own (`trustsweep_repair_user`,
+//! `trustsweep_repair_password`). Variables are inherited the Ansible way: `all` < parent
+//! groups < child groups < host, inventory files below `group_vars`/`host_vars` as Ansible
+//! orders them; groups at the same depth are applied by `ansible_group_priority`, then by
+//! name; each value remembers where it was set ([`Host::origins`]). A value that is
+//! exactly `{{ name }}` is that variable; any other template is never used as a value
+//! ([`Host::unresolved`], [`TemplateError`]). Secrets ([`is_secret_var`]) are kept in
 //! [`Host::secrets`] and never printed.
 //!
 //! Also: [`pattern`] (Ansible's `--limit` syntax), [`credentials`] (a per-group credentials
-//! file that must be private to its owner), and masked views for display
+//! file that must be private to its owner), [`vault`] (Ansible Vault: `!vault` values and
+//! files encrypted whole, see [`load_with_vault`]), and masked views for display
 //! ([`Inventory::to_display_rows`], `serde::Serialize`).
 
 pub mod ad;
+pub mod ansible_cfg;
+pub mod connection;
 pub mod credentials;
 mod csv_file;
 mod display;
 pub mod hostpattern;
 mod ini;
+mod json_inventory;
 mod list;
 mod model;
+pub mod origin;
 pub mod pattern;
+pub mod sources;
+pub mod template;
+mod varsdir;
+pub mod vault;
 pub mod yaml;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -48,7 +67,12 @@ pub use display::{DisplayRow, MASK};
 pub use hostpattern::{HostPatternError, RangeProblem};
 pub use ini::parse_ini;
 pub use list::parse_list;
+pub use connection::WinrmScheme;
+pub use origin::{Level, Origin};
 pub use pattern::{Pattern, PatternError};
+pub use sources::{load_sources, Source};
+pub use template::TemplateError;
+pub use vault::{VaultError, VaultIdSpec, VaultSecret, VaultSecretError, VaultSecrets};
 pub use yaml::parse_yaml;
 
 /// Variables whose values are secrets: kept out of `vars`, never printed. Besides these,
@@ -96,6 +120,12 @@ pub struct Host {
     pub vars: BTreeMap<String, serde_json::Value>,
     /// Secret variables after inheritance.
     pub secrets: BTreeMap<String, SecretString>,
+    /// Where each variable (of `vars`, `secrets` and `unresolved`) was set.
+    pub origins: BTreeMap<String, Origin>,
+    /// Variables whose value is a template trustsweep does not evaluate: left out of
+    /// `vars` and `secrets` (never taken as a literal value), with why. See
+    /// [`Host::unresolved_for`].
+    pub unresolved: BTreeMap<String, TemplateError>,
 }
 
 impl fmt::Debug for Host {
@@ -107,6 +137,7 @@ impl fmt::Debug for Host {
             .field("groups", &self.groups)
             .field("vars", &self.vars)
             .field("secrets", &self.secrets.keys().collect::<Vec<_>>())
+            .field("unresolved", &self.unresolved.keys().collect::<Vec<_>>())
             .finish()
     }
 }
@@ -122,11 +153,19 @@ impl Host {
             groups: vec!["all".into(), "ungrouped".into()],
             vars: BTreeMap::new(),
             secrets: BTreeMap::new(),
+            origins: BTreeMap::new(),
+            unresolved: BTreeMap::new(),
         }
     }
-    /// A string variable.
+    /// A string variable (a vault-encrypted one, kept in [`Host::secrets`], included).
     pub fn var(&self, name: &str) -> Option<String> {
-        match self.vars.get(name)? {
+        let Some(value) = self.vars.get(name) else {
+            return self
+                .secrets
+                .get(name)
+                .map(|s| secrecy::ExposeSecret::expose_secret(s).to_string());
+        };
+        match value {
             serde_json::Value::String(s) => Some(s.clone()),
             serde_json::Value::Number(n) => Some(n.to_string()),
             serde_json::Value::Bool(b) => Some(b.to_string()),
@@ -137,13 +176,17 @@ impl Host {
     pub fn secret(&self, name: &str) -> Option<&SecretString> {
         self.secrets.get(name)
     }
-    /// `ansible_user`.
+    /// The connecting user: `ansible_winrm_user`, else `ansible_user` (the winrm
+    /// connection's `remote_user`).
     pub fn user(&self) -> Option<String> {
-        self.var("ansible_user")
+        self.first_var(connection::USER_VARS)
     }
-    /// `ansible_password`.
+    /// The connecting password: `ansible_winrm_password`, else `ansible_winrm_pass`, else
+    /// `ansible_password` (the winrm connection's `remote_password`).
     pub fn password(&self) -> Option<&SecretString> {
-        self.secret("ansible_password")
+        connection::PASSWORD_VARS
+            .iter()
+            .find_map(|n| self.secret(n))
     }
     /// `trustsweep_repair_user`: the domain account that may reset machine passwords.
     pub fn repair_user(&self) -> Option<String> {
@@ -179,30 +222,90 @@ impl Host {
 pub struct Inventory {
     /// The hosts.
     pub hosts: Vec<Host>,
-    /// Where it came from (for messages).
+    /// Where it came from (for messages), when it is one source.
     pub source: Option<PathBuf>,
+    /// Every source it was loaded from, in order.
+    pub sources: Vec<PathBuf>,
+    /// Each group (in the order groups were made) with its hosts' names in Ansible's
+    /// order (`Group.get_hosts`), for subscripts; empty when the inventory was built
+    /// without groups' order (then hosts' order is used).
+    pub(crate) group_hosts: Vec<(String, Vec<String>)>,
 }
 
 impl Inventory {
-    /// The hosts `pattern` selects, in inventory order (Ansible's `--limit`).
+    /// The hosts `pattern` selects, in inventory order (Ansible's `--limit`, subscripts
+    /// such as `webservers[0:2]` included).
     pub fn limit(&self, pattern: &Pattern) -> Inventory {
-        let groups = self.group_names();
+        let keep = pattern.select(self).unwrap_or_else(|_| {
+            let groups = self.group_names();
+            self.hosts
+                .iter()
+                .map(|h| pattern.matches_in(h, &groups))
+                .collect()
+        });
+        self.keep(&keep)
+    }
+
+    /// [`Inventory::limit`], saying when a subscript cannot be applied.
+    pub fn try_limit(&self, pattern: &Pattern) -> Result<Inventory, PatternError> {
+        Ok(self.keep(&pattern.select(self)?))
+    }
+
+    fn keep(&self, keep: &[bool]) -> Inventory {
         Inventory {
             hosts: self
                 .hosts
                 .iter()
-                .filter(|h| pattern.matches_in(h, &groups))
-                .cloned()
+                .zip(keep)
+                .filter(|(_, k)| **k)
+                .map(|(h, _)| h.clone())
                 .collect(),
             source: self.source.clone(),
+            sources: self.sources.clone(),
+            group_hosts: self.group_hosts.clone(),
         }
     }
 
-    /// Every group some host is in.
+    /// Every group some host is in, and every group the inventory defines.
     pub fn group_names(&self) -> BTreeSet<String> {
         self.hosts
             .iter()
             .flat_map(|h| h.groups.iter().cloned())
+            .chain(self.group_hosts.iter().map(|(g, _)| g.clone()))
+            .collect()
+    }
+
+    /// Each group with the indices (into `hosts`) of its hosts, in Ansible's order.
+    pub(crate) fn group_members(&self) -> Vec<(String, Vec<usize>)> {
+        let index: std::collections::HashMap<&str, usize> = self
+            .hosts
+            .iter()
+            .enumerate()
+            .map(|(i, h)| (h.name.as_str(), i))
+            .collect();
+        if !self.group_hosts.is_empty() {
+            return self
+                .group_hosts
+                .iter()
+                .map(|(g, names)| {
+                    let ix = names
+                        .iter()
+                        .filter_map(|n| index.get(n.as_str()).copied())
+                        .collect();
+                    (g.clone(), ix)
+                })
+                .collect();
+        }
+        // No recorded order: groups by name, hosts in inventory order.
+        let mut by_group: std::collections::BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+        for (i, h) in self.hosts.iter().enumerate() {
+            for g in &h.groups {
+                by_group.entry(g.as_str()).or_default().push(i);
+            }
+        }
+        by_group
+            .into_iter()
+            .map(|(g, ix)| (g.to_string(), ix))
             .collect()
     }
 
@@ -242,6 +345,23 @@ pub enum InventoryError {
         /// What is wrong and what to do.
         message: String,
     },
+    /// A vault-encrypted value or file could not be decrypted (the wrong vault password,
+    /// none given, or a damaged vault text).
+    #[error("{path}{at}: {what}: cannot decrypt: {source}", at = if *line > 0 { format!(":{line}") } else { String::new() })]
+    Vault {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line of the value (0 for a whole encrypted file).
+        line: usize,
+        /// Which value: the host or group and the variable, or the file itself.
+        what: String,
+        /// Why.
+        #[source]
+        source: vault::VaultError,
+    },
+    /// A vault password could not be had.
+    #[error(transparent)]
+    VaultSecret(#[from] vault::VaultSecretError),
 }
 
 /// The inventory file formats [`load`] understands.
@@ -318,15 +438,45 @@ impl Format {
 }
 
 /// Loads an inventory file of any supported [`Format`] (detected with [`Format::detect`]).
-/// An empty file is an empty inventory.
+/// An empty file is an empty inventory. Vault-encrypted values or files are an error
+/// saying how to give a vault password: see [`load_with_vault`].
 pub fn load(path: &Path) -> Result<Inventory, InventoryError> {
+    load_with_vault(path, &VaultSecrets::none())
+}
+
+/// [`load`], decrypting with `vault`: a file encrypted whole by `ansible-vault encrypt`,
+/// and YAML's `!vault` values (kept in [`Host::secrets`] whatever their name).
+///
+/// `path` may be an inventory directory; `group_vars/` and `host_vars/` beside the file
+/// (or in the directory) are read too: see [`load_sources`].
+pub fn load_with_vault(path: &Path, vault: &VaultSecrets) -> Result<Inventory, InventoryError> {
+    load_sources(&[Source::Path(path.to_path_buf())], vault)
+}
+
+/// A file's text, decrypted first if `ansible-vault encrypt` encrypted it whole (as
+/// Ansible's loader does for every file it reads). The decrypted copy is wiped on drop.
+pub(crate) fn read_text(
+    path: &Path,
+    vault: &VaultSecrets,
+) -> Result<zeroize::Zeroizing<String>, InventoryError> {
     let text = std::fs::read_to_string(path).map_err(|source| InventoryError::Read {
         path: path.to_path_buf(),
         source,
     })?;
-    let mut inv = parse(&text, path, Format::detect(path, &text))?;
-    inv.source = Some(path.to_path_buf());
-    Ok(inv)
+    let text = zeroize::Zeroizing::new(text);
+    if !vault::is_vault_encrypted(&text) {
+        return Ok(text);
+    }
+    let vault_err = |source| InventoryError::Vault {
+        path: path.to_path_buf(),
+        line: 0,
+        what: "the file (encrypted whole by ansible-vault)".into(),
+        source,
+    };
+    let plain = vault.decrypt(&text).map_err(vault_err)?;
+    vault::zeroizing_utf8(plain)
+        .map(zeroize::Zeroizing::new)
+        .map_err(vault_err)
 }
 
 /// Parses inventory text of a known format; `path` is used in messages.

@@ -12,8 +12,14 @@ use crate::{Inventory, InventoryError};
 
 /// Parses a plain host list; `path` is used in error messages only.
 pub fn parse_list(text: &str, path: &Path) -> Result<Inventory, InventoryError> {
-    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut b = Builder::new(path);
+    read_into(&mut b, text)?;
+    b.finish_inventory()
+}
+
+/// Reads a plain host list into `b`.
+pub(crate) fn read_into(b: &mut Builder<'_>, text: &str) -> Result<(), InventoryError> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let group = b.group("ungrouped", 0);
     for (i, raw) in text.lines().enumerate() {
         let line_no = i + 1;
@@ -40,8 +46,5 @@ pub fn parse_list(text: &str, path: &Path) -> Result<Inventory, InventoryError> 
             }
         }
     }
-    Ok(Inventory {
-        hosts: b.finish()?,
-        source: Some(path.to_path_buf()),
-    })
+    Ok(())
 }

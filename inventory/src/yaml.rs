@@ -10,27 +10,44 @@ use serde_norway::Value;
 
 use crate::hostpattern::expand_host_pattern;
 use crate::model::Builder;
+use crate::vault::{decrypt_yaml, VaultSecrets};
 use crate::{Inventory, InventoryError};
 
 const MAX_DEPTH: usize = 64;
 
-/// Parses YAML inventory text; `path` is used in error messages only.
+/// Parses YAML inventory text; `path` is used in error messages only. A `!vault` value is
+/// an error saying how to give a vault password: see [`parse_yaml_with_vault`].
 pub fn parse_yaml(text: &str, path: &Path) -> Result<Inventory, InventoryError> {
+    parse_yaml_with_vault(text, path, &VaultSecrets::none())
+}
+
+/// [`parse_yaml`], decrypting `!vault` values with `vault`; each one's plaintext lands in
+/// the host's secrets, whatever the variable's name.
+pub fn parse_yaml_with_vault(
+    text: &str,
+    path: &Path,
+    vault: &VaultSecrets,
+) -> Result<Inventory, InventoryError> {
+    let mut b = Builder::new(path);
+    read_into(&mut b, text, vault)?;
+    b.finish_inventory()
+}
+
+/// Reads YAML inventory text into `b` (one file of several, maybe).
+pub(crate) fn read_into(
+    b: &mut Builder<'_>,
+    text: &str,
+    vault: &VaultSecrets,
+) -> Result<(), InventoryError> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let lines = KeyLines::new(text);
-    let b = Builder::new(path);
     let doc: Value = serde_norway::from_str(text).map_err(|e| {
         let line = e.location().map(|l| l.line()).unwrap_or(0);
         b.err(line, format!("not valid YAML: {e}"))
     })?;
     let top = match &doc {
         Value::Mapping(m) => m,
-        Value::Null => {
-            return Ok(Inventory {
-                hosts: Vec::new(),
-                source: Some(path.to_path_buf()),
-            })
-        }
+        Value::Null => return Ok(()),
         _ => {
             return Err(b.err(
                 1,
@@ -38,25 +55,34 @@ pub fn parse_yaml(text: &str, path: &Path) -> Result<Inventory, InventoryError> 
             ))
         }
     };
-    let mut walker = Walker { b, lines };
+    // An inventory plugin's configuration (`plugin: amazon.aws.aws_ec2`): Ansible's to run.
+    if let Some(plugin) = top.get("plugin").and_then(Value::as_str) {
+        return Err(b.err(
+            lines.line(&["plugin".to_string()]),
+            format!(
+                "this configures Ansible's inventory plugin '{plugin}', which trustsweep cannot run: \
+                 let Ansible run it and pipe its hosts in: ansible-inventory -i {} --list | trustsweep ... -i -",
+                b.current_path().display()
+            ),
+        ));
+    }
+    let mut walker = Walker { b, lines, vault };
     for (name, body) in top {
         let Some(name) = name.as_str() else {
             return Err(walker.b.err(1, "group names must be strings"));
         };
         walker.group(name, body, None, &mut vec![name.to_string()], 0)?;
     }
-    Ok(Inventory {
-        hosts: walker.b.finish()?,
-        source: Some(path.to_path_buf()),
-    })
+    Ok(())
 }
 
-struct Walker<'p> {
-    b: Builder<'p>,
+struct Walker<'a, 'p> {
+    b: &'a mut Builder<'p>,
     lines: KeyLines,
+    vault: &'a VaultSecrets,
 }
 
-impl Walker<'_> {
+impl Walker<'_, '_> {
     fn line(&self, path: &[String], more: &[&str]) -> usize {
         let mut p = path.to_vec();
         p.extend(more.iter().map(|s| s.to_string()));
@@ -168,12 +194,19 @@ impl Walker<'_> {
                 ));
             };
             let l = self.line(path, &["vars", k]);
-            let json = to_json(v).map_err(|e| {
-                self.b.err(
-                    l,
-                    format!("vars of group '{name}': variable '{k}' cannot be used: {e}"),
-                )
-            })?;
+            let json = match decrypt_yaml(v, self.vault).map_err(|source| {
+                self.b
+                    .vault_err(l, format!("group '{name}': variable '{k}'"), source)
+            })? {
+                Some(secret) => self.b.vaulted(secret),
+                None => to_json(v).map_err(|e| {
+                    self.b.err(
+                        l,
+                        format!("vars of group '{name}': variable '{k}' cannot be used: {e}"),
+                    )
+                })?,
+            };
+            let json = self.lines.yaml11(l, json);
             self.b.set_group_var(g, k, json, l)?;
         }
         Ok(())
@@ -226,13 +259,19 @@ impl Walker<'_> {
                     ));
                 };
                 let l = self.line(path, &["hosts", &key, k]);
-                let json = to_json(v).map_err(|e| {
-                    self.b.err(
-                        l,
-                        format!("host '{key}': variable '{k}' cannot be used: {e}"),
-                    )
-                })?;
-                host_vars.push((k.to_string(), json, l));
+                let json = match decrypt_yaml(v, self.vault).map_err(|source| {
+                    self.b
+                        .vault_err(l, format!("host '{key}': variable '{k}'"), source)
+                })? {
+                    Some(secret) => self.b.vaulted(secret),
+                    None => to_json(v).map_err(|e| {
+                        self.b.err(
+                            l,
+                            format!("host '{key}': variable '{k}' cannot be used: {e}"),
+                        )
+                    })?,
+                };
+                host_vars.push((k.to_string(), self.lines.yaml11(l, json), l));
             }
             for n in names {
                 let h = self.b.add_host(&n, g);
@@ -267,6 +306,7 @@ fn to_json(v: &Value) -> Result<serde_json::Value, serde_json::Error> {
 /// nearest enclosing key found).
 struct KeyLines {
     map: HashMap<String, usize>,
+    raw: Vec<String>,
 }
 
 const SEP: &str = "\u{1f}";
@@ -299,7 +339,18 @@ impl KeyLines {
                 .join(SEP);
             map.entry(joined).or_insert(i + 1);
         }
-        KeyLines { map }
+        KeyLines {
+            map,
+            raw: text.lines().map(str::to_string).collect(),
+        }
+    }
+
+    /// `value` read at `line` as Ansible's YAML 1.1 loader reads it (see [`yaml11_value`]).
+    fn yaml11(&self, line: usize, value: serde_json::Value) -> serde_json::Value {
+        match line.checked_sub(1).and_then(|i| self.raw.get(i)) {
+            Some(raw) => yaml11_value(raw, value),
+            None => value,
+        }
     }
 
     /// The line of `path`, else of its longest prefix found, else 0.
@@ -311,6 +362,43 @@ impl KeyLines {
         }
         0
     }
+}
+
+/// YAML 1.1's booleans, which Ansible's loader (PyYAML) reads and YAML 1.2 (serde_norway)
+/// leaves as text: a plain, unquoted `yes`, `no`, `on` or `off` (any of the three
+/// casings) on the key's line is a boolean there.
+pub(crate) fn yaml11_value(raw_line: &str, value: serde_json::Value) -> serde_json::Value {
+    let serde_json::Value::String(s) = &value else {
+        return value;
+    };
+    let b = match s.as_str() {
+        "yes" | "Yes" | "YES" | "on" | "On" | "ON" => true,
+        "no" | "No" | "NO" | "off" | "Off" | "OFF" => false,
+        _ => return value,
+    };
+    let t = raw_line.trim();
+    let code = match t.find(" #") {
+        Some(i) => t.get(..i).unwrap_or(t).trim_end(),
+        None => t,
+    };
+    let plain = code
+        .rsplit_once(": ")
+        .map(|(_, v)| v.trim())
+        .is_some_and(|v| v == s);
+    if plain {
+        serde_json::Value::Bool(b)
+    } else {
+        value
+    }
+}
+
+/// The line of each top-level key of block-style YAML (for vars files' messages).
+pub(crate) fn top_key_lines(text: &str) -> HashMap<String, usize> {
+    KeyLines::new(text)
+        .map
+        .into_iter()
+        .filter(|(k, _)| !k.contains(SEP))
+        .collect()
 }
 
 /// The key of a block mapping line (`key:` or `key: value`, the key maybe quoted).
@@ -386,6 +474,16 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("not valid YAML"), "{e}");
+    }
+
+    #[test]
+    fn yaml11_booleans() {
+        use serde_json::Value as J;
+        assert_eq!(yaml11_value("  a: yes", J::from("yes")), J::Bool(true));
+        assert_eq!(yaml11_value("a: Off # x", J::from("Off")), J::Bool(false));
+        assert_eq!(yaml11_value("a: \"yes\"", J::from("yes")), J::from("yes"));
+        assert_eq!(yaml11_value("a: 'no'", J::from("no")), J::from("no"));
+        assert_eq!(yaml11_value("a: y", J::from("y")), J::from("y"));
     }
 
     #[test]

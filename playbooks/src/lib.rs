@@ -13,6 +13,7 @@
 //!    [`Access::from_remote_error`]), with the endpoint `address`, the logon test with the
 //!    least-privileged logon-test account ([`DomainLogon`]) and, with `--ldap`, each DC's
 //!    copy of the computer account ([`DcAccount`]);
+//!    [`observe_host`] does all of this step but the DC side, over connections the CLI built;
 //! 2. fleet: [`diagnose_fleet`] → one [`Finding`] per host; [`summarize`] for `check`;
 //!    [`fleet_pdcs`] → the PDC per domain;
 //! 3. plan: [`plan_host`] / [`plan_fleet`] with [`PlanOptions`] (`plan` stops here);
@@ -28,6 +29,9 @@
 //! * [`scripts`] — the exact PowerShell 5.1 scripts and `cmd` lines sent to hosts (the lab
 //!   interprets exactly these). Only DC/domain/computer names are parameters, validated and
 //!   single-quoted.
+//! * [`observe`] — [`observe_host`]: phase 1 for one host over a [`Remote`] the CLI
+//!   built (probe, access read from a failed run, the domain-logon test through a
+//!   [`LogonAttempt`] as [`LogonTest`] allows), one [`HostObservation`] out.
 //! * [`probe`] — [`probe_host`], and the parsers for the probe and for `nltest`
 //!   (`/sc_query`, `/sc_verify`, `/sc_reset`, `/query`, `/dsgetdc`, `/dclist`). They read
 //!   numeric statuses, line positions and shapes, never English words alone; CRLF or LF.
@@ -41,6 +45,7 @@
 //!   [`RepairEvent`]s stream progress; [`RepairOutcome`] is the verified result.
 
 pub mod diagnose;
+pub mod observe;
 pub mod plan;
 pub mod probe;
 pub mod remote;
@@ -50,6 +55,9 @@ pub mod scripts;
 pub use diagnose::{
     diagnose_fleet, diagnose_host, fleet_pdcs, looks_local, summarize, Access, DcAccount,
     DcAccountState, Diagnosis, DomainLogon, Finding, HostObservation, HostState, Summary,
+};
+pub use observe::{
+    observe_host, record_probe, CloseRemote, LogonAttempt, LogonTest, RemoteSetupError,
 };
 pub use plan::{
     plan_fleet, plan_host, Action, HostPlan, PlanOptions, RejoinPreflight, RestorePreflight, Target,

@@ -603,33 +603,26 @@ impl NetlogonEvent {
     }
 }
 
+/// Seconds from 1601-01-01 (FILETIME's epoch) to 1970-01-01 (Unix's).
+const FILETIME_UNIX_SECS: i64 = 11_644_473_600;
+
 /// A FILETIME (100 ns since 1601-01-01 UTC) as `YYYY-MM-DD HH:MM:SS UTC`.
 pub fn filetime_utc(filetime: u64) -> String {
-    // 11 644 473 600 s from 1601-01-01 to 1970-01-01.
     let secs = i64::try_from(filetime / 10_000_000).unwrap_or(i64::MAX);
-    unix_utc(secs.saturating_sub(11_644_473_600))
+    unix_utc(secs.saturating_sub(FILETIME_UNIX_SECS))
 }
 
-/// Seconds since 1970-01-01 UTC (negative before) as `YYYY-MM-DD HH:MM:SS UTC`
-/// (Howard Hinnant's civil_from_days).
+/// Seconds since 1970-01-01 UTC (negative before) as `YYYY-MM-DD HH:MM:SS UTC` (proleptic
+/// Gregorian); the bare number for a time beyond the calendar's ±999,999 years.
 pub fn unix_utc(unix: i64) -> String {
-    let days = unix.div_euclid(86_400);
-    let secs = unix.rem_euclid(86_400);
-    let z = days.saturating_add(719_468);
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe.saturating_add(era.saturating_mul(400)) + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} UTC",
-        secs / 3600,
-        (secs % 3600) / 60,
-        secs % 60
-    )
+    match time::OffsetDateTime::from_unix_timestamp(unix) {
+        Ok(t) => {
+            let ((y, m, d), (hh, mm, ss)) = (t.to_calendar_date(), t.to_hms());
+            let m = u8::from(m);
+            format!("{y:04}-{m:02}-{d:02} {hh:02}:{mm:02}:{ss:02} UTC")
+        }
+        Err(_) => unix.to_string(),
+    }
 }
 
 /// The probe's output could not be read as a probe.

@@ -137,6 +137,18 @@ pub struct RunInfo {
     pub hosts: usize,
 }
 
+impl RunInfo {
+    /// A row of `SELECT id, run_at, command, hosts FROM runs`.
+    fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RunInfo> {
+        Ok(RunInfo {
+            id: r.get(0)?,
+            run_at: r.get(1)?,
+            command: r.get(2)?,
+            hosts: usize::try_from(r.get::<_, i64>(3)?).unwrap_or(0),
+        })
+    }
+}
+
 /// A host whose state changed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct HostChange {
@@ -299,14 +311,7 @@ impl History {
         let mut stmt = self
             .conn
             .prepare("SELECT id, run_at, command, hosts FROM runs ORDER BY run_at, id")?;
-        let rows = stmt.query_map([], |r| {
-            Ok(RunInfo {
-                id: r.get(0)?,
-                run_at: r.get(1)?,
-                command: r.get(2)?,
-                hosts: usize::try_from(r.get::<_, i64>(3)?).unwrap_or(0),
-            })
-        })?;
+        let rows = stmt.query_map([], RunInfo::from_row)?;
         Ok(rows.collect::<Result<Vec<_>, _>>()?)
     }
 
@@ -356,14 +361,7 @@ impl History {
         let mut stmt = self.conn.prepare(
             "SELECT id, run_at, command, hosts FROM runs ORDER BY run_at DESC, id DESC LIMIT ?1",
         )?;
-        let rows = stmt.query_map([to_i64(window)], |r| {
-            Ok(RunInfo {
-                id: r.get(0)?,
-                run_at: r.get(1)?,
-                command: r.get(2)?,
-                hosts: usize::try_from(r.get::<_, i64>(3)?).unwrap_or(0),
-            })
-        })?;
+        let rows = stmt.query_map([to_i64(window)], RunInfo::from_row)?;
         Ok(rows.collect::<Result<Vec<_>, _>>()?)
     }
 
@@ -492,8 +490,8 @@ fn flapping(host: String, entries: &[Entry]) -> Option<Flapping> {
     })
 }
 
-/// Unix seconds as `YYYY-MM-DD HH:MM:SS UTC` (proleptic Gregorian; H. Hinnant's
-/// civil-from-days).
+/// Unix seconds as `YYYY-MM-DD HH:MM:SS UTC` (proleptic Gregorian), as the probe's
+/// NETLOGON event times are printed: [`playbooks::probe::unix_utc`].
 pub fn utc(unix: i64) -> String {
     playbooks::probe::unix_utc(unix)
 }
@@ -530,6 +528,23 @@ fn table(out: &mut String, rows: &[Vec<String>]) {
     }
 }
 
+/// One section of the history: its title with the number of rows, then the rows under
+/// their header when there are any.
+fn section(
+    out: &mut String,
+    title: &str,
+    header: &[&str],
+    rows: impl Iterator<Item = Vec<String>>,
+) {
+    let rows: Vec<Vec<String>> = std::iter::once(header.iter().map(|h| h.to_string()).collect())
+        .chain(rows)
+        .collect();
+    let _ = writeln!(out, "\n{title} ({}):", rows.len().saturating_sub(1));
+    if rows.len() > 1 {
+        table(out, &rows);
+    }
+}
+
 /// The history for people.
 pub fn render_history(view: &HistoryView) -> String {
     let mut out = String::new();
@@ -553,79 +568,45 @@ pub fn render_history(view: &HistoryView) -> String {
         }
     }
 
-    let _ = writeln!(
-        out,
-        "\nnewly broken since the last run ({}):",
-        view.newly_broken.len()
-    );
-    if !view.newly_broken.is_empty() {
-        let mut rows = vec![vec![
-            "host".into(),
-            "was".into(),
-            "now".into(),
-            "diagnosis".into(),
-        ]];
-        rows.extend(view.newly_broken.iter().map(|c| {
+    section(
+        &mut out,
+        "newly broken since the last run",
+        &["host", "was", "now", "diagnosis"],
+        view.newly_broken.iter().map(|c| {
             vec![
                 c.host.clone(),
                 c.was.to_string(),
                 c.now.to_string(),
                 c.diagnosis.clone(),
             ]
-        }));
-        table(&mut out, &rows);
-    }
-
-    let _ = writeln!(
-        out,
-        "\nrepaired, broken then healthy ({}):",
-        view.repaired.len()
+        }),
     );
-    if !view.repaired.is_empty() {
-        let mut rows = vec![vec!["host".into(), "was".into(), "diagnosis".into()]];
-        rows.extend(
-            view.repaired
-                .iter()
-                .map(|c| vec![c.host.clone(), c.was.to_string(), c.diagnosis.clone()]),
-        );
-        table(&mut out, &rows);
-    }
-
-    let _ = writeln!(
-        out,
-        "\nchronic, broken {CHRONIC_MIN_RUNS}+ runs in a row ({}):",
-        view.chronic.len()
+    section(
+        &mut out,
+        "repaired, broken then healthy",
+        &["host", "was", "diagnosis"],
+        view.repaired
+            .iter()
+            .map(|c| vec![c.host.clone(), c.was.to_string(), c.diagnosis.clone()]),
     );
-    if !view.chronic.is_empty() {
-        let mut rows = vec![vec![
-            "host".into(),
-            "runs".into(),
-            "since".into(),
-            "diagnosis".into(),
-        ]];
-        rows.extend(view.chronic.iter().map(|c| {
+    section(
+        &mut out,
+        &format!("chronic, broken {CHRONIC_MIN_RUNS}+ runs in a row"),
+        &["host", "runs", "since", "diagnosis"],
+        view.chronic.iter().map(|c| {
             vec![
                 c.host.clone(),
                 format!("{}{}", if c.at_least { ">=" } else { "" }, c.runs),
                 utc(c.since_run_at),
                 c.diagnosis.clone(),
             ]
-        }));
-        table(&mut out, &rows);
-    }
-
-    let _ = writeln!(
-        out,
-        "\nflapping, {FLAP_MIN_CHANGES}+ state changes in the last {FLAP_RUNS} runs ({}):",
-        view.flapping.len()
+        }),
     );
-    if !view.flapping.is_empty() {
-        let mut rows = vec![vec![
-            "host".into(),
-            "changes".into(),
-            "states, oldest first".into(),
-        ]];
-        rows.extend(view.flapping.iter().map(|f| {
+    section(
+        &mut out,
+        &format!("flapping, {FLAP_MIN_CHANGES}+ state changes in the last {FLAP_RUNS} runs"),
+        &["host", "changes", "states, oldest first"],
+        view.flapping.iter().map(|f| {
             vec![
                 f.host.clone(),
                 f.changes.to_string(),
@@ -635,8 +616,7 @@ pub fn render_history(view: &HistoryView) -> String {
                     .collect::<Vec<_>>()
                     .join(" > "),
             ]
-        }));
-        table(&mut out, &rows);
-    }
+        }),
+    );
     out
 }

@@ -159,6 +159,34 @@ impl Recap<'_> {
         }
     }
 
+    /// A found (and, after a repair, left) count table: the header, then one row per
+    /// (label, the state it is coloured as, found, left).
+    fn count_table(
+        &self,
+        out: &mut String,
+        what: &str,
+        rows: impl Iterator<Item = (String, HostState, usize, Option<usize>)>,
+    ) {
+        let mut table_rows = vec![self.count_header(what)];
+        for (label, st, found, left) in rows {
+            let mut row = vec![
+                cell(label, Style::of_state(st)),
+                cell(found.to_string(), Style::Plain),
+            ];
+            if let Some(left) = left {
+                row.push(cell(left.to_string(), Style::Plain));
+            }
+            table_rows.push(row);
+        }
+        out.push('\n');
+        out.push_str(&table(
+            &self.p,
+            "  ",
+            &[Align::Left, Align::Right, Align::Right],
+            &table_rows,
+        ));
+    }
+
     /// The command, size, time and peak concurrency.
     fn title(&self, out: &mut String) {
         let doc = self.doc;
@@ -181,29 +209,12 @@ impl Recap<'_> {
     /// States, found and left.
     fn states(&self, out: &mut String) {
         let doc = self.doc;
-        let mut rows = vec![self.count_header("state")];
-        for st in HostState::ALL {
+        let rows = HostState::ALL.into_iter().filter_map(|st| {
             let found = doc.summary.count(st);
             let left = doc.remaining.as_ref().map(|s| s.count(st));
-            if found == 0 && left.unwrap_or(0) == 0 {
-                continue;
-            }
-            let mut row = vec![
-                cell(st.to_string(), Style::of_state(st)),
-                cell(found.to_string(), Style::Plain),
-            ];
-            if let Some(left) = left {
-                row.push(cell(left.to_string(), Style::Plain));
-            }
-            rows.push(row);
-        }
-        out.push('\n');
-        out.push_str(&table(
-            &self.p,
-            "  ",
-            &[Align::Left, Align::Right, Align::Right],
-            &rows,
-        ));
+            (found != 0 || left.unwrap_or(0) != 0).then(|| (st.to_string(), st, found, left))
+        });
+        self.count_table(out, "state", rows);
     }
 
     /// Diagnoses, found and left.
@@ -221,24 +232,10 @@ impl Recap<'_> {
                 e.1 += 1;
             }
         }
-        let mut rows = vec![self.count_header("diagnosis")];
-        for (name, (n, left, st)) in &found {
-            let mut row = vec![
-                cell(*name, Style::of_state(*st)),
-                cell(n.to_string(), Style::Plain),
-            ];
-            if repaired {
-                row.push(cell(left.to_string(), Style::Plain));
-            }
-            rows.push(row);
-        }
-        out.push('\n');
-        out.push_str(&table(
-            &self.p,
-            "  ",
-            &[Align::Left, Align::Right, Align::Right],
-            &rows,
-        ));
+        let rows = found
+            .into_iter()
+            .map(|(name, (n, left, st))| (name.to_string(), st, n, repaired.then_some(left)));
+        self.count_table(out, "diagnosis", rows);
     }
 
     /// Actions: the first rung each plan starts with; what ran; what healed.

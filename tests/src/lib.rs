@@ -99,3 +99,17 @@ pub fn json_stdout(out: &std::process::Output) -> serde_json::Value {
         )
     })
 }
+
+/// The entry of host `name` in a JSON report's `hosts`; panics (test support) when the
+/// report has none.
+#[allow(clippy::panic)]
+pub fn report_host<'a>(doc: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    doc.get("hosts")
+        .and_then(serde_json::Value::as_array)
+        .and_then(|hosts| {
+            hosts
+                .iter()
+                .find(|h| h.get("host").is_some_and(|n| n == name))
+        })
+        .unwrap_or_else(|| panic!("{name} missing from report"))
+}

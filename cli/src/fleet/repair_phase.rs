@@ -8,8 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use playbooks::{
-    DomainCredential, HostPlan, HostState, RepairEvent, RepairOptions, RepairOutcome, RepairStatus,
-    Summary,
+    HostPlan, HostState, RepairEvent, RepairOptions, RepairOutcome, RepairStatus, Summary,
 };
 use report::HostReport;
 use tokio::sync::mpsc;
@@ -246,10 +245,6 @@ async fn repair_one(
             target.name
         ));
     };
-    let cred = DomainCredential {
-        user: repair.user.clone(),
-        password: repair.password.clone(),
-    };
     let on_dc = plan
         .actions
         .iter()
@@ -264,7 +259,7 @@ async fn repair_one(
         };
         // DC-side actions bind as this host's repair account.
         let access = DcAccess {
-            reset_as: Some(repair),
+            reset_as: Some(repair.clone()),
             ..access
         };
         let mut dir = LdapDirectory { access, evidence };
@@ -286,7 +281,7 @@ async fn repair_one(
         remote = remote.with_laps_refresh(refresh);
     }
     let mut outcome =
-        playbooks::repair_host_with(&mut remote, &plan, &cred, &options, &mut on_event).await;
+        playbooks::repair_host_with(&mut remote, &plan, &repair, &options, &mut on_event).await;
     remote.close().await;
     // The DC-side steps came first: they are part of what was done.
     if let Some(dc) = dc_outcome {

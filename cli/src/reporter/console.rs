@@ -78,6 +78,17 @@ pub fn inventory(inv: &inventory::Inventory, table: bool) -> Result<(), OutputFa
     }
 }
 
+/// `trustsweep inventory --explain`: each host's variables with the file, line and
+/// precedence level each came from.
+pub fn inventory_explain(inv: &inventory::Inventory, table: bool) -> Result<(), OutputFailed> {
+    if table {
+        out(&inv.to_explain_text());
+        Ok(())
+    } else {
+        json(Some("inventory"), &inv.to_explain_rows())
+    }
+}
+
 /// `trustsweep run`'s output as it arrives: stdout to stdout, stderr to stderr (a
 /// PowerShell stderr is CLIXML: shown decoded by [`run_powershell_errors`] instead).
 pub fn run_output(stream: Stream, data: &[u8], powershell: bool) {

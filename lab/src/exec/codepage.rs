@@ -55,8 +55,8 @@ pub(crate) fn decode(bytes: &[u8], encoding: InputEncoding) -> String {
     }
 }
 
-/// The lines PowerShell's `$input` enumerates from decoded stdin (CRLF or LF; no trailing
-/// empty line).
+/// Text line by line as PowerShell reads it: the lines `$input` enumerates from decoded
+/// stdin, and a native program's output (CRLF or LF; no trailing empty line).
 pub(crate) fn lines(text: &str) -> Vec<String> {
     if text.is_empty() {
         return Vec::new();

@@ -9,8 +9,19 @@ use crate::domain::{
 };
 use crate::host::{Host, Membership, PowerState};
 
-fn restart_needed_warning(me: &str) -> String {
-    format!("The changes will take effect after you restart the computer {me}.")
+/// The end of a membership change: with `-Restart` the host restarts now; without, the
+/// cmdlet warns that the change takes effect at the next restart.
+fn restart_or_warn(eng: &mut Engine<'_, '_>, b: &Bound, me: &str) -> CmdOutcome {
+    if b.switch("Restart") {
+        reboot(eng);
+        return CmdOutcome::none();
+    }
+    CmdOutcome {
+        warnings: vec![format!(
+            "The changes will take effect after you restart the computer {me}."
+        )],
+        ..CmdOutcome::default()
+    }
 }
 
 fn reboot(eng: &mut Engine<'_, '_>) {
@@ -148,14 +159,7 @@ pub(super) fn remove_computer(eng: &mut Engine<'_, '_>, b: &Bound) -> CmdOutcome
         hm.secret = None;
         hm.old_secret = None;
     }
-    if b.switch("Restart") {
-        reboot(eng);
-        return CmdOutcome::none();
-    }
-    CmdOutcome {
-        warnings: vec![restart_needed_warning(&me)],
-        ..CmdOutcome::default()
-    }
+    restart_or_warn(eng, b, &me)
 }
 
 /// `Add-Computer -DomainName d -Credential c [-Server dc] [-OUPath ou] [-Force] [-Restart]`
@@ -218,17 +222,9 @@ pub(super) fn add_computer(eng: &mut Engine<'_, '_>, b: &Bound) -> CmdOutcome {
         Ok(dc) => dc,
         Err(msg) => return fail(msg),
     };
-    let Some(cred) = cred else {
-        return fail("Access is denied");
-    };
-    let user = match eng
-        .env
-        .st
-        .domain
-        .check_credential(&cred.user, &cred.password)
-    {
-        Ok(u) => u.clone(),
-        Err(_) => return fail("The user name or password is incorrect"),
+    let user = match domain_user(eng, cred.as_ref()) {
+        Ok(u) => u,
+        Err(msg) => return fail(msg),
     };
     let now = eng.env.now;
     let exists = eng.env.st.domain.view(&h.computer_name, dc, now).is_some();
@@ -250,14 +246,7 @@ pub(super) fn add_computer(eng: &mut Engine<'_, '_>, b: &Bound) -> CmdOutcome {
     }
     // The join sets the channel up with the DC it wrote.
     eng.env.st.use_channel(eng.env.host, Some(dc), now);
-    if b.switch("Restart") {
-        reboot(eng);
-        return CmdOutcome::none();
-    }
-    CmdOutcome {
-        warnings: vec![restart_needed_warning(&me)],
-        ..CmdOutcome::default()
-    }
+    restart_or_warn(eng, b, &me)
 }
 
 pub(super) fn restart_computer(eng: &mut Engine<'_, '_>, b: &Bound) -> CmdOutcome {
@@ -398,6 +387,21 @@ fn create_account(
     Ok(new)
 }
 
+/// The domain account a join or unjoin acts as: the credential's, checked by the DC.
+/// Without one, the session's, which has none on the DC over WinRM (the double hop).
+/// Err: the cmdlet's error message.
+fn domain_user(eng: &Engine<'_, '_>, cred: Option<&PsCred>) -> Result<DomainUser, &'static str> {
+    let Some(cred) = cred else {
+        return Err("Access is denied");
+    };
+    eng.env
+        .st
+        .domain
+        .check_credential(&cred.user, &cred.password)
+        .cloned()
+        .map_err(|_| "The user name or password is incorrect")
+}
+
 /// NETSETUP_ACCT_DELETE: disables the computer object on the DC, with the credential's
 /// rights or, without one, the session's (none on the DC over WinRM). Err: the unjoin's
 /// error message.
@@ -407,18 +411,7 @@ fn disable_on_dc(
     dc: DcIndex,
     cred: Option<&PsCred>,
 ) -> Result<(), &'static str> {
-    let Some(cred) = cred else {
-        return Err("Access is denied");
-    };
-    let user = match eng
-        .env
-        .st
-        .domain
-        .check_credential(&cred.user, &cred.password)
-    {
-        Ok(u) => u.clone(),
-        Err(_) => return Err("The user name or password is incorrect"),
-    };
+    let user = domain_user(eng, cred)?;
     let own = eng.env.st.domain.ownership(&h.computer_name).cloned();
     let creator = own.as_ref().and_then(|o| o.creator_sid.clone());
     let is_creator = creator.is_some_and(|c| c == eng.env.st.domain.user_sid(&user));

@@ -337,27 +337,20 @@ fn obj(type_name: &str, text: String, props: Vec<(&str, Value)>) -> Value {
     }))
 }
 
+/// Seconds from 1601-01-01 (FILETIME's epoch) to 1970-01-01 (Unix's).
+const FILETIME_UNIX_SECS: i64 = 11_644_473_600;
+
 /// `MM/dd/yyyy HH:mm:ss` (invariant culture, as string expansion prints a DateTime).
 fn datetime_text(filetime: u64) -> String {
-    let secs = filetime / 10_000_000;
-    let days = i64::try_from(secs / 86_400).unwrap_or(0);
-    let rem = secs % 86_400;
-    // Days since 1601-01-01 → civil date (proleptic Gregorian).
-    let z = days - 134_774 + 719_468; // shift to days since 0000-03-01 via 1970 epoch
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{m:02}/{d:02}/{y:04} {:02}:{:02}:{:02}",
-        rem / 3600,
-        (rem % 3600) / 60,
-        rem % 60
-    )
+    let secs = i64::try_from(filetime / 10_000_000).unwrap_or(i64::MAX);
+    match time::OffsetDateTime::from_unix_timestamp(secs.saturating_sub(FILETIME_UNIX_SECS)) {
+        Ok(t) => {
+            let ((y, m, d), (hh, mm, ss)) = (t.to_calendar_date(), t.to_hms());
+            let m = u8::from(m);
+            format!("{m:02}/{d:02}/{y:04} {hh:02}:{mm:02}:{ss:02}")
+        }
+        Err(_) => filetime.to_string(),
+    }
 }
 
 fn credential_arg(cmdlet: &str, b: &Bound, name: &str) -> Result<Option<PsCred>, ErrorRecord> {

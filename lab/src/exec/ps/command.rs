@@ -11,7 +11,8 @@ use super::engine::Engine;
 use super::error::{ErrorRecord, NativeKind, Position};
 use super::flow::Flow;
 use super::value::Value;
-use super::{split_lines, StreamLine};
+use super::StreamLine;
+use crate::exec::codepage::lines as split_lines;
 
 impl Engine<'_, '_> {
     /// Runs a pipeline: each element's output is the next one's input; `$null`s are

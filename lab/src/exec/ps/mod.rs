@@ -79,21 +79,6 @@ pub(crate) fn script_reads_input(script: &str) -> bool {
     parser::parse_script(script).is_ok_and(|stmts| ast::reads_input(&stmts))
 }
 
-/// Splits program output into lines (LF or CRLF; no empty last line for a final newline).
-pub(crate) fn split_lines(text: &str) -> Vec<String> {
-    if text.is_empty() {
-        return Vec::new();
-    }
-    let mut lines: Vec<String> = text
-        .split('\n')
-        .map(|l| l.trim_end_matches('\r').to_string())
-        .collect();
-    if text.ends_with('\n') {
-        lines.pop();
-    }
-    lines
-}
-
 /// Runs a script; returns (stdout, stderr, exit).
 pub(crate) fn run_script(
     env: &mut Env<'_>,
