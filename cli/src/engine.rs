@@ -4,6 +4,12 @@
 //! Shape borrowed from omicron's `ParallelTaskSet` (a `JoinSet` under a `Semaphore`) and
 //! nextest's runner → events → reporters split. One host's failure, panic or timeout
 //! becomes that host's result and never stops the sweep.
+//!
+//! A host's deadline counts from the moment its job starts: time spent waiting for a slot
+//! or for its turn in the opening ramp ([`Ramp`]) is not charged to it, and neither is
+//! the clean-up its session finishes in the background after its result is in (Signal and
+//! Delete, awaited at the end of the phase, bounded by [`CLEANUP_BUDGET`]). Its reported
+//! elapsed time is measured the same way.
 
 use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -12,6 +18,8 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
+
+pub use crate::limits::{ChosenBy, Ramp};
 
 /// Something the engine tells the reporters.
 #[derive(Debug, Clone)]
@@ -22,6 +30,16 @@ pub enum Event<R> {
         phase: &'static str,
         /// Number of hosts in the phase.
         total: usize,
+    },
+    /// How many hosts the phase works on at once, and who chose that number; sent right
+    /// after [`Event::PhaseStarted`].
+    Concurrency {
+        /// Phase name.
+        phase: &'static str,
+        /// Hosts at once.
+        hosts: usize,
+        /// Who chose it.
+        chosen_by: ChosenBy,
     },
     /// A host finished (successfully or not) in the current phase.
     HostFinished {
@@ -44,8 +62,32 @@ pub enum Event<R> {
 pub struct Limits {
     /// At most this many hosts at once.
     pub concurrency: usize,
-    /// Each host's whole job must finish within this.
+    /// Who chose `concurrency` (reported with [`Event::Concurrency`]).
+    pub chosen_by: ChosenBy,
+    /// Each host's whole job must finish within this, from when it starts.
     pub host_deadline: Duration,
+    /// How fast hosts start in the phase's first moments.
+    pub ramp: Ramp,
+}
+
+impl Limits {
+    /// `concurrency` hosts at once (as `--concurrency` said) within `host_deadline`, with
+    /// the default ramp.
+    pub fn new(concurrency: usize, host_deadline: Duration) -> Self {
+        Limits {
+            concurrency,
+            chosen_by: ChosenBy::Flag,
+            host_deadline,
+            ramp: Ramp::default(),
+        }
+    }
+
+    /// With `concurrency` as chosen ([`crate::limits::choose`]).
+    pub fn with_concurrency(mut self, concurrency: crate::limits::Concurrency) -> Self {
+        self.concurrency = concurrency.hosts;
+        self.chosen_by = concurrency.chosen_by;
+        self
+    }
 }
 
 /// How long a phase waits, after its last host, for the shell deletions of hosts its
@@ -91,11 +133,25 @@ where
     let started = Instant::now();
     let total = items.len();
     let _ = events.send(Event::PhaseStarted { phase, total }.into());
+    let _ = events.send(
+        Event::Concurrency {
+            phase,
+            hosts: limits.concurrency.max(1),
+            chosen_by: limits.chosen_by,
+        }
+        .into(),
+    );
     let sem = Arc::new(Semaphore::new(limits.concurrency.max(1)));
+    let ramp_start = tokio::time::Instant::now();
     let gauge = Gauge::default();
     let mut set: JoinSet<(usize, Duration, Result<R, Abnormal>)> = JoinSet::new();
     let mut results: Vec<Option<R>> = (0..total).map(|_| None).collect();
     for (index, item) in items.iter().cloned().enumerate() {
+        // Its turn in the opening ramp, then a slot: neither wait counts against its
+        // deadline, which starts with the job.
+        if let Some(after) = limits.ramp.start_after(index) {
+            tokio::time::sleep_until(ramp_start + after).await;
+        }
         let Some(permit) = next_slot(&sem, cancel).await else {
             break;
         };
@@ -288,8 +344,8 @@ mod tests {
         let (tx, mut rx) = mpsc::unbounded_channel();
         let items: Vec<u32> = (0..50).collect();
         let limits = Limits {
-            concurrency: 7,
-            host_deadline: Duration::from_millis(500),
+            ramp: Ramp::NONE,
+            ..Limits::new(7, Duration::from_millis(500))
         };
         let (results, peak) = fan_out(
             "probe",

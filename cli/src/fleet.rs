@@ -201,7 +201,7 @@ pub async fn check(args: CheckArgs) -> i32 {
         summary: &summary,
         elapsed: t0.elapsed(),
     });
-    let doc = document("check", summary, None, t0, swept.peak, reports);
+    let doc = document("check", summary, None, t0, &swept, reports);
     run.finish(&doc, &args.source.fail_on, &swept.targets)
 }
 
@@ -511,7 +511,7 @@ pub async fn plan(args: PlanArgs) -> i32 {
     let _ = reporter.report(SweepEvent::DryRunDone {
         would_change: plans.iter().filter(|p| p.changes_anything()).count(),
     });
-    let doc = document("plan", summary, None, t0, swept.peak, reports);
+    let doc = document("plan", summary, None, t0, &swept, reports);
     run.finish(&doc, &args.source.fail_on, &swept.targets)
 }
 
@@ -542,7 +542,7 @@ pub async fn repair(args: RepairArgs) -> i32 {
         }
     }
     let settings = RepairSettings {
-        concurrency: args.source.concurrency,
+        concurrency: swept.concurrency,
         host_deadline: args.source.host_deadline,
         reboot_timeout: args.reboot_timeout,
         format: run.outputs.format,
@@ -566,6 +566,6 @@ pub async fn repair(args: RepairArgs) -> i32 {
         elapsed: t0.elapsed(),
         reports: &reports,
     });
-    let doc = document("repair", summary, Some(remaining), t0, swept.peak, reports);
+    let doc = document("repair", summary, Some(remaining), t0, &swept, reports);
     run.finish(&doc, &args.source.fail_on, &swept.targets)
 }

@@ -12,7 +12,7 @@ use clap::Args;
 use lab::faults::FaultKind;
 use lab::model::{Directory, Lab, LabSpec};
 use lab::samba::SambaConfig;
-use lab::wire::{RunningLab, WireOptions};
+use lab::wire::{OfflineMode, RunningLab, WireOptions};
 use winrm::ntlm::CbtHardening;
 use winrm::server::ServerConfig;
 use winrm::transport::Scheme;
@@ -27,14 +27,25 @@ use crate::reporter::console::{self, LabEvent};
 pub struct LabArgs {
     /// Faults to place, as KIND=COUNT,... (snapshot, clone, stale-dc, dc-reset,
     /// disabled-account, deleted-account, sid-duplicate, dns, no-dc, deny-network-logon,
-    /// domain-controller, offline, slow, filtered-admin; for clone and sid-duplicate the
-    /// count is of pairs). Default: a realistic mix of every kind.
+    /// domain-controller, offline, slow, filtered-admin, hung; for clone and sid-duplicate
+    /// the count is of pairs). Default: a realistic mix of every kind but hung (accepts,
+    /// never answers: opt-in, it costs each client its read timeout).
     #[arg(long, value_name = "KIND=COUNT,...", value_parser = parse_faults)]
     pub faults: Option<FaultList>,
     /// Seed: the same seed and options give the same lab.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
-    /// Simulated network round-trip time per request, in milliseconds.
+    /// What hosts cost in time, as measured on Windows (issue 15): lan, wan or far (RTT
+    /// 1, 30 or 150 ms, paid per TCP connect and per request; 8 ms of server time per
+    /// request; 60 ms to create a shell; PowerShell start-up drawn from the seed, median
+    /// 450 ms, p99 2.5 s; Test-ComputerSecureChannel 60 ms and nltest 40 ms plus their DC
+    /// round trips). Offline hosts become black holes (connects hang until the client's
+    /// connect timeout). --latency-ms and --powershell-ms, when given, override its RTT
+    /// and its PowerShell start-up.
+    #[arg(long, value_name = "PROFILE")]
+    pub latency_profile: Option<lab::latency::Profile>,
+    /// Simulated network round-trip time per request (and per TCP connect), in
+    /// milliseconds.
     #[arg(long, value_name = "MS", default_value_t = 0)]
     pub latency_ms: u64,
     /// Simulated round-trip time of the `slow` hosts, in milliseconds.
@@ -167,11 +178,21 @@ pub fn build(hosts: usize, args: &LabArgs) -> Result<Lab, LabError> {
         spec.faults = f.0.clone();
     }
     spec.latency = Duration::from_millis(args.latency_ms);
+    if let Some(profile) = args.latency_profile {
+        spec.costs = profile.costs();
+        if args.latency_ms == 0 {
+            spec.latency = profile.rtt();
+        }
+        if args.powershell_ms > 0 {
+            spec.costs.powershell = None;
+        }
+    }
     spec.snapshot_rotations = args.snapshot_rotations;
     spec.dc_accepts_previous = args.dc_accepts_previous;
-    spec.slow_latency = Duration::from_millis(args.slow_ms.max(args.latency_ms));
+    spec.slow_latency = Duration::from_millis(args.slow_ms).max(spec.latency);
     if let Some(facts) = &args.lab_samba {
-        let samba = SambaConfig::from_facts_file(facts).map_err(LabError::SambaFacts)?;
+        let samba =
+            SambaConfig::from_facts_file(facts).map_err(|e| LabError::SambaFacts(e.to_string()))?;
         spec.directory = Directory::Samba(Box::new(samba));
         spec.name_prefix = SAMBA_NAME_PREFIX.to_string();
     }
@@ -199,6 +220,10 @@ pub async fn start(
             ..ServerConfig::default()
         },
         scheme: args.scheme,
+        offline: match args.latency_profile {
+            Some(_) => OfflineMode::BlackHole,
+            None => OfflineMode::Refuse,
+        },
         ..WireOptions::default()
     };
     Ok(RunningLab::start(lab, opts).await?)

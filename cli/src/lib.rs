@@ -11,10 +11,12 @@ pub mod heading;
 pub mod inventory_cmd;
 pub mod journal;
 pub mod lab_cmd;
+pub mod limits;
 pub mod remote;
 pub mod reporter;
 pub mod run;
 pub mod run_plan;
+pub mod shard_env;
 pub mod sweep;
 pub mod targets;
 

@@ -77,6 +77,10 @@ enum LabCommand {
 fn main() {
     let cli = Cli::parse();
     init_tracing(cli.verbose, cli.quiet, cli.log_format);
+    // Every host in flight holds sockets: take the hard open-file limit, which the default
+    // concurrency follows (trustsweep_cli::limits).
+    let open_files = trustsweep_cli::limits::raise_open_file_limit();
+    tracing::debug!(?open_files, "open-file limit");
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -80,8 +80,11 @@ impl WinrmRemote {
 }
 
 impl CloseRemote for WinrmRemote {
+    /// Signal and Delete run on their own task (bounded, awaited at the end of the phase
+    /// by `winrm::session::finish_cleanup`): the host's result does not wait for them.
     fn close(self) -> impl std::future::Future<Output = ()> + Send {
-        WinrmRemote::close(self)
+        self.session.close_in_background();
+        std::future::ready(())
     }
 }
 

@@ -4,7 +4,7 @@
 //! pure fleet analysis of the playbooks.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use playbooks::{Access, DomainLogon, HostObservation, LogonTest, RemoteSetupError};
 use serde::Serialize;
@@ -38,7 +38,7 @@ pub fn session_config(target: &Target, cred: &Credential) -> SessionConfig {
     cfg.tls = target.tls.clone();
     cfg.connect_timeout = target.connect_timeout;
     cfg.operation_timeout = target.operation_timeout;
-    cfg.read_timeout = target.operation_timeout + Duration::from_secs(10);
+    cfg.read_timeout = target.read_timeout;
     cfg
 }
 

@@ -20,7 +20,8 @@ use crate::lab_cmd::{self, LabArgs};
 pub struct SourceArgs {
     /// Inventory: an Ansible YAML or INI file (with the group_vars/ and host_vars/ beside
     /// it), an inventory directory, a plain host list, CSV, or the JSON of
-    /// `ansible-inventory --list`; `-` reads it from standard input. Repeatable: the
+    /// `ansible-inventory --list`; `-` reads it from standard input; `ws1,ws2,` is a list
+    /// of hosts, as in Ansible. Repeatable: the
     /// sources merge as Ansible merges them. Default: ANSIBLE_INVENTORY, else the
     /// `inventory =` of the ansible.cfg Ansible would read.
     #[arg(short = 'i', long = "inventory", value_name = "FILE|DIR|-", conflicts_with_all = ["lab", "ou"], help_heading = heading::INVENTORY)]
@@ -30,8 +31,10 @@ pub struct SourceArgs {
     #[arg(long, value_name = "PATTERN", help_heading = heading::INVENTORY)]
     pub limit: Option<String>,
     /// Take only a deterministic slice K of N of the hosts (1-based), for CI matrices;
-    /// combine the shards' JSON reports with `trustsweep merge`.
-    #[arg(long, value_name = "K/N", value_parser = report::parse_shard, help_heading = heading::INVENTORY)]
+    /// combine the shards' JSON reports with `trustsweep merge`. `auto` reads it from
+    /// TRUSTSWEEP_SHARD=K/N, GitLab's CI_NODE_INDEX/CI_NODE_TOTAL, or a Kubernetes Indexed
+    /// Job's JOB_COMPLETION_INDEX (0-based) with N from `auto/N` or TRUSTSWEEP_SHARD_TOTAL.
+    #[arg(long, value_name = "K/N|auto[/N]", value_parser = crate::shard_env::parse_shard_arg, help_heading = heading::INVENTORY)]
     pub shard: Option<report::Shard>,
     /// Credentials file (YAML or GROUP.KEY=VALUE lines, owner-only) giving user/password
     /// and repair_user/repair_password per inventory group.
@@ -101,9 +104,11 @@ pub struct SourceArgs {
     /// Do not verify HTTPS certificates. Dangerous: anyone on the path can read passwords.
     #[arg(long, help_heading = heading::CONNECTION)]
     pub insecure_skip_tls_verify: bool,
-    /// Hosts worked on at once.
-    #[arg(long, default_value_t = 64, help_heading = heading::CONNECTION)]
-    pub concurrency: usize,
+    /// Hosts worked on at once [default: as many as the open-file limit allows, raised to
+    /// its hard limit at start, at most 1024]; a value above what the limit allows is
+    /// lowered to it.
+    #[arg(long, value_name = "N", help_heading = heading::CONNECTION)]
+    pub concurrency: Option<usize>,
     /// Seconds one host may take in a phase before it is reported as timed out.
     #[arg(long, value_name = "SECONDS", default_value_t = 120, help_heading = heading::CONNECTION)]
     pub host_deadline: u64,
@@ -451,6 +456,19 @@ fn inventory_sources(args: &SourceArgs) -> Result<Vec<inventory::Source>, Target
                 name: PathBuf::from("<stdin>"),
                 text,
             });
+        } else if !p.exists() && p.to_string_lossy().contains(',') {
+            // Ansible's host list: `-i 'ws1.corp.test,ws2.corp.test,'`.
+            let text = p
+                .to_string_lossy()
+                .split(',')
+                .map(str::trim)
+                .filter(|h| !h.is_empty())
+                .collect::<Vec<_>>()
+                .join("\n");
+            out.push(inventory::Source::Text {
+                name: PathBuf::from("<host list>"),
+                text,
+            });
         } else {
             out.push(inventory::Source::Path(p.clone()));
         }
@@ -497,7 +515,7 @@ pub async fn resolve(args: &SourceArgs) -> Result<Resolved, TargetsError> {
         lab,
         ad,
     } = load(args).await?;
-    if args.concurrency == 0 {
+    if args.concurrency == Some(0) {
         return Err(TargetsError::NoConcurrency);
     }
     let accounts = Accounts::from_args(args, &inventory)?;
@@ -713,7 +731,8 @@ fn samba_lab_access(
     facts: &std::path::Path,
     targets: &[Target],
 ) -> Result<crate::dc::DcAccess, TargetsError> {
-    let cfg = lab::samba::SambaConfig::from_facts_file(facts).map_err(TargetsError::SambaFacts)?;
+    let cfg = lab::samba::SambaConfig::from_facts_file(facts)
+        .map_err(|e| TargetsError::SambaFacts(e.to_string()))?;
     let reset_as = targets.iter().find_map(|t| t.repair.clone());
     let Some(read_as) = reset_as.clone() else {
         return Err(TargetsError::SambaNoRepairAccount);

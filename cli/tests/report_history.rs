@@ -92,6 +92,8 @@ fn doc(command: &str, hosts: Vec<HostReport>) -> Document {
         remaining,
         elapsed_ms: 1000,
         peak_concurrency: 4,
+        concurrency: None,
+        shard: None,
         hosts,
     }
 }

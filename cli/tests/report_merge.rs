@@ -1,6 +1,6 @@
 //! Shards and merging: `--shard K/N` slices partition any host list exactly and do not
 //! depend on the machine; the shards' reports merged equal the unsharded report (hosts,
-//! summaries), and mixed commands, schemas or overlapping shards are refused.
+//! summaries), and mixed commands, schemas, overlapping or missing shards are refused.
 
 #![allow(
     clippy::unwrap_used,
@@ -34,6 +34,8 @@ fn shard_doc(doc: &Document, k: usize, n: usize, elapsed_ms: u64, peak: usize) -
         remaining,
         elapsed_ms,
         peak_concurrency: peak,
+        concurrency: None,
+        shard: Shard::new(k, n),
         hosts,
     }
 }
@@ -142,11 +144,99 @@ fn mixed_commands_schemas_and_duplicates_are_refused() {
         .filter(|h| shard_of(h, 2) == 1)
         .min()
         .unwrap();
+    let err = merge(vec![a.clone(), a.clone()]).unwrap_err();
     assert_eq!(
-        merge(vec![a.clone(), a]).unwrap_err(),
+        err,
+        MergeError::OverlappingShards {
+            shard: Shard::new(1, 2).unwrap(),
+            first: 0,
+            second: 1
+        }
+    );
+    assert_eq!(
+        err.to_string(),
+        "reports 1 and 2 are both shard 1/2: the shards overlap"
+    );
+    // Reports that name no shard (of earlier versions): the host in both is named.
+    let mut untagged = a;
+    untagged.shard = None;
+    assert_eq!(
+        merge(vec![untagged.clone(), untagged]).unwrap_err(),
         MergeError::DuplicateHost { host: first }
     );
     assert_eq!(merge(Vec::new()).unwrap_err(), MergeError::NoReports);
+}
+
+#[test]
+fn missing_and_mismatched_shards_are_refused() {
+    let doc = fixture();
+    let of4: Vec<Document> = (1..=4).map(|k| shard_doc(&doc, k, 4, 1, 1)).collect();
+    // Shards 2 and 4 of 4 missing.
+    let err = merge(vec![of4[0].clone(), of4[2].clone()]).unwrap_err();
+    assert_eq!(
+        err,
+        MergeError::MissingShards {
+            missing: vec![2, 4],
+            n: 4
+        }
+    );
+    let text = err.to_string();
+    assert!(
+        text.starts_with("shards 2/4, 4/4 of the sweep have no report"),
+        "{text}"
+    );
+    // One missing: named in the singular.
+    let err = merge(of4[..3].to_vec()).unwrap_err().to_string();
+    assert!(
+        err.starts_with("shard 4/4 of the sweep has no report"),
+        "{err}"
+    );
+    // Shards of different N sliced the fleet differently.
+    let err = merge(vec![of4[0].clone(), shard_doc(&doc, 2, 3, 1, 1)]).unwrap_err();
+    assert_eq!(
+        err,
+        MergeError::ShardCountMismatch {
+            expected: 4,
+            found: 3,
+            index: 1
+        }
+    );
+    assert!(
+        err.to_string().contains("shard of 3, the first of 4"),
+        "{err}"
+    );
+    // A whole-fleet report among shards.
+    let mut whole = doc.clone();
+    whole.shard = None;
+    assert_eq!(
+        merge(vec![of4[0].clone(), whole.clone()]).unwrap_err(),
+        MergeError::NotAShard { index: 1 }
+    );
+    assert_eq!(
+        merge(vec![whole, of4[0].clone()]).unwrap_err(),
+        MergeError::NotAShard { index: 1 }
+    );
+    // All four: the merged report is the whole fleet again.
+    let merged = merge(of4).unwrap();
+    assert_eq!(merged.shard, None);
+    assert_eq!(merged.hosts.len(), doc.hosts.len());
+}
+
+#[test]
+fn a_report_says_which_shard_it_swept() {
+    let doc = shard_doc(&fixture(), 2, 3, 1, 1);
+    let json = serde_json::to_value(&doc).unwrap();
+    assert_eq!(json["shard"], serde_json::json!({"k": 2, "n": 3}));
+    let back: Document = serde_json::from_value(json.clone()).unwrap();
+    assert_eq!(back.shard, Shard::new(2, 3));
+    // Validated on the way in.
+    let mut bad = json;
+    bad["shard"] = serde_json::json!({"k": 4, "n": 3});
+    assert!(serde_json::from_value::<Document>(bad).is_err());
+    // A whole fleet's report has none.
+    let mut whole = fixture();
+    whole.shard = None;
+    assert!(serde_json::to_value(&whole).unwrap().get("shard").is_none());
 }
 
 fn names(n: usize) -> Vec<String> {

@@ -61,13 +61,13 @@ use std::path::{Path, PathBuf};
 
 use secrecy::SecretString;
 
+pub use connection::WinrmScheme;
 pub use credentials::{Credentials, CredentialsError, GroupCredentials};
 pub use csv_file::parse_csv;
 pub use display::{DisplayRow, MASK};
 pub use hostpattern::{HostPatternError, RangeProblem};
 pub use ini::parse_ini;
 pub use list::parse_list;
-pub use connection::WinrmScheme;
 pub use origin::{Level, Origin};
 pub use pattern::{Pattern, PatternError};
 pub use sources::{load_sources, Source};

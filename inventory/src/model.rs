@@ -272,11 +272,12 @@ impl<'p> Builder<'p> {
         if parent == child {
             return Err(self.err(line, format!("group '{pname}' cannot be a child of itself")));
         }
-        if let Some(g) = self.groups.get_mut(child) {
-            g.parents.insert(parent);
-        }
-        if let Some(p) = self.groups.get_mut(parent) {
-            if !p.children.contains(&child) {
+        let new_link = self
+            .groups
+            .get_mut(child)
+            .is_some_and(|g| g.parents.insert(parent));
+        if new_link {
+            if let Some(p) = self.groups.get_mut(parent) {
                 p.children.push(child);
             }
         }
@@ -332,11 +333,9 @@ impl<'p> Builder<'p> {
                 h
             }
         };
-        if let Some(hd) = self.hosts.get_mut(h) {
-            hd.groups.insert(g);
-        }
-        if let Some(gd) = self.groups.get_mut(g) {
-            if !gd.hosts.contains(&h) {
+        let new_in_group = self.hosts.get_mut(h).is_some_and(|hd| hd.groups.insert(g));
+        if new_in_group {
+            if let Some(gd) = self.groups.get_mut(g) {
                 gd.hosts.push(h);
             }
         }

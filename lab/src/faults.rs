@@ -43,18 +43,44 @@ pub enum FaultKind {
     DenyNetworkLogon,
     /// A domain controller listed in the inventory: `DomainRole` 4, not a member.
     DomainController,
-    /// Powered off.
+    /// Powered off. On the wire ([`crate::wire::OfflineMode`]) either refused at once or,
+    /// under a latency profile, black-holed: connects hang until the client gives up.
     Offline,
     /// Large network latency.
     Slow,
     /// Built-in Administrator disabled; only `opsadmin` (a second local admin) and
     /// `LocalAccountTokenFilterPolicy=0`: its WinRM logons get 401 (pywinrm #188).
     FilteredAdmin,
+    /// Accepts TCP connections and never answers a request (a wedged WinRM service or
+    /// HTTP.sys queue, a host frozen with its network stack up): only the client's read
+    /// timeout or per-host deadline ends it. Opt-in: not in [`default_mix`].
+    Hung,
 }
 
 impl FaultKind {
     /// Every kind, in a fixed order.
-    pub const ALL: [FaultKind; 14] = [
+    pub const ALL: [FaultKind; 15] = [
+        FaultKind::Snapshot,
+        FaultKind::Clone,
+        FaultKind::StaleDc,
+        FaultKind::DcReset,
+        FaultKind::DisabledAccount,
+        FaultKind::DeletedAccount,
+        FaultKind::SidDuplicate,
+        FaultKind::Dns,
+        FaultKind::NoDc,
+        FaultKind::DenyNetworkLogon,
+        FaultKind::DomainController,
+        FaultKind::Offline,
+        FaultKind::Slow,
+        FaultKind::FilteredAdmin,
+        FaultKind::Hung,
+    ];
+
+    /// The kinds [`default_mix`] places: all but `hung`, which costs a client its whole
+    /// read timeout per host and is asked for by name (adding it would also change every
+    /// seeded lab).
+    pub const DEFAULT_MIX: [FaultKind; 14] = [
         FaultKind::Snapshot,
         FaultKind::Clone,
         FaultKind::StaleDc,
@@ -88,6 +114,7 @@ impl FaultKind {
             FaultKind::Offline => "offline",
             FaultKind::Slow => "slow",
             FaultKind::FilteredAdmin => "filtered-admin",
+            FaultKind::Hung => "hung",
         }
     }
 
@@ -145,14 +172,17 @@ impl FromStr for FaultKind {
 }
 
 /// A realistic mix for `hosts` hosts: most healthy; below 20 hosts none; from 20 hosts on,
-/// every kind at least once (about one of each per 50 hosts: 16 of every 50 hosts carry a
+/// every kind of [`FaultKind::DEFAULT_MIX`] (all but `hung`) at least once (about one of each per 50 hosts: 16 of every 50 hosts carry a
 /// fault, pairs counting twice).
 pub fn default_mix(hosts: usize) -> Vec<(FaultKind, usize)> {
     if hosts < 20 {
         return Vec::new();
     }
     let each = (hosts / 50).max(1);
-    FaultKind::ALL.into_iter().map(|k| (k, each)).collect()
+    FaultKind::DEFAULT_MIX
+        .into_iter()
+        .map(|k| (k, each))
+        .collect()
 }
 
 /// Host slots a fault list needs.

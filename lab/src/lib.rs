@@ -18,6 +18,7 @@ pub mod domain;
 pub mod exec;
 pub mod faults;
 pub mod host;
+pub mod latency;
 pub mod model;
 pub mod samba;
 pub mod tls;

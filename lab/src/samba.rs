@@ -141,16 +141,37 @@ impl fmt::Debug for SambaConfig {
     }
 }
 
+/// Why the Samba lab's facts file could not be used (the environment: the DCs were not
+/// started, or by an older script).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum FactsError {
+    /// The file could not be read.
+    #[error("cannot read the Samba lab facts {}: {source} (start the DCs with LAB_WITH_DC2=1 scripts/samba-dc.sh start)", path.display())]
+    Unreadable {
+        /// The facts file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A key is missing.
+    #[error("{}: no {key} (written by an older scripts/samba-dc.sh? start the DCs again)", path.display())]
+    Missing {
+        /// The facts file.
+        path: PathBuf,
+        /// The missing key.
+        key: String,
+    },
+}
+
 impl SambaConfig {
     /// Reads `facts.env` as `scripts/samba-dc.sh start` writes it (`KEY=VALUE` lines). The
     /// DCs are `LAB_DC1_ADDR`, `LAB_DC2_ADDR`, … as far as they go (dc2 only with
     /// `LAB_WITH_DC2=1`).
-    pub fn from_facts_file(path: &Path) -> Result<SambaConfig, String> {
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            format!(
-                "cannot read the Samba lab facts {}: {e} (start the DCs with LAB_WITH_DC2=1 scripts/samba-dc.sh start)",
-                path.display()
-            )
+    pub fn from_facts_file(path: &Path) -> Result<SambaConfig, FactsError> {
+        let text = std::fs::read_to_string(path).map_err(|source| FactsError::Unreadable {
+            path: path.to_path_buf(),
+            source,
         })?;
         let facts: BTreeMap<&str, &str> = text
             .lines()
@@ -164,12 +185,10 @@ impl SambaConfig {
                 .map(|v| v.to_string())
                 .filter(|v| !v.is_empty())
         };
-        let get = |key: &str| -> Result<String, String> {
-            opt(key).ok_or_else(|| {
-                format!(
-                    "{}: no {key} (written by an older scripts/samba-dc.sh? start the DCs again)",
-                    path.display()
-                )
+        let get = |key: &str| -> Result<String, FactsError> {
+            opt(key).ok_or_else(|| FactsError::Missing {
+                path: path.to_path_buf(),
+                key: key.to_string(),
             })
         };
         let dns_domain = get("LAB_DNS_DOMAIN")?;
@@ -876,9 +895,10 @@ mod tests {
         );
 
         let one = SambaConfig::from_facts_file(&facts("one", "")).map(|c| c.dcs.len());
-        assert_eq!(one, Ok(1));
+        assert_eq!(one.ok(), Some(1));
         let missing = SambaConfig::from_facts_file(Path::new("/nonexistent/facts.env"))
             .err()
+            .map(|e| e.to_string())
             .unwrap_or_default();
         assert!(missing.contains("/nonexistent/facts.env"), "{missing}");
     }
@@ -892,6 +912,7 @@ mod tests {
         let _ = std::fs::write(&path, text);
         let err = SambaConfig::from_facts_file(&path)
             .err()
+            .map(|e| e.to_string())
             .unwrap_or_default();
         assert!(
             err.contains("no LAB_LAB_OU") && err.contains(&path.display().to_string()),

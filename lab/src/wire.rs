@@ -18,9 +18,9 @@ use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use secrecy::ExposeSecret;
 use tokio::net::TcpListener;
@@ -28,10 +28,13 @@ use tokio::task::JoinHandle;
 use winrm::ntlm::{ClaimedIdentity, ServerIdentity};
 use winrm::server::{
     Backend, ExecOutput, HostIdentity, Logon as WireLogon, Server, ServerConfig, StdinMode,
+    WireStep,
 };
 use winrm::transport::Scheme;
 
+use crate::faults::FaultKind;
 use crate::host::HostId;
+use crate::latency::Costs;
 use crate::model::{HostInfo, Identity, Lab, Logon};
 use crate::tls::{LabCa, PkiError};
 
@@ -50,6 +53,31 @@ pub struct WireOptions {
     pub server: ServerConfig,
     /// HTTP (the 5985 listener, message encryption) or HTTPS (5986, TLS with a lab CA).
     pub scheme: Scheme,
+    /// How `offline` hosts fail to answer.
+    pub offline: OfflineMode,
+    /// One listener per host (`Some(false)`), one wildcard listener for every host's
+    /// address (`Some(true)`, plain HTTP only), or whichever the descriptor limit allows
+    /// (`None`, the default: per host while hosts are under a quarter of it).
+    pub shared_listener: Option<bool>,
+}
+
+/// How an `offline` host fails to answer.
+///
+/// A powered-off host behind a router or firewall is a black hole: the SYN goes
+/// unanswered and `connect` waits for its timeout. On loopback nothing drops packets
+/// (that needs a network namespace and a firewall rule, issue 16), so the black hole is
+/// made of what Linux does for a listener whose accept queue is full: it drops new SYNs
+/// without answering (`tcp_conn_request`, `sk_acceptq_is_full`; `tcp_abort_on_overflow`
+/// is 0 by default), and the client's SYN retransmits until its connect timeout. The lab
+/// listens with a backlog of 0 and fills that queue with one connection of its own, which
+/// it never accepts. It costs two descriptors per offline host, none per client attempt.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum OfflineMode {
+    /// The connection is accepted and closed at once: fast, what tests use.
+    #[default]
+    Refuse,
+    /// Connects hang until the client's connect timeout (what the latency profiles use).
+    BlackHole,
 }
 
 impl Default for WireOptions {
@@ -60,6 +88,8 @@ impl Default for WireOptions {
             powershell_startup: Duration::ZERO,
             server: ServerConfig::default(),
             scheme: Scheme::Http,
+            offline: OfflineMode::Refuse,
+            shared_listener: None,
         }
     }
 }
@@ -71,11 +101,107 @@ pub struct LabBackend {
     lab: Lab,
     by_addr: HashMap<SocketAddr, HostId>,
     powershell_startup: Duration,
+    /// What the latency profile charges ([`crate::model::LabSpec::costs`]).
+    costs: Costs,
+    /// The lab's seed (PowerShell start-up draws repeat per seed).
+    seed: u64,
+    /// Per host, by id: what the wire needs without taking the model's lock.
+    wire_hosts: Vec<WireHost>,
+    /// The request log, once [`RunningLab::record_requests`] switched it on.
+    requests: Mutex<Option<Vec<WireRecord>>>,
+}
+
+/// What the wire layer keeps of a host (fixed at build time).
+#[derive(Debug)]
+struct WireHost {
+    /// Its RTT (a `slow` host's is larger).
+    latency: Duration,
+    /// `hung`: accepts, never answers.
+    hung: bool,
+    /// PowerShell starts so far (the draw's index).
+    powershell_starts: AtomicU32,
+}
+
+/// How many entries the request log keeps (about 64 bytes each).
+pub const REQUEST_LOG_LIMIT: usize = 1_000_000;
+
+/// One step a host's listener saw on the wire: a TCP connection accepted, or an HTTP
+/// request answered (its authentication leg, WS-Man action, status and arrival time).
+/// Each costs the client one round trip.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WireRecord {
+    /// The host behind the listener.
+    pub host: Option<HostId>,
+    /// The listener's address.
+    pub listener: SocketAddr,
+    /// What happened.
+    pub step: WireStep,
+}
+
+impl WireRecord {
+    /// When the connection was accepted or the request arrived.
+    pub fn at(&self) -> Instant {
+        match &self.step {
+            WireStep::Connect { at, .. } | WireStep::Request { at, .. } => *at,
+        }
+    }
+
+    /// The number of the connection the step belongs to.
+    pub fn connection(&self) -> u64 {
+        match &self.step {
+            WireStep::Connect { connection, .. } | WireStep::Request { connection, .. } => {
+                *connection
+            }
+        }
+    }
+
+    /// The step in one word, for test messages: `connect`, `negotiate`, `authenticate`,
+    /// the action's last path segment (`Create`, `Command`, `Receive`, …), joined with `+`
+    /// when one request carried both an authentication leg and a body.
+    pub fn label(&self) -> String {
+        match &self.step {
+            WireStep::Connect { .. } => "connect".to_string(),
+            WireStep::Request { auth, action, .. } => {
+                let mut parts = Vec::new();
+                match auth {
+                    Some(winrm::server::AuthLeg::Negotiate) => parts.push("negotiate"),
+                    Some(winrm::server::AuthLeg::Authenticate) => parts.push("authenticate"),
+                    Some(winrm::server::AuthLeg::Other) => parts.push("auth"),
+                    None => {}
+                }
+                if let Some(a) = action {
+                    parts.push(a.rsplit('/').next().unwrap_or(a));
+                }
+                if parts.is_empty() {
+                    parts.push("empty");
+                }
+                parts.join("+")
+            }
+        }
+    }
 }
 
 impl LabBackend {
     fn host(&self, local: SocketAddr) -> Option<HostId> {
         self.by_addr.get(&local).copied()
+    }
+
+    fn wire_host(&self, local: SocketAddr) -> Option<&WireHost> {
+        self.host(local).and_then(|id| self.wire_hosts.get(id.0))
+    }
+
+    /// The start-up time of the next `powershell.exe` on `id`: the profile's draw, else
+    /// the fixed [`WireOptions::powershell_startup`].
+    fn powershell_startup(&self, id: Option<HostId>) -> Duration {
+        let (Some(ps), Some(id)) = (self.costs.powershell, id) else {
+            return self.powershell_startup;
+        };
+        let nth = self
+            .wire_hosts
+            .get(id.0)
+            .map(|h| h.powershell_starts.fetch_add(1, Ordering::Relaxed))
+            .unwrap_or(0);
+        ps.sample(self.seed, id.0, nth)
     }
 }
 
@@ -141,10 +267,11 @@ impl Backend for LabBackend {
         let lab = self.lab.clone();
         let id = self.host(local);
         let startup = if is_powershell(&command_line) {
-            self.powershell_startup
+            self.powershell_startup(id)
         } else {
             Duration::ZERO
         };
+        let costs = self.costs;
         async move {
             if !startup.is_zero() {
                 tokio::time::sleep(startup).await;
@@ -163,11 +290,17 @@ impl Backend for LabBackend {
             })
             .await;
             match res {
-                Ok(r) => ExecOutput {
-                    stdout: r.stdout,
-                    stderr: r.stderr,
-                    exit_code: r.exit_code,
-                },
+                Ok(r) => {
+                    let work = costs.work(&r.work);
+                    if !work.is_zero() {
+                        tokio::time::sleep(work).await;
+                    }
+                    ExecOutput {
+                        stdout: r.stdout,
+                        stderr: r.stderr,
+                        exit_code: r.exit_code,
+                    }
+                }
                 Err(_) => ExecOutput {
                     stdout: Vec::new(),
                     stderr: b"The process terminated unexpectedly.\r\n".to_vec(),
@@ -178,9 +311,35 @@ impl Backend for LabBackend {
     }
 
     fn latency(&self, local: SocketAddr) -> Duration {
-        self.host(local)
-            .map(|id| self.lab.latency(id))
+        self.wire_host(local)
+            .map(|h| h.latency.saturating_add(self.costs.server_time))
             .unwrap_or_default()
+    }
+
+    fn connect_delay(&self, local: SocketAddr) -> Duration {
+        self.wire_host(local).map(|h| h.latency).unwrap_or_default()
+    }
+
+    fn hangs(&self, local: SocketAddr) -> bool {
+        self.wire_host(local).is_some_and(|h| h.hung)
+    }
+
+    fn operation_time(&self, _local: SocketAddr, request: &winrm::soap::Request) -> Duration {
+        match request {
+            winrm::soap::Request::Create(_) => self.costs.create_shell,
+            _ => Duration::ZERO,
+        }
+    }
+
+    fn on_wire(&self, local: SocketAddr, step: WireStep) {
+        let mut log = self.requests.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(log) = log.as_mut().filter(|l| l.len() < REQUEST_LOG_LIMIT) {
+            log.push(WireRecord {
+                host: self.host(local),
+                listener: local,
+                step,
+            });
+        }
     }
 }
 
@@ -204,6 +363,8 @@ pub struct RunningLab {
     server: Arc<Server<LabBackend>>,
     endpoints: Vec<Endpoint>,
     tasks: Vec<JoinHandle<()>>,
+    /// The black holes of `offline` hosts ([`OfflineMode::BlackHole`]), kept open.
+    _holes: Vec<(TcpListener, tokio::net::TcpStream)>,
     scheme: Scheme,
     /// The CA of an HTTPS lab: its PEM and the temporary file holding it.
     ca: Option<(String, PathBuf)>,
@@ -247,6 +408,13 @@ pub enum WireError {
         #[source]
         source: std::io::Error,
     },
+    /// The wildcard listener shared by every host could not be set up.
+    #[error("cannot listen on the lab's shared port: {source}")]
+    Shared {
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
     /// More hosts than the address plan holds.
     #[error("the lab's address plan from {first} has room for {room} hosts, not {wanted}")]
     AddressesExhausted {
@@ -274,9 +442,44 @@ impl RunningLab {
                 wanted: hosts.len(),
             });
         }
+        // One wildcard listener for every host's address when the descriptors would not
+        // stretch to one each (plain HTTP only: HTTPS hosts present their own certificate).
+        let shared = opts.scheme == Scheme::Http
+            && opts
+                .shared_listener
+                .unwrap_or_else(|| hosts.len() > open_files_limit() / 4);
+        let shared = match shared {
+            true => Some(bind_shared(opts.port).await?),
+            false => None,
+        };
+        let shared_port = match &shared {
+            Some(l) => Some(
+                l.local_addr()
+                    .map_err(|source| WireError::Shared { source })?
+                    .port(),
+            ),
+            None => None,
+        };
+        let mut holes = Vec::new();
         for (i, info) in hosts.iter().enumerate() {
             let ip = Ipv4Addr::from(first.saturating_add(i as u32));
             let wanted = SocketAddr::V4(SocketAddrV4::new(ip, opts.port.unwrap_or(0)));
+            let bind_err = |source| WireError::Bind {
+                addr: wanted,
+                host: info.address.clone(),
+                source,
+            };
+            if opts.offline == OfflineMode::BlackHole && info.fault == Some(FaultKind::Offline) {
+                let (addr, hole) = black_hole(ip, opts.port).await.map_err(bind_err)?;
+                holes.push(hole);
+                listeners.push((info.clone(), addr, None));
+                continue;
+            }
+            if let Some(port) = shared_port {
+                let addr = SocketAddr::V4(SocketAddrV4::new(ip, port));
+                listeners.push((info.clone(), addr, None));
+                continue;
+            }
             let listener = match TcpListener::bind(wanted).await {
                 Ok(l) => l,
                 // Port 5985 taken on that address (another lab?): fall back to an
@@ -284,26 +487,12 @@ impl RunningLab {
                 Err(_) if opts.port.is_some() => {
                     TcpListener::bind(SocketAddr::V4(SocketAddrV4::new(ip, 0)))
                         .await
-                        .map_err(|source| WireError::Bind {
-                            addr: wanted,
-                            host: info.address.clone(),
-                            source,
-                        })?
+                        .map_err(bind_err)?
                 }
-                Err(source) => {
-                    return Err(WireError::Bind {
-                        addr: wanted,
-                        host: info.address.clone(),
-                        source,
-                    })
-                }
+                Err(source) => return Err(bind_err(source)),
             };
-            let addr = listener.local_addr().map_err(|source| WireError::Bind {
-                addr: wanted,
-                host: info.address.clone(),
-                source,
-            })?;
-            listeners.push((info.clone(), addr, listener));
+            let addr = listener.local_addr().map_err(bind_err)?;
+            listeners.push((info.clone(), addr, Some(listener)));
         }
         let by_addr = listeners
             .iter()
@@ -313,6 +502,10 @@ impl RunningLab {
             lab: lab.clone(),
             by_addr,
             powershell_startup: opts.powershell_startup,
+            costs: lab.spec().costs,
+            seed: lab.spec().seed,
+            wire_hosts: wire_hosts(&lab),
+            requests: Mutex::new(None),
         });
         let server = Server::new(backend, opts.server);
         let ca = match opts.scheme {
@@ -321,7 +514,14 @@ impl RunningLab {
         };
         let mut endpoints = Vec::with_capacity(listeners.len());
         let mut tasks = Vec::with_capacity(listeners.len());
+        if let Some(listener) = shared {
+            tasks.push(tokio::spawn(server.clone().serve(listener)));
+        }
         for (info, addr, listener) in listeners {
+            let Some(listener) = listener else {
+                endpoints.push(Endpoint { info, addr });
+                continue;
+            };
             let task = match &ca {
                 None => tokio::spawn(server.clone().serve(listener)),
                 Some(ca) => {
@@ -338,6 +538,7 @@ impl RunningLab {
             server,
             endpoints,
             tasks,
+            _holes: holes,
             scheme: opts.scheme,
             ca: None,
         };
@@ -381,6 +582,38 @@ impl RunningLab {
     /// Every command line clients started on any host (for audits in tests).
     pub fn command_log(&self) -> Vec<String> {
         self.server.command_log()
+    }
+
+    /// Starts the request log (off by default: it costs memory at scale): from now on every
+    /// TCP connection and HTTP request any host sees is kept, up to [`REQUEST_LOG_LIMIT`].
+    /// Starting it again clears it.
+    pub fn record_requests(&self) {
+        *self.requests().lock().unwrap_or_else(|p| p.into_inner()) = Some(Vec::new());
+    }
+
+    /// The request log so far (empty unless [`RunningLab::record_requests`] started it),
+    /// in the order the steps ended.
+    pub fn request_log(&self) -> Vec<WireRecord> {
+        self.requests()
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+            .unwrap_or_default()
+    }
+
+    /// The request log of the host listening on `listener`, in arrival order.
+    pub fn request_log_of(&self, listener: SocketAddr) -> Vec<WireRecord> {
+        let mut log: Vec<WireRecord> = self
+            .request_log()
+            .into_iter()
+            .filter(|r| r.listener == listener)
+            .collect();
+        log.sort_by_key(WireRecord::at);
+        log
+    }
+
+    fn requests(&self) -> &Mutex<Option<Vec<WireRecord>>> {
+        &self.server.backend().requests
     }
 
     /// Open WinRS shells across all hosts.
@@ -472,6 +705,70 @@ impl RunningLab {
         }
         y
     }
+}
+
+/// What the wire keeps of every host, by id.
+fn wire_hosts(lab: &Lab) -> Vec<WireHost> {
+    lab.hosts()
+        .iter()
+        .map(|info| WireHost {
+            latency: lab.latency(info.id),
+            hung: info.fault == Some(FaultKind::Hung),
+            powershell_starts: AtomicU32::new(0),
+        })
+        .collect()
+}
+
+/// The soft limit on open files (`/proc/self/limits`; 1024, the usual default, where it
+/// cannot be read).
+fn open_files_limit() -> usize {
+    std::fs::read_to_string("/proc/self/limits")
+        .ok()
+        .and_then(|text| {
+            text.lines()
+                .find(|l| l.starts_with("Max open files"))
+                .and_then(|l| l.split_whitespace().nth(3))
+                .and_then(|soft| soft.parse().ok())
+        })
+        .unwrap_or(1024)
+}
+
+/// One listener on the wildcard address for every host: each connection's local address
+/// (`127.10.x.y`) tells the host, and connections to any address not in the lab (another
+/// interface) are closed unanswered, as [`Backend::identity`] knows no host there. Linux
+/// delivers connections to any `127.0.0.0/8` address to it; one descriptor serves 60,000
+/// hosts. The port given (5985) when free, else an ephemeral one.
+async fn bind_shared(port: Option<u16>) -> Result<TcpListener, WireError> {
+    let any = |p| SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, p));
+    match TcpListener::bind(any(port.unwrap_or(0))).await {
+        Ok(l) => Ok(l),
+        Err(_) if port.is_some() => TcpListener::bind(any(0))
+            .await
+            .map_err(|source| WireError::Shared { source }),
+        Err(source) => Err(WireError::Shared { source }),
+    }
+}
+
+/// A black-holed host ([`OfflineMode::BlackHole`]): a listener with a backlog of 0 whose
+/// accept queue holds one connection of the lab's own, never accepted, so Linux drops
+/// every further SYN to it unanswered.
+async fn black_hole(
+    ip: Ipv4Addr,
+    port: Option<u16>,
+) -> std::io::Result<(SocketAddr, (TcpListener, tokio::net::TcpStream))> {
+    let listen = |p| -> std::io::Result<TcpListener> {
+        let socket = tokio::net::TcpSocket::new_v4()?;
+        socket.bind(SocketAddr::V4(SocketAddrV4::new(ip, p)))?;
+        socket.listen(0)
+    };
+    let listener = match listen(port.unwrap_or(0)) {
+        Ok(l) => l,
+        Err(_) if port.is_some() => listen(0)?,
+        Err(e) => return Err(e),
+    };
+    let addr = listener.local_addr()?;
+    let plug = tokio::net::TcpStream::connect(addr).await?;
+    Ok((addr, (listener, plug)))
 }
 
 /// A fresh path in the temporary directory for an HTTPS lab's CA.

@@ -746,9 +746,12 @@ fn default_mix_has_every_kind_and_mostly_healthy() {
     let lab = Lab::build(LabSpec::new(200, 5)).unwrap();
     let hosts = lab.hosts();
     assert_eq!(hosts.len(), 200);
-    for k in FaultKind::ALL {
+    for k in FaultKind::DEFAULT_MIX {
         assert!(hosts.iter().any(|h| h.fault == Some(k)), "{k} missing");
     }
+    // `hung` is opt-in: a client pays its whole read timeout for one.
+    assert!(!FaultKind::DEFAULT_MIX.contains(&FaultKind::Hung));
+    assert!(hosts.iter().all(|h| h.fault != Some(FaultKind::Hung)));
     let healthy = hosts.iter().filter(|h| h.fault.is_none()).count();
     assert!(healthy > 130, "{healthy}");
     for h in hosts.iter().filter(|h| h.fault.is_none()) {
@@ -820,7 +823,8 @@ fn fault_names_round_trip() {
             "domain-controller",
             "offline",
             "slow",
-            "filtered-admin"
+            "filtered-admin",
+            "hung"
         ]
     );
 }

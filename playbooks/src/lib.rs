@@ -57,7 +57,8 @@ pub use diagnose::{
     DcAccountState, Diagnosis, DomainLogon, Finding, HostObservation, HostState, Summary,
 };
 pub use observe::{
-    observe_host, record_probe, CloseRemote, LogonAttempt, LogonTest, RemoteSetupError,
+    observe_host, record_probe, CloseRemote, LogonAttempt, LogonOutcome, LogonTest,
+    RemoteSetupError,
 };
 pub use plan::{
     plan_fleet, plan_host, Action, HostPlan, PlanOptions, RejoinPreflight, RestorePreflight, Target,

@@ -1,22 +1,30 @@
 //! Phase 1 of a sweep for one host, over the [`Remote`] trait: run the probe
-//! ([`probe_host`]), read a failed run as access (a 401, WinRM Access Denied, no answer, a
-//! deadline), run the domain-logon test with the least-privileged logon-test account, and
-//! record it all as one [`HostObservation`] for [`crate::diagnose_fleet`].
+//! ([`probe_host`]) and, at the same time on a connection of its own, the domain-logon
+//! test with the least-privileged logon-test account; read a failed run as access (a 401,
+//! WinRM Access Denied, no answer, a deadline), read the logon test in the light of it (a
+//! refusal means something only from a host that answered), and record it all as one
+//! [`HostObservation`] for [`crate::diagnose_fleet`]. Running both at once keeps the
+//! logon test off the host's critical path: it costs a connect and a handshake, fewer
+//! round trips than the probe.
 //!
 //! The CLI builds the connections (WinRM sessions, with the connecting account and with
 //! the logon-test account) and hands them in; what it adds itself is the DC-side copies of
 //! the computer account (`--ldap`) and its own wording for a host it has no account for.
 
 use std::future::Future;
+use std::pin::pin;
+use std::task::Poll;
 
 use crate::diagnose::{looks_local, Access, DomainLogon, HostObservation};
 use crate::probe::{probe_host, Probe, ProbeRunError};
 use crate::remote::{Remote, RemoteError, RemoteErrorKind};
 
 /// A [`Remote`] that is ended once the probe has run: its shell deleted and its connection
-/// dropped before the logon test opens a connection of its own.
+/// dropped.
 pub trait CloseRemote: Remote {
-    /// Ends the remote (errors are of no interest: the probe's answer is already in).
+    /// Ends the remote (errors are of no interest: the probe's answer is already in). An
+    /// implementation may finish the clean-up on its own after returning, so that the
+    /// host's result does not wait for it.
     fn close(self) -> impl Future<Output = ()> + Send;
 }
 
@@ -52,16 +60,80 @@ impl<L: LogonAttempt> LogonTest<L> {
     /// is not tried.
     pub async fn run(self, answered: bool) -> DomainLogon {
         match self {
-            LogonTest::Skipped => DomainLogon::Skipped,
-            LogonTest::Unsafe => DomainLogon::NotTried,
             LogonTest::Ready(_) if !answered => DomainLogon::NotTried,
-            LogonTest::Ready(logon) => match logon.log_on().await {
-                Ok(()) => DomainLogon::Accepted,
-                Err(e) if e.kind == RemoteErrorKind::Unauthorized => DomainLogon::Refused,
-                Err(_) => DomainLogon::NotTried,
-            },
+            test => test.attempt().await.read(answered),
         }
     }
+
+    /// Makes the logon (when one is ready) before anyone knows whether the host answers
+    /// the probe: [`LogonOutcome::read`] says what it means once that is known.
+    pub async fn attempt(self) -> LogonOutcome {
+        match self {
+            LogonTest::Skipped => LogonOutcome::Skipped,
+            LogonTest::Unsafe => LogonOutcome::Unsafe,
+            LogonTest::Ready(logon) => LogonOutcome::Tried(logon.log_on().await),
+        }
+    }
+}
+
+/// A domain-logon test made alongside the probe, not yet read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LogonOutcome {
+    /// No logon-test account was given.
+    Skipped,
+    /// Not safe over this host's connection: not made.
+    Unsafe,
+    /// Made: the host's answer.
+    Tried(Result<(), RemoteError>),
+}
+
+impl LogonOutcome {
+    /// What the test says of a host that `answered` the probe or did not: only a host
+    /// that answered gives a meaningful answer (a host that did not is
+    /// [`DomainLogon::NotTried`], whatever the logon met); a 401 is a refusal, any other
+    /// failure a test not made.
+    pub fn read(self, answered: bool) -> DomainLogon {
+        match self {
+            LogonOutcome::Skipped => DomainLogon::Skipped,
+            LogonOutcome::Unsafe => DomainLogon::NotTried,
+            LogonOutcome::Tried(_) if !answered => DomainLogon::NotTried,
+            LogonOutcome::Tried(Ok(())) => DomainLogon::Accepted,
+            LogonOutcome::Tried(Err(e)) if e.kind == RemoteErrorKind::Unauthorized => {
+                DomainLogon::Refused
+            }
+            LogonOutcome::Tried(Err(_)) => DomainLogon::NotTried,
+        }
+    }
+}
+
+/// Runs `a` and `b` at once on the caller's task and returns both outputs (the playbooks
+/// depend on no runtime).
+async fn both<A: Future, B: Future>(a: A, b: B) -> (A::Output, B::Output) {
+    let mut a = pin!(a);
+    let mut b = pin!(b);
+    let mut out_a = None;
+    let mut out_b = None;
+    std::future::poll_fn(|cx| {
+        if out_a.is_none() {
+            if let Poll::Ready(v) = a.as_mut().poll(cx) {
+                out_a = Some(v);
+            }
+        }
+        if out_b.is_none() {
+            if let Poll::Ready(v) = b.as_mut().poll(cx) {
+                out_b = Some(v);
+            }
+        }
+        match (out_a.take(), out_b.take()) {
+            (Some(x), Some(y)) => Poll::Ready((x, y)),
+            (x, y) => {
+                out_a = x;
+                out_b = y;
+                Poll::Pending
+            }
+        }
+    })
+    .await
 }
 
 /// The caller could not set up a remote for the host, before anything was sent (an
@@ -83,8 +155,10 @@ impl RemoteSetupError {
     }
 }
 
-/// Observes one host: probes it through `remote` (connecting as `user`), closes the remote,
-/// then runs the `logon` test. Never fails: every problem becomes part of the observation
+/// Observes one host: probes it through `remote` (connecting as `user`) and closes the
+/// remote, while the `logon` test runs at the same time; the logon's answer is read once
+/// the probe's is in ([`LogonOutcome::read`]). A remote that could not be set up gets no
+/// logon test either. Never fails: every problem becomes part of the observation
 /// of `host` (inventory name) at `address` (`host:port`). The DC-side copies of the account
 /// (`dc_accounts`) are the caller's to add.
 pub async fn observe_host<R, L>(
@@ -105,19 +179,23 @@ where
             message: String::new(),
         },
     );
-    let answered = match remote {
+    obs.domain_logon = match remote {
         Err(e) => {
             obs.error = Some(e.message.clone());
             obs.access = Access::Unreachable { message: e.message };
-            false
+            logon.run(false).await
         }
         Ok(mut remote) => {
-            let answered = record_probe(&mut obs, user, probe_host(&mut remote).await);
-            remote.close().await;
-            answered
+            let probe = async move {
+                let result = probe_host(&mut remote).await;
+                remote.close().await;
+                result
+            };
+            let (result, outcome) = both(probe, logon.attempt()).await;
+            let answered = record_probe(&mut obs, user, result);
+            outcome.read(answered)
         }
     };
-    obs.domain_logon = logon.run(answered).await;
     obs
 }
 

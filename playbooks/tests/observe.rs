@@ -1,6 +1,7 @@
 //! `observe_host` over the scripted fake remote: how each answer to the probe becomes the
-//! host's access, probe and error; when the domain-logon test runs and how its answer is
-//! read; and that the probe's remote is closed before the logon test connects.
+//! host's access, probe and error; that the domain-logon test runs alongside the probe
+//! (never after it) and how its answer is read once the probe's is in; and that the
+//! probe's remote is closed.
 
 #![allow(
     clippy::unwrap_used,
@@ -125,11 +126,71 @@ async fn a_probe_that_runs_is_a_connected_host_with_its_probe() {
     assert_eq!(obs.error, None);
     assert_eq!(obs.domain_logon, DomainLogon::Accepted);
     assert!(obs.dc_accounts.is_empty(), "the DC side is the caller's");
-    assert_eq!(
-        logged(&log),
-        ["probe", "close", "logon"],
-        "the probe's remote is closed before the logon test connects"
-    );
+    assert_eq!(logged(&log), ["probe", "close", "logon"]);
+}
+
+/// A remote whose probe answers only once the logon test has started: observed one after
+/// the other, the host would never finish.
+struct WaitsForLogon {
+    fake: FakeRemote,
+    logon_started: Arc<tokio::sync::Notify>,
+}
+
+impl Remote for WaitsForLogon {
+    async fn run_powershell(
+        &mut self,
+        script: &str,
+        stdin: Option<&[u8]>,
+    ) -> Result<CommandOutput, RemoteError> {
+        self.logon_started.notified().await;
+        self.fake.run_powershell(script, stdin).await
+    }
+
+    fn run_cmd(
+        &mut self,
+        command_line: &str,
+    ) -> impl Future<Output = Result<CommandOutput, RemoteError>> + Send {
+        self.fake.run_cmd(command_line)
+    }
+}
+
+impl CloseRemote for WaitsForLogon {
+    async fn close(self) {}
+}
+
+struct NotifyingLogon(Arc<tokio::sync::Notify>);
+
+impl LogonAttempt for NotifyingLogon {
+    async fn log_on(self) -> Result<(), RemoteError> {
+        self.0.notify_one();
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn the_logon_test_runs_alongside_the_probe() {
+    let started = Arc::new(tokio::sync::Notify::new());
+    let remote = WaitsForLogon {
+        fake: FakeRemote::new(vec![Step::Ps(
+            "ts.name=",
+            Ok(ProbeOut::healthy("WS01", 1001).output()),
+        )]),
+        logon_started: started.clone(),
+    };
+    let obs = tokio::time::timeout(
+        Duration::from_secs(10),
+        observe_host(
+            HOST,
+            ADDRESS,
+            LOCAL_ADMIN,
+            Ok(remote),
+            LogonTest::Ready(NotifyingLogon(started)),
+        ),
+    )
+    .await
+    .expect("the probe waited for a logon test that waited for the probe");
+    assert!(obs.probe.is_some());
+    assert_eq!(obs.domain_logon, DomainLogon::Accepted);
 }
 
 #[tokio::test]
@@ -193,7 +254,7 @@ async fn a_refused_probe_still_shows_a_host_that_answers() {
 }
 
 #[tokio::test]
-async fn a_host_that_does_not_answer_gets_no_logon_test() {
+async fn a_host_that_does_not_answer_gets_no_logon_verdict() {
     for (kind, access) in [
         (
             RemoteErrorKind::Unreachable,
@@ -221,8 +282,12 @@ async fn a_host_that_does_not_answer_gets_no_logon_test() {
         .await;
         assert_eq!(obs.access, access, "{kind}");
         assert_eq!(obs.error, Some(e.to_string()));
-        assert_eq!(obs.domain_logon, DomainLogon::NotTried, "{kind}");
-        assert_eq!(logged(&log), ["probe", "close"], "{kind}: no logon");
+        assert_eq!(
+            obs.domain_logon,
+            DomainLogon::NotTried,
+            "{kind}: the logon ran alongside, but means nothing from a host that did not answer"
+        );
+        assert_eq!(logged(&log), ["probe", "close", "logon"], "{kind}");
     }
 }
 
@@ -314,4 +379,27 @@ async fn a_logon_that_fails_otherwise_than_401_is_not_a_refusal() {
         "a host that did not answer"
     );
     assert!(logged(&log).is_empty());
+    // Made before the probe's answer is known, read after it.
+    for (outcome, answered, read) in [
+        (LogonOutcome::Tried(Ok(())), true, DomainLogon::Accepted),
+        (LogonOutcome::Tried(Ok(())), false, DomainLogon::NotTried),
+        (
+            LogonOutcome::Tried(Err(err(RemoteErrorKind::Unauthorized, "401"))),
+            true,
+            DomainLogon::Refused,
+        ),
+        (
+            LogonOutcome::Tried(Err(err(RemoteErrorKind::Unauthorized, "401"))),
+            false,
+            DomainLogon::NotTried,
+        ),
+        (LogonOutcome::Skipped, true, DomainLogon::Skipped),
+        (LogonOutcome::Unsafe, true, DomainLogon::NotTried),
+    ] {
+        assert_eq!(
+            outcome.clone().read(answered),
+            read,
+            "{outcome:?} {answered}"
+        );
+    }
 }

@@ -217,6 +217,10 @@ struct SortedDocument<'a> {
     remaining: Option<&'a Summary>,
     elapsed_ms: u64,
     peak_concurrency: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    concurrency: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    shard: Option<crate::Shard>,
     hosts: Vec<&'a HostReport>,
 }
 
@@ -229,6 +233,8 @@ impl<'a> SortedDocument<'a> {
             remaining: doc.remaining.as_ref(),
             elapsed_ms: doc.elapsed_ms,
             peak_concurrency: doc.peak_concurrency,
+            concurrency: doc.concurrency,
+            shard: doc.shard,
             hosts: sorted_hosts(doc),
         }
     }

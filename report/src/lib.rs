@@ -37,6 +37,15 @@ pub struct Document {
     pub remaining: Option<Summary>,
     pub elapsed_ms: u64,
     pub peak_concurrency: usize,
+    /// Hosts the run worked on at once at most (`--concurrency`, or what the open-file
+    /// limit allowed); `peak_concurrency` is how many it reached. Absent in reports of
+    /// earlier versions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub concurrency: Option<usize>,
+    /// The shard this run swept (`--shard K/N`), so that `merge` can tell missing and
+    /// overlapping shards; absent for a whole fleet (and in reports of earlier versions).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<Shard>,
     pub hosts: Vec<HostReport>,
 }
 

@@ -4,12 +4,15 @@
 //! diagnoses made again over the whole fleet's observations (a name twin, a SID duplicate
 //! or a domain's PDC vote can span shards, which no shard alone could see), summaries
 //! recounted from the host records, elapsed time the longest shard's, peak concurrency the
-//! sum (the shards ran side by side).
+//! sum (the shards ran side by side). Reports that say which shard they swept (`shard`,
+//! written by runs with `--shard`) must be every shard of one N exactly once: a missing
+//! shard would leave its hosts out of the fleet without a word, a shard twice (or two
+//! values of N) means the runs sliced the fleet differently.
 
 use std::fmt;
 
 use super::view::recount;
-use super::Document;
+use super::{Document, Shard};
 
 /// Why shard reports cannot be merged.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,6 +43,36 @@ pub enum MergeError {
         /// The host.
         host: String,
     },
+    /// Report `index` (0-based) says no shard while another says one (or the reverse).
+    NotAShard {
+        /// Its position.
+        index: usize,
+    },
+    /// Report `index` (0-based) is a shard of another N than the first.
+    ShardCountMismatch {
+        /// The first report's N.
+        expected: usize,
+        /// This report's.
+        found: usize,
+        /// Its position.
+        index: usize,
+    },
+    /// Two reports are of the same shard.
+    OverlappingShards {
+        /// The shard.
+        shard: Shard,
+        /// The positions (0-based) of the first two reports of it.
+        first: usize,
+        /// The second.
+        second: usize,
+    },
+    /// Shards of N have no report.
+    MissingShards {
+        /// Their numbers (1-based), the first [`MISSING_NAMED`] of them.
+        missing: Vec<usize>,
+        /// N.
+        n: usize,
+    },
 }
 
 impl fmt::Display for MergeError {
@@ -68,6 +101,40 @@ impl fmt::Display for MergeError {
                 f,
                 "host {host} is in more than one report (do the shards overlap?)"
             ),
+            MergeError::NotAShard { index } => write!(
+                f,
+                "report {} and the others disagree on whether they are shards (--shard K/N): merge the reports of one sharded sweep",
+                index + 1
+            ),
+            MergeError::ShardCountMismatch {
+                expected,
+                found,
+                index,
+            } => write!(
+                f,
+                "report {} is a shard of {found}, the first of {expected}: the runs sliced the fleet differently",
+                index + 1
+            ),
+            MergeError::OverlappingShards {
+                shard,
+                first,
+                second,
+            } => write!(
+                f,
+                "reports {} and {} are both shard {shard}: the shards overlap",
+                first + 1,
+                second + 1
+            ),
+            MergeError::MissingShards { missing, n } => {
+                let list: Vec<String> = missing.iter().map(|k| format!("{k}/{n}")).collect();
+                write!(
+                    f,
+                    "shard{} {} of the sweep {} no report: its hosts would be missing from the fleet (merge every shard's report)",
+                    if missing.len() == 1 { "" } else { "s" },
+                    list.join(", "),
+                    if missing.len() == 1 { "has" } else { "have" }
+                )
+            }
         }
     }
 }
@@ -76,6 +143,7 @@ impl std::error::Error for MergeError {}
 
 /// Merges shard reports into one document.
 pub fn merge(docs: Vec<Document>) -> Result<Document, MergeError> {
+    check_shards(&docs)?;
     let mut iter = docs.into_iter().enumerate();
     let Some((_, first)) = iter.next() else {
         return Err(MergeError::NoReports);
@@ -100,6 +168,10 @@ pub fn merge(docs: Vec<Document>) -> Result<Document, MergeError> {
         with_remaining |= doc.remaining.is_some();
         out.elapsed_ms = out.elapsed_ms.max(doc.elapsed_ms);
         out.peak_concurrency = out.peak_concurrency.saturating_add(doc.peak_concurrency);
+        out.concurrency = match (out.concurrency, doc.concurrency) {
+            (Some(a), Some(b)) => Some(a.saturating_add(b)),
+            (a, b) => a.or(b),
+        };
         out.hosts.extend(doc.hosts);
     }
     out.hosts.sort_by(|a, b| a.host.cmp(&b.host));
@@ -110,11 +182,62 @@ pub fn merge(docs: Vec<Document>) -> Result<Document, MergeError> {
         let host = pair.first().map(|r| r.host.clone()).unwrap_or_default();
         return Err(MergeError::DuplicateHost { host });
     }
+    // The whole fleet now.
+    out.shard = None;
     rediagnose(&mut out.hosts);
     let (summary, remaining) = recount(&out.hosts, with_remaining);
     out.summary = summary;
     out.remaining = remaining;
     Ok(out)
+}
+
+/// How many missing shards [`MergeError::MissingShards`] names.
+pub const MISSING_NAMED: usize = 20;
+
+/// Reports that name their shard are every shard of one N exactly once; reports that name
+/// none (a whole fleet each, or reports of earlier versions) are merged as they are.
+fn check_shards(docs: &[Document]) -> Result<(), MergeError> {
+    let Some(first) = docs.first() else {
+        return Err(MergeError::NoReports);
+    };
+    let Some(n) = first.shard.map(Shard::n) else {
+        return match docs.iter().position(|d| d.shard.is_some()) {
+            Some(index) => Err(MergeError::NotAShard { index }),
+            None => Ok(()),
+        };
+    };
+    // By shard number: the position of its report (N comes from a file: no table of N).
+    let mut seen: std::collections::BTreeMap<usize, usize> = std::collections::BTreeMap::new();
+    for (index, doc) in docs.iter().enumerate() {
+        let Some(shard) = doc.shard else {
+            return Err(MergeError::NotAShard { index });
+        };
+        if shard.n() != n {
+            return Err(MergeError::ShardCountMismatch {
+                expected: n,
+                found: shard.n(),
+                index,
+            });
+        }
+        if let Some(&first) = seen.get(&shard.k()) {
+            return Err(MergeError::OverlappingShards {
+                shard,
+                first,
+                second: index,
+            });
+        }
+        seen.insert(shard.k(), index);
+    }
+    // Every shard number is in 1..=n, so n - |seen| are missing; name the first few.
+    let missing: Vec<usize> = (1..=n)
+        .filter(|k| !seen.contains_key(k))
+        .take(MISSING_NAMED)
+        .collect();
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(MergeError::MissingShards { missing, n })
+    }
 }
 
 /// Diagnoses every host again with the whole fleet in view. A host whose shard planned or

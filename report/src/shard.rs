@@ -8,11 +8,29 @@
 use std::fmt;
 use std::str::FromStr;
 
-/// Shard `k` of `n` (1-based), validated: `1 <= k <= n`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// Shard `k` of `n` (1-based), validated: `1 <= k <= n` (also when read from a report,
+/// where it is `{"k": K, "n": N}`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(try_from = "RawShard")]
 pub struct Shard {
     k: usize,
     n: usize,
+}
+
+/// A shard as a report holds it, before validation.
+#[derive(serde::Deserialize)]
+struct RawShard {
+    k: usize,
+    n: usize,
+}
+
+impl TryFrom<RawShard> for Shard {
+    type Error = String;
+
+    fn try_from(raw: RawShard) -> Result<Self, Self::Error> {
+        Shard::new(raw.k, raw.n)
+            .ok_or_else(|| format!("shard {}/{}: K must be between 1 and N", raw.k, raw.n))
+    }
 }
 
 impl Shard {

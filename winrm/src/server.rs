@@ -130,6 +130,87 @@ pub trait Backend: Send + Sync + 'static {
     fn latency(&self, _local: SocketAddr) -> Duration {
         Duration::ZERO
     }
+    /// Simulated cost of opening a connection (the TCP handshake's round trip): an
+    /// accepted connection is served only after it.
+    fn connect_delay(&self, _local: SocketAddr) -> Duration {
+        Duration::ZERO
+    }
+    /// Does the host accept connections and never answer (a wedged service)?
+    fn hangs(&self, _local: SocketAddr) -> bool {
+        false
+    }
+    /// Simulated server time of one parsed request (e.g. creating a shell), waited before
+    /// it is dispatched.
+    fn operation_time(&self, _local: SocketAddr, _request: &WsRequest) -> Duration {
+        Duration::ZERO
+    }
+    /// Told of every step a listener sees on the wire (a TCP connection accepted, an HTTP
+    /// request answered), for request logs in tests and benchmarks. Default: nothing.
+    fn on_wire(&self, _local: SocketAddr, _step: WireStep) {}
+}
+
+/// One step a listener saw on the wire ([`Backend::on_wire`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum WireStep {
+    /// A TCP connection was accepted (the client paid one round trip for it).
+    Connect {
+        /// The connection's number (unique in the process).
+        connection: u64,
+        /// When.
+        at: std::time::Instant,
+    },
+    /// An HTTP request was answered: one round trip.
+    Request {
+        /// The number of the connection it came on.
+        connection: u64,
+        /// When it arrived.
+        at: std::time::Instant,
+        /// The authentication leg its `Authorization` header carried, if any.
+        auth: Option<AuthLeg>,
+        /// The WS-Man `a:Action` of its body, when it had one that parsed (sealed or not).
+        action: Option<String>,
+        /// The HTTP status of the answer.
+        status: u16,
+    },
+}
+
+/// Numbers the accepted connections of every listener in the process ([`WireStep`]).
+static NEXT_CONNECTION: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
+/// Which authentication message an HTTP request carried.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AuthLeg {
+    /// NTLM NEGOTIATE (MS-NLMP 2.2.1.1).
+    Negotiate,
+    /// NTLM AUTHENTICATE (MS-NLMP 2.2.1.3).
+    Authenticate,
+    /// HTTP Basic, or a token that is neither of the above.
+    Other,
+}
+
+impl AuthLeg {
+    /// Reads the leg from an `Authorization` header value: only the first bytes of an
+    /// NTLM token are decoded (signature and `MessageType`, MS-NLMP 2.2.1).
+    fn of_header(header: &str) -> AuthLeg {
+        let mut parts = header.splitn(2, ' ');
+        let scheme = parts.next().unwrap_or("");
+        if !(scheme.eq_ignore_ascii_case("Negotiate") || scheme.eq_ignore_ascii_case("NTLM")) {
+            return AuthLeg::Other;
+        }
+        let token = parts.next().unwrap_or("").trim();
+        // 16 base64 characters are 12 bytes: the 8-byte signature and the u32 type.
+        let head = token.get(..16).unwrap_or(token);
+        let message_type = base64::engine::general_purpose::STANDARD
+            .decode(head)
+            .ok()
+            .and_then(|b| b.get(8..12).and_then(|t| <[u8; 4]>::try_from(t).ok()))
+            .map(u32::from_le_bytes);
+        match message_type {
+            Some(1) => AuthLeg::Negotiate,
+            Some(3) => AuthLeg::Authenticate,
+            _ => AuthLeg::Other,
+        }
+    }
 }
 
 /// Listener settings, named as in `winrm/config`.
@@ -340,20 +421,41 @@ impl<B: Backend> Server<B> {
                 drop(stream);
                 continue;
             }
+            if self.backend.hangs(local) {
+                tokio::spawn(hold_silently(stream));
+                continue;
+            }
             let _ = stream.set_nodelay(true);
+            let connection = NEXT_CONNECTION.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            self.backend.on_wire(
+                local,
+                WireStep::Connect {
+                    connection,
+                    at: std::time::Instant::now(),
+                },
+            );
             let server = self.clone();
             let tls = tls.clone();
+            let delay = self.backend.connect_delay(local);
             tokio::spawn(async move {
+                if !delay.is_zero() {
+                    tokio::time::sleep(delay).await;
+                }
                 match tls {
                     None => {
                         server
-                            .serve_connection(TokioIo::new(stream), local, None)
+                            .serve_connection(TokioIo::new(stream), local, connection, None)
                             .await
                     }
                     Some(tls) => match tls.acceptor.accept(stream).await {
                         Ok(s) => {
                             server
-                                .serve_connection(TokioIo::new(s), local, Some(tls.bindings))
+                                .serve_connection(
+                                    TokioIo::new(s),
+                                    local,
+                                    connection,
+                                    Some(tls.bindings),
+                                )
                                 .await
                         }
                         Err(e) => tracing::debug!(error = %e, "TLS handshake failed"),
@@ -368,6 +470,7 @@ impl<B: Backend> Server<B> {
         self: Arc<Self>,
         io: TokioIo<I>,
         local: SocketAddr,
+        connection: u64,
         tls: Option<Option<ChannelBindings>>,
     ) where
         I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static,
@@ -382,7 +485,28 @@ impl<B: Backend> Server<B> {
         let service = hyper::service::service_fn(move |req: Request<Incoming>| {
             let server = self.clone();
             let conn = conn.clone();
-            async move { Ok::<_, std::convert::Infallible>(server.handle_http(local, &conn, req).await) }
+            async move {
+                let at = std::time::Instant::now();
+                let auth = req
+                    .headers()
+                    .get(AUTHORIZATION)
+                    .and_then(|v| v.to_str().ok())
+                    .map(AuthLeg::of_header);
+                let mut action = None;
+                let resp = server.handle_http(local, &conn, req, &mut action).await;
+                let status = resp.status().as_u16();
+                server.backend.on_wire(
+                    local,
+                    WireStep::Request {
+                        connection,
+                        at,
+                        auth,
+                        action,
+                        status,
+                    },
+                );
+                Ok::<_, std::convert::Infallible>(resp)
+            }
         });
         let _ = hyper::server::conn::http1::Builder::new()
             .keep_alive(true)
@@ -395,6 +519,7 @@ impl<B: Backend> Server<B> {
         local: SocketAddr,
         conn: &tokio::sync::Mutex<Conn<B::Principal>>,
         req: Request<Incoming>,
+        action: &mut Option<String>,
     ) -> HttpResponse<Full<Bytes>> {
         let latency = self.backend.latency(local);
         if !latency.is_zero() {
@@ -485,7 +610,12 @@ impl<B: Backend> Server<B> {
                     ),
                 ),
                 Ok(parsed) => {
+                    *action = Some(parsed.action.clone());
                     let message_id = parsed.message_id.clone();
+                    let cost = self.backend.operation_time(local, &parsed.request);
+                    if !cost.is_zero() {
+                        tokio::time::sleep(cost).await;
+                    }
                     match self.dispatch(local, &host, &principal, &parsed).await {
                         Ok((resp, shell)) => (
                             StatusCode::OK,
@@ -973,6 +1103,18 @@ enum AuthStep {
     Continue(HttpResponse<Full<Bytes>>),
     /// Authenticated; go on with the request body.
     Done,
+}
+
+/// A hung host's connection: accepted, read and discarded until the client closes it,
+/// never answered.
+async fn hold_silently(mut stream: tokio::net::TcpStream) {
+    use tokio::io::AsyncReadExt;
+    let mut buf = [0u8; 4096];
+    while let Ok(n) = stream.read(&mut buf).await {
+        if n == 0 {
+            break;
+        }
+    }
 }
 
 fn plain(status: StatusCode, body: &'static str) -> HttpResponse<Full<Bytes>> {

@@ -6,6 +6,11 @@
 //! `WINRS_CONSOLEMODE_STDIN=FALSE`), Receive until `CommandState/Done` with its `ExitCode` (an
 //! `OperationTimeout` fault, WSManFault 2150858793, only means "nothing yet, poll again",
 //! MS-WSMV 3.1.4.14), then a Signal `terminate` (required after Done by the same section).
+//! The command's result does not wait for that Signal: it is sent before the session's
+//! next request (a next command, or the Delete of [`Session::close`]), so a session that
+//! runs one command and is closed in the background ([`Session::close_in_background`])
+//! costs its caller connect, NEGOTIATE, AUTHENTICATE with the Create on it (see
+//! [`crate::transport`]), Command and Receive; Signal and Delete follow on their own.
 //! The shell is created lazily with `WINRS_CODEPAGE=65001` and `WINRS_NOPROFILE`, and
 //! re-created once if the server says it no longer knows it.
 //!
@@ -272,8 +277,7 @@ pub fn open_shell_count() -> usize {
 }
 
 fn request_xml(ctx: &RequestContext, req: &Request) -> String {
-    let message_id = format!("uuid:{}", uuid::Uuid::new_v4().to_string().to_uppercase());
-    soap::build_request(ctx, &message_id, req)
+    soap::build_request(ctx, &soap::new_message_id(), req)
 }
 
 /// A WinRM session with one host.
@@ -288,6 +292,9 @@ pub struct Session {
     /// This session's entry in the registry of open shells.
     registration: Option<u64>,
     max_envelope_size: u32,
+    /// A command that is Done but not yet signalled (shell, command): the Signal goes out
+    /// before this session's next request.
+    unsignalled: Option<(String, String)>,
 }
 
 impl Drop for Session {
@@ -331,6 +338,7 @@ impl Session {
             shell_id: None,
             registration: None,
             max_envelope_size: cfg.max_envelope_size,
+            unsignalled: None,
         })
     }
 
@@ -379,6 +387,7 @@ impl Session {
         stdin: Option<&[u8]>,
         mut on_output: impl FnMut(Stream, &[u8]),
     ) -> Result<Output, Error> {
+        self.signal_finished().await?;
         let shell_id = self.shell().await?;
         let command_id = match self
             .start_command(&shell_id, command, args, stdin.is_some())
@@ -462,19 +471,31 @@ impl Session {
             }
         };
         out.exit_code = exit_code;
-        // MS-WSMV 3.1.4.14: after Done the client must still Signal the command.
+        // MS-WSMV 3.1.4.14: after Done the client must still Signal the command; it goes
+        // out before this session's next request, so the result does not wait for it.
+        self.unsignalled = Some((shell_id.to_string(), command_id.to_string()));
+        Ok(out)
+    }
+
+    /// Sends the Signal `terminate` owed to a finished command, if any (MS-WSMV 3.1.4.14).
+    async fn signal_finished(&mut self) -> Result<(), Error> {
+        let Some((shell_id, command_id)) = self.unsignalled.take() else {
+            return Ok(());
+        };
         let signal = Request::Signal {
-            shell_id: shell_id.to_string(),
-            command_id: command_id.to_string(),
+            shell_id,
+            command_id,
             code: soap::signal::TERMINATE.to_string(),
         };
         match self.call(&signal).await {
-            Ok(_) => {}
+            Ok(_) => Ok(()),
             // The process is gone; a fault here changes nothing about the result.
-            Err(Error::Fault(f)) => tracing::debug!(fault = %f, "Signal after Done faulted"),
-            Err(e) => return Err(e),
+            Err(Error::Fault(f)) => {
+                tracing::debug!(fault = %f, "Signal after Done faulted");
+                Ok(())
+            }
+            Err(e) => Err(e),
         }
-        Ok(out)
     }
 
     async fn send_stdin(
@@ -595,7 +616,12 @@ impl Session {
         let req = Request::Delete {
             shell_id: shell_id.clone(),
         };
-        let res = match tokio::time::timeout(CLEANUP_TIMEOUT, self.call(&req)).await {
+        let signal_and_delete = async {
+            // A Signal that fails on the connection leaves the Delete to the retry below.
+            self.signal_finished().await?;
+            self.call(&req).await
+        };
+        let res = match tokio::time::timeout(CLEANUP_TIMEOUT, signal_and_delete).await {
             Ok(r) => r,
             Err(_) => Err(Error::ReadTimeout {
                 addr: self.transport.endpoint().addr(),
@@ -621,6 +647,22 @@ impl Session {
         self.shell_id = None;
         unregister(self.registration.take());
         res
+    }
+
+    /// Closes the session on its own task, tracked like the clean-ups of dropped sessions
+    /// ([`finish_cleanup`] waits for it, [`delete_open_shells`] covers its shell): for a
+    /// caller whose result is in and who should not wait for Signal and Delete. Without a
+    /// runtime it closes nothing here, and dropping the session deletes the shell.
+    pub fn close_in_background(self) {
+        if self.shell_id.is_none() {
+            return;
+        }
+        spawn_tracked(async move {
+            let endpoint = self.transport.endpoint().clone();
+            if let Err(e) = self.close().await {
+                tracing::debug!(%endpoint, error = %e, "closing the session failed");
+            }
+        });
     }
 
     async fn call(&mut self, req: &Request) -> Result<Response, Error> {

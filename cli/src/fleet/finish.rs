@@ -19,7 +19,7 @@ pub(crate) fn document(
     summary: Summary,
     remaining: Option<Summary>,
     t0: Instant,
-    peak: usize,
+    swept: &super::swept::Swept,
     hosts: Vec<HostReport>,
 ) -> Document {
     Document {
@@ -28,7 +28,9 @@ pub(crate) fn document(
         summary,
         remaining,
         elapsed_ms: ms(t0),
-        peak_concurrency: peak,
+        peak_concurrency: swept.peak,
+        concurrency: Some(swept.concurrency.hosts),
+        shard: swept.shard,
         hosts,
     }
 }

@@ -83,8 +83,8 @@ pub(crate) fn to_change(plans: &[HostPlan]) -> Vec<usize> {
 /// How the repairs run: concurrency and deadlines from the flags.
 #[derive(Debug, Clone)]
 pub(crate) struct RepairSettings {
-    /// `--concurrency`.
-    pub(crate) concurrency: usize,
+    /// Hosts at once: the probe phase's choice (`--concurrency` or the descriptors').
+    pub(crate) concurrency: crate::limits::Concurrency,
     /// `--host-deadline`, in seconds (of a probe; a repair gets its reboots on top).
     pub(crate) host_deadline: u64,
     /// `--reboot-timeout`, in seconds.
@@ -102,16 +102,17 @@ pub(crate) async fn run(
     settings: &RepairSettings,
     cancel: &engine::tokio_util_cancel::Token,
 ) -> HashMap<String, RepairOutcome> {
-    let limits = Limits {
-        concurrency: settings.concurrency,
-        // Two reboots, each waited for up to max_reconnects times: a repair must reach a
-        // safe point rather than be cut between leaving and rejoining the domain.
-        host_deadline: Duration::from_secs(
+    // Two reboots, each waited for up to max_reconnects times: a repair must reach a safe
+    // point rather than be cut between leaving and rejoining the domain.
+    let limits = Limits::new(
+        settings.concurrency.hosts,
+        Duration::from_secs(
             settings.host_deadline
                 + 2 * u64::from(RepairOptions::default().max_reconnects) * settings.reboot_timeout
                 + 60,
         ),
-    };
+    )
+    .with_concurrency(settings.concurrency);
     let options = RepairOptions {
         reboot_timeout: Duration::from_secs(settings.reboot_timeout),
         ..RepairOptions::default()

@@ -23,6 +23,10 @@ pub(crate) struct Swept {
     pub(crate) observed: Vec<Observed>,
     pub(crate) findings: Vec<Finding>,
     pub(crate) peak: usize,
+    /// Hosts worked on at once, and who chose the number.
+    pub(crate) concurrency: crate::limits::Concurrency,
+    /// The shard swept (`--shard`), recorded in the report for `merge`.
+    pub(crate) shard: Option<report::Shard>,
     /// The journal this run appends to (`--journal`, or the `--resume` file).
     pub(crate) journal: Option<Arc<Journal>>,
     /// Repairs a resumed journal says are done.
@@ -80,10 +84,14 @@ pub(crate) async fn sweep(
         Some(access) => Some(read_dcs(access, &targets).await),
         None => None,
     };
-    let limits = Limits {
-        concurrency: source.concurrency,
-        host_deadline: Duration::from_secs(source.host_deadline),
-    };
+    let lab_hosts = resolved.lab.as_ref().map_or(0, |l| l.endpoints().len());
+    let concurrency = crate::limits::choose(
+        source.concurrency,
+        crate::limits::open_file_limit(),
+        lab_hosts,
+    );
+    let limits = Limits::new(concurrency.hosts, Duration::from_secs(source.host_deadline))
+        .with_concurrency(concurrency);
     let names: Vec<String> = targets.iter().map(|t| t.name.clone()).collect();
     let mut reporter = ProbeReporter::new(outputs.format, &names, journal.clone());
     let (tx, reporting) = phases::spawn(move |ev| reporter.handle(ev));
@@ -112,6 +120,8 @@ pub(crate) async fn sweep(
         observed,
         findings,
         peak,
+        concurrency,
+        shard: source.shard,
         journal,
         repaired: done.repaired,
         dc,

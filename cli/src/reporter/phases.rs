@@ -62,6 +62,17 @@ impl ProbeReporter {
                 self.progress = Progress::new(phase, total);
                 tracing::info!(phase, hosts = total, "phase started");
             }
+            Event::Concurrency {
+                phase,
+                hosts,
+                chosen_by,
+            } => {
+                let chosen = crate::limits::Concurrency { hosts, chosen_by };
+                tracing::info!(phase, hosts, ?chosen_by, "concurrency");
+                if self.format == Format::Text && self.total > 1 {
+                    self.progress.note(&format!("{phase}: {chosen}"));
+                }
+            }
             Event::HostFinished { result, .. } => {
                 self.done += 1;
                 self.progress.inc();
@@ -149,6 +160,11 @@ impl RepairReporter {
             Event::PhaseStarted { phase, total } => {
                 self.progress = Progress::new(phase, total);
             }
+            Event::Concurrency {
+                phase,
+                hosts,
+                chosen_by,
+            } => tracing::info!(phase, hosts, ?chosen_by, "concurrency"),
             Event::HostFinished { result, elapsed } => {
                 self.progress.inc();
                 if let Some(j) = &self.journal {

@@ -54,6 +54,18 @@ impl Progress {
         }
     }
 
+    /// Prints a note about the run on stderr without tearing the bar.
+    pub fn note(&self, text: &str) {
+        let print = || {
+            let mut err = std::io::stderr().lock();
+            let _ = writeln!(err, "{text}");
+        };
+        match &self.bar {
+            Some(b) => b.suspend(print),
+            None => print(),
+        }
+    }
+
     /// Removes the bar.
     pub fn finish(&self) {
         if let Some(b) = &self.bar {

@@ -33,6 +33,8 @@ pub(crate) struct Env<'a> {
     /// `powershell.exe -NonInteractive`: a prompt (`ShouldContinue`, `Read-Host`) fails
     /// instead of waiting.
     pub(crate) non_interactive: bool,
+    /// The costly things run so far (priced by the wire layer's latency profile).
+    pub(crate) work: crate::latency::Work,
 }
 
 /// Converts LF line endings to CRLF (leaves existing CRLF alone).
@@ -189,12 +191,14 @@ pub(crate) fn execute(
         elevated,
         stdin_mode,
         non_interactive: false,
+        work: crate::latency::Work::default(),
     };
     let (stdout, stderr, exit_code) = run_cmd_line(&mut env, command_line, stdin);
     ExecResult {
         stdout: crlf(&stdout).into_bytes(),
         stderr: crlf(&stderr).into_bytes(),
         exit_code,
+        work: env.work,
     }
 }
 

@@ -118,6 +118,21 @@ enum Op {
     DcList(String),
 }
 
+impl Op {
+    /// Round trips to a DC the operation makes (for the latency profiles): none for what
+    /// the local Netlogon has stored; a challenge and an authenticate to verify or reset
+    /// a channel (a locator ping first for a reset or password change); DNS and an LDAP
+    /// ping for the DC locator; one LDAP search for the DC list.
+    fn dc_round_trips(&self) -> u32 {
+        match self {
+            Op::Query | Op::ScQuery(_) => 0,
+            Op::ScVerify(_) | Op::DsGetDc(_) => 2,
+            Op::ScReset(_) | Op::ScChangePwd(_) => 3,
+            Op::DcList(_) => 1,
+        }
+    }
+}
+
 fn strip_prefix_ci<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
     let head = s.get(..prefix.len())?;
     if head.eq_ignore_ascii_case(prefix) {
@@ -128,8 +143,12 @@ fn strip_prefix_ci<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
 }
 
 fn nltest(env: &mut Env<'_>, args: &[String]) -> NativeOut {
+    env.work.nltests = env.work.nltests.saturating_add(1);
     match nltest_op(env, args) {
-        Ok((op, pdc)) => nltest_run(env, op, pdc),
+        Ok((op, pdc)) => {
+            env.work.dc_round_trips = env.work.dc_round_trips.saturating_add(op.dc_round_trips());
+            nltest_run(env, op, pdc)
+        }
         Err(out) => out,
     }
 }

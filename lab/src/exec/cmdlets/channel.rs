@@ -69,6 +69,8 @@ fn reset_machine_account(
     server: Option<DcIndex>,
     cred: Option<&PsCred>,
 ) -> Result<DcIndex, ErrorRecord> {
+    // An LDAP bind, the password set, and Netlogon authenticating with the new password.
+    eng.env.work.dc_round_trips = eng.env.work.dc_round_trips.saturating_add(3);
     let me = host_name(eng);
     let on_domain = |msg: &str| -> ErrorRecord {
         err(
@@ -209,6 +211,10 @@ fn account_not_found(eng: &Engine<'_, '_>, dc: DcIndex, server_named: bool) -> S
 
 pub(super) fn test_secure_channel(eng: &mut Engine<'_, '_>, b: &Bound) -> CmdOutcome {
     const C: &str = "Test-ComputerSecureChannel";
+    // A challenge and an authenticate on the channel's DC (priced by the latency profile).
+    let work = &mut eng.env.work;
+    work.secure_channel_tests = work.secure_channel_tests.saturating_add(1);
+    work.dc_round_trips = work.dc_round_trips.saturating_add(2);
     let me = host_name(eng);
     let server = match b.str("Server") {
         Some(s) if !resolves(eng, if s == "." { "localhost" } else { &s }) => {
