@@ -312,15 +312,7 @@ fn write_ca_next_to(inventory: &std::path::Path, pem: &str) -> std::io::Result<P
 
 /// Writes a file readable by its owner only (it holds lab passwords).
 pub fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
-    use std::io::Write;
-    #[cfg(unix)]
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    opts.mode(0o600);
-    let mut f = opts.open(path)?;
-    f.write_all(text.as_bytes())
+    lab::wire::write_owner_only(path, text)
 }
 
 #[cfg(test)]

@@ -778,8 +778,9 @@ fn temp_ca_path() -> PathBuf {
     std::env::temp_dir().join(format!("trustsweep-lab-ca-{}-{n}.pem", std::process::id()))
 }
 
-/// Writes a file readable by its owner only.
-fn write_owner_only(path: &Path, text: &str) -> std::io::Result<()> {
+/// Writes a file readable by its owner only (mode 0600 on Unix): inventories and CA keys
+/// the lab writes hold lab secrets.
+pub fn write_owner_only(path: &Path, text: &str) -> std::io::Result<()> {
     use std::io::Write;
     #[cfg(unix)]
     use std::os::unix::fs::OpenOptionsExt;

@@ -29,7 +29,9 @@ use serde::{Deserialize, Serialize};
 use crate::diagnose::{diagnose_host, same_dc, Diagnosis, HostObservation, HostState};
 use crate::plan::{Action, HostPlan, Target};
 use crate::probe::{excerpt, parse_nltest, probe_host, status, Probe};
-use crate::remote::{redact, CommandOutput, Directory, DomainCredential, Remote, StdinPayload};
+use crate::remote::{
+    redact, CommandOutput, Directory, DomainCredential, Remote, RemoteError, StdinPayload,
+};
 
 /// Bounds for waiting on reboots.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -481,6 +483,21 @@ impl<R: Remote> Run<'_, R> {
         step: &str,
         script: &str,
     ) -> Result<bool, String> {
+        self.send_credential_script(action, step, script, "ts.reset=ok")
+            .await
+            .map_err(|e| redact(&e.to_string(), self.cred))
+    }
+
+    /// Sends `script` with the repair credential on stdin and records what it reported
+    /// (`ok_note` on success). `Ok(answered ok)`; `Err` when the connection failed (not
+    /// recorded: the caller decides what a lost connection means).
+    async fn send_credential_script(
+        &mut self,
+        action: &Action,
+        step: &str,
+        script: &str,
+        ok_note: &str,
+    ) -> Result<bool, RemoteError> {
         let payload = match StdinPayload::for_credential(self.cred) {
             Ok(p) => p,
             Err(e) => {
@@ -493,18 +510,16 @@ impl<R: Remote> Run<'_, R> {
             .run_powershell(script, Some(payload.as_bytes()))
             .await;
         drop(payload);
-        match res {
-            Ok(out) => match parse_reset_output(&out) {
-                Ok(()) => {
-                    self.record(action, step, true, "ts.reset=ok");
-                    Ok(true)
-                }
-                Err(msg) => {
-                    self.record(action, step, false, &msg.to_string());
-                    Ok(false)
-                }
-            },
-            Err(e) => Err(redact(&e.to_string(), self.cred)),
+        let out = res?;
+        match parse_reset_output(&out) {
+            Ok(()) => {
+                self.record(action, step, true, ok_note);
+                Ok(true)
+            }
+            Err(msg) => {
+                self.record(action, step, false, &msg.to_string());
+                Ok(false)
+            }
         }
     }
 
@@ -691,29 +706,11 @@ impl<R: Remote> Run<'_, R> {
         step: &str,
         script: &str,
     ) -> Option<bool> {
-        let payload = match StdinPayload::for_credential(self.cred) {
-            Ok(p) => p,
-            Err(e) => {
-                self.record(action, step, false, &format!("not run: {e}"));
-                return Some(false);
-            }
-        };
         let res = self
-            .remote
-            .run_powershell(script, Some(payload.as_bytes()))
+            .send_credential_script(action, step, script, "ts.reset=ok; restarting")
             .await;
-        drop(payload);
         match res {
-            Ok(out) => match parse_reset_output(&out) {
-                Ok(()) => {
-                    self.record(action, step, true, "ts.reset=ok; restarting");
-                    Some(true)
-                }
-                Err(msg) => {
-                    self.record(action, step, false, &msg.to_string());
-                    Some(false)
-                }
-            },
+            Ok(ok) => Some(ok),
             Err(e) if e.kind.is_connection_loss() => {
                 let msg = format!(
                     "connection lost ({}); assuming the restart began",
