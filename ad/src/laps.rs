@@ -70,7 +70,7 @@ struct WindowsLapsJson {
 }
 
 /// Parses Windows LAPS' clear-text JSON.
-pub(crate) fn parse_windows_laps(
+pub fn parse_windows_laps(
     computer: &str,
     json: &str,
     expires: Option<u64>,

@@ -62,6 +62,14 @@ pub use restore::{
 pub use reuse::{owner_sid, reuse_facts, set_owner, ReuseFacts, ReuseVerdict};
 
 use codec::{computer_filter, encode_unicode_pwd};
+
+/// The pure parsers of values read from the directory, for the fuzz targets (`fuzz/`,
+/// RELIABILITY.md "Fuzzing"); not an API.
+#[doc(hidden)]
+pub mod fuzzing {
+    pub use crate::codec::{bind_failure_reason, rdn_parts, split_dn};
+    pub use crate::laps::parse_windows_laps;
+}
 pub use codec::{group_name, ou_path, parent_dn};
 use conn::{connect, first, first_bytes, first_u64, on_dc, result_message, Session};
 

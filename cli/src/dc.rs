@@ -20,6 +20,89 @@ pub struct DcAccess {
     pub dcs: Vec<String>,
     /// The account DC-side resets bind as: the repair account.
     pub reset_as: Option<playbooks::DomainCredential>,
+    /// The sweep's other domain credentials (connecting, logon-test, repair accounts), each
+    /// checked with one bind before any host is sent it ([`verify_credentials`]).
+    pub verify: Vec<playbooks::DomainCredential>,
+}
+
+/// Lockout safety (issue 16, [`crate::credential_gate`]): the sweep's domain credentials
+/// checked once each with an LDAPS simple bind to the `--ldap` DC, before any host is sent
+/// them: the reading account first (as itself), then each other one (re-bound on the
+/// reader's connection, `ad::check_password`). A refused bind (LDAP result 49,
+/// invalidCredentials: AD's `data 52e` bad password, `775` locked out, MS-ADTS and
+/// Microsoft's "LDAP error codes") closes its gate at once: no host and no other DC read
+/// is sent it again. An accepted one opens it. A DC that could not be used decides nothing
+/// (the hosts check the credential one at a time instead). Returns what to log.
+pub async fn verify_credentials(access: &DcAccess) -> Vec<String> {
+    use crate::credential_gate::Gates;
+    let mut problems = Vec::new();
+    let dc = access.read.url.clone();
+    let read_gate = Gates::global().gate(&access.read.bind_user, &access.read.bind_password);
+    if let Some(gate) = read_gate.as_ref().filter(|g| g.is_unverified()) {
+        match bind_verdict(ad::domain_sid(&access.read).await) {
+            Some(v) => gate.dc_verdict(&dc, v),
+            None => problems.push(format!(
+                "could not check {} with a bind to {dc}",
+                access.read.bind_user
+            )),
+        }
+    }
+    if let Some(n) = read_gate.as_ref().and_then(|g| g.not_used()) {
+        problems.push(n.message());
+        return problems;
+    }
+    for cred in &access.verify {
+        let Some(gate) = Gates::global().gate(&cred.user, &cred.password) else {
+            continue;
+        };
+        if !gate.is_unverified() {
+            continue;
+        }
+        match ad::check_password(&access.read, &cred.user, &cred.password).await {
+            Ok(true) => gate.dc_verdict(&dc, Ok(())),
+            Ok(false) => {
+                gate.dc_verdict(&dc, Err("invalid credentials, LDAP result 49".into()));
+                if let Some(n) = gate.not_used() {
+                    problems.push(n.message());
+                }
+            }
+            Err(e) => problems.push(format!(
+                "could not check {} with a bind to {dc}: {e}",
+                cred.user
+            )),
+        }
+    }
+    problems
+}
+
+/// What a bind as the reading account says of its password: `Some(Ok)` it was accepted
+/// (anything after the bind counts as accepted), `Some(Err(reason))` the DC refused the
+/// bind, `None` the DC could not be asked.
+fn bind_verdict<T>(res: Result<T, ad::AdError>) -> Option<Result<(), String>> {
+    use ad::AdError as E;
+    match res {
+        Ok(_) => Some(Ok(())),
+        Err(E::BindFailed { reason, .. }) => Some(Err(reason)),
+        Err(
+            E::InvalidConfig { .. }
+            | E::PlainLdapRefused { .. }
+            | E::Connect { .. }
+            | E::Timeout { .. }
+            | E::TlsUntrusted { .. }
+            | E::TlsNameMismatch { .. }
+            | E::Tls { .. }
+            | E::StartTlsRefused { .. },
+        ) => None,
+        Err(_) => Some(Ok(())),
+    }
+}
+
+/// The reading account's gate is closed: why (then nothing more is read as it).
+fn read_refused(access: &DcAccess) -> Option<String> {
+    crate::credential_gate::Gates::global()
+        .gate(&access.read.bind_user, &access.read.bind_password)
+        .and_then(|g| g.not_used())
+        .map(|n| n.message())
 }
 
 /// One DC's reading: its name (rootDSE `dnsHostName`, else the URL), its URL, and the
@@ -85,7 +168,13 @@ impl DcEvidence {
 /// Reads the accounts of `computers` from every DC. Never fails: a DC that cannot be read
 /// (or found) is recorded as such and the sweep goes on without its evidence.
 pub async fn read_evidence(access: &DcAccess, computers: &[String]) -> DcEvidence {
-    let mut problems = Vec::new();
+    let mut problems = verify_credentials(access).await;
+    if read_refused(access).is_some() {
+        return DcEvidence {
+            problems,
+            ..DcEvidence::default()
+        };
+    }
     let dcs = if access.dcs.is_empty() {
         match ad::discover_dcs(&access.read).await {
             Ok(found) if !found.is_empty() => found,
@@ -155,6 +244,13 @@ impl LdapDirectory {
                 "no repair account to bind as (--repair-user or trustsweep_repair_user)".into(),
             )
         })?;
+        // A repair account a DC or two hosts refused is not bound with again.
+        if let Some(n) = crate::credential_gate::Gates::global()
+            .gate(&cred.user, &cred.password)
+            .and_then(|g| g.not_used())
+        {
+            return Err(DirectoryError::Refused(n.message()));
+        }
         Ok(AdConfig {
             bind_user: cred.user.clone(),
             bind_password: cred.password.clone(),
@@ -260,6 +356,10 @@ pub async fn rejoin_preflights(
 ) -> BTreeMap<String, playbooks::RejoinPreflight> {
     let mut joiners: BTreeMap<String, Option<String>> = BTreeMap::new();
     let mut out = BTreeMap::new();
+    if let Some(why) = read_refused(access) {
+        tracing::warn!("rejoin preflights not read: {why}");
+        return out;
+    }
     for (host, computer, repair_user) in hosts {
         let sam = account_name(repair_user);
         if !joiners.contains_key(&sam) {
@@ -317,6 +417,10 @@ pub async fn restore_preflights(
         .map(|(name, _, _)| name.clone())
         .filter(|name| !name.contains("://"));
     let mut out = BTreeMap::new();
+    if let Some(why) = read_refused(access) {
+        tracing::warn!("Recycle Bin preflights not read: {why}");
+        return out;
+    }
     for (host, computer) in hosts {
         match ad::restore_facts(&access.read, computer).await {
             Ok(facts) => {
@@ -352,4 +456,33 @@ fn directory_error(e: ad::AdError) -> DirectoryError {
 fn account_name(spec: &str) -> String {
     let s = spec.rsplit('\\').next().unwrap_or(spec);
     s.split('@').next().unwrap_or(s).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn a_refused_bind_is_definitive_and_an_unreachable_dc_decides_nothing() {
+        let refused = ad::AdError::BindFailed {
+            dc: "dc1".into(),
+            user: "LAB\\svc".into(),
+            reason: "bad user name or password (invalid credentials: 80090308: LdapErr: DSID-0C09042F, comment: AcceptSecurityContext error, data 52e, v4563)".into(),
+        };
+        assert!(matches!(bind_verdict::<()>(Err(refused)), Some(Err(r)) if r.contains("52e")));
+        let unreachable = ad::AdError::Connect {
+            dc: "dc1".into(),
+            source: std::io::Error::from(std::io::ErrorKind::ConnectionRefused),
+        };
+        assert_eq!(bind_verdict::<()>(Err(unreachable)), None);
+        // Anything after the bind means the bind was accepted.
+        let after_bind = ad::AdError::NotFound {
+            dc: "dc1".into(),
+            what: "base DN".into(),
+        };
+        assert_eq!(bind_verdict::<()>(Err(after_bind)), Some(Ok(())));
+        assert_eq!(bind_verdict(Ok(1)), Some(Ok(())));
+    }
 }

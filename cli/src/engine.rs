@@ -159,7 +159,9 @@ where
         while let Some(done) = set.try_join_next() {
             record(done, &items, &mut results, events, &on_abnormal);
         }
-        let fut = job(index, item);
+        // Boxed: a host's job is a large state machine (a whole WinRM conversation), and
+        // spawning moves its future by value several times; a box moves a pointer.
+        let fut = Box::pin(job(index, item));
         set.spawn(supervise(
             index,
             fut,

@@ -3,6 +3,7 @@
 //! the sweep phases, reporters and named exit codes. A library so that its reporters and
 //! commands are testable and reusable; `main.rs` only parses and dispatches.
 
+pub mod credential_gate;
 pub mod dc;
 pub mod engine;
 pub mod exit;

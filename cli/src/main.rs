@@ -4,6 +4,12 @@ use trustsweep_cli::{exit, fleet, inventory_cmd, lab_cmd, run};
 
 use clap::{CommandFactory, Parser, Subcommand};
 
+/// mimalloc instead of the C library's malloc: a sweep allocates and frees many small
+/// buffers per host (XML, sealed messages, strings), and glibc's malloc and free were about
+/// a sixth of the client's and the lab's instructions (BENCHMARKS.md, "round 2").
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Sweep Windows hosts over WinRM: test, diagnose and repair broken domain trust.
 #[derive(Debug, Parser)]
 #[command(
@@ -75,8 +81,15 @@ enum LabCommand {
 }
 
 fn main() {
+    // Before any secret is read (passwords, vault secrets, LAPS values, NTLM keys): a crash
+    // must not write them to a core file, nor may another process of the same user read
+    // this one's memory (ptrace, /proc/<pid>/mem).
+    let core_dumps = forbid_core_dumps();
     let cli = Cli::parse();
     init_tracing(cli.verbose, cli.quiet, cli.log_format);
+    if let Err(e) = core_dumps {
+        tracing::warn!(error = %e, "cannot turn core dumps off; secrets could reach a core file");
+    }
     // Every host in flight holds sockets: take the hard open-file limit, which the default
     // concurrency follows (trustsweep_cli::limits).
     let open_files = trustsweep_cli::limits::raise_open_file_limit();
@@ -124,6 +137,41 @@ fn main() {
     std::process::exit(code);
 }
 
+/// Turns core dumps off for the whole life of the process, which holds secrets from its
+/// start: `RLIMIT_CORE` 0 (soft and hard, so nothing in the process raises it again) and,
+/// on Linux, `prctl(PR_SET_DUMPABLE, 0)`. The second also covers what the limit does not:
+/// a `core_pattern` that pipes to a helper (systemd-coredump, apport) is not bound by
+/// `RLIMIT_CORE`, but no dump at all is made of a non-dumpable process unless
+/// `fs.suid_dumpable` is 2 (then the limit of 0 still stops a file dump); it also stops
+/// other processes of the same user from attaching with ptrace or reading
+/// `/proc/<pid>/mem` and `/proc/<pid>/environ` (proc(5), prctl(2) `PR_SET_DUMPABLE`,
+/// core(5)).
+#[cfg(unix)]
+fn forbid_core_dumps() -> Result<(), rustix::io::Errno> {
+    use rustix::process::{setrlimit, Resource, Rlimit};
+    // Both are tried whatever the other did; the first refusal is reported.
+    #[cfg(target_os = "linux")]
+    let dumpable =
+        rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable);
+    #[cfg(not(target_os = "linux"))]
+    let dumpable = Ok(());
+    let limit = setrlimit(
+        Resource::Core,
+        Rlimit {
+            current: Some(0),
+            maximum: Some(0),
+        },
+    );
+    dumpable.and(limit)
+}
+
+/// Windows writes no core files of its own accord (Windows Error Reporting's LocalDumps
+/// are opt-in per machine).
+#[cfg(not(unix))]
+fn forbid_core_dumps() -> Result<(), std::io::Error> {
+    Ok(())
+}
+
 fn init_tracing(verbose: u8, quiet: bool, format: LogFormat) {
     let level = match (quiet, verbose) {
         (true, _) => "error",
@@ -153,5 +201,22 @@ mod tests {
     #[test]
     fn cli_definition_is_consistent() {
         super::Cli::command().debug_assert();
+    }
+
+    /// What `main` does first leaves the process without core dumps: the limit is 0 and,
+    /// on Linux, the kernel says the process is not dumpable (`PR_GET_DUMPABLE`). (The
+    /// canary test observes the same from outside, on a running `trustsweep`.)
+    #[cfg(unix)]
+    #[test]
+    fn core_dumps_are_off_after_start() {
+        use rustix::process::{getrlimit, Resource};
+        super::forbid_core_dumps().unwrap();
+        let core = getrlimit(Resource::Core);
+        assert_eq!((core.current, core.maximum), (Some(0), Some(0)));
+        #[cfg(target_os = "linux")]
+        assert_eq!(
+            rustix::process::dumpable_behavior().unwrap(),
+            rustix::process::DumpableBehavior::NotDumpable
+        );
     }
 }

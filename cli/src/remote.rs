@@ -1,17 +1,31 @@
 //! The bridge between the playbooks' `Remote` trait and a WinRM session: the playbooks
 //! never see HTTP, and this is the one place that maps WinRM errors onto their terms.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use playbooks::{CloseRemote, CommandOutput, LogonAttempt, Remote, RemoteError, RemoteErrorKind};
 use winrm::session::{Session, SessionConfig};
 
+use crate::credential_gate::{self, Gate, Gates, LogonSettle, Pass, Turn};
+
 /// A [`Remote`] over a WinRM session (one connection, one shell, reused).
+///
+/// Lockout safety (issue 16, [`credential_gate`]): a domain connecting credential passes
+/// its gate before its first use on this host, and so does the repair credential of every
+/// credential script (read from the script's stdin); a credential this host refused (401)
+/// is never sent to it again by this remote, reconnects included.
 #[derive(Debug)]
 pub struct WinrmRemote {
     session: Session,
     config: SessionConfig,
     laps: Option<LapsRefresh>,
+    /// The connecting credential's gate (`None`: a local account).
+    gate: Option<Arc<Gate>>,
+    /// The gate let this remote use the connecting credential for good.
+    passed: bool,
+    /// This host refused the connecting credential (401): it is not sent again.
+    refused: bool,
 }
 
 /// Where to re-read the connecting account's LAPS password when the host comes back from
@@ -31,9 +45,66 @@ impl WinrmRemote {
     pub fn new(config: SessionConfig) -> Result<Self, winrm::Error> {
         Ok(WinrmRemote {
             session: Session::new(config.clone())?,
+            gate: Gates::global().gate(&config.user, &config.password),
             config,
             laps: None,
+            passed: false,
+            refused: false,
         })
+    }
+
+    /// The host as results name it.
+    fn host(&self) -> String {
+        self.config.endpoint.host.clone()
+    }
+
+    /// Before an operation: the connecting credential may be sent (`Ok`, with this host's
+    /// turn when it is still unverified), or not (`Err`, the host's result).
+    async fn enter(&mut self) -> Result<Option<Turn>, RemoteError> {
+        if self.refused {
+            return Err(RemoteError::new(
+                RemoteErrorKind::Unauthorized,
+                credential_gate::NotUsed::AlreadyRefused {
+                    user: self.config.user.clone(),
+                    host: self.host(),
+                }
+                .message(),
+            ));
+        }
+        let Some(gate) = self.gate.clone().filter(|_| !self.passed) else {
+            return Ok(None);
+        };
+        match gate.enter(&self.host()).await {
+            Ok(Pass::Open) => {
+                self.passed = true;
+                Ok(None)
+            }
+            Ok(Pass::Turn(t)) => Ok(Some(t)),
+            Err(e) => Err(RemoteError::new(RemoteErrorKind::Unauthorized, e.message())),
+        }
+    }
+
+    /// After an operation: what it says of the connecting credential, to its turn (if
+    /// this host had it) and to this remote.
+    fn after<T>(&mut self, turn: Option<Turn>, res: &Result<T, winrm::Error>) {
+        let refused = matches!(res, Err(e) if e.is_unauthorized());
+        if refused {
+            self.refused = true;
+        }
+        let Some(turn) = turn else { return };
+        match res {
+            // Access Denied comes after the logon: the password was right.
+            Ok(_) => {
+                self.passed = true;
+                turn.accepted();
+            }
+            Err(e) if e.is_access_denied() => {
+                self.passed = true;
+                turn.accepted();
+            }
+            Err(_) if refused => turn.refused(),
+            Err(_) => turn.inconclusive(),
+        }
     }
 
     /// Re-read the LAPS password from `refresh` when the host refuses the connecting
@@ -60,6 +131,10 @@ impl WinrmRemote {
                 );
                 self.config.user = s.account;
                 self.config.password = s.password;
+                // A new credential: not refused yet, and gated on its own.
+                self.refused = false;
+                self.passed = false;
+                self.gate = Gates::global().gate(&self.config.user, &self.config.password);
                 true
             }
             Ok(_) => false,
@@ -89,25 +164,72 @@ impl CloseRemote for WinrmRemote {
 }
 
 /// The domain-logon test's logon over WinRM: a new session with the logon-test account
-/// that authenticates its connection and runs nothing.
+/// that authenticates its connection and runs nothing. Its credential passes its gate
+/// ([`credential_gate`]) first; a refusal while it is unverified is held for the host's
+/// probe to explain ([`LogonSettle`]) when the sweep gives one.
 #[derive(Debug)]
 pub struct WinrmLogon {
     config: SessionConfig,
+    gate: Option<Arc<Gate>>,
+    settle: Option<LogonSettle>,
 }
 
 impl WinrmLogon {
     /// A logon with `config` (nothing is sent until [`LogonAttempt::log_on`]).
     pub fn new(config: SessionConfig) -> Self {
-        WinrmLogon { config }
+        WinrmLogon {
+            gate: Gates::global().gate(&config.user, &config.password),
+            config,
+            settle: None,
+        }
+    }
+
+    /// A refusal while the credential is unverified waits for `settle` (the host's probe)
+    /// to say whether it counts.
+    pub fn settled_by(mut self, settle: LogonSettle) -> Self {
+        self.settle = Some(settle);
+        self
     }
 }
 
 impl LogonAttempt for WinrmLogon {
     async fn log_on(self) -> Result<(), RemoteError> {
+        let host = self.config.endpoint.host.clone();
+        let turn = match &self.gate {
+            None => None,
+            Some(gate) => match gate.enter(&host).await {
+                Ok(Pass::Open) => None,
+                Ok(Pass::Turn(t)) => Some(t),
+                // Not made: the observation says why (LogonSettle).
+                Err(e) => {
+                    if let Some(s) = &self.settle {
+                        s.not_used(e.message());
+                    }
+                    return Err(RemoteError::new(RemoteErrorKind::Protocol, e.message()));
+                }
+            },
+        };
         // A session that cannot even be set up is a test not made, never a refusal.
-        let mut session = Session::new(self.config)
-            .map_err(|e| RemoteError::new(RemoteErrorKind::Protocol, error_text(&e)))?;
-        session.connect().await.map_err(|e| remote_error(&e))
+        let mut session = match Session::new(self.config) {
+            Ok(s) => s,
+            Err(e) => {
+                if let Some(t) = turn {
+                    t.inconclusive();
+                }
+                return Err(RemoteError::new(RemoteErrorKind::Protocol, error_text(&e)));
+            }
+        };
+        let res = session.connect().await;
+        if let Some(t) = turn {
+            match (&res, &self.settle) {
+                (Ok(()), _) => t.accepted(),
+                (Err(e), _) if e.is_access_denied() => t.accepted(),
+                (Err(e), Some(s)) if e.is_unauthorized() => s.hold(t),
+                (Err(e), None) if e.is_unauthorized() => t.refused(),
+                (Err(_), _) => t.inconclusive(),
+            }
+        }
+        res.map_err(|e| remote_error(&e))
     }
 }
 
@@ -141,10 +263,7 @@ pub fn remote_error(e: &winrm::Error) -> RemoteError {
         RemoteErrorKind::Unauthorized
     } else if e.is_access_denied() {
         RemoteErrorKind::AccessDenied
-    } else if matches!(
-        e,
-        winrm::Error::ReadTimeout { .. } | winrm::Error::ConnectTimeout { .. }
-    ) {
+    } else if e.is_timeout() {
         RemoteErrorKind::Timeout
     } else if e.is_unreachable() {
         RemoteErrorKind::Unreachable
@@ -168,11 +287,44 @@ impl Remote for WinrmRemote {
         script: &str,
         stdin: Option<&[u8]>,
     ) -> Result<CommandOutput, RemoteError> {
-        self.session
-            .run_powershell(script, stdin)
-            .await
-            .map(output)
-            .map_err(|e| remote_error(&e))
+        let turn = self.enter().await?;
+        // A credential script carries the repair credential on stdin: its gate too
+        // (nothing is sent when it is closed: the script's own error line says why).
+        let script_turn = match stdin.and_then(credential_gate::stdin_credential) {
+            None => None,
+            Some((user, password)) => match Gates::global().gate(&user, &password) {
+                None => None,
+                Some(gate) => match gate.enter(&self.host()).await {
+                    Ok(Pass::Open) => None,
+                    Ok(Pass::Turn(t)) => Some(t),
+                    Err(e) => {
+                        // Nothing was sent: the connecting credential's turn says nothing.
+                        if let Some(t) = turn {
+                            t.inconclusive();
+                        }
+                        return Ok(CommandOutput {
+                            stdout: format!("ts.reset_error={}\r\n", e.message()),
+                            stderr: String::new(),
+                            exit_code: 1,
+                        });
+                    }
+                },
+            },
+        };
+        let res = self.session.run_powershell(script, stdin).await;
+        self.after(turn, &res);
+        let res = res.map(output).map_err(|e| remote_error(&e));
+        if let Some(t) = script_turn {
+            match &res {
+                Ok(out) => match credential_gate::script_verdict(&out.stdout, &out.stderr) {
+                    Some(true) => t.accepted(),
+                    Some(false) => t.refused(),
+                    None => t.inconclusive(),
+                },
+                Err(_) => t.inconclusive(),
+            }
+        }
+        res
     }
 
     async fn run_cmd(&mut self, command_line: &str) -> Result<CommandOutput, RemoteError> {
@@ -181,11 +333,10 @@ impl Remote for WinrmRemote {
             Some((c, r)) => (c, vec![r.to_string()]),
             None => (command_line, Vec::new()),
         };
-        self.session
-            .run(cmd, &rest, None)
-            .await
-            .map(output)
-            .map_err(|e| remote_error(&e))
+        let turn = self.enter().await?;
+        let res = self.session.run(cmd, &rest, None).await;
+        self.after(turn, &res);
+        res.map(output).map_err(|e| remote_error(&e))
     }
 
     fn supports_reconnect(&self) -> bool {
@@ -193,8 +344,21 @@ impl Remote for WinrmRemote {
     }
 
     /// Waits (bounded) until the host has gone down and WinRM answers again, then starts a
-    /// fresh session with the same connecting credential.
+    /// fresh session with the same connecting credential. A credential the host refuses
+    /// (401) is not sent to it again (issue 16: no credential is retried in a loop): with
+    /// LAPS the password is read again once and a new one tried once; otherwise the
+    /// refusal is the answer.
     async fn reconnect_after_reboot(&mut self, timeout: Duration) -> Result<(), RemoteError> {
+        if self.refused && !self.reread_laps().await {
+            return Err(RemoteError::new(
+                RemoteErrorKind::Unauthorized,
+                credential_gate::NotUsed::AlreadyRefused {
+                    user: self.config.user.clone(),
+                    host: self.host(),
+                }
+                .message(),
+            ));
+        }
         let deadline = Instant::now() + timeout;
         let poll = Duration::from_millis(200).min(timeout);
         let mut seen_down = false;
@@ -219,20 +383,22 @@ impl Remote for WinrmRemote {
                     return Ok(());
                 }
                 Ok(()) => {}
-                Err(e) if e.is_unauthorized() || e.is_access_denied() => {
-                    let back = seen_down || Instant::now() >= assume_down_after;
-                    // Refused after the restart: LAPS may have rotated the password (once).
-                    if back && e.is_unauthorized() && !laps_reread {
+                Err(e) if e.is_unauthorized() => {
+                    // Refused: LAPS may have rotated the password around the restart (read
+                    // once, the new one tried once); else the refusal is the answer. The
+                    // refused credential is never sent again.
+                    self.refused = true;
+                    if !laps_reread {
                         laps_reread = true;
                         if self.reread_laps().await {
                             continue;
                         }
                     }
-                    // Up and answering, but refusing us: report it, do not spin.
-                    if seen_down {
-                        return Err(remote_error(&e));
-                    }
+                    return Err(remote_error(&e));
                 }
+                // Up and answering, but refusing us: report it, do not spin.
+                Err(e) if e.is_access_denied() && seen_down => return Err(remote_error(&e)),
+                Err(e) if e.is_access_denied() => {}
                 Err(_) => seen_down = true,
             }
             tokio::time::sleep(poll).await;

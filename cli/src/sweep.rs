@@ -60,6 +60,9 @@ pub fn guessed_computer_name(target: &Target) -> String {
 pub async fn observe(target: Target, evidence: Option<Arc<DcEvidence>>) -> Observed {
     let t0 = Instant::now();
     let address = target.endpoint.addr();
+    // Lockout safety: a refused logon-test credential counts once the probe says whether
+    // the host could have asked a DC (crate::credential_gate).
+    let settle = crate::credential_gate::LogonSettle::default();
     let mut obs = match &target.connect {
         None => without_credential(&target),
         Some(cred) => {
@@ -70,11 +73,12 @@ pub async fn observe(target: Target, evidence: Option<Arc<DcEvidence>>) -> Obser
                 &address,
                 &cred.user,
                 remote,
-                logon_test(&target),
+                logon_test(&target, &settle),
             )
             .await
         }
     };
+    settle.settle(&mut obs);
     if let Some(ev) = &evidence {
         let probed = obs.probe.as_ref().map(|p| p.computer_name.as_str());
         obs.dc_accounts = match probed.filter(|n| !n.is_empty()) {
@@ -111,7 +115,10 @@ fn without_credential(target: &Target) -> HostObservation {
 /// account (`--logon-test-user`), never the repair account (DOMAIN.md "Reaching a broken
 /// machine"). Never over Basic (it would hand the password to the host) or with
 /// certificate checks off.
-fn logon_test(target: &Target) -> LogonTest<WinrmLogon> {
+fn logon_test(
+    target: &Target,
+    settle: &crate::credential_gate::LogonSettle,
+) -> LogonTest<WinrmLogon> {
     let Some(test) = &target.logon_test else {
         return LogonTest::Skipped;
     };
@@ -120,7 +127,7 @@ fn logon_test(target: &Target) -> LogonTest<WinrmLogon> {
     if !safe {
         return LogonTest::Unsafe;
     }
-    LogonTest::Ready(WinrmLogon::new(session_config(target, test)))
+    LogonTest::Ready(WinrmLogon::new(session_config(target, test)).settled_by(settle.clone()))
 }
 
 fn ms(t0: Instant) -> u64 {

@@ -745,6 +745,7 @@ fn samba_lab_access(
         read,
         dcs: urls,
         reset_as,
+        verify: domain_credentials(targets),
     })
 }
 
@@ -787,7 +788,36 @@ fn dc_access(
         read,
         dcs: args.ldap_dcs.clone(),
         reset_as,
+        verify: domain_credentials(targets),
     })
+}
+
+/// The distinct domain credentials of `targets` (connecting, logon-test and repair
+/// accounts), for their one check with a DC before any host is sent them (issue 16,
+/// [`crate::dc::verify_credentials`]); local accounts are left out.
+fn domain_credentials(targets: &[Target]) -> Vec<DomainCredential> {
+    use secrecy::ExposeSecret as _;
+    let mut out: Vec<DomainCredential> = Vec::new();
+    for t in targets {
+        let creds = [t.connect.as_ref(), t.logon_test.as_ref()]
+            .into_iter()
+            .flatten()
+            .map(|c| (&c.user, &c.password))
+            .chain(t.repair.as_ref().map(|r| (&r.user, &r.password)));
+        for (user, password) in creds {
+            let seen = out.iter().any(|c| {
+                c.user.eq_ignore_ascii_case(user)
+                    && c.password.expose_secret() == password.expose_secret()
+            });
+            if !seen && crate::credential_gate::is_domain_account(user) {
+                out.push(DomainCredential {
+                    user: user.clone(),
+                    password: password.clone(),
+                });
+            }
+        }
+    }
+    out
 }
 
 /// Hosts from Active Directory, and the LDAP settings (for LAPS reads).

@@ -65,6 +65,13 @@ fn expected_diagnosis(fault: Option<FaultKind>) -> &'static str {
         // Without the DCs' view a lagging DC looks like a stale password (the ladder
         // covers both).
         Some(FaultKind::Snapshot | FaultKind::DcReset | FaultKind::StaleDc) => "stale_password",
+        // Opt-in mid-repair faults: broken like a snapshot until a repair strikes them.
+        Some(
+            FaultKind::DropAfterReset
+            | FaultKind::RebootMidRejoin
+            | FaultKind::DcAwayMidRepair
+            | FaultKind::WinrmRestart,
+        ) => "stale_password",
         Some(FaultKind::Clone) => "name_twin",
         Some(FaultKind::SidDuplicate) => "sid_duplicate",
         Some(FaultKind::DisabledAccount | FaultKind::DeletedAccount) => {

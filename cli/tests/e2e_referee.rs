@@ -162,6 +162,12 @@ fn row(fault: Option<FaultKind>) -> End {
         Some(FaultKind::FilteredAdmin) => End::Untouched,
         Some(FaultKind::DenyNetworkLogon | FaultKind::Slow) | None => End::HealthyUntouched,
         Some(FaultKind::Offline | FaultKind::Hung) => End::Unreachable,
+        Some(
+            k @ (FaultKind::DropAfterReset
+            | FaultKind::RebootMidRejoin
+            | FaultKind::DcAwayMidRepair
+            | FaultKind::WinrmRestart),
+        ) => panic!("{k} is opt-in and not placed here (cli/tests/crash_resume.rs has them)"),
     }
 }
 

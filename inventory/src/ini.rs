@@ -233,6 +233,7 @@ fn host_line(
         }
         vars.push((k.to_string(), parse_value(v, false)));
     }
+    b.check_room(&names, line_no)?;
     for n in names {
         let h = b.add_host(&n, group);
         if let Some(p) = port {

@@ -39,6 +39,7 @@ pub(crate) fn read_into(b: &mut Builder<'_>, text: &str) -> Result<(), Inventory
             ));
         };
         let (names, port) = expand_host_pattern(token).map_err(|m| b.err(line_no, m))?;
+        b.check_room(&names, line_no)?;
         for n in names {
             let h = b.add_host(&n, group);
             if let Some(p) = port {

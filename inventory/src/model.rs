@@ -82,10 +82,18 @@ pub(crate) struct Builder<'p> {
     group_ix: HashMap<String, usize>,
     hosts: Vec<HostDef>,
     host_ix: HashMap<String, usize>,
+    /// Host-in-group pairs added so far (bounded by [`MAX_INVENTORY_MEMBERSHIPS`]).
+    memberships: usize,
     /// Values decrypted from `!vault`: such a variable holds [`VAULT_MARK`] and its index
     /// here, so the plaintext never enters a JSON value (see [`Builder::vaulted`]).
     vaulted: Vec<SecretString>,
 }
+
+/// The most hosts one inventory may hold (as many as one range may make).
+pub(crate) const MAX_INVENTORY_HOSTS: usize = crate::hostpattern::MAX_RANGE_HOSTS;
+
+/// The most host-in-group entries one inventory may hold.
+pub(crate) const MAX_INVENTORY_MEMBERSHIPS: usize = 1_000_000;
 
 /// Starts the stand-in value of a vault-decrypted variable (a NUL no YAML scalar holds
 /// unless escaped on purpose).
@@ -102,6 +110,7 @@ impl<'p> Builder<'p> {
             group_ix: HashMap::new(),
             hosts: Vec::new(),
             host_ix: HashMap::new(),
+            memberships: 0,
             vaulted: Vec::new(),
         };
         b.group("all", 0);
@@ -318,6 +327,25 @@ impl<'p> Builder<'p> {
         Ok(())
     }
 
+    /// Refuses one line's hosts (`names`, ranges expanded) when they would take the
+    /// inventory past [`MAX_INVENTORY_HOSTS`] hosts or [`MAX_INVENTORY_MEMBERSHIPS`]
+    /// host-in-group pairs: a few lines of ranges must not eat the memory (fuzz/inventory_*).
+    pub(crate) fn check_room(&self, names: &[String], line: usize) -> Result<(), InventoryError> {
+        let new = names
+            .iter()
+            .filter(|n| !self.host_ix.contains_key(*n))
+            .count();
+        if self.hosts.len() + new > MAX_INVENTORY_HOSTS
+            || self.memberships + names.len() > MAX_INVENTORY_MEMBERSHIPS
+        {
+            return Err(self.err(
+                line,
+                format!("more than {MAX_INVENTORY_HOSTS} hosts or {MAX_INVENTORY_MEMBERSHIPS} host-in-group entries in one inventory: narrow the ranges or split the inventory"),
+            ));
+        }
+        Ok(())
+    }
+
     /// Adds `name` to group `g` (created if new, in first-seen order).
     pub(crate) fn add_host(&mut self, name: &str, g: usize) -> usize {
         let h = match self.host_ix.get(name) {
@@ -335,6 +363,7 @@ impl<'p> Builder<'p> {
         };
         let new_in_group = self.hosts.get_mut(h).is_some_and(|hd| hd.groups.insert(g));
         if new_in_group {
+            self.memberships += 1;
             if let Some(gd) = self.groups.get_mut(g) {
                 gd.hosts.push(h);
             }

@@ -240,6 +240,7 @@ impl Walker<'_, '_> {
             };
             let hline = self.line(path, &["hosts", &key]);
             let (names, port) = expand_host_pattern(&key).map_err(|m| self.b.err(hline, m))?;
+            self.b.check_room(&names, hline)?;
             let vars = match hv {
                 Value::Null => None,
                 Value::Mapping(m) => Some(m),

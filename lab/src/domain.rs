@@ -27,6 +27,14 @@
 //! an administrative reset (`SetPassword` over LDAP: ADUC "Reset Account",
 //! `Reset-ComputerMachinePassword`, `Test-ComputerSecureChannel -Repair`, a rejoin)
 //! records none.
+//!
+//! # Account lockout
+//! Domain users have `badPwdCount` and `lockoutTime` under the domain's lockout policy
+//! ([`Domain::lockout`], module [`crate::lockout`], which cites its sources): a wrong
+//! password checked by a DC (an NTLM logon passed through from a member, a cmdlet's
+//! `-Credential`) counts, a locked account is refused even with the right password until
+//! the lockout duration passes, and a logon refused before the DC checks the password (a
+//! broken secure channel, a deny-logon right) costs nothing.
 
 use std::fmt;
 use std::sync::{Arc, Mutex};
@@ -390,6 +398,8 @@ impl DomainUser {
 pub enum CredentialError {
     /// Unknown user, wrong password, or a name outside the domain.
     BadCredentials,
+    /// The account is locked out (see [`crate::lockout`]): refused whatever the password.
+    LockedOut,
 }
 
 /// The domain.
@@ -422,6 +432,9 @@ pub struct Domain {
     pub reuse_allowlist: Vec<String>,
     /// `ms-DS-MachineAccountQuota`.
     pub machine_account_quota: u32,
+    /// The users' `badPwdCount` and `lockoutTime` under the domain's lockout policy
+    /// ([`crate::lockout`]): what a wrong password costs an account.
+    pub lockout: crate::lockout::Lockout,
 }
 
 impl Domain {
@@ -463,15 +476,22 @@ impl Domain {
         self.user(spec)
     }
 
-    /// Checks a credential (user spec + password) against the domain.
+    /// Checks a credential (user spec + password) against the domain, as a DC checks a
+    /// bind: a wrong password of a known user counts against its lockout, and a locked
+    /// account is refused whatever the password ([`crate::lockout`]).
     pub fn check_credential(
         &self,
         spec: &str,
         password: &SecretString,
     ) -> Result<&DomainUser, CredentialError> {
-        match self.resolve_user_spec(spec) {
-            Some(u) if u.password.expose_secret() == password.expose_secret() => Ok(u),
-            _ => Err(CredentialError::BadCredentials),
+        let Some(u) = self.resolve_user_spec(spec) else {
+            return Err(CredentialError::BadCredentials);
+        };
+        let ok = u.password.expose_secret() == password.expose_secret();
+        match self.lockout.record(&u.sam, ok) {
+            crate::lockout::Verdict::Accepted => Ok(u),
+            crate::lockout::Verdict::WrongPassword => Err(CredentialError::BadCredentials),
+            crate::lockout::Verdict::LockedOut => Err(CredentialError::LockedOut),
         }
     }
 

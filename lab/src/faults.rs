@@ -55,11 +55,28 @@ pub enum FaultKind {
     /// HTTP.sys queue, a host frozen with its network stack up): only the client's read
     /// timeout or per-host deadline ends it. Opt-in: not in [`default_mix`].
     Hung,
+    /// Mid-repair (issue 16; opt-in, like every kind below). Broken like `snapshot`; the
+    /// first password reset (`Reset-ComputerMachinePassword`, `-Repair`) takes effect on
+    /// the host and the DC, then the connection goes away before its output comes back:
+    /// WinRM does not answer for [`crate::model::LabSpec::mid_repair_outage`] and the
+    /// command's output is never delivered (see [`crate::midrepair`]).
+    DropAfterReset,
+    /// Broken like `snapshot`; the first membership change of a rejoin (`Remove-Computer`
+    /// or `Add-Computer -Restart`) takes effect and the restart wins the race with the
+    /// output: the client never sees it.
+    RebootMidRejoin,
+    /// Broken like `snapshot`; once the first password reset landed on a DC, that DC is
+    /// unreachable from the host (a DC going away mid-repair), for good.
+    DcAwayMidRepair,
+    /// Broken like `snapshot`; the WinRM service restarts as the first password reset
+    /// arrives, before the cmdlet runs: it never happens, connections are refused for
+    /// [`crate::model::LabSpec::mid_repair_outage`], and the shell and its output are gone.
+    WinrmRestart,
 }
 
 impl FaultKind {
     /// Every kind, in a fixed order.
-    pub const ALL: [FaultKind; 15] = [
+    pub const ALL: [FaultKind; 19] = [
         FaultKind::Snapshot,
         FaultKind::Clone,
         FaultKind::StaleDc,
@@ -75,11 +92,15 @@ impl FaultKind {
         FaultKind::Slow,
         FaultKind::FilteredAdmin,
         FaultKind::Hung,
+        FaultKind::DropAfterReset,
+        FaultKind::RebootMidRejoin,
+        FaultKind::DcAwayMidRepair,
+        FaultKind::WinrmRestart,
     ];
 
     /// The kinds [`default_mix`] places: all but `hung`, which costs a client its whole
     /// read timeout per host and is asked for by name (adding it would also change every
-    /// seeded lab).
+    /// seeded lab), and the mid-repair kinds ([`FaultKind::is_mid_repair`]).
     pub const DEFAULT_MIX: [FaultKind; 14] = [
         FaultKind::Snapshot,
         FaultKind::Clone,
@@ -115,6 +136,10 @@ impl FaultKind {
             FaultKind::Slow => "slow",
             FaultKind::FilteredAdmin => "filtered-admin",
             FaultKind::Hung => "hung",
+            FaultKind::DropAfterReset => "drop-after-reset",
+            FaultKind::RebootMidRejoin => "reboot-mid-rejoin",
+            FaultKind::DcAwayMidRepair => "dc-away-mid-repair",
+            FaultKind::WinrmRestart => "winrm-restart",
         }
     }
 
@@ -125,6 +150,18 @@ impl FaultKind {
         } else {
             1
         }
+    }
+
+    /// Strikes in the middle of a repair (issue 16): the host is broken like `snapshot`
+    /// until then.
+    pub fn is_mid_repair(self) -> bool {
+        matches!(
+            self,
+            FaultKind::DropAfterReset
+                | FaultKind::RebootMidRejoin
+                | FaultKind::DcAwayMidRepair
+                | FaultKind::WinrmRestart
+        )
     }
 
     /// Placed on two hosts at once (a name twin pair, a SID-duplicate pair).
@@ -145,7 +182,7 @@ impl FaultKind {
                 | FaultKind::DeletedAccount
                 | FaultKind::Dns
                 | FaultKind::NoDc
-        )
+        ) || self.is_mid_repair()
     }
 }
 

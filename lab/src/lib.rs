@@ -19,6 +19,8 @@ pub mod exec;
 pub mod faults;
 pub mod host;
 pub mod latency;
+pub mod lockout;
+pub mod midrepair;
 pub mod model;
 pub mod samba;
 pub mod tls;

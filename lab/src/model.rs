@@ -60,6 +60,11 @@ pub struct LabSpec {
     pub dc_accepts_previous: bool,
     /// How long `Restart-Computer` keeps a host down.
     pub reboot_duration: Duration,
+    /// How long a mid-repair fault (`drop-after-reset`, `winrm-restart`) keeps the host's
+    /// WinRM from answering, and the struck command's output held back (default 30 s,
+    /// longer than a client's usual OperationTimeout of 20 s: a client gives up on its
+    /// Receive within it, see [`crate::midrepair`]; tests shorten both).
+    pub mid_repair_outage: Duration,
     /// Clock; the real one when `None`.
     pub clock: Option<Arc<dyn Clock>>,
     /// Where the computer accounts live.
@@ -120,6 +125,7 @@ impl Default for LabSpec {
             snapshot_rotations: 1,
             dc_accepts_previous: false,
             reboot_duration: Duration::from_secs(30),
+            mid_repair_outage: Duration::from_secs(30),
             clock: None,
             directory: Directory::InMemory,
             name_prefix: "WS".to_string(),
@@ -452,6 +458,10 @@ pub(crate) struct State {
     pub(crate) hosts: Vec<Host>,
     pub(crate) rng: ChaCha8Rng,
     pub(crate) reboot_duration: Duration,
+    /// [`LabSpec::mid_repair_outage`].
+    pub(crate) mid_repair_outage: Duration,
+    /// Mid-repair faults fired, output held back, destructive steps counted.
+    pub(crate) mid_repair: crate::midrepair::MidRepair,
 }
 
 impl State {
@@ -794,6 +804,7 @@ impl LabBuilder {
             accept_previous: self.spec.dc_accepts_previous,
             reuse_allowlist: Vec::new(),
             machine_account_quota: self.spec.machine_account_quota,
+            lockout: crate::lockout::Lockout::new(self.spec.clock.clone()),
         };
         domain.reuse_allowlist = self
             .spec
@@ -1029,7 +1040,14 @@ impl LabBuilder {
     /// [`LabBuilder::make_pairs`]).
     fn apply_fault(&mut self, host: &mut Host, domain: &mut Domain) {
         match host.fault {
-            Some(FaultKind::Snapshot) => {
+            // The mid-repair kinds are broken like a snapshot until a repair strikes them.
+            Some(
+                FaultKind::Snapshot
+                | FaultKind::DropAfterReset
+                | FaultKind::RebootMidRejoin
+                | FaultKind::DcAwayMidRepair
+                | FaultKind::WinrmRestart,
+            ) => {
                 restore_snapshot(host, domain, self.spec.snapshot_rotations);
             }
             Some(FaultKind::StaleDc) => self.miss_replication(host, domain),
@@ -1126,6 +1144,8 @@ impl LabBuilder {
             hosts,
             rng,
             reboot_duration: spec.reboot_duration,
+            mid_repair_outage: spec.mid_repair_outage,
+            mid_repair: crate::midrepair::MidRepair::default(),
         };
         // Every member set its channel up when it last booted, before the lab started.
         for i in 0..state.hosts.len() {
@@ -1269,6 +1289,12 @@ impl Lab {
                         .is_some_and(|label| label.eq_ignore_ascii_case(name))
             })
             .map(|h| h.id)
+    }
+
+    /// The domain users' lockout state and the policy knob ([`crate::lockout`]; shared:
+    /// what the returned handle changes, the lab sees).
+    pub fn lockout(&self) -> crate::lockout::Lockout {
+        self.lock().domain.lockout.clone()
     }
 
     /// The repair account: `LAB\tsrepair` and its password.
@@ -1442,8 +1468,25 @@ impl Lab {
         mode: StdinMode,
     ) -> ExecResult {
         let now = self.now();
-        let mut st = self.lock();
-        crate::exec::execute(&mut st, now, host, identity, command_line, stdin, mode)
+        let (result, hold) = {
+            let mut st = self.lock();
+            let result =
+                crate::exec::execute(&mut st, now, host, identity, command_line, stdin, mode);
+            (result, st.mid_repair.take_hold(host))
+        };
+        // A mid-repair fault struck (see [`crate::midrepair`]): the connection went away
+        // before the output could come back, so it is held back (outside the lock) until
+        // the host answers again; by then the client has given up on it.
+        if let Some(hold) = hold {
+            std::thread::sleep(hold);
+        }
+        result
+    }
+
+    /// How many destructive steps (password resets, leaves, joins) took effect on `host`
+    /// since the lab was built: a repair must never repeat one (issue 16).
+    pub fn destructive_steps(&self, host: HostId) -> u32 {
+        self.lock().mid_repair.destructive(host)
     }
 
     /// Does this command line read stdin to its end before it finishes (so the wire layer

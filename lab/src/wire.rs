@@ -232,10 +232,22 @@ impl Backend for LabBackend {
             return WireLogon::Reject;
         };
         match self.lab.logon(id, &claimed.domain, &claimed.user) {
-            Logon::Verify { password, identity } => WireLogon::Verify {
-                password,
-                principal: identity,
-            },
+            Logon::Verify { password, identity } => {
+                // A domain account's response is checked by the DC (pass-through): a
+                // locked account is refused, a wrong password counts (crate::lockout).
+                if identity.is_domain() {
+                    let lockout = self.lab.lockout();
+                    if lockout.is_locked(identity.user()) {
+                        tracing::debug!(host = id.0, user = %claimed.user, "logon refused with 401: account locked out");
+                        return WireLogon::Reject;
+                    }
+                    crate::lockout::pending_logon(&lockout, identity.user());
+                }
+                WireLogon::Verify {
+                    password,
+                    principal: identity,
+                }
+            }
             Logon::Reject(reason) => {
                 tracing::debug!(host = id.0, user = %claimed.user, ?reason, "logon refused with 401");
                 WireLogon::Reject
@@ -244,6 +256,7 @@ impl Backend for LabBackend {
     }
 
     fn authorize(&self, local: SocketAddr, who: &Identity) -> bool {
+        crate::lockout::settle_pending_logon(true);
         self.host(local)
             .is_some_and(|id| self.lab.authorize_winrm(id, who).is_ok())
     }
@@ -332,6 +345,9 @@ impl Backend for LabBackend {
     }
 
     fn on_wire(&self, local: SocketAddr, step: WireStep) {
+        if let WireStep::Request { status, .. } = &step {
+            crate::lockout::settle_pending_logon(*status != 401);
+        }
         let mut log = self.requests.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(log) = log.as_mut().filter(|l| l.len() < REQUEST_LOG_LIMIT) {
             log.push(WireRecord {
@@ -738,16 +754,30 @@ fn open_files_limit() -> usize {
 /// interface) are closed unanswered, as [`Backend::identity`] knows no host there. Linux
 /// delivers connections to any `127.0.0.0/8` address to it; one descriptor serves 60,000
 /// hosts. The port given (5985) when free, else an ephemeral one.
+///
+/// Its accept queue is [`SHARED_BACKLOG`] deep rather than tokio's default of 1024: it
+/// stands for thousands of machines, each with its own queue, and a sweep opening two
+/// connections per host at a concurrency of 1024 overflowed one queue of 1024, so Linux
+/// dropped SYNs and those hosts paid the client's SYN retransmissions (1, 3, 7, 15 s …),
+/// which no real fleet of separate listeners would cost (measured, BENCHMARKS.md).
 async fn bind_shared(port: Option<u16>) -> Result<TcpListener, WireError> {
-    let any = |p| SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, p));
-    match TcpListener::bind(any(port.unwrap_or(0))).await {
+    let listen = |p| -> std::io::Result<TcpListener> {
+        let socket = tokio::net::TcpSocket::new_v4()?;
+        // As TcpListener::bind does on Unix: a restarted lab can take the port at once.
+        socket.set_reuseaddr(true)?;
+        socket.bind(SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, p)))?;
+        socket.listen(SHARED_BACKLOG)
+    };
+    match listen(port.unwrap_or(0)) {
         Ok(l) => Ok(l),
-        Err(_) if port.is_some() => TcpListener::bind(any(0))
-            .await
-            .map_err(|source| WireError::Shared { source }),
+        Err(_) if port.is_some() => listen(0).map_err(|source| WireError::Shared { source }),
         Err(source) => Err(WireError::Shared { source }),
     }
 }
+
+/// The accept queue of the shared listener (Linux caps it at `net.core.somaxconn`, 4096 by
+/// default since 5.4).
+const SHARED_BACKLOG: u32 = 4096;
 
 /// A black-holed host ([`OfflineMode::BlackHole`]): a listener with a backlog of 0 whose
 /// accept queue holds one connection of the lab's own, never accepted, so Linux drops

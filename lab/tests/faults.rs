@@ -824,7 +824,11 @@ fn fault_names_round_trip() {
             "offline",
             "slow",
             "filtered-admin",
-            "hung"
+            "hung",
+            "drop-after-reset",
+            "reboot-mid-rejoin",
+            "dc-away-mid-repair",
+            "winrm-restart"
         ]
     );
 }
@@ -881,4 +885,196 @@ fn failed_channel_setups_are_logged_as_netlogon_events() {
     let loud = run(&lab, ok, &local_admin(&lab, ok), "Get-WinEvent -FilterHashtable @{ LogName = 'System'; ProviderName = 'NETLOGON'; Id = 3210 }", b"");
     assert!(error_text(&loud.stderr)
         .contains("No events were found that match the specified selection criteria."));
+}
+
+// Mid-repair faults (issue 16): each strikes once, at the first destructive step.
+
+/// A lab whose only fault is `kind`, on a manual clock, with short outages (the struck
+/// command's output is held back that long in wall time).
+fn mid_repair_lab(kind: FaultKind) -> (Lab, ManualClock, lab::host::HostId) {
+    let clock = ManualClock::new();
+    let mut spec = LabSpec::healthy(4, 7)
+        .with_fault(kind, 1)
+        .with_clock(Arc::new(clock.clone()));
+    spec.mid_repair_outage = Duration::from_millis(30);
+    spec.reboot_duration = Duration::from_millis(30);
+    let lab = Lab::build(spec).unwrap();
+    let id = first_with(&lab, kind);
+    (lab, clock, id)
+}
+
+fn reset_on_dc1(lab: &Lab, id: lab::host::HostId) -> lab::model::ExecResult {
+    let who = local_admin(lab, id);
+    run(
+        lab,
+        id,
+        &who,
+        &repair_reset("dc1.lab.test"),
+        &stdin_for(&lab.repair_credentials()),
+    )
+}
+
+#[test]
+fn mid_repair_kinds_are_opt_in_and_broken_until_they_strike() {
+    for kind in [
+        FaultKind::DropAfterReset,
+        FaultKind::RebootMidRejoin,
+        FaultKind::DcAwayMidRepair,
+        FaultKind::WinrmRestart,
+    ] {
+        assert!(kind.is_mid_repair() && kind.breaks_channel());
+        assert!(!FaultKind::DEFAULT_MIX.contains(&kind), "{kind}");
+        let (lab, _, id) = mid_repair_lab(kind);
+        assert!(
+            !lab.channel_status(id).unwrap().is_ok(),
+            "{kind}: broken like a snapshot"
+        );
+        assert!(lab.is_online(id));
+        assert_eq!(lab.destructive_steps(id), 0);
+    }
+}
+
+#[test]
+fn drop_after_reset_resets_on_host_and_dc_then_drops_the_connection_once() {
+    let (lab, clock, id) = mid_repair_lab(FaultKind::DropAfterReset);
+    let name = lab.host(id).unwrap().computer_name;
+    let before = lab.account_on_dc(&name, 0).unwrap();
+    let out = reset_on_dc1(&lab, id);
+    // The reset happened (the output a client never sees says so too).
+    assert_eq!(
+        out.stdout_text(),
+        "ts.reset=ok\r\n",
+        "{}",
+        clixml_text(&out.stderr)
+    );
+    assert!(lab.account_on_dc(&name, 0).unwrap().version > before.version);
+    assert_eq!(lab.destructive_steps(id), 1);
+    // Then the host does not answer until the outage is over.
+    assert!(!lab.is_online(id));
+    clock.advance(Duration::from_millis(31));
+    assert!(lab.is_online(id));
+    // Once: a second reset is an ordinary one (and counted: a repair must never send it).
+    let again = reset_on_dc1(&lab, id);
+    assert_eq!(again.stdout_text(), "ts.reset=ok\r\n");
+    assert!(lab.is_online(id));
+    assert_eq!(lab.destructive_steps(id), 2);
+}
+
+#[test]
+fn winrm_restart_loses_the_reset_before_it_runs() {
+    let (lab, clock, id) = mid_repair_lab(FaultKind::WinrmRestart);
+    let name = lab.host(id).unwrap().computer_name;
+    let before = lab.account_on_dc(&name, 0).unwrap();
+    let _lost = reset_on_dc1(&lab, id);
+    assert_eq!(
+        lab.account_on_dc(&name, 0).unwrap(),
+        before,
+        "nothing reset"
+    );
+    assert_eq!(lab.destructive_steps(id), 0);
+    assert!(!lab.channel_status(id).unwrap().is_ok());
+    assert!(
+        !lab.is_online(id),
+        "connections refused while the service restarts"
+    );
+    clock.advance(Duration::from_millis(31));
+    assert!(lab.is_online(id));
+}
+
+#[test]
+fn dc_away_mid_repair_takes_the_written_dc_away_for_good() {
+    let (lab, _, id) = mid_repair_lab(FaultKind::DcAwayMidRepair);
+    let out = reset_on_dc1(&lab, id);
+    assert_eq!(
+        out.stdout_text(),
+        "ts.reset=ok\r\n",
+        "{}",
+        clixml_text(&out.stderr)
+    );
+    assert_eq!(lab.destructive_steps(id), 1);
+    assert!(lab.is_online(id), "the host still answers");
+    // Pinning the member to the DC written now fails: dc1 does not answer it.
+    let who = local_admin(&lab, id);
+    let pin = lab.execute(id, &who, "nltest /sc_reset:lab.test\\dc1.lab.test", b"");
+    assert!(
+        pin.stdout_text()
+            .contains("Status = 1311 0x51f ERROR_NO_LOGON_SERVERS"),
+        "{}",
+        pin.stdout_text()
+    );
+    let line = lab
+        .snapshot()
+        .hosts
+        .into_iter()
+        .find(|l| l.starts_with(&format!("{} ", id.0)))
+        .unwrap();
+    assert!(line.contains("reach=[false, true]"), "{line}");
+}
+
+#[test]
+fn reboot_mid_rejoin_leaves_the_domain_and_restarts_before_the_output() {
+    let (lab, clock, id) = mid_repair_lab(FaultKind::RebootMidRejoin);
+    let who = local_admin(&lab, id);
+    let _lost = run(
+        &lab,
+        id,
+        &who,
+        &unjoin(),
+        &stdin_for(&lab.repair_credentials()),
+    );
+    assert_eq!(lab.destructive_steps(id), 1);
+    assert!(!lab.is_online(id), "restarting");
+    clock.advance(Duration::from_millis(31));
+    assert!(lab.is_online(id));
+    let probe = run(&lab, id, &local_admin(&lab, id), PROBE, b"");
+    assert_eq!(
+        field(&probe, "part_of_domain").unwrap(),
+        "False",
+        "the leave took effect"
+    );
+}
+
+/// On the wire: the client's Receive never gets the reset's output (its long poll times
+/// out and the next request finds the host gone), while the reset took effect.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drop_after_reset_on_the_wire_loses_the_output_not_the_reset() {
+    let mut spec = LabSpec::healthy(3, 7).with_fault(FaultKind::DropAfterReset, 1);
+    spec.mid_repair_outage = Duration::from_secs(4);
+    let running =
+        lab::wire::RunningLab::start(Lab::build(spec).unwrap(), lab::wire::WireOptions::default())
+            .await
+            .unwrap();
+    let lab = running.lab().clone();
+    let ep = running
+        .endpoints()
+        .iter()
+        .find(|e| e.info.fault == Some(FaultKind::DropAfterReset))
+        .unwrap()
+        .clone();
+    let name = ep.info.computer_name.clone();
+    let before = lab.account_on_dc(&name, 0).unwrap();
+    let admin = &ep.info.local_admin;
+    let mut cfg = winrm::session::SessionConfig::new(
+        winrm::transport::Endpoint::new(
+            ep.addr.ip().to_string(),
+            Some(ep.addr.port()),
+            winrm::transport::Scheme::Http,
+        ),
+        winrm::transport::AuthMethod::Ntlm,
+        admin.user.clone(),
+        winrm::secret::secret(secrecy::ExposeSecret::expose_secret(&admin.password)),
+    );
+    // Shorter than the outage: the long poll gives up while the host is away.
+    cfg.operation_timeout = Duration::from_secs(1);
+    cfg.read_timeout = Duration::from_secs(3);
+    let mut session = winrm::session::Session::new(cfg).unwrap();
+    let res = session
+        .run_powershell(
+            &repair_reset("dc1.lab.test"),
+            Some(&stdin_for(&lab.repair_credentials())),
+        )
+        .await;
+    assert!(res.is_err(), "the output must not come back: {res:?}");
+    assert!(lab.account_on_dc(&name, 0).unwrap().version > before.version);
+    assert_eq!(lab.destructive_steps(ep.info.id), 1);
 }

@@ -565,7 +565,13 @@ fn same_machine(a: &HostObservation, b: &HostObservation) -> bool {
         || (!a.address.is_empty() && a.address.eq_ignore_ascii_case(&b.address))
 }
 
+/// The fleet context of every host. Linear in the fleet, not quadratic: each member is
+/// compared only with the members that share its domain and its computer name, machine
+/// SID, inventory name or address (the only ones the pairwise rules can single out); all
+/// other members of its domain count towards `domain_ok` by their live test alone.
 fn fleet_context(observations: &[HostObservation]) -> Vec<FleetContext> {
+    use std::collections::HashMap;
+
     let logon_accepted = observations
         .iter()
         .filter(|o| o.domain_logon == DomainLogon::Accepted)
@@ -587,12 +593,74 @@ fn fleet_context(observations: &[HostObservation]) -> Vec<FleetContext> {
         };
         observations.len()
     ];
-    for &(i, o, p) in &members {
+    // Per member (by its position in `members`): its domain key, and the keys under which
+    // it meets the members the pairwise rules below can tell apart from the rest.
+    let domains: Vec<String> = members.iter().map(|(_, _, p)| p.domain_key()).collect();
+    let ok = |m: usize| {
+        members
+            .get(m)
+            .is_some_and(|(_, _, q)| q.channel_ok() == Some(true))
+    };
+    let mut ok_per_domain: HashMap<&str, usize> = HashMap::new();
+    let mut groups: HashMap<(u8, &str, String), Vec<usize>> = HashMap::new();
+    let keys = |m: usize| -> Vec<(u8, String)> {
+        let Some((_, o, p)) = members.get(m) else {
+            return Vec::new();
+        };
+        let mut k = vec![
+            (0, o.host.to_ascii_lowercase()),
+            (1, o.address.to_ascii_lowercase()),
+        ];
+        if !p.computer_name.is_empty() {
+            k.push((2, p.computer_name.to_ascii_lowercase()));
+        }
+        if let Some(sid) = &p.machine_sid {
+            // Compared exactly, as the pairwise rule does.
+            k.push((3, sid.clone()));
+        }
+        k
+    };
+    for (m, dom) in domains.iter().enumerate() {
+        if ok(m) {
+            *ok_per_domain.entry(dom.as_str()).or_default() += 1;
+        }
+        for (kind, key) in keys(m) {
+            // An empty address is no address: it makes no two hosts one machine.
+            if kind == 1 && key.is_empty() {
+                continue;
+            }
+            groups.entry((kind, dom.as_str(), key)).or_default().push(m);
+        }
+    }
+    for (m, &(i, o, p)) in members.iter().enumerate() {
         let Some(ctx) = out.get_mut(i) else { continue };
+        let dom = domains.get(m).map(String::as_str).unwrap_or_default();
+        // The members sharing a key with this one, in fleet order, without itself.
+        let mut near: Vec<usize> = keys(m)
+            .into_iter()
+            .filter_map(|(kind, key)| groups.get(&(kind, dom, key)))
+            .flatten()
+            .copied()
+            .filter(|&n| n != m)
+            .collect();
+        near.sort_unstable();
+        near.dedup();
+        // Every other member of the domain whose live test succeeds counts, except those
+        // the rules below judge one by one.
+        let others_ok = ok_per_domain
+            .get(dom)
+            .copied()
+            .unwrap_or(0)
+            .saturating_sub(usize::from(ok(m)))
+            .saturating_sub(near.iter().filter(|&&n| ok(n)).count());
+        let mut domain_ok = others_ok;
         let mut names: Vec<String> = Vec::new();
         let mut sids: Vec<String> = Vec::new();
-        for &(j, other, q) in &members {
-            if j == i || same_machine(o, other) || q.domain_key() != p.domain_key() {
+        for &n in &near {
+            let Some(&(_, other, q)) = members.get(n) else {
+                continue;
+            };
+            if same_machine(o, other) {
                 continue;
             }
             let same_name = !p.computer_name.is_empty()
@@ -608,9 +676,10 @@ fn fleet_context(observations: &[HostObservation]) -> Vec<FleetContext> {
                 sids.push(other.host.clone());
             }
             if q.channel_ok() == Some(true) && !same_name {
-                ctx.domain_ok += 1;
+                domain_ok += 1;
             }
         }
+        ctx.domain_ok = domain_ok;
         ctx.name_twins = names;
         ctx.sid_twins = sids;
     }
@@ -1081,4 +1150,114 @@ fn dc_lag(accounts: &[DcAccount]) -> Option<(Vec<String>, Vec<String>)> {
 pub(crate) fn same_dc(a: &str, b: &str) -> bool {
     let short = |s: &str| s.split('.').next().unwrap_or(s).to_ascii_lowercase();
     a.eq_ignore_ascii_case(b) || (!(a.contains('.') && b.contains('.')) && short(a) == short(b))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+
+    use super::*;
+    use crate::probe::NltestOutput;
+
+    /// The pairwise definition `fleet_context` must agree with (every member against every
+    /// other), kept as the reference.
+    fn pairwise(observations: &[HostObservation]) -> Vec<(Vec<String>, Vec<String>, usize)> {
+        let members: Vec<(usize, &HostObservation, &Probe)> = observations
+            .iter()
+            .enumerate()
+            .filter_map(|(i, o)| {
+                o.probe
+                    .as_ref()
+                    .filter(|p| p.is_member())
+                    .map(|p| (i, o, p))
+            })
+            .collect();
+        let mut out = vec![(Vec::new(), Vec::new(), 0); observations.len()];
+        for &(i, o, p) in &members {
+            for &(j, other, q) in &members {
+                if j == i || same_machine(o, other) || q.domain_key() != p.domain_key() {
+                    continue;
+                }
+                let same_name = !p.computer_name.is_empty()
+                    && p.computer_name.eq_ignore_ascii_case(&q.computer_name);
+                let (names, sids, ok) = &mut out[i];
+                if same_name {
+                    if !names.contains(&other.host) {
+                        names.push(other.host.clone());
+                    }
+                } else if p.machine_sid.is_some()
+                    && p.machine_sid == q.machine_sid
+                    && !sids.contains(&other.host)
+                {
+                    sids.push(other.host.clone());
+                }
+                if q.channel_ok() == Some(true) && !same_name {
+                    *ok += 1;
+                }
+            }
+        }
+        out
+    }
+
+    /// A fleet full of collisions: names, SIDs, inventory names and addresses shared in
+    /// every combination, two domains (one spelt in two cases), non-members, broken
+    /// channels, empty names and addresses, and hosts listed twice.
+    fn fleet(seed: u64, n: usize) -> Vec<HostObservation> {
+        let mut x = seed;
+        let mut next = |m: u64| {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (x >> 33) % m
+        };
+        (0..n)
+            .map(|_| {
+                let code = if next(3) == 0 { 1787 } else { 0 };
+                let probe = Probe {
+                    computer_name: ["", "WS1", "ws1", "WS2", "WS3", "WS4"][next(6) as usize].into(),
+                    domain: ["corp.test", "CORP.test ", "other.test"][next(3) as usize].into(),
+                    part_of_domain: Some(next(8) != 0),
+                    domain_role: Some(if next(10) == 0 { 5 } else { 1 }),
+                    machine_sid: [None, Some("S-1"), Some("S-2"), Some("S-3")][next(4) as usize]
+                        .map(String::from),
+                    sc_verify: NltestOutput {
+                        connection_status: Some(NltestStatus {
+                            code,
+                            name: String::new(),
+                        }),
+                        ..NltestOutput::default()
+                    },
+                    ..Probe::default()
+                };
+                let host =
+                    ["a.test", "A.TEST", "b.test", "c.test", "d.test", "e.test"][next(6) as usize];
+                let address =
+                    ["", "10.0.0.1:5986", "10.0.0.2:5986", "10.0.0.3:5986"][next(4) as usize];
+                let mut o =
+                    HostObservation::connected(host, "x\\administrator", true, probe).at(address);
+                if next(12) == 0 {
+                    o.probe = None;
+                }
+                o
+            })
+            .collect()
+    }
+
+    #[test]
+    fn fleet_context_agrees_with_the_pairwise_definition() {
+        let (mut names, mut sids, mut ok) = (0, 0, 0);
+        for seed in 0..200 {
+            let obs = fleet(seed, (seed % 40) as usize + 1);
+            let got: Vec<_> = fleet_context(&obs)
+                .into_iter()
+                .map(|c| (c.name_twins, c.sid_twins, c.domain_ok))
+                .collect();
+            assert_eq!(got, pairwise(&obs), "seed {seed}");
+            names += got.iter().filter(|c| !c.0.is_empty()).count();
+            sids += got.iter().filter(|c| !c.1.is_empty()).count();
+            ok += got.iter().filter(|c| c.2 > 0).count();
+        }
+        // The fleets do exercise every rule.
+        assert!(names > 100 && sids > 100 && ok > 100, "{names} {sids} {ok}");
+    }
 }

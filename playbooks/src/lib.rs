@@ -73,7 +73,8 @@ pub use remote::{
     RemoteError, RemoteErrorKind, Secret, StdinPayload,
 };
 pub use repair::{
-    parse_reset_output, repair_host, repair_host_with, repair_on_dc, verify, HostBaseline,
-    RepairEvent, RepairOptions, RepairOutcome, RepairStatus, ResetFailed, StepRecord, Verification,
+    parse_reset_output, repair_host, repair_host_with, repair_on_dc, verify, verify_interrupted,
+    HostBaseline, RepairEvent, RepairOptions, RepairOutcome, RepairStatus, ResetFailed, StepRecord,
+    Verification,
 };
 pub use scripts::ScriptError;

@@ -20,6 +20,12 @@
 //!   disabled or missing, the host no longer answering) stops the ladder at once as
 //!   [`RepairStatus::MadeWorse`]. A host that verifies healthy on that first probe, or is a
 //!   domain controller, is not touched.
+//! * A destructive step (a credential script) is announced before it is sent
+//!   ([`RepairEvent::StepStarting`]: the CLI journals it, fsynced). When the connection is
+//!   lost with one in flight it may or may not have happened: it is never sent again; the
+//!   host is probed again (reconnecting, bounded) and the ladder stops as
+//!   [`RepairStatus::UnknownThenVerified`] with the verified state (issue 16). A run that
+//!   was killed there is finished by [`verify_interrupted`]: a probe, nothing else.
 
 use std::fmt;
 use std::time::Duration;
@@ -76,6 +82,18 @@ pub enum RepairEvent {
         action: String,
         /// [`Action::summary`].
         summary: String,
+    },
+    /// A destructive step (a credential script: reset, `-Repair`, leave, join) is about
+    /// to be sent. Emitted before anything goes on the wire, so a caller can make its
+    /// intent durable first (the CLI's journal fsyncs it) and a resumed run knows the step
+    /// may have happened.
+    StepStarting {
+        /// Inventory name.
+        host: String,
+        /// [`Action::name`].
+        action: String,
+        /// The step within it (`run`, `leave`, `join`).
+        step: String,
     },
     /// A step finished.
     StepFinished {
@@ -148,6 +166,11 @@ pub enum RepairStatus {
     /// A step left the host worse than before the repair (see [`HostBaseline::worse`]);
     /// its ladder was stopped there. A person must look at it now.
     MadeWorse,
+    /// The connection was lost after a destructive step was sent (or the run was killed
+    /// after its intent was recorded), so whether it happened is unknown; the host was
+    /// then probed again and the verification holds what is true now. The step was never
+    /// sent again and the ladder stopped there (issue 16).
+    UnknownThenVerified,
 }
 
 impl RepairStatus {
@@ -162,6 +185,7 @@ impl RepairStatus {
             RepairStatus::NotAttempted => "not_attempted",
             RepairStatus::AccountResetOnDc => "account_reset_on_dc",
             RepairStatus::MadeWorse => "made_worse",
+            RepairStatus::UnknownThenVerified => "unknown_then_verified",
         }
     }
 }
@@ -178,6 +202,7 @@ impl fmt::Display for RepairStatus {
             RepairStatus::NotAttempted => "not attempted",
             RepairStatus::AccountResetOnDc => "account reset on the DC",
             RepairStatus::MadeWorse => "MADE WORSE (ladder stopped)",
+            RepairStatus::UnknownThenVerified => "outcome unknown, then verified",
         })
     }
 }
@@ -292,7 +317,9 @@ impl RepairOutcome {
     pub fn remaining_state(&self, plan: &HostPlan) -> HostState {
         match (&self.verification, self.status) {
             (Some(v), _) => v.diagnosis.state(),
-            (None, RepairStatus::Unverified) => HostState::Unknown,
+            (None, RepairStatus::Unverified | RepairStatus::UnknownThenVerified) => {
+                HostState::Unknown
+            }
             // Made worse without a verification: it stopped answering.
             (None, RepairStatus::MadeWorse) => HostState::Unreachable,
             (None, _) => plan.diagnosis.state(),
@@ -389,6 +416,10 @@ enum Flow {
     Lost(String),
     /// The host is worse than before the repair (`Run::worse` says how): stop at once.
     Worse,
+    /// The outcome is decided (`Run::out` holds it): stop.
+    Stop,
+    /// The host answered before and no longer does (the text says after what): stop.
+    Gone(String),
 }
 
 /// Outcome of waiting for a reboot.
@@ -476,16 +507,38 @@ impl<R: Remote> Run<'_, R> {
     }
 
     /// Runs a credential script; `Ok(true)` reported ok, `Ok(false)` reported failure (or
-    /// could not be sent), `Err` the connection failed.
+    /// could not be sent), `Err` the command failed on the wire: `(message, lost)`, where
+    /// `lost` is a lost connection or a timeout (the step may have happened) rather than a
+    /// refusal (401, Access Denied: it never ran).
     async fn credential_script(
         &mut self,
         action: &Action,
         step: &str,
         script: &str,
-    ) -> Result<bool, String> {
+    ) -> Result<bool, (String, bool)> {
         self.send_credential_script(action, step, script, "ts.reset=ok")
             .await
-            .map_err(|e| redact(&e.to_string(), self.cred))
+            .map_err(|e| {
+                (
+                    redact(&e.to_string(), self.cred),
+                    e.kind.is_connection_loss(),
+                )
+            })
+    }
+
+    /// A credential script failed on the wire: lost (it may have happened: never resent,
+    /// [`Run::unknown_after`]) or refused (it never ran: the ladder stops as before).
+    async fn script_failed(
+        &mut self,
+        action: &Action,
+        cmdlet: &str,
+        (e, lost): (String, bool),
+    ) -> Flow {
+        if lost {
+            self.unknown_after(action, "run", cmdlet, e).await
+        } else {
+            self.lost(action, "run", e)
+        }
     }
 
     /// Sends `script` with the repair credential on stdin and records what it reported
@@ -505,6 +558,12 @@ impl<R: Remote> Run<'_, R> {
                 return Ok(false);
             }
         };
+        // The intent goes out before the step does (the CLI's journal makes it durable).
+        self.emit(RepairEvent::StepStarting {
+            host: self.host.to_string(),
+            action: action.name().to_string(),
+            step: step.to_string(),
+        });
         let res = self
             .remote
             .run_powershell(script, Some(payload.as_bytes()))
@@ -574,7 +633,11 @@ impl<R: Remote> Run<'_, R> {
                         self.dirty = true;
                         return Flow::Next;
                     }
-                    Err(e) => return self.lost(action, "run", e),
+                    Err(e) => {
+                        return self
+                            .script_failed(action, "Reset-ComputerMachinePassword", e)
+                            .await
+                    }
                 }
                 self.out.changed = true;
                 self.pin_then_verify(action, pin_command.as_deref()).await
@@ -593,7 +656,10 @@ impl<R: Remote> Run<'_, R> {
                     self.dirty = true;
                     Flow::Next
                 }
-                Err(e) => self.lost(action, "run", e),
+                Err(e) => {
+                    self.script_failed(action, "Test-ComputerSecureChannel -Repair", e)
+                        .await
+                }
             },
             Action::Rejoin {
                 domain,
@@ -621,6 +687,75 @@ impl<R: Remote> Run<'_, R> {
             }
         }
         self.verify_now().await
+    }
+
+    /// The connection was lost with a destructive step in flight (`e`): it may have
+    /// happened. It is never sent again: the host is probed again (reconnecting, bounded)
+    /// and the ladder stops with what is known (issue 16): healthy, or broken and not
+    /// retried, or not answering (never worse decides).
+    async fn unknown_after(
+        &mut self,
+        action: &Action,
+        step: &str,
+        cmdlet: &str,
+        e: String,
+    ) -> Flow {
+        let sent = format!("connection lost after {cmdlet} was sent ({e}); it may have happened");
+        self.record(action, step, false, &sent);
+        self.out.changed = true;
+        self.dirty = true;
+        match self.reprobe().await {
+            Ok(v) => {
+                let healthy = v.healthy;
+                let diagnosis = v.diagnosis.clone();
+                if let Flow::Worse = self.verified(v) {
+                    return Flow::Worse;
+                }
+                self.out.status = RepairStatus::UnknownThenVerified;
+                self.out.detail = if healthy {
+                    format!("{sent}; verified state: healthy")
+                } else {
+                    format!(
+                        "{sent}; verified state: broken ({diagnosis}); not retried: a second {cmdlet} could write yet another password while the first one's fate is unknown"
+                    )
+                };
+                Flow::Stop
+            }
+            Err(why) => Flow::Gone(format!("{sent}; {why}")),
+        }
+    }
+
+    /// Probes again after a lost connection: at once, then after each reconnect (at most
+    /// `max_reconnects`, each bounded by `reboot_timeout`) when the remote can reconnect.
+    async fn reprobe(&mut self) -> Result<Verification, String> {
+        let mut last = match verify(self.remote, self.host).await {
+            Ok(v) => return Ok(v),
+            Err(e) => redact(&e.to_string(), self.cred),
+        };
+        if self.remote.supports_reconnect() {
+            for attempt in 1..=self.opts.max_reconnects.max(1) {
+                self.emit(RepairEvent::WaitingForReboot {
+                    host: self.host.to_string(),
+                    attempt,
+                });
+                if let Err(e) = self
+                    .remote
+                    .reconnect_after_reboot(self.opts.reboot_timeout)
+                    .await
+                {
+                    last = redact(&e.to_string(), self.cred);
+                    break;
+                }
+                self.emit(RepairEvent::Reconnected {
+                    host: self.host.to_string(),
+                });
+                match verify(self.remote, self.host).await {
+                    Ok(v) => return Ok(v),
+                    Err(e) => last = redact(&e.to_string(), self.cred),
+                }
+            }
+        }
+        Err(format!("the host did not answer again: {last}"))
     }
 
     fn lost(&mut self, action: &Action, step: &str, e: String) -> Flow {
@@ -899,18 +1034,47 @@ pub async fn repair_host_with<R: Remote>(
                     run.out.detail = format!("stopped at {last}: {e}");
                     return run.out;
                 }
+                // A password was written and now the member reaches no DC (the DC written
+                // went away mid-repair, issue 16): another reset could land nowhere useful
+                // or on a DC that never saw the first; stop with what is known.
+                let stranded = run
+                    .out
+                    .verification
+                    .as_ref()
+                    .and_then(|v| match &v.diagnosis {
+                        Diagnosis::DcUnreachable { .. } | Diagnosis::NoDcLocator => {
+                            Some(v.diagnosis.to_string())
+                        }
+                        _ => None,
+                    });
+                let wrote = matches!(last, "reset_machine_password" | "repair_secure_channel")
+                    && run
+                        .out
+                        .steps
+                        .iter()
+                        .any(|s| s.action == last && s.step == "run" && s.ok);
+                if let Some(why) = stranded.filter(|_| wrote) {
+                    run.out.status = RepairStatus::StillBroken;
+                    run.out.detail = format!(
+                        "stopped after {last}: a new password was written, then the member reached no DC ({why}); not retried: a second reset cannot be checked until a DC answers"
+                    );
+                    return run.out;
+                }
             }
             Flow::Worse => return run.finish_worse(last),
             Flow::Lost(v) => {
                 let e = lost.map(|e| format!("{e}; ")).unwrap_or_default();
                 return run.finish_gone(last, &format!("{e}{v}"));
             }
+            Flow::Stop => return run.out,
+            Flow::Gone(e) => return run.finish_gone(last, &e),
         }
     }
     if run.dirty || run.out.verification.is_none() {
         match run.verify_now().await {
-            Flow::Lost(v) => return run.finish_gone(last, &v),
+            Flow::Lost(v) | Flow::Gone(v) => return run.finish_gone(last, &v),
             Flow::Worse => return run.finish_worse(last),
+            Flow::Stop => return run.out,
             Flow::Healthy | Flow::Next => {}
         }
     }
@@ -965,6 +1129,53 @@ impl<R: Remote> Run<'_, R> {
     }
 }
 
+/// Finishes a host whose repair was interrupted (the process was killed) after the intent
+/// to run `step` of `action` was recorded and before its outcome was: the step may have
+/// happened. Only probes, never a destructive step. Healthy ends it
+/// [`RepairStatus::Repaired`]; broken is [`RepairStatus::UnknownThenVerified`] (not
+/// retried: a person or a later run decides, knowing a password may have been written); no
+/// answer is [`RepairStatus::Unverified`].
+pub async fn verify_interrupted<R: Remote>(
+    remote: &mut R,
+    host: &str,
+    action: &str,
+    step: &str,
+) -> RepairOutcome {
+    let interrupted = format!("interrupted during {action} {step}; it may have happened");
+    let mut out = RepairOutcome::new(host, RepairStatus::Unverified, "");
+    out.changed = true;
+    out.steps.push(StepRecord {
+        action: action.to_string(),
+        step: step.to_string(),
+        ok: false,
+        detail: format!("{interrupted} (the run was stopped before its result was recorded)"),
+    });
+    match verify(remote, host).await {
+        Ok(v) => {
+            (out.status, out.detail) = if v.healthy {
+                (
+                    RepairStatus::Repaired,
+                    format!("{interrupted}; verified state: healthy"),
+                )
+            } else {
+                (
+                    RepairStatus::UnknownThenVerified,
+                    format!(
+                        "{interrupted}; verified state: broken ({}); not retried",
+                        v.diagnosis
+                    ),
+                )
+            };
+            out.verification = Some(v);
+        }
+        Err(e) => {
+            out.detail =
+                format!("{interrupted}; the host could not be probed ({e}): state unknown");
+        }
+    }
+    out
+}
+
 /// Runs `plan`'s DC-side actions ([`Action::DcResetAccount`], [`Action::EnableAccount`],
 /// [`Action::RestoreAccount`])
 /// through `dir`, the DCs reached over LDAPS as the repair account, stopping at the first
@@ -993,6 +1204,11 @@ pub async fn repair_on_dc<D: Directory>(
             host: host.to_string(),
             action: action.name().to_string(),
             summary: action.summary(),
+        });
+        on_event(RepairEvent::StepStarting {
+            host: host.to_string(),
+            action: action.name().to_string(),
+            step: kind.step().to_string(),
         });
         let (ok, detail) = match match kind {
             DcStep::Enable => dir.enable_computer_account(dc_name, computer).await,

@@ -1043,3 +1043,248 @@ fn a_host_that_turns_out_to_be_a_dc_is_not_touched() {
     assert!(out.detail.contains("domain controller"), "{}", out.detail);
     assert!(!out.changed);
 }
+
+/// Issue 16: the connection drops after `Reset-ComputerMachinePassword` was sent and
+/// before its output came back. The reset is never sent again (nor `-Repair`, the next
+/// rung): the host is reconnected to and probed, and the outcome says what is known.
+#[test]
+fn a_reset_whose_answer_was_lost_is_never_resent_and_ends_verified_healthy() {
+    let plan = plan_for(Diagnosis::StalePassword, false);
+    let dropped = || {
+        Err(RemoteError::new(
+            RemoteErrorKind::Protocol,
+            "connection reset by peer",
+        ))
+    };
+    let mut fake = FakeRemote::new(vec![
+        baseline(),
+        Step::Ps("Reset-ComputerMachinePassword", dropped()),
+        // The first probe finds the host still away; the reconnect waits for it.
+        Step::Ps("ts.name=", dropped()),
+        Step::Reconnect(Ok(())),
+        probe_reply(&healthy_probe()),
+    ])
+    .with_reconnect();
+    let (out, events) = run(&mut fake, &plan);
+    fake.assert_done();
+    assert_eq!(out.status, RepairStatus::UnknownThenVerified, "{out:#?}");
+    assert!(out.changed, "a password may have been written");
+    assert!(out.verification.as_ref().unwrap().healthy);
+    assert_eq!(out.remaining_state(&plan), HostState::Healthy);
+    assert!(
+        out.detail.starts_with(
+            "connection lost after Reset-ComputerMachinePassword was sent (protocol error: connection reset by peer); it may have happened"
+        ) && out.detail.ends_with("verified state: healthy"),
+        "{}",
+        out.detail
+    );
+    let resets = fake
+        .calls
+        .iter()
+        .filter(|c| c.text.contains("Reset-ComputerMachinePassword") || c.text.contains("-Repair"))
+        .count();
+    assert_eq!(resets, 1, "{:#?}", fake.calls);
+    // The intent was announced before the step went out.
+    let starting = events
+        .iter()
+        .position(|e| matches!(e, RepairEvent::StepStarting { action, step, .. } if action == "reset_machine_password" && step == "run"))
+        .expect("an intent event");
+    let finished = events
+        .iter()
+        .position(|e| matches!(e, RepairEvent::StepFinished { step, .. } if step.action == "reset_machine_password"))
+        .unwrap();
+    assert!(starting < finished);
+}
+
+#[test]
+fn a_reset_whose_answer_was_lost_and_that_did_not_heal_is_reported_broken_not_retried() {
+    let plan = plan_for(Diagnosis::StalePassword, false);
+    assert!(
+        plan.actions
+            .iter()
+            .any(|a| matches!(a, Action::RepairSecureChannel { .. })),
+        "the ladder has a next rung that must not run: {plan:#?}"
+    );
+    let mut fake = FakeRemote::new(vec![
+        baseline(),
+        Step::Ps(
+            "Reset-ComputerMachinePassword",
+            Err(RemoteError::new(RemoteErrorKind::Timeout, "no answer")),
+        ),
+        probe_reply(&stale_probe()),
+    ])
+    .with_reconnect();
+    let (out, _) = run(&mut fake, &plan);
+    fake.assert_done();
+    assert_eq!(out.status, RepairStatus::UnknownThenVerified, "{out:#?}");
+    assert!(!out.verification.as_ref().unwrap().healthy);
+    assert_eq!(out.remaining_state(&plan), HostState::Broken);
+    assert!(
+        out.detail.contains("verified state: broken (") && out.detail.contains("not retried"),
+        "{}",
+        out.detail
+    );
+    assert_eq!(
+        out.steps
+            .iter()
+            .map(|s| (s.action.as_str(), s.step.as_str(), s.ok))
+            .collect::<Vec<_>>(),
+        vec![("reset_machine_password", "run", false)]
+    );
+}
+
+#[test]
+fn a_repair_switch_whose_answer_was_lost_is_never_resent() {
+    let plan = plan_for(Diagnosis::StalePassword, false);
+    let mut fake = FakeRemote::new(vec![
+        baseline(),
+        Step::Ps(
+            "Reset-ComputerMachinePassword",
+            ok("ts.reset_error=Access is denied.\n"),
+        ),
+        Step::Ps(
+            "-Repair",
+            Err(RemoteError::new(
+                RemoteErrorKind::Unreachable,
+                "connection refused",
+            )),
+        ),
+        // Not answering at once, nor after the bounded reconnects: never worse decides.
+        Step::Ps(
+            "ts.name=",
+            Err(RemoteError::new(RemoteErrorKind::Unreachable, "refused")),
+        ),
+        Step::Reconnect(Err(RemoteError::new(
+            RemoteErrorKind::Timeout,
+            "did not come back",
+        ))),
+    ])
+    .with_reconnect();
+    let (out, _) = run(&mut fake, &plan);
+    fake.assert_done();
+    assert_eq!(out.status, RepairStatus::MadeWorse, "{out:#?}");
+    assert!(
+        out.detail
+            .contains("Test-ComputerSecureChannel -Repair was sent")
+            || out.steps.iter().any(|s| s
+                .detail
+                .contains("Test-ComputerSecureChannel -Repair was sent")),
+        "{out:#?}"
+    );
+    assert_eq!(
+        fake.calls
+            .iter()
+            .filter(|c| c.text.contains("-Repair"))
+            .count(),
+        1
+    );
+}
+
+/// A run killed after the intent of a step was journaled: the resumed run only probes.
+#[test]
+fn an_interrupted_step_is_only_verified() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let mut fake = FakeRemote::new(vec![probe_reply(&healthy_probe())]);
+    let out = rt.block_on(verify_interrupted(
+        &mut fake,
+        "ws02",
+        "reset_machine_password",
+        "run",
+    ));
+    fake.assert_done();
+    assert_eq!(out.status, RepairStatus::Repaired, "{out:#?}");
+    assert_eq!(
+        out.detail,
+        "interrupted during reset_machine_password run; it may have happened; verified state: healthy"
+    );
+
+    let mut fake = FakeRemote::new(vec![probe_reply(&stale_probe())]);
+    let out = rt.block_on(verify_interrupted(&mut fake, "ws02", "rejoin", "leave"));
+    fake.assert_done();
+    assert_eq!(out.status, RepairStatus::UnknownThenVerified);
+    assert!(out.detail.ends_with("not retried"), "{}", out.detail);
+    assert_eq!(
+        out.remaining_state(&plan_for(Diagnosis::StalePassword, false)),
+        HostState::Broken
+    );
+
+    let mut fake = FakeRemote::new(vec![Step::Ps(
+        "ts.name=",
+        Err(RemoteError::new(RemoteErrorKind::Unreachable, "refused")),
+    )]);
+    let out = rt.block_on(verify_interrupted(&mut fake, "ws02", "rejoin", "join"));
+    fake.assert_done();
+    assert_eq!(out.status, RepairStatus::Unverified);
+    assert_eq!(
+        out.remaining_state(&plan_for(Diagnosis::StalePassword, false)),
+        HostState::Unknown
+    );
+    assert!(
+        fake.calls.iter().all(|c| c.stdin.is_none()),
+        "no credential sent"
+    );
+}
+
+/// Issue 16: the DC the reset wrote goes away mid-repair. The member then reaches no DC;
+/// the ladder stops there (no second password write) with the verified state.
+#[test]
+fn a_reset_after_which_the_dc_written_goes_away_stops_the_ladder() {
+    let plan = plan_for(Diagnosis::StalePassword, false);
+    let away = ProbeOut::broken(
+        "WS02",
+        2,
+        "nltest_sc_verify_no_logon_servers_1311_UNVERIFIED.txt",
+    );
+    let mut fake = FakeRemote::new(vec![
+        baseline(),
+        Step::Ps("Reset-ComputerMachinePassword", ok("ts.reset=ok\n")),
+        Step::Cmd(
+            "nltest /sc_reset:contoso.com\\dc01.contoso.com",
+            ok(&fixture("nltest_query_no_logon_servers_1311.txt")),
+        ),
+        probe_reply(&away),
+    ]);
+    let (out, _) = run(&mut fake, &plan);
+    fake.assert_done();
+    assert_eq!(out.status, RepairStatus::StillBroken, "{out:#?}");
+    assert!(
+        matches!(
+            out.verification.as_ref().unwrap().diagnosis,
+            Diagnosis::DcUnreachable { .. }
+        ),
+        "{out:#?}"
+    );
+    assert!(
+        out.detail
+            .contains("a new password was written, then the member reached no DC")
+            && out.detail.contains("not retried"),
+        "{}",
+        out.detail
+    );
+    assert!(fake.calls.iter().all(|c| !c.text.contains("-Repair")));
+}
+
+/// A reset refused on the wire (Access Denied: the command never started) is not a step
+/// that may have happened: the ladder stops as before, without "unknown".
+#[test]
+fn a_reset_refused_on_the_wire_is_not_unknown() {
+    let plan = plan_for(Diagnosis::StalePassword, false);
+    let mut fake = FakeRemote::new(vec![
+        baseline(),
+        Step::Ps(
+            "Reset-ComputerMachinePassword",
+            Err(RemoteError::new(
+                RemoteErrorKind::AccessDenied,
+                "WSManFault 5",
+            )),
+        ),
+        probe_reply(&stale_probe()),
+    ])
+    .with_reconnect();
+    let (out, _) = run(&mut fake, &plan);
+    fake.assert_done();
+    assert_eq!(out.status, RepairStatus::StillBroken, "{out:#?}");
+    assert!(!out.detail.contains("may have happened"), "{}", out.detail);
+}

@@ -116,7 +116,9 @@ fn the_password_travels_only_over_stdin() {
     let out = rt.block_on(repair_host(&mut fake, &plan, &cred, &mut |e| {
         events.push(e)
     }));
-    assert_eq!(out.status, RepairStatus::Repaired, "{out:#?}");
+    // The -Repair's answer was lost: it may have happened; verified healthy (issue 16).
+    assert_eq!(out.status, RepairStatus::UnknownThenVerified, "{out:#?}");
+    assert!(out.verification.as_ref().unwrap().healthy);
     let mut recorded = serde_json::to_string(&out).unwrap();
     recorded.push_str(&format!("{out:?}{events:?}"));
     recorded.push_str(&serde_json::to_string(&events).unwrap());

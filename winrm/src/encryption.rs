@@ -68,34 +68,49 @@ fn malformed(s: impl Into<String>) -> EncryptionError {
 /// Splits a header value into its media type and `name=value` parameters, honouring
 /// quoted strings (RFC 9110 §5.6.6). Names are lower-cased; quotes are removed.
 fn header_params(value: &str) -> (String, Vec<(String, String)>) {
+    // Without quotes the pieces are plain `;`-separated slices.
+    if !value.contains('"') {
+        let mut it = value.split(';');
+        let media = it.next().unwrap_or_default().trim().to_ascii_lowercase();
+        return (media, it.filter_map(param_pair).collect());
+    }
+    // Runs of literal text are copied whole; quotes and the backslash of a quoted pair
+    // are left out, and `;` splits only outside quotes.
     let mut pieces = Vec::new();
     let mut cur = String::new();
+    let mut run = 0;
     let mut quoted = false;
     let mut escaped = false;
-    for c in value.chars() {
+    for (i, c) in value.char_indices() {
         if escaped {
-            cur.push(c);
+            // The escaped character stays in the run, whatever it is.
             escaped = false;
-        } else if quoted && c == '\\' {
-            escaped = true;
-        } else if c == '"' {
-            quoted = !quoted;
-        } else if c == ';' && !quoted {
-            pieces.push(std::mem::take(&mut cur));
-        } else {
-            cur.push(c);
+            continue;
+        }
+        let special = (quoted && c == '\\') || c == '"' || (c == ';' && !quoted);
+        if !special {
+            continue;
+        }
+        cur.push_str(value.get(run..i).unwrap_or_default());
+        run = i + 1;
+        match c {
+            '\\' => escaped = true,
+            '"' => quoted = !quoted,
+            _ => pieces.push(std::mem::take(&mut cur)),
         }
     }
+    cur.push_str(value.get(run..).unwrap_or_default());
     pieces.push(cur);
     let mut it = pieces.into_iter();
     let media = it.next().unwrap_or_default().trim().to_ascii_lowercase();
-    let params = it
-        .filter_map(|p| {
-            let (k, v) = p.split_once('=')?;
-            Some((k.trim().to_ascii_lowercase(), v.trim().to_owned()))
-        })
-        .collect();
+    let params = it.filter_map(|p| param_pair(&p)).collect();
     (media, params)
+}
+
+/// `name=value` as (lower-case name, value), both trimmed.
+fn param_pair(p: &str) -> Option<(String, String)> {
+    let (k, v) = p.split_once('=')?;
+    Some((k.trim().to_ascii_lowercase(), v.trim().to_owned()))
 }
 
 fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
@@ -347,4 +362,55 @@ fn strip_closing<'a>(rest: &'a [u8], boundary: &[u8]) -> &'a [u8] {
         return rest;
     }
     rest.get(..dash).unwrap_or(rest)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The character-by-character definition `header_params` must agree with.
+    fn reference(value: &str) -> (String, Vec<(String, String)>) {
+        let mut pieces = Vec::new();
+        let mut cur = String::new();
+        let (mut quoted, mut escaped) = (false, false);
+        for c in value.chars() {
+            if escaped {
+                cur.push(c);
+                escaped = false;
+            } else if quoted && c == '\\' {
+                escaped = true;
+            } else if c == '"' {
+                quoted = !quoted;
+            } else if c == ';' && !quoted {
+                pieces.push(std::mem::take(&mut cur));
+            } else {
+                cur.push(c);
+            }
+        }
+        pieces.push(cur);
+        let mut it = pieces.into_iter();
+        let media = it.next().unwrap_or_default().trim().to_ascii_lowercase();
+        (media, it.filter_map(|p| param_pair(&p)).collect())
+    }
+
+    #[test]
+    fn header_params_agree_with_the_reference() {
+        let cases = [
+            CONTENT_TYPE,
+            "Multipart/Encrypted; Protocol=\"application/HTTP-SPNEGO-session-encrypted\"; boundary=\"Encrypted Boundary\"",
+            "multipart/encrypted;boundary=plain;protocol=x",
+            "a;b=\"x;y\";c=\"q\\\"r\\\\s\";d=\"ü;\\ä\"",
+            "a;b=\"unterminated;c=d",
+            "a;b=\"ends with backslash\\",
+            "\"quoted media\";x=1",
+            "",
+            ";;=;\"\"",
+        ];
+        for c in cases {
+            assert_eq!(header_params(c), reference(c), "{c:?}");
+        }
+        let (media, params) = header_params(CONTENT_TYPE);
+        assert_eq!(media, "multipart/encrypted");
+        assert_eq!(param(&params, "boundary"), Some(BOUNDARY));
+    }
 }

@@ -122,6 +122,45 @@ pub enum Error {
         /// The WWW-Authenticate schemes it offered.
         offered: String,
     },
+    /// The server answered with a redirect (any 3xx). No source documents a WinRM
+    /// listener redirecting: a 3xx comes from something else on the port (a web server, a
+    /// proxy), and following it would hand the NTLM exchange and the commands to a host
+    /// nobody named. So it is never followed: nothing is sent to the host it names.
+    #[error("{addr} answered HTTP {status} redirecting to {location:?}; redirects are never followed (a WinRM listener does not redirect): check the host name, port and scheme, and any proxy in between")]
+    Redirected {
+        /// host:port.
+        addr: String,
+        /// The 3xx status.
+        status: u16,
+        /// The `Location` it named (control characters removed, at most 200 characters).
+        location: String,
+    },
+    /// A reply (its head or its body) was larger than we accept: the head must fit in
+    /// [`crate::transport::MAX_HEAD_BYTES`], the body in the `MaxEnvelopeSize` we announce
+    /// plus framing (MS-WSMV 3.1.4.1.7: the client expects no larger response). Nothing
+    /// beyond the limit was read.
+    #[error("{addr} sent a reply {part} larger than the {limit} bytes accepted; refused without reading the rest")]
+    ReplyTooLarge {
+        /// host:port.
+        addr: String,
+        /// `head` (status line and headers) or `body`.
+        part: &'static str,
+        /// The limit in bytes.
+        limit: usize,
+    },
+    /// An HTTP error status with a body that is not a WS-Management fault (an HTML error
+    /// page from IIS, HTTP.sys, a proxy or a crashed service). Windows' WinRM service
+    /// answers a failed operation with a SOAP fault as the body of its 500 (the SOAP 1.2
+    /// HTTP binding), sealed over HTTP (MS-WSMV 2.2.9.1).
+    #[error("{addr} answered HTTP {status} (not a WS-Man fault): {excerpt}")]
+    ErrorPage {
+        /// host:port.
+        addr: String,
+        /// The status code.
+        status: u16,
+        /// The page's text (tags removed), at most 200 characters.
+        excerpt: String,
+    },
     /// HTTP 413: the request envelope exceeded the server's MaxEnvelopeSizekb.
     #[error("{addr} refused a {size}-byte request as too large (HTTP 413); the server's MaxEnvelopeSizekb is lower than our envelope size")]
     EnvelopeTooLarge {
@@ -154,6 +193,18 @@ pub enum Error {
         #[source]
         source: NtlmError,
     },
+    /// A sealed reply failed its NTLM integrity check (MS-NLMP 3.4.4.2): the signature does
+    /// not match the message, or its sequence number is not the next one expected (a
+    /// replayed, reordered or dropped message). The connection and its security context
+    /// are dropped; nothing from the reply is used.
+    #[error("the reply from {addr} failed its integrity check ({source}): it was altered, replayed or reordered on the way; the connection was dropped")]
+    Integrity {
+        /// host:port.
+        addr: String,
+        /// The NTLM verification failure.
+        #[source]
+        source: NtlmError,
+    },
     /// A sealed body could not be unsealed (tampered, truncated, wrong framing).
     #[error("encrypted message from {addr}: {source}")]
     Encryption {
@@ -172,6 +223,28 @@ pub enum Error {
         addr: String,
         /// The WinRS command.
         command_id: String,
+    },
+    /// A command did not finish (no `CommandState/Done`, MS-WSMV 3.1.4.14) within the
+    /// session's command timeout; it was told to terminate.
+    #[error("command {command_id} on {addr} did not finish within {after:?}")]
+    CommandTimeout {
+        /// host:port.
+        addr: String,
+        /// The WinRS command.
+        command_id: String,
+        /// The command timeout.
+        after: Duration,
+    },
+    /// A command's output (stdout and stderr together) went past the session's cap; the
+    /// command was told to terminate and its output is not returned.
+    #[error("command {command_id} on {addr} produced more than {limit} bytes of output; stopped and discarded")]
+    OutputTooLarge {
+        /// host:port.
+        addr: String,
+        /// The WinRS command.
+        command_id: String,
+        /// The cap in bytes.
+        limit: usize,
     },
     /// A SOAP message could not be understood.
     #[error("SOAP message from {addr}: {source}")]
@@ -214,9 +287,23 @@ impl Error {
         matches!(self, Error::Unauthorized { .. })
     }
 
-    /// True when the peer is not a WinRM listener (wrong port or service).
+    /// True when the peer is not a WinRM listener (wrong port or service), including one
+    /// that redirects elsewhere.
     pub fn is_not_winrm(&self) -> bool {
-        matches!(self, Error::NotWinrm { .. })
+        matches!(self, Error::NotWinrm { .. } | Error::Redirected { .. })
+    }
+
+    /// True when a sealed reply failed its integrity check ([`Error::Integrity`]).
+    pub fn is_integrity(&self) -> bool {
+        matches!(self, Error::Integrity { .. })
+    }
+
+    /// True for a deadline that ran out: connect, one reply, or a whole command.
+    pub fn is_timeout(&self) -> bool {
+        matches!(
+            self,
+            Error::ConnectTimeout { .. } | Error::ReadTimeout { .. } | Error::CommandTimeout { .. }
+        )
     }
 
     /// True when the server authenticated us but denied access (WSManFault code 5 or

@@ -42,7 +42,22 @@ pub fn command_line(script: &str) -> (String, Vec<String>) {
 
 /// Base64 of the script in UTF-16LE (what `-EncodedCommand` takes).
 pub fn encode_command(script: &str) -> String {
-    let bytes: Vec<u8> = script.encode_utf16().flat_map(u16::to_le_bytes).collect();
+    let bytes: Vec<u8> = if script.is_ascii() {
+        // An ASCII character is one UTF-16 unit: the byte, then a zero.
+        let mut bytes = vec![0u8; script.len() * 2];
+        for (pair, b) in bytes.chunks_exact_mut(2).zip(script.bytes()) {
+            if let [lo, _] = pair {
+                *lo = b;
+            }
+        }
+        bytes
+    } else {
+        let mut bytes = Vec::with_capacity(script.len() * 2);
+        for unit in script.encode_utf16() {
+            bytes.extend_from_slice(&unit.to_le_bytes());
+        }
+        bytes
+    };
     base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
@@ -290,7 +305,13 @@ fn escape_clixml(s: &str) -> String {
             '&' => out.push_str("&amp;"),
             '<' => out.push_str("&lt;"),
             '>' => out.push_str("&gt;"),
-            '_' if escape_at(rest).is_some() => out.push_str("_x005F_"),
+            // Also `_xHHHH` without its closing `_`: the next character may be escaped and
+            // supply one (`_x000D` then U+0001 would read back as `_x000D_`; fuzz/clixml).
+            '_' if matches!(rest.as_bytes().get(1..6), Some([b'x' | b'X', h @ ..])
+                if h.iter().all(u8::is_ascii_hexdigit)) =>
+            {
+                out.push_str("_x005F_")
+            }
             c if (c as u32) < 0x20 || c == '\u{7F}' || c == '\u{FFFE}' || c == '\u{FFFF}' => {
                 out.push_str(&format!("_x{:04X}_", c as u32));
             }

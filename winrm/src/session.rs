@@ -14,6 +14,11 @@
 //! The shell is created lazily with `WINRS_CODEPAGE=65001` and `WINRS_NOPROFILE`, and
 //! re-created once if the server says it no longer knows it.
 //!
+//! A command is bounded however the server behaves: it must reach `Done` within the
+//! session's command timeout ([`Error::CommandTimeout`]) and its output stay under the
+//! session's cap ([`Error::OutputTooLarge`]); either way it is told to terminate before
+//! the session's next request (MS-WSMV 3.1.4.12).
+//!
 //! Every shell created is deleted (leaked shells count against `MaxShellsPerUser`, 30,
 //! for their two-hour idle timeout; MS-WSMV 2.2.4.42, DOMAIN.md "WinRM details"). A caller
 //! that is cut off — its future dropped by a deadline, an interrupt, an error path that
@@ -40,8 +45,13 @@ use crate::transport::{AuthMethod, Endpoint, TlsOptions, Transport, TransportCon
 /// (newer hosts allow 500 KiB; pywinrm and pypsrp send the same default).
 pub const DEFAULT_MAX_ENVELOPE_SIZE: u32 = 153_600;
 
-/// How much of each output stream a command keeps in [`Output`] (64 MiB).
+/// The default cap on a command's output, stdout and stderr together (64 MiB): past it the
+/// command is stopped ([`Error::OutputTooLarge`]).
 pub const MAX_OUTPUT_BYTES: usize = 64 * 1024 * 1024;
+
+/// The default time a command may take from its Command to its `Done` (one hour): a
+/// server that never says Done cannot keep a session polling for ever.
+pub const DEFAULT_COMMAND_TIMEOUT: Duration = Duration::from_secs(3600);
 
 /// Everything needed to open a session on one host.
 #[derive(Clone, Debug)]
@@ -62,13 +72,20 @@ pub struct SessionConfig {
     pub operation_timeout: Duration,
     /// HTTP read timeout; must be longer than `operation_timeout`.
     pub read_timeout: Duration,
-    /// `MaxEnvelopeSize` we announce, and the budget for our own requests.
+    /// `MaxEnvelopeSize` we announce, and the budget for our own requests; replies larger
+    /// than it (plus framing, [`crate::transport::reply_limit`]) are refused.
     pub max_envelope_size: u32,
+    /// How long one command may run, Command to `Done` ([`Error::CommandTimeout`]).
+    pub command_timeout: Duration,
+    /// The most output (stdout and stderr together) one command may produce
+    /// ([`Error::OutputTooLarge`]).
+    pub max_output_bytes: usize,
 }
 
 impl SessionConfig {
     /// A configuration with the usual defaults: 10 s connect, 20 s operation timeout,
-    /// 30 s read timeout (pywinrm's pair), 150 KiB envelopes.
+    /// 30 s read timeout (pywinrm's pair), 150 KiB envelopes, one hour and 64 MiB of output
+    /// per command.
     pub fn new(
         endpoint: Endpoint,
         auth: AuthMethod,
@@ -85,6 +102,8 @@ impl SessionConfig {
             operation_timeout: Duration::from_secs(20),
             read_timeout: Duration::from_secs(30),
             max_envelope_size: DEFAULT_MAX_ENVELOPE_SIZE,
+            command_timeout: DEFAULT_COMMAND_TIMEOUT,
+            max_output_bytes: MAX_OUTPUT_BYTES,
         }
     }
 
@@ -100,6 +119,11 @@ impl SessionConfig {
                 "max envelope size {} is below the 8192 bytes WS-Management requires (MS-WSMV 3.1.4.1.7)",
                 self.max_envelope_size
             )));
+        }
+        if self.command_timeout.is_zero() || self.max_output_bytes == 0 {
+            return Err(Error::InvalidConfig(
+                "the command timeout and the output cap must be above zero".into(),
+            ));
         }
         Ok(())
     }
@@ -193,7 +217,9 @@ fn unregister(id: Option<u64>) {
 fn spawn_tracked(fut: impl std::future::Future<Output = ()> + Send + 'static) {
     match tokio::runtime::Handle::try_current() {
         Ok(rt) => {
-            let task = rt.spawn(fut);
+            // Boxed: tokio moves a spawned future by value (into its task, and its stage
+            // on completion); a box moves a pointer.
+            let task = rt.spawn(Box::pin(fut));
             let mut r = registry();
             r.pending.retain(|t| !t.is_finished());
             r.pending.push(task);
@@ -292,6 +318,8 @@ pub struct Session {
     /// This session's entry in the registry of open shells.
     registration: Option<u64>,
     max_envelope_size: u32,
+    command_timeout: Duration,
+    max_output_bytes: usize,
     /// A command that is Done but not yet signalled (shell, command): the Signal goes out
     /// before this session's next request.
     unsignalled: Option<(String, String)>,
@@ -331,6 +359,7 @@ impl Session {
             tls: cfg.tls,
             connect_timeout: cfg.connect_timeout,
             read_timeout: cfg.read_timeout,
+            max_reply_bytes: crate::transport::reply_limit(cfg.max_envelope_size),
         })?;
         Ok(Session {
             transport,
@@ -338,6 +367,8 @@ impl Session {
             shell_id: None,
             registration: None,
             max_envelope_size: cfg.max_envelope_size,
+            command_timeout: cfg.command_timeout,
+            max_output_bytes: cfg.max_output_bytes,
             unsignalled: None,
         })
     }
@@ -419,17 +450,42 @@ impl Session {
         stdin: Option<&[u8]>,
         on_output: &mut impl FnMut(Stream, &[u8]),
     ) -> Result<Output, Error> {
+        // From here on the command runs on the host: however this ends early, it is told
+        // to terminate before the session's next request (MS-WSMV 3.1.4.14: the Signal
+        // that follows Done, or a terminate of a command still running, 3.1.4.12).
+        self.unsignalled = Some((shell_id.to_string(), command_id.to_string()));
+        let addr = self.transport.endpoint().addr();
+        let deadline = tokio::time::Instant::now() + self.command_timeout;
+        let timed_out = |this: &mut Self| {
+            // A request may have been cut mid-flight: its connection is of no further use.
+            this.transport.disconnect();
+            Error::CommandTimeout {
+                addr: addr.clone(),
+                command_id: command_id.to_string(),
+                after: this.command_timeout,
+            }
+        };
         if let Some(data) = stdin {
-            self.send_stdin(shell_id, command_id, data).await?;
+            match tokio::time::timeout_at(deadline, self.send_stdin(shell_id, command_id, data))
+                .await
+            {
+                Ok(r) => r?,
+                Err(_) => return Err(timed_out(self)),
+            }
         }
         let mut out = Output::default();
+        // Bounded by the deadline: every pass is one request, each within the read timeout.
         let exit_code = loop {
             let req = Request::Receive {
                 shell_id: shell_id.to_string(),
                 command_id: Some(command_id.to_string()),
                 streams: vec!["stdout".into(), "stderr".into()],
             };
-            let received = match self.call(&req).await {
+            let called = match tokio::time::timeout_at(deadline, self.call(&req)).await {
+                Ok(r) => r,
+                Err(_) => return Err(timed_out(self)),
+            };
+            let received = match called {
                 Ok(Response::Received(r)) => r,
                 Ok(other) => return Err(self.unexpected("ReceiveResponse", &other)),
                 // MS-WSMV 3.1.4.14: no output within OperationTimeout; poll again.
@@ -444,27 +500,33 @@ impl Session {
                 {
                     continue;
                 }
+                if chunk.data.is_empty() {
+                    continue;
+                }
+                // Bounded: a runaway command cannot exhaust our memory. Past the cap it is
+                // stopped (the terminate goes out before the next request).
+                let kept = out.stdout.len().saturating_add(out.stderr.len());
+                if kept.saturating_add(chunk.data.len()) > self.max_output_bytes {
+                    return Err(Error::OutputTooLarge {
+                        addr,
+                        command_id: command_id.to_string(),
+                        limit: self.max_output_bytes,
+                    });
+                }
                 let (stream, buf) = match chunk.stream.as_str() {
                     "stdout" => (Stream::Stdout, &mut out.stdout),
                     "stderr" => (Stream::Stderr, &mut out.stderr),
                     _ => continue,
                 };
-                if !chunk.data.is_empty() {
-                    on_output(stream, &chunk.data);
-                    // Bounded: a runaway command cannot exhaust our memory; the rest is
-                    // streamed to `on_output` but not kept.
-                    let room = MAX_OUTPUT_BYTES.saturating_sub(buf.len());
-                    buf.extend_from_slice(
-                        chunk.data.get(..room.min(chunk.data.len())).unwrap_or(&[]),
-                    );
-                }
+                on_output(stream, &chunk.data);
+                buf.extend_from_slice(&chunk.data);
             }
             match finished(received.state.as_ref()) {
                 None => {}
                 Some(Ok(code)) => break code,
                 Some(Err(())) => {
                     return Err(Error::NoExitCode {
-                        addr: self.transport.endpoint().addr(),
+                        addr,
                         command_id: command_id.to_string(),
                     })
                 }
@@ -472,8 +534,8 @@ impl Session {
         };
         out.exit_code = exit_code;
         // MS-WSMV 3.1.4.14: after Done the client must still Signal the command; it goes
-        // out before this session's next request, so the result does not wait for it.
-        self.unsignalled = Some((shell_id.to_string(), command_id.to_string()));
+        // out before this session's next request (`unsignalled`, set above), so the result
+        // does not wait for it.
         Ok(out)
     }
 

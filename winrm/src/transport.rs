@@ -14,6 +14,16 @@
 //! empty-body AUTHENTICATE from then on. A logon test ([`Transport::connect`]) sends no
 //! body.
 //!
+//! A server is not trusted to behave (issue 16; `tests/tests/hostile_servers.rs`): each
+//! exchange has one total deadline (the read timeout, from writing the request to the last
+//! byte of the reply, so a server trickling bytes cannot stretch it); a reply's head must
+//! fit in [`MAX_HEAD_BYTES`] and its body in the `MaxEnvelopeSize` we announced plus framing
+//! ([`reply_limit`], MS-WSMV 3.1.4.1.7), and nothing past a limit is read; a redirect is an
+//! error naming its target and is never followed; a sealed reply that fails its signature
+//! or sequence check ends the connection as [`Error::Integrity`]; a CHALLENGE that does not
+//! agree to sealing, or is larger than [`MAX_CHALLENGE_BYTES`], ends the handshake before
+//! anything else is sent; an HTML error page is [`Error::ErrorPage`], quoted.
+//!
 //! Authentication is a seam ([`AuthMethod`]): NTLM (under whichever of `Negotiate`/`NTLM`
 //! the server offers — Windows' default listener offers `Negotiate` and `Kerberos`, not
 //! `NTLM`) and Basic (HTTPS only). Kerberos will slot in beside NTLM.
@@ -38,7 +48,7 @@ use zeroize::Zeroizing;
 
 use crate::encryption;
 use crate::error::Error;
-use crate::ntlm::{Credentials, Initiator, SessionSecurity};
+use crate::ntlm::{Credentials, Initiator, NtlmError, SessionSecurity};
 use crate::secret::Secret;
 use crate::soap::SoapError;
 
@@ -169,8 +179,13 @@ pub struct TransportConfig {
     pub tls: TlsOptions,
     /// TCP (and TLS) connect timeout.
     pub connect_timeout: Duration,
-    /// How long to wait for one HTTP response; must exceed the WS-Man OperationTimeout.
+    /// How long one HTTP exchange may take, from sending the request to the last byte of
+    /// the reply: a total deadline that a server trickling bytes cannot extend. Must exceed
+    /// the WS-Man OperationTimeout.
     pub read_timeout: Duration,
+    /// The largest reply body accepted: the `MaxEnvelopeSize` announced plus framing (see
+    /// [`reply_limit`]). A larger one ends the exchange with [`Error::ReplyTooLarge`].
+    pub max_reply_bytes: usize,
 }
 
 impl TransportConfig {
@@ -361,28 +376,24 @@ impl Transport {
         let req = req.body(Full::new(Bytes::from(body))).map_err(|e| {
             SendFailure::Fatal(Error::InvalidConfig(format!("cannot build request: {e}")))
         })?;
-        if conn.sender.ready().await.is_err() {
+        let limit = self.cfg.max_reply_bytes;
+        // One deadline for the whole exchange (ready, write, head, body): a server that
+        // trickles bytes cannot stretch it.
+        let deadline = tokio::time::Instant::now() + read_timeout;
+        if !matches!(
+            tokio::time::timeout_at(deadline, conn.sender.ready()).await,
+            Ok(Ok(()))
+        ) {
             return Err(SendFailure::Retryable(Error::ConnectionClosed { addr }));
         }
         let fut = async {
             let resp = conn.sender.send_request(req).await?;
             let status = resp.status();
             let headers = resp.headers().clone();
-            // Bounded: a reply is at most our MaxEnvelopeSize plus framing; a host that sends
-            // more cannot exhaust our memory.
-            let bytes = match http_body_util::Limited::new(resp.into_body(), MAX_REPLY_BYTES)
-                .collect()
-                .await
-            {
-                Ok(b) => Ok(b.to_bytes()),
-                Err(e) => match e.downcast::<hyper::Error>() {
-                    Ok(h) => return Err(*h),
-                    Err(other) => Err(other.to_string()),
-                },
-            };
+            let bytes = read_limited(resp, limit).await?;
             Ok::<_, hyper::Error>((status, headers, bytes))
         };
-        let (status, headers, bytes) = match tokio::time::timeout(read_timeout, fut).await {
+        let (status, headers, bytes) = match tokio::time::timeout_at(deadline, fut).await {
             Err(_) => {
                 return Err(SendFailure::Fatal(Error::ReadTimeout {
                     addr,
@@ -400,15 +411,12 @@ impl Transport {
             Ok(Err(e)) => return Err(SendFailure::Fatal(hyper_error(addr, e))),
             Ok(Ok(r)) => r,
         };
-        let bytes = match bytes {
-            Ok(b) => b,
-            Err(why) => {
-                return Err(SendFailure::Fatal(Error::UnexpectedStatus {
-                    addr,
-                    status: status.as_u16(),
-                    snippet: format!("reply refused: {why} (more than {MAX_REPLY_BYTES} bytes)"),
-                }))
-            }
+        let Some(bytes) = bytes else {
+            return Err(SendFailure::Fatal(Error::ReplyTooLarge {
+                addr,
+                part: "body",
+                limit,
+            }));
         };
         match status {
             StatusCode::OK | StatusCode::INTERNAL_SERVER_ERROR => {}
@@ -425,7 +433,11 @@ impl Transport {
             StatusCode::PAYLOAD_TOO_LARGE => {
                 return Err(SendFailure::Fatal(Error::EnvelopeTooLarge { addr, size }))
             }
-            other => return Err(SendFailure::Fatal(status_error(&addr, other, &bytes))),
+            other => {
+                return Err(SendFailure::Fatal(status_error(
+                    &addr, other, &headers, &bytes,
+                )))
+            }
         }
         let reply_type = headers
             .get(CONTENT_TYPE)
@@ -433,14 +445,17 @@ impl Transport {
             .unwrap_or("");
         let plain = match conn.security.as_mut() {
             Some(sec) if encryption::is_encrypted(reply_type) => {
-                encryption::unseal_body(sec, reply_type, &bytes).map_err(|source| {
-                    SendFailure::Fatal(Error::Encryption {
-                        addr: addr.clone(),
-                        source,
-                    })
-                })?
+                encryption::unseal_body(sec, reply_type, &bytes)
+                    .map_err(|source| SendFailure::Fatal(unseal_error(&addr, source)))?
             }
             Some(_) if bytes.is_empty() => Vec::new(),
+            // An error page in clear (IIS, HTTP.sys, a proxy): not a fault of WinRM's, and
+            // nothing in it is acted on.
+            Some(_)
+                if status == StatusCode::INTERNAL_SERVER_ERROR && !is_soap(reply_type, &bytes) =>
+            {
+                return Err(SendFailure::Fatal(error_page(&addr, status, &bytes)));
+            }
             Some(_) => {
                 // MS-WSMV 2.2.9.1: with encryption negotiated, a plaintext reply is not
                 // acceptable (it could be injected by anyone on the path).
@@ -450,6 +465,12 @@ impl Transport {
                         content_type: reply_type.to_string(),
                     },
                 }));
+            }
+            None if status == StatusCode::INTERNAL_SERVER_ERROR
+                && !bytes.is_empty()
+                && !is_soap(reply_type, &bytes) =>
+            {
+                return Err(SendFailure::Fatal(error_page(&addr, status, &bytes)));
             }
             None if !bytes.is_empty() && !is_soap(reply_type, &bytes) => {
                 return Err(SendFailure::Fatal(Error::NotWinrm {
@@ -659,7 +680,7 @@ impl Transport {
                 authenticate,
             } => (sender, authenticate),
         };
-        let (status, _, body) = self
+        let (status, headers, body) = self
             .empty_post(&mut sender, Some(authenticate.header))
             .await?;
         match status {
@@ -671,7 +692,7 @@ impl Transport {
                     user: self.cfg.user.clone(),
                 })
             }
-            other => return Err(status_error(&addr, other, &body)),
+            other => return Err(status_error(&addr, other, &headers, &body)),
         }
         Ok(self.authenticated(sender, authenticate.security))
     }
@@ -729,7 +750,7 @@ impl Transport {
                 }));
             }
             if status != StatusCode::UNAUTHORIZED {
-                return Err(status_error(&addr, status, &body));
+                return Err(status_error(&addr, status, &headers, &body));
             }
             if let Some(challenge) = challenge_token(&headers, scheme) {
                 break (challenge, awaiting);
@@ -756,6 +777,19 @@ impl Transport {
                 user: self.cfg.user.clone(),
             });
         };
+        if challenge.len() > MAX_CHALLENGE_BYTES {
+            // Its TargetInfo would be copied into our AUTHENTICATE: refuse it unread.
+            return Err(Error::Ntlm {
+                addr,
+                source: NtlmError::malformed(
+                    "CHALLENGE",
+                    format!(
+                        "{} bytes, more than the {MAX_CHALLENGE_BYTES} any server needs",
+                        challenge.len()
+                    ),
+                ),
+            });
+        }
         let (authenticate, security) = awaiting
             .authenticate(&challenge)
             .map_err(|source| Error::Ntlm { addr, source })?;
@@ -790,17 +824,11 @@ impl Transport {
             let resp = sender.send_request(req).await?;
             let status = resp.status();
             let headers = resp.headers().clone();
-            // The handshake replies carry no body worth reading: bound them tightly.
-            let body = match http_body_util::Limited::new(resp.into_body(), 64 * 1024)
-                .collect()
-                .await
-            {
-                Ok(b) => b.to_bytes(),
-                Err(e) => match e.downcast::<hyper::Error>() {
-                    Ok(h) => return Err(*h),
-                    Err(_) => Bytes::new(),
-                },
-            };
+            // The handshake replies carry no body worth reading: bound them tightly (the
+            // status and headers are what counts; an oversize body is dropped unread).
+            let body = read_limited(resp, MAX_HANDSHAKE_BODY_BYTES)
+                .await?
+                .unwrap_or_default();
             Ok::<_, hyper::Error>((status, headers, body))
         };
         match tokio::time::timeout(self.cfg.read_timeout, fut).await {
@@ -860,20 +888,80 @@ enum SendFailure {
     Fatal(Error),
 }
 
-/// The largest reply body we read: far above any MaxEnvelopeSize Windows allows (500 KiB
-/// by default, sealed framing adds a few hundred bytes), far below harm.
-pub const MAX_REPLY_BYTES: usize = 8 * 1024 * 1024;
+/// The most a reply's status line and headers may take (hyper's read buffer, which must
+/// hold the whole head). WinRM's heads are a few hundred bytes; the largest honest header
+/// is an NTLM CHALLENGE in `WWW-Authenticate`, well under 4 KiB.
+pub const MAX_HEAD_BYTES: usize = 64 * 1024;
+
+/// The most header lines a reply may have (hyper's default, stated here).
+pub const MAX_HEADERS: usize = 100;
+
+/// The largest NTLM CHALLENGE accepted. Its variable parts (MS-NLMP 2.2.1.2) are the
+/// TargetName and the TargetInfo AV pairs (2.2.2.1): a handful of names of at most 255
+/// UTF-16 characters each, a timestamp and flags, about 2.5 KiB at the very most. A larger
+/// one carries pairs no server sends, which the AUTHENTICATE would have to echo.
+pub const MAX_CHALLENGE_BYTES: usize = 8 * 1024;
+
+/// The body of a handshake reply (a 401 or an error page) is read up to this much.
+pub const MAX_HANDSHAKE_BODY_BYTES: usize = 64 * 1024;
+
+/// What a sealed reply adds to the envelope it carries, and room for a server that counts
+/// its envelope a little differently: the multipart framing of MS-WSMV 2.2.9.1.1 is a few
+/// hundred bytes.
+pub const REPLY_FRAMING_SLACK: usize = 64 * 1024;
+
+/// The largest reply body to accept when `max_envelope_size` was announced: MS-WSMV
+/// 3.1.4.1.7 (after DMTF DSP0226 6.2) has the client state the largest response it
+/// expects in `wsman:MaxEnvelopeSize`, and the server fit its response into it; the
+/// sealed framing comes on top ([`REPLY_FRAMING_SLACK`]).
+pub fn reply_limit(max_envelope_size: u32) -> usize {
+    usize::try_from(max_envelope_size)
+        .unwrap_or(usize::MAX)
+        .saturating_add(REPLY_FRAMING_SLACK)
+}
+
+/// Reads a reply body of at most `limit` bytes: `Ok(None)` when it is larger, announced
+/// (`Content-Length`) or found while reading; what is past the limit is never read.
+async fn read_limited(
+    resp: hyper::Response<hyper::body::Incoming>,
+    limit: usize,
+) -> Result<Option<Bytes>, hyper::Error> {
+    let announced = resp
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if announced.is_some_and(|n| n > u64::try_from(limit).unwrap_or(u64::MAX)) {
+        return Ok(None);
+    }
+    match http_body_util::Limited::new(resp.into_body(), limit)
+        .collect()
+        .await
+    {
+        Ok(b) => Ok(Some(b.to_bytes())),
+        Err(e) => match e.downcast::<hyper::Error>() {
+            Ok(h) => Err(*h),
+            // The only other error `Limited` makes: the limit was reached.
+            Err(_) => Ok(None),
+        },
+    }
+}
 
 async fn handshake_http<I>(io: TokioIo<I>, addr: &str) -> Result<SendRequest<Full<Bytes>>, Error>
 where
     I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static,
 {
-    let (sender, conn) = hyper::client::conn::http1::handshake(io)
+    let (sender, conn) = hyper::client::conn::http1::Builder::new()
+        .max_buf_size(MAX_HEAD_BYTES)
+        .max_headers(MAX_HEADERS)
+        .handshake(io)
         .await
         .map_err(|source| Error::Http {
             addr: addr.to_string(),
             source,
         })?;
+    // Boxed: hyper's connection state is large, and tokio moves a spawned future by value.
+    let conn = Box::pin(conn);
     tokio::spawn(async move {
         // The connection task ends when the SendRequest is dropped or the peer closes.
         let _ = conn.await;
@@ -958,17 +1046,36 @@ fn is_soap(content_type: &str, body: &[u8]) -> bool {
     ct.is_empty() && start == Some(&b'<')
 }
 
-/// The error for an HTTP status WinRM does not send in this exchange. 404, 405 and the
-/// like mean something other than a WinRM listener answered (wrong port, path, service);
-/// 503 is HTTP.sys with no WinRM service registered (stopping, starting, rebooting).
-fn status_error(addr: &str, status: StatusCode, body: &[u8]) -> Error {
+/// The error for an HTTP status WinRM does not send in this exchange. A 3xx is a redirect,
+/// never followed ([`Error::Redirected`]); 404, 405 and the like mean something other than
+/// a WinRM listener answered (wrong port, path, service); a 500 that is not SOAP is an
+/// error page ([`Error::ErrorPage`]); 503 is HTTP.sys with no WinRM service registered
+/// (stopping, starting, rebooting).
+fn status_error(addr: &str, status: StatusCode, headers: &hyper::HeaderMap, body: &[u8]) -> Error {
+    let content_type = headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if status.is_redirection() {
+        let location = headers
+            .get(hyper::header::LOCATION)
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+            .unwrap_or_default();
+        return Error::Redirected {
+            addr: addr.to_string(),
+            status: status.as_u16(),
+            location: printable(&location, 200),
+        };
+    }
+    if status == StatusCode::INTERNAL_SERVER_ERROR
+        && !body.is_empty()
+        && !is_soap(content_type, body)
+    {
+        return error_page(addr, status, body);
+    }
     match status {
         StatusCode::NOT_FOUND
         | StatusCode::METHOD_NOT_ALLOWED
-        | StatusCode::MOVED_PERMANENTLY
-        | StatusCode::FOUND
-        | StatusCode::TEMPORARY_REDIRECT
-        | StatusCode::PERMANENT_REDIRECT
         | StatusCode::NOT_IMPLEMENTED
         | StatusCode::UNSUPPORTED_MEDIA_TYPE => Error::NotWinrm {
             addr: addr.to_string(),
@@ -983,8 +1090,70 @@ fn status_error(addr: &str, status: StatusCode, body: &[u8]) -> Error {
     }
 }
 
-/// A hyper error: a reply that is not HTTP means the service on the port is not WinRM.
+/// [`Error::ErrorPage`] for a status with a body that is not a WS-Man fault: the page's
+/// text without its tags, whitespace folded, at most 200 characters.
+fn error_page(addr: &str, status: StatusCode, body: &[u8]) -> Error {
+    let text = String::from_utf8_lossy(body.get(..4096).unwrap_or(body));
+    let mut plain = String::with_capacity(text.len());
+    let mut in_tag = false;
+    for c in text.chars() {
+        match c {
+            '<' => {
+                in_tag = true;
+                plain.push(' ');
+            }
+            '>' if in_tag => in_tag = false,
+            c if !in_tag => plain.push(c),
+            _ => {}
+        }
+    }
+    let folded = plain.split_whitespace().collect::<Vec<_>>().join(" ");
+    Error::ErrorPage {
+        addr: addr.to_string(),
+        status: status.as_u16(),
+        excerpt: printable(&folded, 200),
+    }
+}
+
+/// At most `max` characters of `s`, control characters replaced: text from a peer, fit for
+/// one line of a log or report.
+fn printable(s: &str, max: usize) -> String {
+    s.chars()
+        .take(max)
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
+}
+
+/// The error for a sealed reply that could not be opened: a failed signature or sequence
+/// check (or a context already broken by one) is [`Error::Integrity`], anything else in the
+/// framing [`Error::Encryption`].
+fn unseal_error(addr: &str, source: encryption::EncryptionError) -> Error {
+    match source {
+        encryption::EncryptionError::Signature(
+            e @ (NtlmError::SignatureMismatch { .. }
+            | NtlmError::SequenceMismatch { .. }
+            | NtlmError::ContextBroken),
+        ) => Error::Integrity {
+            addr: addr.to_string(),
+            source: e,
+        },
+        other => Error::Encryption {
+            addr: addr.to_string(),
+            source: other,
+        },
+    }
+}
+
+/// A hyper error: a reply that is not HTTP means the service on the port is not WinRM; a
+/// head past [`MAX_HEAD_BYTES`] or [`MAX_HEADERS`] is [`Error::ReplyTooLarge`].
 fn hyper_error(addr: String, source: hyper::Error) -> Error {
+    if source.is_parse_too_large() {
+        return Error::ReplyTooLarge {
+            addr,
+            part: "head",
+            limit: MAX_HEAD_BYTES,
+        };
+    }
     if source.is_parse() || source.is_parse_status() {
         Error::NotWinrm {
             addr,
@@ -997,8 +1166,10 @@ fn hyper_error(addr: String, source: hyper::Error) -> Error {
 }
 
 fn snippet(bytes: &[u8]) -> String {
-    let text = String::from_utf8_lossy(bytes);
-    text.chars().take(200).collect()
+    printable(
+        &String::from_utf8_lossy(bytes.get(..4096).unwrap_or(bytes)),
+        200,
+    )
 }
 
 /// The NetBIOS-style name we announce as our workstation in NTLM.

@@ -31,6 +31,9 @@ pub(crate) struct Swept {
     pub(crate) journal: Option<Arc<Journal>>,
     /// Repairs a resumed journal says are done.
     pub(crate) repaired: HashMap<String, RepairOutcome>,
+    /// Hosts a resumed journal says were interrupted mid-step (action, step): they are
+    /// only probed again, never repaired again.
+    pub(crate) interrupted: HashMap<String, (String, String)>,
     /// DC access (`--ldap`) and what the DCs held when the sweep started.
     pub(crate) dc: Option<(DcAccess, Arc<DcEvidence>)>,
     pub(crate) _lab: Option<lab::wire::RunningLab>,
@@ -124,6 +127,7 @@ pub(crate) async fn sweep(
         shard: source.shard,
         journal,
         repaired: done.repaired,
+        interrupted: done.interrupted,
         dc,
         _lab: resolved.lab,
     })

@@ -141,12 +141,18 @@ impl Reporter {
 }
 
 /// `value` as pretty JSON on stdout; when it cannot be written, says so as `command`.
+///
+/// Streamed through a buffer rather than built as one string first: a 10,000-host report is
+/// about 50 MB of JSON, and a string of it (and its copy with the newline) would double the
+/// sweep's peak memory. As for plain text, a stdout that cannot be written is not an error.
 pub fn json(command: Option<&str>, value: &impl serde::Serialize) -> Result<(), OutputFailed> {
-    match serde_json::to_string_pretty(value) {
-        Ok(s) => {
-            out(&format!("{s}\n"));
-            Ok(())
-        }
+    let mut stdout = std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout().lock());
+    let written = serde_json::to_writer_pretty(&mut stdout, value);
+    let _ = stdout.write_all(b"\n");
+    let _ = stdout.flush();
+    match written {
+        Ok(()) => Ok(()),
+        Err(e) if e.is_io() => Ok(()),
         Err(e) => {
             match command {
                 Some(c) => failed(Some(c), &e),

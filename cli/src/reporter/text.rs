@@ -122,6 +122,9 @@ pub fn repair_event_line(ev: &RepairEvent) -> String {
             format!("  {host}: waiting for the host to come back (attempt {attempt})")
         }
         RepairEvent::Reconnected { host } => format!("  {host}: WinRM answers again"),
+        RepairEvent::StepStarting { host, action, step } => {
+            format!("  {host}: {action} {step}: sending")
+        }
         RepairEvent::Verified {
             host,
             healthy: true,

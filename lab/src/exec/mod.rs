@@ -52,30 +52,45 @@ pub fn crlf(text: &str) -> String {
 }
 
 /// Splits a Windows command line into arguments (CommandLineToArgvW rules).
+///
+/// Works on the line's bytes and copies runs of ordinary characters at once: the probe's
+/// command line is a long `-EncodedCommand` argument, split up to three times per command
+/// (`starts_powershell`, `reads_stdin`, the run itself). The rule's special characters
+/// (`\`, `"`, ASCII whitespace) are single bytes; other whitespace (`char::is_whitespace`)
+/// is decoded where a non-ASCII byte starts.
 pub fn split_args(line: &str) -> Vec<String> {
+    let bytes = line.as_bytes();
+    // The whitespace char starting at byte `i`, with its length.
+    let space_at = |i: usize| -> Option<usize> {
+        match bytes.get(i) {
+            Some(&b) if b < 0x80 => (b as char).is_whitespace().then_some(1),
+            Some(_) => line
+                .get(i..)
+                .and_then(|rest| rest.chars().next())
+                .filter(|c| c.is_whitespace())
+                .map(char::len_utf8),
+            None => None,
+        }
+    };
     let mut args = Vec::new();
-    let chars: Vec<char> = line.chars().collect();
     let mut i = 0;
     loop {
-        while chars.get(i).is_some_and(|c| c.is_whitespace()) {
-            i += 1;
+        while let Some(n) = space_at(i) {
+            i += n;
         }
-        if i >= chars.len() {
+        if i >= bytes.len() {
             break;
         }
         let mut cur = String::new();
         let mut in_quotes = false;
-        while let Some(&c) = chars.get(i) {
-            if c.is_whitespace() && !in_quotes {
-                break;
-            }
-            if c == '\\' {
+        while let Some(&b) = bytes.get(i) {
+            if b == b'\\' {
                 let mut n = 0;
-                while chars.get(i) == Some(&'\\') {
+                while bytes.get(i) == Some(&b'\\') {
                     n += 1;
                     i += 1;
                 }
-                if chars.get(i) == Some(&'"') {
+                if bytes.get(i) == Some(&b'"') {
                     cur.extend(std::iter::repeat_n('\\', n / 2));
                     if n % 2 == 1 {
                         cur.push('"');
@@ -86,8 +101,8 @@ pub fn split_args(line: &str) -> Vec<String> {
                 }
                 continue;
             }
-            if c == '"' {
-                if in_quotes && chars.get(i + 1) == Some(&'"') {
+            if b == b'"' {
+                if in_quotes && bytes.get(i + 1) == Some(&b'"') {
                     cur.push('"');
                     i += 2;
                     continue;
@@ -96,8 +111,35 @@ pub fn split_args(line: &str) -> Vec<String> {
                 i += 1;
                 continue;
             }
-            cur.push(c);
-            i += 1;
+            // A run of ordinary characters (whitespace too, inside quotes).
+            let run = i;
+            while let Some(&b) = bytes.get(i) {
+                if b == b'\\' || b == b'"' {
+                    break;
+                }
+                if b < 0x80 {
+                    if !in_quotes && (b as char).is_whitespace() {
+                        break;
+                    }
+                    i += 1;
+                } else {
+                    match space_at(i) {
+                        Some(_) if !in_quotes => break,
+                        Some(n) => i += n,
+                        None => {
+                            i += line
+                                .get(i..)
+                                .and_then(|rest| rest.chars().next())
+                                .map_or(1, char::len_utf8)
+                        }
+                    }
+                }
+            }
+            if i == run {
+                // Whitespace outside quotes ends the argument.
+                break;
+            }
+            cur.push_str(line.get(run..i).unwrap_or(""));
         }
         args.push(cur);
     }
@@ -256,4 +298,97 @@ fn run_cmd_line(env: &mut Env<'_>, line: &str, stdin: &[u8]) -> (String, String,
         format!("'{shown}' is not recognized as an internal or external command,\noperable program or batch file.\n"),
         1,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_args;
+
+    /// CommandLineToArgvW's rules one char at a time: the definition [`split_args`] must
+    /// agree with.
+    fn split_args_by_char(line: &str) -> Vec<String> {
+        let mut args = Vec::new();
+        let chars: Vec<char> = line.chars().collect();
+        let mut i = 0;
+        loop {
+            while chars.get(i).is_some_and(|c| c.is_whitespace()) {
+                i += 1;
+            }
+            if i >= chars.len() {
+                break;
+            }
+            let mut cur = String::new();
+            let mut in_quotes = false;
+            while let Some(&c) = chars.get(i) {
+                if c.is_whitespace() && !in_quotes {
+                    break;
+                }
+                if c == '\\' {
+                    let mut n = 0;
+                    while chars.get(i) == Some(&'\\') {
+                        n += 1;
+                        i += 1;
+                    }
+                    if chars.get(i) == Some(&'"') {
+                        cur.extend(std::iter::repeat_n('\\', n / 2));
+                        if n % 2 == 1 {
+                            cur.push('"');
+                            i += 1;
+                        }
+                    } else {
+                        cur.extend(std::iter::repeat_n('\\', n));
+                    }
+                    continue;
+                }
+                if c == '"' {
+                    if in_quotes && chars.get(i + 1) == Some(&'"') {
+                        cur.push('"');
+                        i += 2;
+                        continue;
+                    }
+                    in_quotes = !in_quotes;
+                    i += 1;
+                    continue;
+                }
+                cur.push(c);
+                i += 1;
+            }
+            args.push(cur);
+        }
+        args
+    }
+
+    #[test]
+    fn split_args_agrees_with_the_char_by_char_rules_on_random_lines() {
+        // Quotes, backslashes, ASCII and Unicode whitespace (NBSP, ideographic space),
+        // other non-ASCII letters, plain letters.
+        let alphabet = [
+            'a', 'Z', '0', ' ', '\t', '\n', '"', '"', '\\', '\\', '\u{a0}', '\u{3000}', 'é', '✓',
+            '\u{85}', '-',
+        ];
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        for _ in 0..20_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let len = (x % 24) as usize;
+            let line: String = (0..len)
+                .map(|k| {
+                    let r = x.rotate_left(k as u32 * 5);
+                    alphabet[(r % alphabet.len() as u64) as usize]
+                })
+                .collect();
+            assert_eq!(split_args(&line), split_args_by_char(&line), "{line:?}");
+        }
+    }
+
+    #[test]
+    fn split_args_examples() {
+        assert_eq!(
+            split_args(r#"powershell.exe -c "a b" c\"d e\\"f g""#),
+            vec!["powershell.exe", "-c", "a b", "c\"d", "e\\f g"]
+        );
+        assert_eq!(split_args(r#""a""b" c"#), vec!["a\"b", "c"]);
+        assert!(split_args(" \t ").is_empty());
+    }
 }

@@ -16,7 +16,7 @@ use quick_xml::events::Event;
 use quick_xml::name::{QName, ResolveResult};
 use quick_xml::NsReader;
 
-use super::SoapError;
+use super::{ns, SoapError};
 
 /// Deepest element nesting accepted. Real envelopes are about 10 levels deep.
 pub(crate) const MAX_DEPTH: usize = 64;
@@ -25,7 +25,7 @@ pub(crate) const MAX_DEPTH: usize = 64;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Attr {
     /// Namespace URI; `None` for unprefixed attributes (which are in no namespace).
-    pub ns: Option<String>,
+    pub ns: Option<Cow<'static, str>>,
     /// Local name.
     pub name: String,
     /// Unescaped value.
@@ -36,7 +36,7 @@ pub(crate) struct Attr {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Element {
     /// Namespace URI (`None` when unqualified and no default namespace is in scope).
-    pub ns: Option<String>,
+    pub ns: Option<Cow<'static, str>>,
     /// Local name.
     pub name: String,
     /// Attributes except namespace declarations.
@@ -47,7 +47,7 @@ pub(crate) struct Element {
     pub text: String,
     /// When `text` (trimmed) looks like a QName `prefix:local`, the namespace the prefix was
     /// bound to at this element.
-    pub text_ns: Option<String>,
+    pub text_ns: Option<Cow<'static, str>>,
     /// Byte range of the whole element in the (UTF-8) source.
     pub span: (usize, usize),
 }
@@ -162,15 +162,43 @@ fn to_utf8(bytes: &[u8]) -> Result<Cow<'_, str>, SoapError> {
     }
 }
 
-fn ns_of(r: ResolveResult<'_>, what: &str) -> Result<Option<String>, SoapError> {
+fn ns_of(r: ResolveResult<'_>, what: &str) -> Result<Option<Cow<'static, str>>, SoapError> {
     match r {
-        ResolveResult::Bound(ns) => Ok(Some(String::from_utf8_lossy(ns.into_inner()).into_owned())),
+        ResolveResult::Bound(ns) => Ok(Some(namespace(ns.into_inner()))),
         ResolveResult::Unbound => Ok(None),
         ResolveResult::Unknown(p) => Err(SoapError::Xml(format!(
             "undeclared namespace prefix '{}' on {what}",
             String::from_utf8_lossy(&p)
         ))),
     }
+}
+
+/// The namespaces of WS-Management messages, shared rather than copied into every element.
+const KNOWN_NAMESPACES: &[&str] = &[
+    ns::SOAP,
+    ns::ADDRESSING,
+    ns::WSMAN,
+    ns::SHELL,
+    ns::MS_WSMAN,
+    ns::TRANSFER,
+    ns::WSMAN_FAULT,
+    ns::CONFIG,
+    ns::XML,
+    ns::XSI,
+    ns::EVENTING,
+    ns::ENUMERATION,
+    ns::WMI_ERROR,
+    ns::CIM_BINDING,
+    ns::CIM_COMMON,
+    ns::POWERSHELL_CLIXML,
+];
+
+/// A namespace URI as text (invalid UTF-8 replaced): a known one borrowed, others copied.
+fn namespace(b: &[u8]) -> Cow<'static, str> {
+    if let Some(known) = KNOWN_NAMESPACES.iter().find(|k| k.as_bytes() == b) {
+        return Cow::Borrowed(known);
+    }
+    Cow::Owned(String::from_utf8_lossy(b).into_owned())
 }
 
 fn utf8(b: &[u8]) -> Result<String, SoapError> {
@@ -274,8 +302,7 @@ fn parse_str(src: &str) -> Result<Element, SoapError> {
                         if let (ResolveResult::Bound(ns), _) =
                             reader.resolve_element(QName(probe.as_bytes()))
                         {
-                            el.text_ns =
-                                Some(String::from_utf8_lossy(ns.into_inner()).into_owned());
+                            el.text_ns = Some(namespace(ns.into_inner()));
                         }
                     }
                 }
@@ -349,7 +376,20 @@ fn escape(s: &str, attr: bool) -> Cow<'_, str> {
             || (attr && matches!(c, '"' | '\'' | '\t' | '\n'))
             || !is_xml_char(c)
     };
-    if !s.chars().any(needs) {
+    // Byte pre-scan (most values are plain ASCII: base64, GUIDs, URIs): only these bytes
+    // can start something to escape; 0xEF leads U+FFFE and U+FFFF.
+    let suspicious = |b: u8| match b {
+        b'&' | b'<' | b'>' | b'\r' => true,
+        b'"' | b'\'' | b'\t' | b'\n' => attr,
+        0..=0x1F | 0xEF => true,
+        _ => false,
+    };
+    // In blocks without an early exit, which the compiler vectorises.
+    let clean = s
+        .as_bytes()
+        .chunks(64)
+        .all(|block| !block.iter().fold(false, |acc, &b| acc | suspicious(b)));
+    if clean || !s.chars().any(needs) {
         return Cow::Borrowed(s);
     }
     let mut out = String::with_capacity(s.len() + 16);

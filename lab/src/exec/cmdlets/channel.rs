@@ -85,6 +85,11 @@ fn reset_machine_account(
     let Some(h) = eng.env.st.host(eng.env.host).cloned() else {
         return Err(on_domain(NOT_OPERATIONAL));
     };
+    // A `winrm-restart` fault strikes before the cmdlet runs ([`crate::midrepair`]): the
+    // process dies with the service and nothing is reset (nobody sees this error).
+    if !eng.env.st.before_reset(eng.env.host, eng.env.now) {
+        return Err(on_domain(NOT_OPERATIONAL));
+    }
     let dc = reset_dc(&h, server).map_err(on_domain)?;
     // Without -Credential the LDAP bind uses the session's identity, which a WinRM
     // network logon cannot delegate (double hop).
@@ -143,6 +148,13 @@ fn reset_machine_account(
         // lacks the new password stays broken until replication or `nltest /sc_reset`.
         hm.old_secret = hm.secret.replace(new);
     }
+    // Counted; `drop-after-reset` or `dc-away-mid-repair` may strike now.
+    let (host, now) = (eng.env.host, eng.env.now);
+    eng.env.st.after_destructive(
+        host,
+        now,
+        crate::midrepair::Destructive::PasswordReset { dc },
+    );
     Ok(dc)
 }
 

@@ -9,11 +9,21 @@ use crate::domain::{
 };
 use crate::host::{Host, Membership, PowerState};
 
-/// The end of a membership change: with `-Restart` the host restarts now; without, the
-/// cmdlet warns that the change takes effect at the next restart.
+/// The end of a membership change (which took effect: counted, and a `reboot-mid-rejoin`
+/// fault may strike, see [`crate::midrepair`]): with `-Restart` the host restarts now;
+/// without, the cmdlet warns that the change takes effect at the next restart.
 fn restart_or_warn(eng: &mut Engine<'_, '_>, b: &Bound, me: &str) -> CmdOutcome {
-    if b.switch("Restart") {
+    let restarting = b.switch("Restart");
+    let (host, now) = (eng.env.host, eng.env.now);
+    if restarting {
         reboot(eng);
+    }
+    eng.env.st.after_destructive(
+        host,
+        now,
+        crate::midrepair::Destructive::MembershipChange { restarting },
+    );
+    if restarting {
         return CmdOutcome::none();
     }
     CmdOutcome {

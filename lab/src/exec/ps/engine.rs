@@ -23,7 +23,11 @@ pub(crate) struct Engine<'e, 'a> {
     /// `[Console]::InputEncoding` (OEM 437 until the script sets it).
     input_encoding: InputEncoding,
     script_lines: Vec<String>,
-    script_chars: Vec<char>,
+    /// Where each line of the script starts (char offsets, ascending; the first is 0), so
+    /// an error's position is a binary search, not a scan from the script's start.
+    line_starts: Vec<usize>,
+    /// The script's length in chars.
+    script_len: usize,
     /// What the script has written to stdout (LF line endings).
     pub(crate) stdout: String,
     /// The error, warning and verbose streams, in order.
@@ -65,6 +69,14 @@ impl<'e, 'a> Engine<'e, 'a> {
             "warningpreference".to_string(),
             Value::Str("Continue".into()),
         );
+        let mut line_starts = vec![0];
+        let mut script_len = 0;
+        for (k, c) in script.chars().enumerate() {
+            if c == '\n' {
+                line_starts.push(k + 1);
+            }
+            script_len = k + 1;
+        }
         Engine {
             env,
             vars,
@@ -74,7 +86,8 @@ impl<'e, 'a> Engine<'e, 'a> {
                 .split('\n')
                 .map(|l| l.trim_end_matches('\r').to_string())
                 .collect(),
-            script_chars: script.chars().collect(),
+            line_starts,
+            script_len,
             stdout: String::new(),
             streams: Vec::new(),
             last_ok: true,
@@ -84,14 +97,15 @@ impl<'e, 'a> Engine<'e, 'a> {
     }
 
     pub(super) fn position(&self, span: Span) -> Option<Position> {
-        let (line, col) = line_col_chars(&self.script_chars, span.start);
+        let (line, col) = line_col(&self.line_starts, self.script_len, span.start);
         let line_text = self
             .script_lines
             .get(line.saturating_sub(1))
             .cloned()
             .unwrap_or_default();
-        let (eline, _) = line_col_chars(
-            &self.script_chars,
+        let (eline, _) = line_col(
+            &self.line_starts,
+            self.script_len,
             span.end.saturating_sub(1).max(span.start),
         );
         let len = if eline == line {
@@ -228,16 +242,42 @@ impl<'e, 'a> Engine<'e, 'a> {
     }
 }
 
-fn line_col_chars(chars: &[char], at: usize) -> (usize, usize) {
-    let mut line = 1;
-    let mut col = 1;
-    for c in chars.iter().take(at) {
-        if *c == '\n' {
-            line += 1;
-            col = 1;
-        } else {
-            col += 1;
+/// The 1-based line and column (in chars) of char offset `at`, clamped to the script's
+/// length, given where each line starts (`line_starts[0]` is 0).
+fn line_col(line_starts: &[usize], script_len: usize, at: usize) -> (usize, usize) {
+    let at = at.min(script_len);
+    let line = line_starts.partition_point(|&s| s <= at).max(1);
+    let start = line_starts.get(line - 1).copied().unwrap_or(0);
+    (line, at.saturating_sub(start) + 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::line_col;
+
+    #[test]
+    fn line_col_agrees_with_counting_from_the_start() {
+        let script = "a\n\nbc\r\n  é\n";
+        let chars: Vec<char> = script.chars().collect();
+        let mut starts = vec![0];
+        starts.extend(
+            chars
+                .iter()
+                .enumerate()
+                .filter(|(_, c)| **c == '\n')
+                .map(|(k, _)| k + 1),
+        );
+        for at in 0..chars.len() + 3 {
+            let (mut line, mut col) = (1, 1);
+            for c in chars.iter().take(at) {
+                if *c == '\n' {
+                    line += 1;
+                    col = 1;
+                } else {
+                    col += 1;
+                }
+            }
+            assert_eq!(line_col(&starts, chars.len(), at), (line, col), "at {at}");
         }
     }
-    (line, col)
 }

@@ -95,12 +95,23 @@ impl Lexer {
         }
     }
 
+    /// Is `prefix` (any ASCII case) at the cursor? Compares in place, allocating nothing.
+    fn starts_with_ci(&self, prefix: &str) -> bool {
+        prefix.chars().enumerate().all(|(k, p)| {
+            self.s
+                .get(self.i + k)
+                .is_some_and(|c| c.eq_ignore_ascii_case(&p))
+        })
+    }
+
     /// Is `word` (any case) at the cursor, not followed by a name character?
     pub(super) fn starts_with_word(&self, word: &str) -> bool {
-        let n = word.chars().count();
-        let got: String = self.s.iter().skip(self.i).take(n).collect();
-        if !got.eq_ignore_ascii_case(word) {
-            return false;
+        let mut n = 0;
+        for w in word.chars() {
+            match self.s.get(self.i + n) {
+                Some(c) if c.eq_ignore_ascii_case(&w) => n += 1,
+                _ => return false,
+            }
         }
         !self
             .s
@@ -173,17 +184,15 @@ impl Lexer {
         let mut discard = false;
         loop {
             self.skip_ws();
-            let rest: String = self.s.iter().skip(self.i).take(8).collect();
-            let lower = rest.to_ascii_lowercase();
-            if lower.starts_with("2>&1") {
+            if self.starts_with_ci("2>&1") {
                 self.i += 4;
                 merge = true;
-            } else if lower.starts_with("2>$null") {
+            } else if self.starts_with_ci("2>$null") {
                 self.i += 7;
                 discard = true;
-            } else if lower.starts_with(">$null") {
+            } else if self.starts_with_ci(">$null") {
                 self.i += 6;
-            } else if lower.starts_with("*>$null") {
+            } else if self.starts_with_ci("*>$null") {
                 self.i += 7;
                 discard = true;
             } else {
