@@ -98,6 +98,37 @@ async fn the_honest_server_is_a_working_listener() {
     );
 }
 
+/// A server that answers the AUTHENTICATE carrying the sealed Create with an empty 200
+/// (it wants MS-WSMV 2.2.9.1's empty-body AUTHENTICATE first) costs one more connection,
+/// then the classic handshake, and the command still runs: the Create that went unanswered
+/// did nothing, so sending it again is safe.
+#[tokio::test]
+async fn a_server_that_ignores_a_body_on_authenticate_gets_the_classic_handshake() {
+    let server = Hostile::start(Mode::AuthenticateOnly).await;
+    let mut s = session(&server);
+    let out = guarded("authenticate-only", s.run("hostname", &[], None))
+        .await
+        .unwrap();
+    assert_eq!((out.stdout_text().as_str(), out.exit_code), ("ok\r\n", 0));
+    guarded("close", s.close()).await.unwrap();
+    assert_eq!(
+        server.log(),
+        [
+            "NEGOTIATE",
+            "AUTHENTICATE",
+            "body on AUTHENTICATE ignored",
+            "NEGOTIATE",
+            "AUTHENTICATE",
+            "Create",
+            "Command",
+            "Receive",
+            "Signal terminate",
+            "Delete"
+        ]
+    );
+    assert_eq!(server.connections(), 2);
+}
+
 #[tokio::test]
 async fn a_trickling_server_cannot_stretch_the_read_deadline() {
     // Every reply, from the 401 on, at 50 bytes a second: each byte arrives well within

@@ -83,6 +83,10 @@ pub enum Mode {
     TargetInfoPastEnd,
     /// TargetInfo holds 10,000 AV pairs.
     ManyAvPairs,
+    /// A body on the AUTHENTICATE is ignored and answered 200 with no body: the server
+    /// wants MS-WSMV 2.2.9.1's empty-body AUTHENTICATE first (not hostile: a legitimate
+    /// server the client must fall back for).
+    AuthenticateOnly,
 }
 
 /// A running hostile server.
@@ -318,6 +322,12 @@ async fn serve(mut stream: TcpStream, mode: Mode, log: Arc<Mutex<Vec<String>>>) 
                 }
                 if req.body.is_empty() {
                     Reply::Bytes(response("200 OK", &[], b""))
+                } else if mode == Mode::AuthenticateOnly {
+                    log.lock().unwrap().push("body on AUTHENTICATE ignored".into());
+                    // The body is dropped unread: the client's sealing state counted a
+                    // message this side never unsealed, so this connection cannot go on.
+                    let _ = stream.write_all(&response("200 OK", &[], b"")).await;
+                    return;
                 } else {
                     sealed_reply(mode, &req, &mut conn, &log).await
                 }
