@@ -188,12 +188,16 @@ pub async fn check(args: CheckArgs) -> i32 {
         Ok(r) => r,
         Err(code) => return code,
     };
-    let swept = match run.sweep("check", &args.source).await {
+    let mut swept = match run.sweep("check", &args.source).await {
         Ok(s) => s,
         Err(code) => return code,
     };
     let summary = summarize(&swept.findings);
-    let reports = reports(&swept);
+    // Moved, not copied: check needs the observations only in its report.
+    let reports = swept::into_reports(
+        std::mem::take(&mut swept.observed),
+        std::mem::take(&mut swept.findings),
+    );
     let reporter = &run.reporter;
     let _ = reporter.report(SweepEvent::Diagnosed { reports: &reports });
     let _ = reporter.report(SweepEvent::Counted {

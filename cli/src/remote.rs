@@ -58,18 +58,23 @@ impl WinrmRemote {
         self.config.endpoint.host.clone()
     }
 
+    /// This host refused the connecting credential: it is not sent again.
+    fn already_refused(&self) -> RemoteError {
+        RemoteError::new(
+            RemoteErrorKind::Unauthorized,
+            credential_gate::NotUsed::AlreadyRefused {
+                user: self.config.user.clone(),
+                host: self.host(),
+            }
+            .message(),
+        )
+    }
+
     /// Before an operation: the connecting credential may be sent (`Ok`, with this host's
     /// turn when it is still unverified), or not (`Err`, the host's result).
     async fn enter(&mut self) -> Result<Option<Turn>, RemoteError> {
         if self.refused {
-            return Err(RemoteError::new(
-                RemoteErrorKind::Unauthorized,
-                credential_gate::NotUsed::AlreadyRefused {
-                    user: self.config.user.clone(),
-                    host: self.host(),
-                }
-                .message(),
-            ));
+            return Err(self.already_refused());
         }
         let Some(gate) = self.gate.clone().filter(|_| !self.passed) else {
             return Ok(None);
@@ -350,14 +355,7 @@ impl Remote for WinrmRemote {
     /// refusal is the answer.
     async fn reconnect_after_reboot(&mut self, timeout: Duration) -> Result<(), RemoteError> {
         if self.refused && !self.reread_laps().await {
-            return Err(RemoteError::new(
-                RemoteErrorKind::Unauthorized,
-                credential_gate::NotUsed::AlreadyRefused {
-                    user: self.config.user.clone(),
-                    host: self.host(),
-                }
-                .message(),
-            ));
+            return Err(self.already_refused());
         }
         let deadline = Instant::now() + timeout;
         let poll = Duration::from_millis(200).min(timeout);

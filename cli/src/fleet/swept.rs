@@ -116,8 +116,21 @@ pub(crate) async fn sweep(
                 .or_else(|| fresh.remove(&t.name))
         })
         .collect();
-    let observations: Vec<_> = observed.iter().map(|o| o.observation.clone()).collect();
+    // The observations move out for the diagnosis and back: no second copy of the fleet.
+    let (meta, observations): (Vec<_>, Vec<_>) = observed
+        .into_iter()
+        .map(|o| ((o.address, o.elapsed_ms), o.observation))
+        .unzip();
     let findings = diagnose_fleet(&observations);
+    let observed: Vec<Observed> = meta
+        .into_iter()
+        .zip(observations)
+        .map(|((address, elapsed_ms), observation)| Observed {
+            address,
+            observation,
+            elapsed_ms,
+        })
+        .collect();
     Ok(Swept {
         targets,
         observed,
@@ -167,17 +180,23 @@ async fn read_dcs(access: DcAccess, targets: &[Target]) -> (DcAccess, Arc<DcEvid
 
 /// One report record per host: what was observed and diagnosed (no plan, no repair yet).
 pub(crate) fn reports(swept: &Swept) -> Vec<HostReport> {
-    swept
-        .observed
-        .iter()
-        .zip(&swept.findings)
+    into_reports(swept.observed.clone(), swept.findings.clone())
+}
+
+/// [`reports`] that takes the observations and findings instead of copying them: for
+/// `check`, which has no use for them after the report (at 10,000 hosts a copy of the
+/// fleet's observations is tens of megabytes).
+pub(crate) fn into_reports(observed: Vec<Observed>, findings: Vec<Finding>) -> Vec<HostReport> {
+    observed
+        .into_iter()
+        .zip(findings)
         .map(|(o, f)| HostReport {
-            host: f.host.clone(),
-            address: o.address.clone(),
             state: f.diagnosis.state(),
-            diagnosis: f.diagnosis.clone(),
-            evidence: f.evidence.clone(),
-            observation: o.observation.clone(),
+            host: f.host,
+            address: o.address,
+            diagnosis: f.diagnosis,
+            evidence: f.evidence,
+            observation: o.observation,
             plan: None,
             repair: None,
             probe_ms: o.elapsed_ms,

@@ -323,7 +323,9 @@ async fn serve(mut stream: TcpStream, mode: Mode, log: Arc<Mutex<Vec<String>>>) 
                 if req.body.is_empty() {
                     Reply::Bytes(response("200 OK", &[], b""))
                 } else if mode == Mode::AuthenticateOnly {
-                    log.lock().unwrap().push("body on AUTHENTICATE ignored".into());
+                    log.lock()
+                        .unwrap()
+                        .push("body on AUTHENTICATE ignored".into());
                     // The body is dropped unread: the client's sealing state counted a
                     // message this side never unsealed, so this connection cannot go on.
                     let _ = stream.write_all(&response("200 OK", &[], b"")).await;
