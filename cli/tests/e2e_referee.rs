@@ -17,7 +17,6 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use lab::domain::ReuseVerdict;
@@ -287,9 +286,7 @@ async fn referee_run(lab: Lab, extra: &[String], row: fn(Option<FaultKind>) -> E
     let before = referee(&running).await;
     assert_eq!(before.len(), running.endpoints().len());
 
-    let inv = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("e2e-referee-{}.yml", std::process::id()));
-    std::fs::write(&inv, running.inventory_yaml()).unwrap();
+    let inv = common::write_inventory("e2e-referee", &running.inventory_yaml());
     let args = [
         "repair",
         "-i",

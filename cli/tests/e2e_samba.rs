@@ -87,9 +87,7 @@ async fn sweeps_read_the_dcs_and_reset_accounts_over_ldaps() {
         locked.info.local_admin.password.expose_secret(),
         "not-the-password",
     );
-    let inv = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("e2e-samba-{}.yml", std::process::id()));
-    std::fs::write(&inv, yaml).unwrap();
+    let inv = common::write_inventory("e2e-samba", &yaml);
 
     let dc_args = |cmd: &str| -> Vec<String> {
         let mut v: Vec<String> = vec![

@@ -51,9 +51,7 @@ async fn a_deleted_account_is_rejoined_and_the_rotated_laps_password_is_read_aga
         .password
         .expose_secret()
         .to_string();
-    let inv = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("e2e-samba-rejoin-{}.yml", std::process::id()));
-    std::fs::write(&inv, running.inventory_yaml()).unwrap();
+    let inv = common::write_inventory("e2e-samba-rejoin", &running.inventory_yaml());
 
     let args: Vec<String> = [
         "repair",

@@ -20,7 +20,6 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use lab::faults::FaultKind;
@@ -62,9 +61,7 @@ async fn every_host_of_a_large_sweep_with_hung_black_holed_and_slow_hosts_has_it
         .collect();
     assert_eq!(kind_of.len(), HOSTS);
 
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
-    let inv = dir.join(format!("load-{}.yml", std::process::id()));
-    std::fs::write(&inv, running.inventory_yaml()).unwrap();
+    let inv = common::write_inventory("load", &running.inventory_yaml());
     let deadline = DEADLINE_S.to_string();
     let connect = CONNECT_S.to_string();
     let out = common::run_trustsweep(

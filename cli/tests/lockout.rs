@@ -64,10 +64,7 @@ fn inventory(
         let _ = writeln!(y, "      ansible_host: {}", ep.addr.ip());
         let _ = writeln!(y, "      ansible_port: {}", ep.addr.port());
     }
-    let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("lockout-{name}-{}.yml", std::process::id()));
-    std::fs::write(&path, y).unwrap();
-    path
+    common::write_inventory(&format!("lockout-{name}"), &y)
 }
 
 fn hosts(doc: &Value) -> &Vec<Value> {
@@ -161,9 +158,7 @@ async fn wrong_repair_and_logon_test_passwords_reach_the_domain_twice_and_no_mor
     let running = start(LabSpec::healthy(200, 32).with_fault(FaultKind::Snapshot, 40)).await;
     let lab = running.lab().clone();
     let lockout = lab.lockout();
-    let inv = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("lockout-repair-{}.yml", std::process::id()));
-    std::fs::write(&inv, running.inventory_yaml()).unwrap();
+    let inv = common::write_inventory("lockout-repair", &running.inventory_yaml());
     let out = common::run_trustsweep(
         [
             "repair",

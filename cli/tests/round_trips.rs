@@ -18,7 +18,6 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 
 use lab::faults::FaultKind;
 use lab::model::{Lab, LabSpec};
@@ -58,9 +57,7 @@ async fn healthy_and_broken_hosts_cost_the_fewest_round_trips() {
     let running = RunningLab::start(Lab::build(spec).unwrap(), WireOptions::default())
         .await
         .unwrap();
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
-    let inv = dir.join(format!("round-trips-{}.yml", std::process::id()));
-    std::fs::write(&inv, running.inventory_yaml()).unwrap();
+    let inv = common::write_inventory("round-trips", &running.inventory_yaml());
     running.record_requests();
     let out = common::run_trustsweep(
         [

@@ -2,7 +2,7 @@
 //! a clean environment. (The lab and the reports' JSON helpers live in `trustsweep-tests`.)
 
 use std::ffi::OsStr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Output, Stdio};
 use std::time::Duration;
 
@@ -80,4 +80,14 @@ pub fn ctrl_c(child: &Child) {
         .status()
         .unwrap()
         .success());
+}
+
+/// Writes `yaml` (a lab's inventory) to `NAME-PID.yml` in the tests' scratch directory and
+/// returns its path: one file per test and test process, so runs side by side never share.
+#[allow(dead_code)] // Not every test binary writes one.
+pub fn write_inventory(name: &str, yaml: &str) -> PathBuf {
+    let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("{name}-{}.yml", std::process::id()));
+    std::fs::write(&path, yaml).unwrap();
+    path
 }
