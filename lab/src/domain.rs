@@ -402,6 +402,19 @@ pub enum CredentialError {
     LockedOut,
 }
 
+impl CredentialError {
+    /// What Windows says, without the final period: Win32 1326 ERROR_LOGON_FAILURE and
+    /// 1909 ERROR_ACCOUNT_LOCKED_OUT (Microsoft, "System Error Codes").
+    pub fn windows_text(self) -> &'static str {
+        match self {
+            CredentialError::BadCredentials => "The user name or password is incorrect",
+            CredentialError::LockedOut => {
+                "The referenced account is currently locked out and may not be logged on to"
+            }
+        }
+    }
+}
+
 /// The domain.
 #[derive(Debug, Clone)]
 pub struct Domain {

@@ -217,7 +217,8 @@ fn a_cmdlet_credential_counts_as_a_bind_to_the_dc() {
         assert_eq!(lockout.wrong_passwords("tsrepair"), n);
     }
     assert!(lockout.is_locked("tsrepair"));
-    // Locked: the right credential is refused too, and the member stays broken.
+    // Locked: the right credential is refused too, as Windows words it (Win32 1909), and
+    // the member stays broken.
     let out = run(
         &lab,
         id,
@@ -226,6 +227,11 @@ fn a_cmdlet_credential_counts_as_a_bind_to_the_dc() {
         &stdin_for(&lab.repair_credentials()),
     );
     assert_ne!(field(&out, "reset").as_deref(), Some("ok"), "{out:?}");
+    assert!(
+        out.stdout_text().contains("currently locked out")
+            || error_text(&out.stderr).contains("currently locked out"),
+        "{out:?}"
+    );
     assert_eq!(lockout.wrong_passwords("tsrepair"), 3);
     lockout.unlock("tsrepair");
     let out = run(

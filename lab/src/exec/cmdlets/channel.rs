@@ -58,6 +58,9 @@ const NO_SUCH_DOMAIN: &str =
     "The specified domain either does not exist or could not be contacted.\r\n";
 const OPERATIONS_ERROR: &str = "An operations error occurred.\r\n";
 const BAD_CREDENTIAL: &str = "The user name or password is incorrect.\r\n";
+/// Win32 1909 ERROR_ACCOUNT_LOCKED_OUT, as a cmdlet prints it.
+const LOCKED_OUT: &str =
+    "The referenced account is currently locked out and may not be logged on to.\r\n";
 const ACCESS_DENIED: &str =
     "Access is denied. (Exception from HRESULT: 0x80070005 (E_ACCESSDENIED))";
 
@@ -183,7 +186,8 @@ fn bind_as(
             .check_credential(&cred.user, &cred.password)
         {
             Ok(u) => Ok(Some(u.clone())),
-            Err(_) => Err(BAD_CREDENTIAL),
+            Err(crate::domain::CredentialError::LockedOut) => Err(LOCKED_OUT),
+            Err(crate::domain::CredentialError::BadCredentials) => Err(BAD_CREDENTIAL),
         },
         Some(d) => {
             let Some(bind) = eng.env.st.domain.bind_name(&cred.user) else {

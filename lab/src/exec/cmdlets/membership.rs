@@ -409,7 +409,7 @@ fn domain_user(eng: &Engine<'_, '_>, cred: Option<&PsCred>) -> Result<DomainUser
         .domain
         .check_credential(&cred.user, &cred.password)
         .cloned()
-        .map_err(|_| "The user name or password is incorrect")
+        .map_err(|e| e.windows_text())
 }
 
 /// NETSETUP_ACCT_DELETE: disables the computer object on the DC, with the credential's
