@@ -16,6 +16,8 @@
 //! bytes are whatever lies between the signature and the closing delimiter (which may be
 //! missing), so ciphertext that happens to contain the boundary string does no harm.
 
+use std::borrow::Cow;
+
 use crate::ntlm::{NtlmError, SessionSecurity};
 
 /// The `protocol` parameter for NTLM or Kerberos through SPNEGO (MS-WSMV 2.2.9.1).
@@ -28,7 +30,9 @@ pub const CONTENT_TYPE: &str =
 /// The boundary we send, and assume when a `Content-Type` names none.
 pub const BOUNDARY: &str = "Encrypted Boundary";
 
-/// The type of the sealed content, as it would have been sent in clear.
+/// The type of the sealed content, as it would have been sent in clear (spelled out in
+/// `seal_body`'s constant head; the test checks that they agree).
+#[cfg(test)]
 const ORIGINAL_TYPE: &str = "application/soap+xml;charset=UTF-8";
 
 /// Length of an NTLM message signature, the "encryption header" of MS-WSMV 2.2.9.1.1.2.2.
@@ -65,85 +69,152 @@ fn malformed(s: impl Into<String>) -> EncryptionError {
     EncryptionError::Malformed(s.into())
 }
 
-/// Splits a header value into its media type and `name=value` parameters, honouring
-/// quoted strings (RFC 9110 §5.6.6). Names are lower-cased; quotes are removed.
-fn header_params(value: &str) -> (String, Vec<(String, String)>) {
-    // Without quotes the pieces are plain `;`-separated slices.
-    if !value.contains('"') {
-        let mut it = value.split(';');
-        let media = it.next().unwrap_or_default().trim().to_ascii_lowercase();
-        return (media, it.filter_map(param_pair).collect());
+/// The `;`-separated pieces of a header value, split only outside quoted strings
+/// (RFC 9110 §5.6.6), still raw: quotes and quoted-pair backslashes are in them.
+///
+/// Scanning bytes is enough: `"`, `\\` and `;` are ASCII and never part of a multi-byte
+/// UTF-8 sequence, so the split points are character boundaries. A piece ends only at a
+/// `;` outside quotes, so each piece starts outside quotes.
+fn raw_pieces(value: &str) -> impl Iterator<Item = &str> {
+    let mut rest = Some(value);
+    std::iter::from_fn(move || {
+        let v = rest?;
+        let (mut quoted, mut escaped) = (false, false);
+        for (i, b) in v.bytes().enumerate() {
+            if escaped {
+                escaped = false;
+            } else if quoted && b == b'\\' {
+                escaped = true;
+            } else if b == b'"' {
+                quoted = !quoted;
+            } else if b == b';' && !quoted {
+                rest = v.get(i + 1..);
+                return v.get(..i);
+            }
+        }
+        rest = None;
+        Some(v)
+    })
+}
+
+/// One raw piece with its quotes and the backslashes of quoted pairs removed (borrowed
+/// when it has no quotes, which is the common case).
+fn unquote(piece: &str) -> Cow<'_, str> {
+    if !piece.contains('"') {
+        return Cow::Borrowed(piece);
     }
-    // Runs of literal text are copied whole; quotes and the backslash of a quoted pair
-    // are left out, and `;` splits only outside quotes.
-    let mut pieces = Vec::new();
-    let mut cur = String::new();
+    // Runs of literal text are copied whole; `piece` starts outside quotes.
+    let mut out = String::with_capacity(piece.len());
     let mut run = 0;
-    let mut quoted = false;
-    let mut escaped = false;
-    for (i, c) in value.char_indices() {
+    let (mut quoted, mut escaped) = (false, false);
+    for (i, c) in piece.char_indices() {
         if escaped {
             // The escaped character stays in the run, whatever it is.
             escaped = false;
             continue;
         }
-        let special = (quoted && c == '\\') || c == '"' || (c == ';' && !quoted);
+        let special = (quoted && c == '\\') || c == '"';
         if !special {
             continue;
         }
-        cur.push_str(value.get(run..i).unwrap_or_default());
+        out.push_str(piece.get(run..i).unwrap_or_default());
         run = i + 1;
-        match c {
-            '\\' => escaped = true,
-            '"' => quoted = !quoted,
-            _ => pieces.push(std::mem::take(&mut cur)),
+        if c == '\\' {
+            escaped = true;
+        } else {
+            quoted = !quoted;
         }
     }
-    cur.push_str(value.get(run..).unwrap_or_default());
-    pieces.push(cur);
-    let mut it = pieces.into_iter();
-    let media = it.next().unwrap_or_default().trim().to_ascii_lowercase();
-    let params = it.filter_map(|p| param_pair(&p)).collect();
-    (media, params)
+    out.push_str(piece.get(run..).unwrap_or_default());
+    Cow::Owned(out)
 }
 
-/// `name=value` as (lower-case name, value), both trimmed.
-fn param_pair(p: &str) -> Option<(String, String)> {
-    let (k, v) = p.split_once('=')?;
-    Some((k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+/// Whether a header value's media type (trimmed, unquoted) is one of `types` (lower-case
+/// ASCII), compared case-insensitively.
+fn media_is(value: &str, types: &[&str]) -> bool {
+    let media = unquote(raw_pieces(value).next().unwrap_or_default());
+    let media = media.trim();
+    types.iter().any(|t| media.eq_ignore_ascii_case(t))
 }
 
-fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    params
-        .iter()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.as_str())
+/// The first parameter `name` (lower-case ASCII; names compare case-insensitively) of a
+/// header value, unquoted and trimmed: the value after the first `=` of the piece.
+fn param<'a>(value: &'a str, name: &str) -> Option<Cow<'a, str>> {
+    raw_pieces(value).skip(1).find_map(|raw| {
+        // A name without quotes ends at the first `=` before and after unquoting, so only
+        // the value of the wanted parameter needs unquoting.
+        if let Some((k, v)) = raw.split_once('=') {
+            if !k.contains('"') {
+                return k
+                    .trim()
+                    .eq_ignore_ascii_case(name)
+                    .then(|| unquote_value(v));
+            }
+        }
+        let p = unquote(raw);
+        let (k, v) = p.split_once('=')?;
+        k.trim()
+            .eq_ignore_ascii_case(name)
+            .then(|| Cow::Owned(v.trim().to_owned()))
+    })
+}
+
+/// A parameter value (the rest of its piece after `=`), unquoted and trimmed; borrowed
+/// when it is plain or one quoted string without quoted pairs (`"Encrypted Boundary"`).
+fn unquote_value(v: &str) -> Cow<'_, str> {
+    let t = v.trim();
+    if !t.contains('"') {
+        return Cow::Borrowed(t);
+    }
+    if let Some(inner) = t.strip_prefix('"').and_then(|r| r.strip_suffix('"')) {
+        if !inner.contains(['"', '\\']) {
+            return Cow::Borrowed(inner.trim());
+        }
+    }
+    Cow::Owned(unquote(v).trim().to_owned())
 }
 
 /// Whether a response `Content-Type` announces an SPNEGO-encrypted body
 /// (`multipart/encrypted` or `multipart/x-multi-encrypted` with
 /// `protocol="application/HTTP-SPNEGO-session-encrypted"`, compared case-insensitively).
 pub fn is_encrypted(content_type: &str) -> bool {
-    let (media, params) = header_params(content_type);
-    (media == "multipart/encrypted" || media == "multipart/x-multi-encrypted")
-        && param(&params, "protocol").is_some_and(|p| p.eq_ignore_ascii_case(PROTOCOL))
+    // Windows, pywinrm and the lab send exactly our header: no need to parse it.
+    if content_type == CONTENT_TYPE {
+        return true;
+    }
+    media_is(
+        content_type,
+        &["multipart/encrypted", "multipart/x-multi-encrypted"],
+    ) && param(content_type, "protocol").is_some_and(|p| p.eq_ignore_ascii_case(PROTOCOL))
 }
 
 /// Seals `plaintext` (a SOAP envelope) and frames it as the body of an encrypted
 /// request or response; send it with [`CONTENT_TYPE`].
 pub fn seal_body(sec: &mut SessionSecurity, plaintext: &[u8]) -> Vec<u8> {
-    let (signature, sealed) = sec.wrap(plaintext);
-    let head = format!(
-        "--{BOUNDARY}\r\n\tContent-Type: {PROTOCOL}\r\n\tOriginalContent: type={ORIGINAL_TYPE};Length={}\r\n--{BOUNDARY}\r\n\tContent-Type: application/octet-stream\r\n",
-        plaintext.len()
+    const HEAD_1: &str = concat!(
+        "--Encrypted Boundary\r\n\tContent-Type: application/HTTP-SPNEGO-session-encrypted\r\n",
+        "\tOriginalContent: type=application/soap+xml;charset=UTF-8;Length="
     );
-    let tail = format!("--{BOUNDARY}--\r\n");
-    let mut body = Vec::with_capacity(head.len() + 4 + 16 + sealed.len() + tail.len());
-    body.extend_from_slice(head.as_bytes());
+    const HEAD_2: &str = "\r\n--Encrypted Boundary\r\n\tContent-Type: application/octet-stream\r\n";
+    const TAIL: &str = "--Encrypted Boundary--\r\n";
+    let length = plaintext.len().to_string();
+    let mut body = Vec::with_capacity(
+        HEAD_1.len() + length.len() + HEAD_2.len() + 4 + 16 + plaintext.len() + TAIL.len(),
+    );
+    body.extend_from_slice(HEAD_1.as_bytes());
+    body.extend_from_slice(length.as_bytes());
+    body.extend_from_slice(HEAD_2.as_bytes());
     body.extend_from_slice(&NTLM_SIGNATURE_LEN.to_le_bytes());
-    body.extend_from_slice(&signature);
-    body.extend_from_slice(&sealed);
-    body.extend_from_slice(tail.as_bytes());
+    let sig_at = body.len();
+    body.extend_from_slice(&[0; 16]);
+    let msg_at = body.len();
+    body.extend_from_slice(plaintext);
+    // Sealed where it lies: no second copy of the message.
+    let signature = sec.wrap_in_place(body.get_mut(msg_at..).unwrap_or_default());
+    if let Some(slot) = body.get_mut(sig_at..msg_at) {
+        slot.copy_from_slice(&signature);
+    }
+    body.extend_from_slice(TAIL.as_bytes());
     body
 }
 
@@ -163,8 +234,12 @@ pub fn unseal_body(
             content_type: content_type.to_owned(),
         });
     }
-    let (_, params) = header_params(content_type);
-    let boundary = param(&params, "boundary").unwrap_or(BOUNDARY).as_bytes();
+    let boundary = if content_type == CONTENT_TYPE {
+        Cow::Borrowed(BOUNDARY)
+    } else {
+        param(content_type, "boundary").unwrap_or(Cow::Borrowed(BOUNDARY))
+    };
+    let boundary = boundary.as_bytes();
     if boundary.is_empty() {
         return Err(malformed("empty boundary in Content-Type"));
     }
@@ -184,7 +259,7 @@ pub fn unseal_body(
     let mut pos = skip_blanks(body, after_second);
     let line_end = find(body, b"\r\n", pos)
         .ok_or_else(|| malformed("the data part has no Content-Type line"))?;
-    let line = String::from_utf8_lossy(body.get(pos..line_end).unwrap_or_default()).into_owned();
+    let line = String::from_utf8_lossy(body.get(pos..line_end).unwrap_or_default());
     match line.split_once(':') {
         Some((name, value))
             if name.trim().eq_ignore_ascii_case("content-type")
@@ -253,8 +328,7 @@ fn parse_header_part(header: &[u8]) -> Result<usize, EncryptionError> {
             }
             protocol_ok = true;
         } else if name.eq_ignore_ascii_case("originalcontent") {
-            let (_, params) = header_params(value);
-            let v = param(&params, "length")
+            let v = param(value, "length")
                 .ok_or_else(|| malformed("OriginalContent has no Length="))?;
             length =
                 Some(v.parse::<usize>().map_err(|_| {
@@ -368,6 +442,19 @@ fn strip_closing<'a>(rest: &'a [u8], boundary: &[u8]) -> &'a [u8] {
 mod tests {
     use super::*;
 
+    /// The media type (lower-cased) and all parameters, as the scanner sees them.
+    fn header_params(value: &str) -> (String, Vec<(String, String)>) {
+        let mut it = raw_pieces(value).map(unquote);
+        let media = it.next().unwrap_or_default().trim().to_ascii_lowercase();
+        (media, it.filter_map(|p| param_pair(&p)).collect())
+    }
+
+    /// `name=value` as (lower-case name, value), both trimmed.
+    fn param_pair(p: &str) -> Option<(String, String)> {
+        let (k, v) = p.split_once('=')?;
+        Some((k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+    }
+
     /// The character-by-character definition `header_params` must agree with.
     fn reference(value: &str) -> (String, Vec<(String, String)>) {
         let mut pieces = Vec::new();
@@ -393,6 +480,47 @@ mod tests {
         (media, it.filter_map(|p| param_pair(&p)).collect())
     }
 
+    /// The constant head and tail of `seal_body` spell the framing with the module's
+    /// constants.
+    #[test]
+    fn sealed_body_framing_is_the_documented_one() {
+        use crate::ntlm::{NegotiateFlags, Role};
+        let flags = NegotiateFlags::INITIATOR_DEFAULT;
+        let mut sec = SessionSecurity::new(Role::Initiator, [7; 16], flags);
+        let mut same = SessionSecurity::new(Role::Initiator, [7; 16], flags);
+        let msg = b"<s:Envelope/>";
+        let body = seal_body(&mut sec, msg);
+        let (signature, sealed) = same.wrap(msg);
+        let mut expected = format!(
+            "--{BOUNDARY}\r\n\tContent-Type: {PROTOCOL}\r\n\tOriginalContent: type={ORIGINAL_TYPE};Length={}\r\n--{BOUNDARY}\r\n\tContent-Type: application/octet-stream\r\n",
+            msg.len()
+        )
+        .into_bytes();
+        expected.extend_from_slice(&NTLM_SIGNATURE_LEN.to_le_bytes());
+        expected.extend_from_slice(&signature);
+        expected.extend_from_slice(&sealed);
+        expected.extend_from_slice(format!("--{BOUNDARY}--\r\n").as_bytes());
+        assert_eq!(body, expected);
+    }
+
+    proptest::proptest! {
+        /// Random header values over the characters that matter (quotes, quoted pairs,
+        /// separators, spaces, case): the scanner's media type and first parameters are
+        /// the reference's.
+        #[test]
+        fn params_agree_with_the_reference_on_any_value(
+            value in "[\"\\\\;= aAbB]{0,24}(boundary|protocol|BOUNDARY)?[\"\\\\;= xX]{0,24}"
+        ) {
+            let (media, params) = reference(&value);
+            proptest::prop_assert!(media_is(&value, &[media.as_str()]));
+            for name in ["boundary", "protocol", "a", ""] {
+                let first = params.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+                let ours = param(&value, name);
+                proptest::prop_assert_eq!(ours.as_deref(), first);
+            }
+        }
+    }
+
     #[test]
     fn header_params_agree_with_the_reference() {
         let cases = [
@@ -405,12 +533,27 @@ mod tests {
             "\"quoted media\";x=1",
             "",
             ";;=;\"\"",
+            "m; boundary = \" spaced \" ;protocol=\"a\"\"b\"",
+            "m;\"bo\"undary=x;boundary=\"q\\\"x\"",
+            "m;boundary=\"\";x=\"",
+            "m;boundary=\"a\" b",
         ];
         for c in cases {
-            assert_eq!(header_params(c), reference(c), "{c:?}");
+            let (media, params) = reference(c);
+            assert_eq!(header_params(c), (media.clone(), params.clone()), "{c:?}");
+            assert!(media_is(c, &[media.as_str()]), "{c:?}");
+            for (name, _) in &params {
+                let first = params
+                    .iter()
+                    .find(|(k, _)| k == name)
+                    .map(|(_, v)| v.as_str());
+                assert_eq!(param(c, name).as_deref(), first, "{c:?} {name}");
+            }
+            assert_eq!(param(c, "absent"), None);
         }
-        let (media, params) = header_params(CONTENT_TYPE);
-        assert_eq!(media, "multipart/encrypted");
-        assert_eq!(param(&params, "boundary"), Some(BOUNDARY));
+        // The shortcut for our own header gives what parsing it gives.
+        assert!(media_is(CONTENT_TYPE, &["multipart/encrypted"]));
+        assert_eq!(param(CONTENT_TYPE, "protocol").as_deref(), Some(PROTOCOL));
+        assert_eq!(param(CONTENT_TYPE, "boundary").as_deref(), Some(BOUNDARY));
     }
 }

@@ -8,18 +8,19 @@
 //! upper-cases the user with Windows' simple one-to-one case mapping (`ß` stays `ß`), not
 //! Unicode's full mapping (`ß` → `SS`), which would change the length.
 //!
-//! Key material is zeroized too: the HMAC key block here, the RC4 state (the `rc4` crate's
-//! `zeroize` feature) and, in the callers, every derived key (`Zeroizing`). The `hmac` and
-//! `md-5` 0.10 crates cannot zeroize their inner digest states.
+//! Key material is zeroized too: the HMAC key block here, the RC4 state (on drop; RC4 is
+//! the crate's own loop, `ntlm/rc4.rs`) and, in the callers, every derived key
+//! (`Zeroizing`). The `hmac` and `md-5` 0.10 crates cannot zeroize their inner digest
+//! states, including the keyed HMAC each sealing direction keeps for its lifetime.
 
 use hmac::digest::KeyInit;
 use hmac::{Hmac, Mac};
 use md4::Md4;
 use md5::{Digest, Md5};
-use rc4::{consts::U16, Rc4, StreamCipher};
 use zeroize::Zeroizing;
 
 use super::messages::{utf16le, NegotiateFlags};
+use super::rc4::Rc4;
 
 /// Which way a message travels; selects the SIGNKEY/SEALKEY magic constant.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -41,11 +42,22 @@ const SERVER_SEAL_MAGIC: &[u8] = b"session key to server-to-client sealing key m
 /// RFC 2104 §2 zero-pads keys shorter than the 64-byte block, so handing HMAC the padded
 /// block directly is the same function and cannot fail.
 pub fn hmac_md5(key: &[u8; 16], parts: &[&[u8]]) -> [u8; 16] {
+    hmac_md5_keyed(&hmac_md5_key(key), parts)
+}
+
+/// HMAC-MD5 keyed with a 16-byte key, ready to be cloned for each message under the same
+/// key: keying hashes the two padded key blocks (RFC 2104 §2), which a clone skips.
+pub(crate) fn hmac_md5_key(key: &[u8; 16]) -> Hmac<Md5> {
     let mut block = Zeroizing::new([0u8; 64]);
     for (d, s) in block.iter_mut().zip(key.iter()) {
         *d = *s;
     }
-    let mut mac = <Hmac<Md5> as KeyInit>::new((&*block).into());
+    <Hmac<Md5> as KeyInit>::new((&*block).into())
+}
+
+/// HMAC_MD5(key, parts...) from an already keyed HMAC (see [`hmac_md5_key`]).
+pub(crate) fn hmac_md5_keyed(keyed: &Hmac<Md5>, parts: &[&[u8]]) -> [u8; 16] {
+    let mut mac = keyed.clone();
     for p in parts {
         mac.update(p);
     }
@@ -62,8 +74,8 @@ pub fn md5(parts: &[&[u8]]) -> [u8; 16] {
 }
 
 /// A fresh RC4 handle keyed with a 16-byte key.
-pub(crate) fn rc4_handle(key: &[u8; 16]) -> Rc4<U16> {
-    <Rc4<U16> as rc4::KeyInit>::new(key.into())
+pub(crate) fn rc4_handle(key: &[u8; 16]) -> Rc4 {
+    Rc4::new(key)
 }
 
 /// RC4K(key, data): one-shot RC4 with a fresh handle (MS-NLMP 6 "RC4K").

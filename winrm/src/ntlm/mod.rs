@@ -27,6 +27,7 @@ pub mod channel_bindings;
 pub mod crypto;
 mod initiator;
 pub mod messages;
+mod rc4;
 mod security;
 
 pub use acceptor::{Acceptor, AwaitingAuthenticate, ClaimedIdentity, ServerIdentity};

@@ -11,11 +11,13 @@
 
 use std::fmt;
 
-use rc4::{consts::U16, Rc4, StreamCipher};
+use hmac::Hmac;
+use md5::Md5;
 use zeroize::Zeroizing;
 
 use super::crypto::{self, Direction};
 use super::messages::NegotiateFlags;
+use super::rc4::Rc4;
 use super::NtlmError;
 
 /// Which side of the context this is.
@@ -27,32 +29,40 @@ pub enum Role {
     Acceptor,
 }
 
+/// One direction's state. The signing key is kept as an HMAC already keyed with it
+/// (cloned per message rather than re-keyed: the same MAC for less work); like every
+/// HMAC-MD5 state of the `hmac` 0.12 line, it cannot be zeroized (see [`crypto`]).
 struct Channel {
-    sign_key: Zeroizing<[u8; 16]>,
-    handle: Rc4<U16>,
+    sign: Hmac<Md5>,
+    handle: Rc4,
     seq: u32,
 }
 
 impl Channel {
     fn new(exported_session_key: &[u8; 16], flags: NegotiateFlags, direction: Direction) -> Self {
         let seal_key = Zeroizing::new(crypto::seal_key(exported_session_key, flags, direction));
+        let sign_key = Zeroizing::new(crypto::sign_key(exported_session_key, direction));
         Self {
-            sign_key: Zeroizing::new(crypto::sign_key(exported_session_key, direction)),
+            sign: crypto::hmac_md5_key(&sign_key),
             handle: crypto::rc4_handle(&seal_key),
             seq: 0,
         }
     }
 
-    /// Checksum for `plaintext` at `seq` (MS-NLMP 3.4.4.2): HMAC_MD5(SigningKey, SeqNum ‖
-    /// Message)[0..8], then RC4 with this direction's sealing handle under KEY_EXCH.
-    fn checksum(&mut self, seq: u32, plaintext: &[u8], key_exch: bool) -> [u8; 8] {
-        let mac = crypto::hmac_md5(&self.sign_key, &[&seq.to_le_bytes(), plaintext]);
+    /// HMAC_MD5(SigningKey, SeqNum ‖ Message)[0..8] (MS-NLMP 3.4.4.2), before RC4.
+    fn mac(&self, seq: u32, plaintext: &[u8]) -> [u8; 8] {
+        let mac = crypto::hmac_md5_keyed(&self.sign, &[&seq.to_le_bytes(), plaintext]);
         let [c0, c1, c2, c3, c4, c5, c6, c7, ..] = mac;
-        let mut checksum = [c0, c1, c2, c3, c4, c5, c6, c7];
+        [c0, c1, c2, c3, c4, c5, c6, c7]
+    }
+
+    /// The checksum from the MAC (MS-NLMP 3.4.4.2): RC4 with this direction's sealing
+    /// handle under KEY_EXCH. Must run after the message itself went through the handle.
+    fn seal_checksum(&mut self, mut mac: [u8; 8], key_exch: bool) -> [u8; 8] {
         if key_exch {
-            self.handle.apply_keystream(&mut checksum);
+            self.handle.apply_keystream(&mut mac);
         }
-        checksum
+        mac
     }
 }
 
@@ -147,13 +157,23 @@ impl SessionSecurity {
     /// Seals `plaintext` for the peer (GSS_WrapEx, MS-NLMP 3.4.3): returns the 16-byte
     /// signature and the RC4-sealed message, and advances the outgoing sequence number.
     pub fn wrap(&mut self, plaintext: &[u8]) -> ([u8; 16], Vec<u8>) {
+        let mut sealed = plaintext.to_vec();
+        let signature = self.wrap_in_place(&mut sealed);
+        (signature, sealed)
+    }
+
+    /// [`wrap`](Self::wrap) without a copy: seals `message` where it lies and returns the
+    /// 16-byte signature.
+    pub fn wrap_in_place(&mut self, message: &mut [u8]) -> [u8; 16] {
         let key_exch = self.key_exch();
         let seq = self.outgoing.seq;
-        let mut sealed = plaintext.to_vec();
-        self.outgoing.handle.apply_keystream(&mut sealed);
-        let checksum = self.outgoing.checksum(seq, plaintext, key_exch);
+        // The MAC is over the plaintext; the keystream order is the message, then the
+        // checksum (MS-NLMP 3.4.3).
+        let mac = self.outgoing.mac(seq, message);
+        self.outgoing.handle.apply_keystream(message);
+        let checksum = self.outgoing.seal_checksum(mac, key_exch);
         self.outgoing.seq = seq.wrapping_add(1);
-        (signature_bytes(checksum, seq), sealed)
+        signature_bytes(checksum, seq)
     }
 
     /// Unseals a message from the peer (GSS_UnwrapEx, MS-NLMP 3.4.3, 3.4.4.2): decrypts
@@ -162,6 +182,18 @@ impl SessionSecurity {
     ///
     /// On any error the context is dead (see the type's documentation).
     pub fn unwrap(&mut self, signature: &[u8], sealed: &[u8]) -> Result<Vec<u8>, NtlmError> {
+        let mut plaintext = sealed.to_vec();
+        self.unwrap_in_place(signature, &mut plaintext)?;
+        Ok(plaintext)
+    }
+
+    /// [`unwrap`](Self::unwrap) without a copy: decrypts `message` where it lies. After an
+    /// error its content is unspecified (and the context is dead).
+    pub fn unwrap_in_place(
+        &mut self,
+        signature: &[u8],
+        message: &mut [u8],
+    ) -> Result<(), NtlmError> {
         if self.broken {
             return Err(NtlmError::ContextBroken);
         }
@@ -187,14 +219,14 @@ impl SessionSecurity {
             return Err(NtlmError::SequenceMismatch { expected, received });
         }
         let key_exch = self.key_exch();
-        let mut plaintext = sealed.to_vec();
-        self.incoming.handle.apply_keystream(&mut plaintext);
-        let checksum = self.incoming.checksum(expected, &plaintext, key_exch);
+        self.incoming.handle.apply_keystream(message);
+        let mac = self.incoming.mac(expected, message);
+        let checksum = self.incoming.seal_checksum(mac, key_exch);
         if !crypto::ct_eq(&checksum, &[c0, c1, c2, c3, c4, c5, c6, c7]) {
             return Err(NtlmError::SignatureMismatch { seq_num: expected });
         }
         self.incoming.seq = expected.wrapping_add(1);
         self.broken = false;
-        Ok(plaintext)
+        Ok(())
     }
 }

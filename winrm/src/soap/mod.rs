@@ -188,7 +188,12 @@ impl SoapError {
 
 /// `uuid:<GUID>` in upper case, as Windows and pypsrp write MessageIDs.
 pub fn new_message_id() -> String {
-    format!("uuid:{}", uuid::Uuid::new_v4().to_string().to_uppercase())
+    let mut buf = uuid::Uuid::encode_buffer();
+    let id = uuid::Uuid::new_v4().hyphenated().encode_upper(&mut buf);
+    let mut out = String::with_capacity(5 + id.len());
+    out.push_str("uuid:");
+    out.push_str(id);
+    out
 }
 
 /// Decodes base64 stream data leniently: whitespace anywhere (OMI) and missing padding are
@@ -201,10 +206,11 @@ pub(crate) fn decode_base64(text: &str) -> Option<Vec<u8>> {
         &base64::alphabet::STANDARD,
         GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
     );
-    // Most streams are one unbroken run of the alphabet: decode them as they are.
-    let plain = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=');
-    if text.bytes().all(plain) {
-        return LENIENT.decode(text.as_bytes()).ok();
+    // Most streams are one unbroken run of the alphabet: decode them as they are (the
+    // decoder refuses anything else, whitespace included, so a success here is what
+    // decoding the text without its whitespace would give).
+    if let Ok(bytes) = LENIENT.decode(text.as_bytes()) {
+        return Some(bytes);
     }
     let compact: String = text.chars().filter(|c| !c.is_whitespace()).collect();
     LENIENT.decode(compact.as_bytes()).ok()

@@ -377,7 +377,9 @@ impl ParsedRequest {
     }
 }
 
-fn envelope_parts(root: &Element) -> Result<(&Element, &Element), SoapError> {
+fn envelope_parts<'d, 'a>(
+    root: &'d Element<'a>,
+) -> Result<(&'d Element<'a>, &'d Element<'a>), SoapError> {
     if !root.is(ns::SOAP, "Envelope") {
         return Err(SoapError::Malformed {
             what: format!("root element <{}> is not a SOAP 1.2 Envelope", root.name),
@@ -557,7 +559,7 @@ fn parse_create(p: &ParsedRequest, body: &Element) -> Result<Request, SoapError>
     let environment = shell
         .children_named(ns::SHELL, "Environment")
         .flat_map(|e| e.children_named(ns::SHELL, "Variable"))
-        .map(|v| (v.attr("Name").unwrap_or("").to_string(), v.text.clone()))
+        .map(|v| (v.attr("Name").unwrap_or("").to_string(), v.text.to_string()))
         .collect();
     let idle_timeout = match shell.child(ns::SHELL, "IdleTimeOut") {
         Some(e) => Some(parse_duration(e.trimmed()).ok_or_else(|| malformed("rsp:IdleTimeOut"))?),
@@ -569,7 +571,7 @@ fn parse_create(p: &ParsedRequest, body: &Element) -> Result<Request, SoapError>
         environment,
         working_directory: shell
             .child(ns::SHELL, "WorkingDirectory")
-            .map(|e| e.text.clone()),
+            .map(|e| e.text.to_string()),
         idle_timeout,
     }))
 }
@@ -584,14 +586,14 @@ fn parse_command(p: &ParsedRequest, body: &Element) -> Result<Request, SoapError
         .ok_or_else(|| malformed("Command without rsp:CommandLine"))?;
     let command = line
         .child(ns::SHELL, "Command")
-        .map(|c| c.text.clone())
+        .map(|c| c.text.to_string())
         .ok_or_else(|| malformed("CommandLine without rsp:Command"))?;
     Ok(Request::Command {
         shell_id,
         command,
         arguments: line
             .children_named(ns::SHELL, "Arguments")
-            .map(|a| a.text.clone())
+            .map(|a| a.text.to_string())
             .collect(),
         skip_cmd_shell: option_bool(p, "WINRS_SKIP_CMD_SHELL")?.unwrap_or(false),
         console_mode_stdin: option_bool(p, "WINRS_CONSOLEMODE_STDIN")?.unwrap_or(true),
