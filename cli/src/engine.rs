@@ -116,7 +116,7 @@ pub enum Abnormal {
 /// Also returns the peak number of jobs that ran at once.
 pub async fn fan_out<T, R, E, F, Fut>(
     phase: &'static str,
-    items: Vec<T>,
+    items: &[T],
     limits: Limits,
     events: &mpsc::UnboundedSender<E>,
     job: F,
@@ -146,7 +146,9 @@ where
     let gauge = Gauge::default();
     let mut set: JoinSet<(usize, Duration, Result<R, Abnormal>)> = JoinSet::new();
     let mut results: Vec<Option<R>> = (0..total).map(|_| None).collect();
-    for (index, item) in items.iter().cloned().enumerate() {
+    // Each job gets its own copy of its item, made when it starts: only the jobs in
+    // flight hold one.
+    for (index, item) in items.iter().enumerate() {
         // Its turn in the opening ramp, then a slot: neither wait counts against its
         // deadline, which starts with the job.
         if let Some(after) = limits.ramp.start_after(index) {
@@ -157,11 +159,11 @@ where
         };
         // Collect what already finished so events flow while we wait for permits.
         while let Some(done) = set.try_join_next() {
-            record(done, &items, &mut results, events, &on_abnormal);
+            record(done, items, &mut results, events, &on_abnormal);
         }
         // Boxed: a host's job is a large state machine (a whole WinRM conversation), and
         // spawning moves its future by value several times; a box moves a pointer.
-        let fut = Box::pin(job(index, item));
+        let fut = Box::pin(job(index, item.clone()));
         set.spawn(supervise(
             index,
             fut,
@@ -171,7 +173,7 @@ where
         ));
     }
     while let Some(done) = set.join_next().await {
-        record(done, &items, &mut results, events, &on_abnormal);
+        record(done, items, &mut results, events, &on_abnormal);
     }
     finish_cleanup(phase).await;
     let _ = events.send(
@@ -205,6 +207,29 @@ async fn next_slot(
         return None;
     }
     Some(permit)
+}
+
+tokio::task_local! {
+    /// The slot of the host whose job runs on this task (set by [`fan_out`]).
+    static SLOT: Slot;
+}
+
+/// A host's share of its phase's concurrency: the slot is free again once every clone is
+/// dropped. A job hands one to work it leaves running on its own after its result (its
+/// session's Signal and Delete), so that work counts against the limit too: a phase never
+/// holds more hosts' connections than its concurrency (at 1,024 wide and no latency,
+/// about a third of the slots' worth of closes were otherwise running next to the full
+/// width of new hosts, each with its connection's buffers; BENCHMARKS.md, issue 15 round
+/// 3).
+#[derive(Clone, Debug)]
+pub struct Slot {
+    _permit: Arc<OwnedSemaphorePermit>,
+}
+
+/// The slot of the host whose job is running on the current task, if any (none outside
+/// [`fan_out`]).
+pub fn current_slot() -> Option<Slot> {
+    SLOT.try_with(Slot::clone).ok()
 }
 
 /// How many jobs run now, and the most that ever ran at once.
@@ -242,11 +267,15 @@ where
     R: Send + 'static,
     Fut: Future<Output = R> + Send + 'static,
 {
-    let _permit = permit;
+    // Held here until the job is over, and by whatever the job leaves running after it
+    // ([`current_slot`]).
+    let slot = Slot {
+        _permit: Arc::new(permit),
+    };
     gauge.start();
     let t0 = Instant::now();
     // The job runs in its own task so that a panic is caught as a JoinError.
-    let mut handle = tokio::spawn(fut);
+    let mut handle = tokio::spawn(SLOT.scope(slot.clone(), fut));
     let res = match tokio::time::timeout(deadline, &mut handle).await {
         Ok(Ok(r)) => Ok(r),
         Ok(Err(e)) => Err(Abnormal::Panicked(panic_message(e))),
@@ -259,6 +288,7 @@ where
         }
     };
     gauge.end();
+    drop(slot);
     (index, t0.elapsed(), res)
 }
 
@@ -342,6 +372,55 @@ mod tests {
     use super::*;
 
     #[tokio::test]
+    async fn work_left_running_keeps_the_slot() {
+        // One slot: the second job may start only once the first job's leftover work (a
+        // session closing in the background) has let go of the slot it was handed.
+        let (tx, _rx) = mpsc::unbounded_channel::<Event<bool>>();
+        let released = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let limits = Limits {
+            ramp: Ramp::NONE,
+            ..Limits::new(1, Duration::from_secs(60))
+        };
+        let (results, _) = fan_out(
+            "probe",
+            &[0u32, 1],
+            limits,
+            &tx,
+            |_, n| {
+                let released = released.clone();
+                async move {
+                    if n == 0 {
+                        let slot = current_slot();
+                        assert!(slot.is_some(), "a job runs with its slot");
+                        tokio::spawn(async move {
+                            // Long after job 0 returned: on this single-threaded
+                            // runtime job 1 would have run by now, had the slot been
+                            // free.
+                            for _ in 0..100 {
+                                tokio::task::yield_now().await;
+                            }
+                            released.store(true, Ordering::SeqCst);
+                            drop(slot);
+                        });
+                        true
+                    } else {
+                        released.load(Ordering::SeqCst)
+                    }
+                }
+            },
+            |_, _| false,
+            None,
+        )
+        .await;
+        assert_eq!(
+            results,
+            vec![true, true],
+            "job 1 started before job 0's slot was free"
+        );
+        assert!(current_slot().is_none(), "no slot outside a job");
+    }
+
+    #[tokio::test]
     async fn bounded_every_item_gets_a_result() {
         let (tx, mut rx) = mpsc::unbounded_channel();
         let items: Vec<u32> = (0..50).collect();
@@ -351,7 +430,7 @@ mod tests {
         };
         let (results, peak) = fan_out(
             "probe",
-            items,
+            &items,
             limits,
             &tx,
             |_, n| async move {

@@ -20,8 +20,10 @@
 use std::fmt;
 use std::time::Duration;
 
-/// Descriptors one host slot may hold at once: the probe's connection, the logon test's,
-/// and the background Signal/Delete of the host before it in the slot.
+/// Descriptors one host slot may hold at once: the probe's connection and the logon
+/// test's. A host's background Signal/Delete keeps its slot until it is done
+/// (`engine::current_slot`), so it does not add to that; the third is headroom for the
+/// shell deletions of hosts cut off by their deadline, which run on their own.
 pub const DESCRIPTORS_PER_HOST: u64 = 3;
 
 /// Descriptors the server side of a lab in the same process holds per host slot (one per

@@ -10,6 +10,48 @@ use clap::{CommandFactory, Parser, Subcommand};
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// `mi_option_purge_delay` in mimalloc's `mi_option_t` (`mimalloc.h`). mimalloc keeps the
+/// values of this enum stable across versions (retired options stay as `deprecated_`
+/// placeholders); this one was `mi_option_reset_delay` before 2.1, at the same value.
+const MI_OPTION_PURGE_DELAY: std::ffi::c_int = 15;
+
+/// mimalloc 3's default purge delay (`options.c`), in milliseconds.
+const MI_DEFAULT_PURGE_DELAY: std::ffi::c_long = 1000;
+
+extern "C" {
+    // Exported by the mimalloc library that `libmimalloc-sys` builds and links (the
+    // global allocator above); declared here because that crate only exposes them with
+    // its `extended` feature, which needs a crate this workspace does not have.
+    fn mi_option_get(option: std::ffi::c_int) -> std::ffi::c_long;
+    fn mi_option_set(option: std::ffi::c_int, value: std::ffi::c_long);
+}
+
+/// Makes mimalloc return freed pages to the system at once instead of a second later
+/// (issue 15: at 10,000 hosts and 1,024 wide the client churns through its connections'
+/// buffers so fast that a second's worth of freed pages was about 40 MB of its peak
+/// memory; the instructions per host did not change, BENCHMARKS.md round 3). Only when
+/// the option still has mimalloc 3's default: `MIMALLOC_PURGE_DELAY` (or its old name
+/// `MIMALLOC_RESET_DELAY`) in the environment, read by mimalloc at load, wins, and a
+/// mimalloc whose enum or default differ is left as it is.
+#[allow(unsafe_code)]
+fn purge_freed_memory_at_once() {
+    let set_by_user = ["MIMALLOC_PURGE_DELAY", "MIMALLOC_RESET_DELAY"]
+        .iter()
+        .any(|name| std::env::var_os(name).is_some());
+    if set_by_user {
+        return;
+    }
+    // SAFETY: both functions take plain integers, keep no pointer, and check the option
+    // index against the table's length before reading or writing one entry of mimalloc's
+    // option table (`options.c`). The write is a plain store: it runs first thing in
+    // `main`, before any other thread of ours exists to read the table at the same time.
+    unsafe {
+        if mi_option_get(MI_OPTION_PURGE_DELAY) == MI_DEFAULT_PURGE_DELAY {
+            mi_option_set(MI_OPTION_PURGE_DELAY, 0);
+        }
+    }
+}
+
 /// Sweep Windows hosts over WinRM: test, diagnose and repair broken domain trust.
 #[derive(Debug, Parser)]
 #[command(
@@ -81,6 +123,7 @@ enum LabCommand {
 }
 
 fn main() {
+    purge_freed_memory_at_once();
     // Before any secret is read (passwords, vault secrets, LAPS values, NTLM keys): a crash
     // must not write them to a core file, nor may another process of the same user read
     // this one's memory (ptrace, /proc/<pid>/mem).

@@ -161,9 +161,12 @@ impl WinrmRemote {
 
 impl CloseRemote for WinrmRemote {
     /// Signal and Delete run on their own task (bounded, awaited at the end of the phase
-    /// by `winrm::session::finish_cleanup`): the host's result does not wait for them.
+    /// by `winrm::session::finish_cleanup`): the host's result does not wait for them, but
+    /// the host's slot in the engine does ([`crate::engine::current_slot`]), so that
+    /// connections still closing count against the concurrency.
     fn close(self) -> impl std::future::Future<Output = ()> + Send {
-        self.session.close_in_background();
+        self.session
+            .close_in_background_holding(crate::engine::current_slot());
         std::future::ready(())
     }
 }

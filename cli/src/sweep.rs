@@ -144,7 +144,7 @@ pub async fn observe_all(
 ) -> (Vec<Observed>, usize) {
     engine::fan_out(
         "probe",
-        targets.to_vec(),
+        targets,
         limits,
         events,
         move |_, t| observe(t, evidence.clone()),

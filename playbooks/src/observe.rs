@@ -12,7 +12,7 @@
 //! the computer account (`--ldap`) and its own wording for a host it has no account for.
 
 use std::future::Future;
-use std::pin::pin;
+use std::pin::Pin;
 use std::task::Poll;
 
 use crate::diagnose::{looks_local, Access, DomainLogon, HostObservation};
@@ -108,20 +108,27 @@ impl LogonOutcome {
 
 /// Runs `a` and `b` at once on the caller's task and returns both outputs (the playbooks
 /// depend on no runtime).
-async fn both<A: Future, B: Future>(a: A, b: B) -> (A::Output, B::Output) {
-    let mut a = pin!(a);
-    let mut b = pin!(b);
+///
+/// Both come boxed, and each box is freed as soon as its future is done: a host's WinRM
+/// conversations are state machines of kilobytes each, and taken by value they would sit
+/// in the caller's future twice (the argument and its pinned copy) for the whole probe, on
+/// every host in flight (BENCHMARKS.md, issue 15 round 3).
+async fn both<A: Future, B: Future>(a: Pin<Box<A>>, b: Pin<Box<B>>) -> (A::Output, B::Output) {
+    let mut a = Some(a);
+    let mut b = Some(b);
     let mut out_a = None;
     let mut out_b = None;
     std::future::poll_fn(|cx| {
-        if out_a.is_none() {
-            if let Poll::Ready(v) = a.as_mut().poll(cx) {
+        if let Some(f) = a.as_mut() {
+            if let Poll::Ready(v) = f.as_mut().poll(cx) {
                 out_a = Some(v);
+                a = None;
             }
         }
-        if out_b.is_none() {
-            if let Poll::Ready(v) = b.as_mut().poll(cx) {
+        if let Some(f) = b.as_mut() {
+            if let Poll::Ready(v) = f.as_mut().poll(cx) {
                 out_b = Some(v);
+                b = None;
             }
         }
         match (out_a.take(), out_b.take()) {
@@ -183,7 +190,9 @@ where
         Err(e) => {
             obs.error = Some(e.message.clone());
             obs.access = Access::Unreachable { message: e.message };
-            logon.run(false).await
+            // Boxed, like the futures below: a rare path should not size every host's
+            // future.
+            Box::pin(logon.run(false)).await
         }
         Ok(mut remote) => {
             let probe = async move {
@@ -191,7 +200,7 @@ where
                 remote.close().await;
                 result
             };
-            let (result, outcome) = both(probe, logon.attempt()).await;
+            let (result, outcome) = both(Box::pin(probe), Box::pin(logon.attempt())).await;
             let answered = record_probe(&mut obs, user, result);
             outcome.read(answered)
         }

@@ -406,8 +406,14 @@ impl Session {
         script: &str,
         stdin: Option<&[u8]>,
     ) -> Result<Output, Error> {
-        let (cmd, args) = powershell::command_line(script);
-        self.run(&cmd, &args, stdin).await
+        let (shell_id, command_id) = {
+            let (cmd, args) = powershell::command_line(script);
+            self.start(&cmd, &args, stdin.is_some()).await?
+        };
+        // The command line (the script in base64 of UTF-16: kilobytes) is freed once the
+        // command runs, not kept for as long as its output takes, on every host in flight.
+        self.finish_command(&shell_id, &command_id, stdin, &mut |_, _| {})
+            .await
     }
 
     /// Like [`Session::run`], calling `on_output` for every chunk as it arrives.
@@ -418,10 +424,23 @@ impl Session {
         stdin: Option<&[u8]>,
         mut on_output: impl FnMut(Stream, &[u8]),
     ) -> Result<Output, Error> {
+        let (shell_id, command_id) = self.start(command, args, stdin.is_some()).await?;
+        self.finish_command(&shell_id, &command_id, stdin, &mut on_output)
+            .await
+    }
+
+    /// Sends what is owed first (a Signal), opens the shell if needed and starts the
+    /// command in it: (shell id, command id).
+    async fn start(
+        &mut self,
+        command: &str,
+        args: &[String],
+        sends_stdin: bool,
+    ) -> Result<(String, String), Error> {
         self.signal_finished().await?;
         let shell_id = self.shell().await?;
-        let command_id = match self
-            .start_command(&shell_id, command, args, stdin.is_some())
+        match self
+            .start_command(&shell_id, command, args, sends_stdin)
             .await
         {
             Err(e) if e.fault_kind() == Some(FaultKind::InvalidSelectors) => {
@@ -431,16 +450,12 @@ impl Session {
                 unregister(self.registration.take());
                 let shell_id = self.shell().await?;
                 let id = self
-                    .start_command(&shell_id, command, args, stdin.is_some())
+                    .start_command(&shell_id, command, args, sends_stdin)
                     .await?;
-                return self
-                    .finish_command(&shell_id, &id, stdin, &mut on_output)
-                    .await;
+                Ok((shell_id, id))
             }
-            other => other?,
-        };
-        self.finish_command(&shell_id, &command_id, stdin, &mut on_output)
-            .await
+            other => Ok((shell_id, other?)),
+        }
     }
 
     async fn finish_command(
@@ -642,7 +657,8 @@ impl Session {
             if let Err((transport, Ok(reply))) = tx.send((transport, res)) {
                 // Abandoned mid-Create (deadline, interrupt): delete what it created.
                 if let Ok(Response::Created { shell_id }) = soap::parse_response(&reply.body) {
-                    delete_shell(transport, ctx, shell_id).await;
+                    // Boxed: a rare path, kept out of every Create's future.
+                    Box::pin(delete_shell(transport, ctx, shell_id)).await;
                 }
             }
         });
@@ -698,7 +714,8 @@ impl Session {
             Err(e @ (Error::Fault(_) | Error::AccessDenied { .. })) => Err(e),
             Err(e) => {
                 let fresh = self.transport.blank();
-                if delete_shell(fresh, self.ctx.clone(), shell_id).await {
+                // Boxed: a rare path, kept out of every close's future.
+                if Box::pin(delete_shell(fresh, self.ctx.clone(), shell_id)).await {
                     Ok(())
                 } else {
                     Err(e)
@@ -716,10 +733,19 @@ impl Session {
     /// caller whose result is in and who should not wait for Signal and Delete. Without a
     /// runtime it closes nothing here, and dropping the session deletes the shell.
     pub fn close_in_background(self) {
+        self.close_in_background_holding(());
+    }
+
+    /// [`Session::close_in_background`], keeping `guard` alive until the close is over
+    /// (dropped at once when there is nothing to close): e.g. the caller's share of a
+    /// concurrency limit, so that connections still closing count against it and a
+    /// sweep never holds more connections than it runs hosts.
+    pub fn close_in_background_holding<G: Send + 'static>(self, guard: G) {
         if self.shell_id.is_none() {
             return;
         }
         spawn_tracked(async move {
+            let _guard = guard;
             let endpoint = self.transport.endpoint().clone();
             if let Err(e) = self.close().await {
                 tracing::debug!(%endpoint, error = %e, "closing the session failed");

@@ -300,7 +300,10 @@ impl Transport {
         loop {
             let sent = if self.conn.as_ref().is_none_or(|c| c.sender.is_closed()) {
                 self.conn = None;
-                self.connect_and_send(soap).await?
+                // Boxed: connecting (TCP, TLS, the NTLM handshake) is a state machine of
+                // kilobytes that only a connection's first request needs; inline it would
+                // size every request's future, held by every host in flight.
+                Box::pin(self.connect_and_send(soap)).await?
             } else {
                 self.send_once(soap, None).await
             };

@@ -169,7 +169,7 @@ pub(crate) async fn run(
     let events = tx.clone();
     let (outcomes, _) = engine::fan_out(
         "repair",
-        jobs.clone(),
+        &jobs,
         limits,
         &tx,
         move |_, (target, plan, interrupted)| {

@@ -70,12 +70,20 @@ pub(crate) async fn sweep(
     };
     outputs.create_report_dir()?;
     let journal = open_journal(outputs, command, targets.len())?;
-    // Hosts a resumed journal already probed are not probed again.
-    let todo: Vec<Target> = targets
-        .iter()
-        .filter(|t| !done.observed.contains_key(&t.name))
-        .cloned()
-        .collect();
+    // Hosts a resumed journal already probed are not probed again (without one, all are
+    // probed, from the list itself rather than a copy: at 10,000 hosts a copy is
+    // megabytes).
+    let resumed: Vec<Target>;
+    let todo: &[Target] = if done.observed.is_empty() {
+        &targets
+    } else {
+        resumed = targets
+            .iter()
+            .filter(|t| !done.observed.contains_key(&t.name))
+            .cloned()
+            .collect();
+        &resumed
+    };
     if !done.observed.is_empty() {
         tracing::info!(
             done = targets.len() - todo.len(),
@@ -99,23 +107,28 @@ pub(crate) async fn sweep(
     let mut reporter = ProbeReporter::new(outputs.format, &names, journal.clone());
     let (tx, reporting) = phases::spawn(move |ev| reporter.handle(ev));
     let evidence = dc.as_ref().map(|(_, e)| e.clone());
-    let (fresh, peak) = sweep::observe_all(&todo, limits, &tx, Some(cancel), evidence).await;
+    let (fresh, peak) = sweep::observe_all(todo, limits, &tx, Some(cancel), evidence).await;
     drop(tx);
     let _ = reporting.await;
-    // In inventory order: the resumed hosts' observations, then the fresh ones.
-    let mut fresh = todo
-        .iter()
-        .map(|t| t.name.clone())
-        .zip(fresh)
-        .collect::<HashMap<_, _>>();
-    let observed: Vec<Observed> = targets
-        .iter()
-        .filter_map(|t| {
-            done.observed
-                .remove(&t.name)
-                .or_else(|| fresh.remove(&t.name))
-        })
-        .collect();
+    let observed: Vec<Observed> = if done.observed.is_empty() {
+        // One observation per target, in inventory order already.
+        fresh
+    } else {
+        // In inventory order: the resumed hosts' observations, then the fresh ones.
+        let mut fresh = todo
+            .iter()
+            .map(|t| t.name.clone())
+            .zip(fresh)
+            .collect::<HashMap<_, _>>();
+        targets
+            .iter()
+            .filter_map(|t| {
+                done.observed
+                    .remove(&t.name)
+                    .or_else(|| fresh.remove(&t.name))
+            })
+            .collect()
+    };
     // The observations move out for the diagnosis and back: no second copy of the fleet.
     let (meta, observations): (Vec<_>, Vec<_>) = observed
         .into_iter()
