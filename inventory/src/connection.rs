@@ -57,7 +57,11 @@ impl Host {
     pub(crate) fn first_var(&self, names: &[&str]) -> Option<String> {
         names.iter().find_map(|n| match self.vars.get(*n) {
             Some(serde_json::Value::Null) => None,
-            _ => self.var(n),
+            Some(v) => crate::var_text(v),
+            None => self
+                .secrets
+                .get(*n)
+                .map(|s| secrecy::ExposeSecret::expose_secret(s).to_string()),
         })
     }
 
@@ -72,6 +76,9 @@ impl Host {
     /// template trustsweep does not evaluate, why; `None` when the setting is a plain
     /// value or unset.
     pub fn unresolved_for(&self, names: &[&str]) -> Option<&TemplateError> {
+        if self.unresolved.is_empty() {
+            return None;
+        }
         let winner = names.iter().find(|n| self.has(n))?;
         self.unresolved.get(*winner)
     }
@@ -79,6 +86,9 @@ impl Host {
     /// The first unresolved template among the connection's settings other than the
     /// credentials (address, port, scheme, transport, TLS, timeouts).
     pub fn connection_unresolved(&self) -> Option<&TemplateError> {
+        if self.unresolved.is_empty() {
+            return None;
+        }
         [ADDRESS_VARS, PORT_VARS]
             .into_iter()
             .find_map(|names| self.unresolved_for(names))

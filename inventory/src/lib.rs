@@ -97,11 +97,16 @@ pub const SECRET_VARS: &[&str] = &[
 /// Whether a variable holds a secret: listed in [`SECRET_VARS`], or named like a password
 /// (`…password`, `…passwd`, `…_pass`, any case), so a CSV column `password` is never shown.
 pub fn is_secret_var(name: &str) -> bool {
-    let lower = name.to_ascii_lowercase();
-    SECRET_VARS.contains(&lower.as_str())
-        || lower.ends_with("password")
-        || lower.ends_with("passwd")
-        || lower.ends_with("_pass")
+    let ends_with = |suffix: &str| {
+        name.len()
+            .checked_sub(suffix.len())
+            .and_then(|i| name.as_bytes().get(i..))
+            .is_some_and(|end| end.eq_ignore_ascii_case(suffix.as_bytes()))
+    };
+    SECRET_VARS.iter().any(|s| s.eq_ignore_ascii_case(name))
+        || ends_with("password")
+        || ends_with("passwd")
+        || ends_with("_pass")
 }
 
 /// One host of the inventory, with its variables resolved.
@@ -165,12 +170,7 @@ impl Host {
                 .get(name)
                 .map(|s| secrecy::ExposeSecret::expose_secret(s).to_string());
         };
-        match value {
-            serde_json::Value::String(s) => Some(s.clone()),
-            serde_json::Value::Number(n) => Some(n.to_string()),
-            serde_json::Value::Bool(b) => Some(b.to_string()),
-            _ => None,
-        }
+        var_text(value)
     }
     /// A secret variable.
     pub fn secret(&self, name: &str) -> Option<&SecretString> {
@@ -214,6 +214,16 @@ impl Host {
     /// Whether the host is in `group` (directly or through a child group).
     pub fn in_group(&self, group: &str) -> bool {
         self.groups.iter().any(|g| g == group)
+    }
+}
+
+/// A variable's value as [`Host::var`] gives it: strings, numbers and booleans as text.
+fn var_text(value: &serde_json::Value) -> Option<String> {
+    match value {
+        serde_json::Value::String(s) => Some(s.clone()),
+        serde_json::Value::Number(n) => Some(n.to_string()),
+        serde_json::Value::Bool(b) => Some(b.to_string()),
+        _ => None,
     }
 }
 

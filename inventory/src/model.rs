@@ -304,7 +304,7 @@ impl<'p> Builder<'p> {
         value: Value,
         line: usize,
     ) -> Result<(), InventoryError> {
-        let gname = self.group_name(g).to_string();
+        let gname = self.group_name(g);
         if key == "ansible_group_priority" {
             let p = match &value {
                 Value::Number(n) => n.as_i64(),
@@ -383,7 +383,7 @@ impl<'p> Builder<'p> {
         let Some(hd) = self.hosts.get(h) else {
             return Ok(());
         };
-        let hname = hd.name.clone();
+        let hname = hd.name.as_str();
         check_var(key, &value).map_err(|m| self.err(line, format!("host '{hname}': {m}")))?;
         if key == "ansible_port" && !template::is_template(&value) {
             // Within one file only: a later source overriding an earlier one is how
@@ -459,6 +459,16 @@ impl<'p> Builder<'p> {
                 gd.map(|d| d.name.clone()).unwrap_or_default(),
             )
         };
+        // Each group's place in that order, sorted once (names are unique, so the order is
+        // total and sorting a host's groups by place sorts them by the key).
+        let mut by_key: Vec<usize> = (0..self.groups.len()).collect();
+        by_key.sort_by_cached_key(|&g| sort_key(g));
+        let mut place = vec![0; self.groups.len()];
+        for (i, &g) in by_key.iter().enumerate() {
+            if let Some(p) = place.get_mut(g) {
+                *p = i;
+            }
+        }
         let mut out = Vec::with_capacity(self.hosts.len());
         let mut ungrouped = vec![false; self.hosts.len()];
         for (hi, hd) in self.hosts.iter().enumerate() {
@@ -477,7 +487,7 @@ impl<'p> Builder<'p> {
                 }
             }
             let mut ordered: Vec<usize> = member.into_iter().collect();
-            ordered.sort_by_cached_key(|&g| sort_key(g));
+            ordered.sort_by_key(|&g| place.get(g).copied().unwrap_or(usize::MAX));
             let merged = self.merge(hd, &ordered);
             out.push(self.resolve_host(hd, &ordered, merged)?);
         }
@@ -506,13 +516,16 @@ impl<'p> Builder<'p> {
     }
 
     /// A host's variables from every level, lowest first (see the module docs), each with
-    /// its origin. `ordered` is the host's groups in precedence order, `all` first.
-    fn merge(&self, hd: &HostDef, ordered: &[usize]) -> BTreeMap<String, (Value, Origin)> {
-        let mut merged: BTreeMap<String, (Value, Origin)> = BTreeMap::new();
-        let mut put = |vars: &Vars, level: Level, scope: &str| {
-            for (k, (v, at)) in vars {
-                merged.insert(k.clone(), (v.clone(), self.origin(level, scope, *at)));
-            }
+    /// its origin, sorted by name. `ordered` is the host's groups in precedence order,
+    /// `all` first.
+    fn merge<'s>(&'s self, hd: &'s HostDef, ordered: &[usize]) -> Vec<(String, (Value, Origin))> {
+        // Every definition, lowest level first; only the last of each name is copied out.
+        let mut defs: Vec<(&'s str, &'s Value, Level, &'s str, At)> = Vec::new();
+        let mut put = |vars: &'s Vars, level: Level, scope: &'s str| {
+            defs.extend(
+                vars.iter()
+                    .map(|(k, (v, at))| (k.as_str(), v, level, scope, *at)),
+            );
         };
         // all_inventory, groups_inventory.
         for &g in ordered {
@@ -547,6 +560,16 @@ impl<'p> Builder<'p> {
                 put(v, Level::HostVars, &hd.name);
             }
         }
+        // A stable sort keeps each name's definitions in level order: the last one wins.
+        defs.sort_by(|a, b| a.0.cmp(b.0));
+        let mut merged: Vec<(String, (Value, Origin))> = Vec::with_capacity(defs.len());
+        let mut defs = defs.into_iter().peekable();
+        while let Some((k, v, level, scope, at)) = defs.next() {
+            if defs.peek().is_some_and(|next| next.0 == k) {
+                continue;
+            }
+            merged.push((k.to_string(), (v.clone(), self.origin(level, scope, at))));
+        }
         merged
     }
 
@@ -557,41 +580,55 @@ impl<'p> Builder<'p> {
         &self,
         hd: &HostDef,
         ordered: &[usize],
-        mut merged: BTreeMap<String, (Value, Origin)>,
+        merged: Vec<(String, (Value, Origin))>,
     ) -> Result<Host, InventoryError> {
         let templated: BTreeMap<String, Origin> = merged
             .iter()
             .filter(|(_, (v, _))| template::is_template(v))
             .map(|(k, (_, o))| (k.clone(), o.clone()))
             .collect();
-        let resolved = template::resolve(&hd.name, &mut merged, is_secret_var);
-        // A value that came through a template is checked now, at the template's line.
-        for (k, origin) in &templated {
-            if let Some((v, _)) = merged.get(k) {
-                check_var(k, v).map_err(|m| InventoryError::Syntax {
-                    path: origin
-                        .file
-                        .as_ref()
-                        .map(|p| p.to_path_buf())
-                        .unwrap_or_else(|| self.current_path()),
-                    line: origin.line,
-                    message: format!("host '{}': {m} (through its {{{{ }}}} template)", hd.name),
-                })?;
+        // Most hosts have no template: nothing to resolve, and no map to look names up in.
+        let (merged, resolved) = if templated.is_empty() {
+            (merged, template::Resolved::default())
+        } else {
+            let mut merged: BTreeMap<String, (Value, Origin)> = merged.into_iter().collect();
+            let resolved = template::resolve(&hd.name, &mut merged, is_secret_var);
+            // A value that came through a template is checked now, at the template's line.
+            for (k, origin) in &templated {
+                if let Some((v, _)) = merged.get(k) {
+                    check_var(k, v).map_err(|m| InventoryError::Syntax {
+                        path: origin
+                            .file
+                            .as_ref()
+                            .map(|p| p.to_path_buf())
+                            .unwrap_or_else(|| self.current_path()),
+                        line: origin.line,
+                        message: format!(
+                            "host '{}': {m} (through its {{{{ }}}} template)",
+                            hd.name
+                        ),
+                    })?;
+                }
             }
-        }
-        let mut vars = BTreeMap::new();
-        let mut secrets = BTreeMap::new();
-        let mut origins = BTreeMap::new();
+            (merged.into_iter().collect(), resolved)
+        };
+        // `merged` is sorted by name, so each map is collected in one pass.
+        let mut vars = Vec::with_capacity(merged.len());
+        let mut secrets = Vec::new();
+        let mut origins = Vec::with_capacity(merged.len());
         for (k, (v, o)) in merged {
-            origins.insert(k.clone(), o);
+            origins.push((k.clone(), o));
             if let Some(secret) = self.vaulted_secret(&v) {
-                secrets.insert(k, secret.clone());
+                secrets.push((k, secret.clone()));
             } else if is_secret_var(&k) || resolved.secret_sources.contains(&k) {
-                secrets.insert(k, SecretString::from(value_text(&v)));
+                secrets.push((k, SecretString::from(value_text(&v))));
             } else {
-                vars.insert(k, v);
+                vars.push((k, v));
             }
         }
+        let vars: BTreeMap<String, Value> = vars.into_iter().collect();
+        let secrets: BTreeMap<String, SecretString> = secrets.into_iter().collect();
+        let mut origins: BTreeMap<String, Origin> = origins.into_iter().collect();
         for k in resolved.unresolved.keys() {
             if let Some(o) = templated.get(k) {
                 origins.insert(k.clone(), o.clone());

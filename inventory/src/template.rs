@@ -98,7 +98,12 @@ pub(crate) enum Kind<'a> {
 
 /// Whether `s` holds Jinja (`{{`, `{%` or `{#`), and if so whether it is a lone variable.
 pub(crate) fn kind(s: &str) -> Kind<'_> {
-    if !(s.contains("{{") || s.contains("{%") || s.contains("{#")) {
+    let b = s.as_bytes();
+    let jinja = b
+        .iter()
+        .enumerate()
+        .any(|(i, &c)| c == b'{' && matches!(b.get(i + 1), Some(b'{' | b'%' | b'#')));
+    if !jinja {
         return Kind::Plain;
     }
     let inner = s
