@@ -400,6 +400,52 @@ fn merge_order_and_group_priority() {
     assert_eq!(h.groups, ["all", "b_group", "a_group"]);
 }
 
+#[test]
+fn the_winning_definition_is_the_origin_at_every_level() {
+    // Three groups at one depth, a nested one below them, and the host itself: each
+    // variable's value and origin come from its last definition in precedence order.
+    let yaml = "\
+a_group:
+  hosts:
+    h:
+  vars:
+    one: a
+    two: a
+    three: a
+b_group:
+  hosts:
+    h:
+  vars:
+    one: b
+    two: b
+  children:
+    c_child:
+      hosts:
+        h:
+      vars:
+        two: c
+c_group:
+  hosts:
+    h:
+  vars:
+    one: c
+    four: c
+";
+    let inv = load_text("w.yml", yaml).unwrap();
+    let h = host(&inv, "h");
+    let at = |name: &str| (h.origins[name].scope.as_str(), h.origins[name].line);
+    // Same depth: ASCII order, the last group wins and is the origin.
+    assert_eq!(h.var("one").as_deref(), Some("c"));
+    assert_eq!(at("one"), ("c_group", 24));
+    // Deeper wins over shallower, whatever the names.
+    assert_eq!(h.var("two").as_deref(), Some("c"));
+    assert_eq!(at("two"), ("c_child", 19));
+    // Defined once: that one.
+    assert_eq!(h.var("three").as_deref(), Some("a"));
+    assert_eq!(at("three"), ("a_group", 7));
+    assert_eq!(at("four"), ("c_group", 25));
+}
+
 const INI_PLUGIN_EXAMPLE_1: &str = "# fmt: ini
 # Example 1
 [web]

@@ -794,6 +794,31 @@ mod tests {
         }
     }
 
+    /// A session that never opened a shell has nothing to close: the guard it is handed
+    /// (a host's engine slot) is let go at once, on a runtime or without one.
+    #[test]
+    fn nothing_to_close_lets_the_guard_go_at_once() {
+        let new_session = || {
+            Session::new(SessionConfig::new(
+                Endpoint::new("127.0.0.1", Some(5985), crate::transport::Scheme::Http),
+                AuthMethod::Ntlm,
+                "u",
+                crate::secret::secret("p"),
+            ))
+            .expect("session")
+        };
+        let guard = std::sync::Arc::new(());
+        new_session().close_in_background_holding(guard.clone());
+        assert_eq!(std::sync::Arc::strong_count(&guard), 1, "without a runtime");
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime");
+        rt.block_on(async {
+            new_session().close_in_background_holding(guard.clone());
+            assert_eq!(std::sync::Arc::strong_count(&guard), 1, "on a runtime");
+        });
+    }
+
     #[test]
     fn done_needs_an_exit_code() {
         // MS-WSMV 2.2.4.7: Done carries ExitCode; pywinrm fails a Done without one.

@@ -881,6 +881,28 @@ fn mic_tamper_fails() {
 }
 
 #[test]
+fn a_failed_in_place_unwrap_leaves_no_plaintext_behind() {
+    // MS-NLMP 3.4.4.2: the checksum is verified after decryption, so a message that fails
+    // it was decrypted all the same; what was decrypted is not authentic and must not be
+    // left for the caller to read by mistake.
+    let (mut client, mut server) = handshake("CONTOSO\\alice", "pw", "pw").expect("handshake");
+    let plain = b"a secret reply whose first byte is tampered with".to_vec();
+    let (sig, mut buf) = client.wrap(&plain);
+    buf[0] ^= 1;
+    assert!(matches!(
+        server.unwrap_in_place(&sig, &mut buf),
+        Err(NtlmError::SignatureMismatch { seq_num: 0 })
+    ));
+    assert_ne!(buf[1..], plain[1..], "the decrypted bytes are still there");
+    // And the context is dead.
+    let (sig2, mut buf2) = client.wrap(b"next");
+    assert!(matches!(
+        server.unwrap_in_place(&sig2, &mut buf2),
+        Err(NtlmError::ContextBroken)
+    ));
+}
+
+#[test]
 fn tampered_changed_or_replayed_messages_kill_the_context() {
     let (mut client, mut server) = handshake("CONTOSO\\alice", "pw", "pw").expect("handshake");
     let (sig, mut sealed) = client.wrap(b"first");

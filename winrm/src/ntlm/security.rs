@@ -188,7 +188,8 @@ impl SessionSecurity {
     }
 
     /// [`unwrap`](Self::unwrap) without a copy: decrypts `message` where it lies. After an
-    /// error its content is unspecified (and the context is dead).
+    /// error the context is dead and `message` holds no plaintext: it is untouched when
+    /// the signature is refused before decryption, and zeroed when the checksum fails.
     pub fn unwrap_in_place(
         &mut self,
         signature: &[u8],
@@ -223,6 +224,8 @@ impl SessionSecurity {
         let mac = self.incoming.mac(expected, message);
         let checksum = self.incoming.seal_checksum(mac, key_exch);
         if !crypto::ct_eq(&checksum, &[c0, c1, c2, c3, c4, c5, c6, c7]) {
+            // Decrypted but not authentic: leave none of it for the caller to use.
+            message.fill(0);
             return Err(NtlmError::SignatureMismatch { seq_num: expected });
         }
         self.incoming.seq = expected.wrapping_add(1);

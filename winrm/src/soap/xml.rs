@@ -850,6 +850,49 @@ mod tests {
         }
     }
 
+    /// Valid documents for each Namespaces in XML 1.0 rule the random documents above
+    /// mostly reach only as errors: each must parse, and to the reference's tree.
+    #[test]
+    fn namespace_corner_cases_agree_with_the_reference() {
+        for doc in [
+            // Undeclaring the default namespace (§6.2), and declaring it again below.
+            r#"<a xmlns="urn:d"><b xmlns=""><c xmlns="urn:e"/></b><d/></a>"#,
+            // A prefix redeclared in a child, back in scope after it (§6.1).
+            r#"<p:a xmlns:p="urn:1"><p:b xmlns:p="urn:2">p:v</p:b><p:c>p:v</p:c></p:a>"#,
+            // Unprefixed attributes are in no namespace, prefixed ones in theirs (§6.3).
+            r#"<a xmlns="urn:d" xmlns:q="urn:q" x="1" q:x="2"/>"#,
+            // The xml prefix is bound without a declaration, and may be declared to its own
+            // namespace; xmlns-prefixed attributes are declarations, not attributes.
+            r#"<a xml:lang="en" xmlns:xml="http://www.w3.org/XML/1998/namespace"/>"#,
+            // A declaration after the attribute that uses it, on the same element.
+            r#"<p:a p:x="1" xmlns:p="urn:p"/>"#,
+            // xmlns:="" treated as quick-xml does (a default-namespace declaration).
+            r#"<a xmlns:="urn:e"><b/></a>"#,
+            // Text split by a comment, a PI and CDATA; entities and references.
+            "<a>x<!-- c -->y<?pi?>z<![CDATA[<&>]]>&lt;&#x41;&amp;</a>",
+            // Mixed content around children, QName text resolved at the element itself.
+            r#"<a xmlns:s="urn:s"> s:One <b xmlns:t="urn:t">t:Two</b> tail </a>"#,
+        ] {
+            let ours = parse_str(doc).map(Element::into_owned);
+            let theirs = reference(doc);
+            assert!(ours.is_ok(), "{doc}: {ours:?}");
+            assert_eq!(ours.ok(), theirs.ok(), "{doc}");
+        }
+        for bad in [
+            r#"<a xmlns:p="urn:p"><p:b xmlns:p=""/></a>"#,
+            r#"<a xmlns:p=""><p:b/></a>"#,
+            r#"<q:a/>"#,
+            r#"<a q:x="1"/>"#,
+            r#"<a xmlns:xml="urn:x"/>"#,
+            r#"<a xmlns:xmlns="urn:x"/>"#,
+            r#"<a xmlns:r="http://www.w3.org/2000/xmlns/"/>"#,
+            r#"<a xmlns:r="http://www.w3.org/XML/1998/namespace"/>"#,
+        ] {
+            assert!(parse_str(bad).is_err(), "{bad}");
+            assert!(reference(bad).is_err(), "{bad}");
+        }
+    }
+
     #[test]
     fn resolves_namespaces_and_qname_text() {
         let doc =
