@@ -71,6 +71,15 @@ fn hosts(doc: &Value) -> &Vec<Value> {
     doc["hosts"].as_array().unwrap()
 }
 
+/// Each account's wrong password reached the domain once or twice, and none is locked out.
+fn reached_once_or_twice_and_not_locked(lockout: &lab::lockout::Lockout, sams: &[&str]) {
+    for &sam in sams {
+        let wrong = lockout.wrong_passwords(sam);
+        assert!((1..=2).contains(&wrong), "{sam}: {wrong} wrong passwords");
+        assert!(!lockout.is_locked(sam), "{sam} locked out");
+    }
+}
+
 fn no_secret_in(out: &Output, secrets: &[&str]) {
     let text = format!(
         "{}{}",
@@ -115,11 +124,7 @@ async fn a_wrong_connecting_password_reaches_the_domain_twice_and_no_more() {
         String::from_utf8_lossy(&out.stderr)
     );
     no_secret_in(&out, &[WRONG_CONNECT, WRONG_LOGON]);
-    for sam in ["Administrator", "helpdesk"] {
-        let wrong = lockout.wrong_passwords(sam);
-        assert!((1..=2).contains(&wrong), "{sam}: {wrong} wrong passwords");
-        assert!(!lockout.is_locked(sam), "{sam} locked out");
-    }
+    reached_once_or_twice_and_not_locked(&lockout, &["Administrator", "helpdesk"]);
     let doc = trustsweep_tests::json_stdout(&out);
     assert_eq!(hosts(&doc).len(), 200, "every host has a result");
     let mut refused_by_host = 0;
@@ -188,11 +193,7 @@ async fn wrong_repair_and_logon_test_passwords_reach_the_domain_twice_and_no_mor
         String::from_utf8_lossy(&out.stderr)
     );
     no_secret_in(&out, &[WRONG_REPAIR, WRONG_LOGON]);
-    for sam in ["tsrepair", "helpdesk"] {
-        let wrong = lockout.wrong_passwords(sam);
-        assert!((1..=2).contains(&wrong), "{sam}: {wrong} wrong passwords");
-        assert!(!lockout.is_locked(sam), "{sam} locked out");
-    }
+    reached_once_or_twice_and_not_locked(&lockout, &["tsrepair", "helpdesk"]);
     let doc = trustsweep_tests::json_stdout(&out);
     assert_eq!(hosts(&doc).len(), 200, "every host has a result");
     let mut repairs = 0;
